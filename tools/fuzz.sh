@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 
 secs=20
 if [ "${1:-}" = "-t" ]; then secs=$2; shift 2; fi
-base=${FUZZ_OUTPUT_BASE:-$HOME/.cache/bazel-traefikee-fuzz}
+# One output base per checkout: a Bazel output base belongs to one workspace.
+base=${FUZZ_OUTPUT_BASE:-$HOME/.cache/bazel-fuzz-$(pwd | md5sum | cut -c1-8)}
 out=${FUZZ_OUT:-/tmp}/traefikee-fuzz
 bz=(bazel --output_base="$base")
 opts=(--config=fuzz --repo_env=CC=clang-14)
