@@ -1,0 +1,252 @@
+/*
+ * conn.c -- one hiredis async connection slot on the store's loop: connect
+ * (TCP or unix), commands with a per-command deadline enforced by one libuv
+ * watchdog timer, SUBSCRIBE pushes, and loss detection. On a timeout or any
+ * loss every pending command fails at once with the cause; the owner hears
+ * of losses it did not cause through the lost callback. Does not reconnect.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/adapters/libuv.h>
+
+#include "common/err/err.h"
+#include "common/log/log.h"
+#include "controlplane/store/store_int.h"
+#include "controlplane/store/store.h"
+
+static void conn_rearm(struct cp_store__conn *c);
+
+/* Detaches <c> from its context and fails the pending commands with <code>;
+ * frees the context if <free_ac> (never while hiredis is freeing it). */
+static void conn_detach(struct cp_store__conn *c, int code, int free_ac)
+{
+    redisAsyncContext *ac = c->ac;
+    struct cp_store__req *q, *next;
+
+    c->ac = NULL;
+    c->sub_deadline = 0;
+    uv_timer_stop(&c->timer);
+    q = c->head;
+    c->head = c->tail = NULL;
+    for (; q != NULL; q = next) {
+        next = q->next;
+        q->conn = NULL; /* done: hiredis's NULL reply will just free it */
+        q->fn(c->store, code, NULL, q->arg);
+    }
+    if (free_ac && ac != NULL) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+/* A loss the owner did not ask for. */
+static void conn_lost(struct cp_store__conn *c, int code, int free_ac)
+{
+    cm_log_info(CP_STORE__MOD, "conn_lost", "conn=%s code=%d err=\"%s\"",
+                c->name, code, cp_store_strerror(code));
+    conn_detach(c, code, free_ac);
+    if (c->lost != NULL)
+        c->lost(c, code);
+}
+
+static void conn_watchdog(uv_timer_t *t)
+{
+    struct cp_store__conn *c = t->data;
+
+    conn_lost(c, UV_ETIMEDOUT, 1);
+}
+
+static void conn_rearm(struct cp_store__conn *c)
+{
+    uint64_t now = uv_now(c->store->loop), d = 0;
+
+    if (c->head != NULL)
+        d = c->head->deadline;
+    if (c->sub_deadline != 0 && (d == 0 || c->sub_deadline < d))
+        d = c->sub_deadline;
+    if (d == 0) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uv_timer_start(&c->timer, conn_watchdog, d > now ? d - now : 0, 0);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct cp_store__conn *c = ac->data;
+
+    if (c == NULL || c->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this returns */
+        ((redisAsyncContext *)ac)->data = NULL;
+        conn_lost(c, GW_EIO, 0);
+        return;
+    }
+    redisEnableKeepAlive((redisContext *)&ac->c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct cp_store__conn *c = ac->data;
+
+    if (c == NULL || c->ac != ac)
+        return;
+    conn_lost(c, GW_EIO, 0);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct cp_store__req *q = privdata;
+    struct cp_store__conn *c = q->conn;
+
+    if (c == NULL) { /* already failed by conn_detach */
+        free(q);
+        return;
+    }
+    if (reply == NULL) { /* hiredis is freeing a context we did not drop */
+        if (c->ac == ac) {
+            ac->data = NULL;
+            conn_lost(c, GW_EIO, 0);
+        }
+        free(q);
+        return;
+    }
+    /* replies arrive in order: q is the head */
+    c->head = q->next;
+    if (c->head == NULL)
+        c->tail = NULL;
+    conn_rearm(c);
+    q->fn(c->store, 0, reply, q->arg);
+    free(q);
+}
+
+static void on_push(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct cp_store__conn *c = privdata;
+    redisReply *r = reply;
+
+    if (c == NULL || c->ac != ac || r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "subscribe") == 0) {
+        c->sub_deadline = 0;
+        conn_rearm(c);
+    }
+    if (c->push != NULL)
+        c->push(c, r);
+}
+
+void cp_store__conn_init(struct cp_store__conn *c, struct cp_store *s,
+                         const char *name, cp_store__push_fn push,
+                         cp_store__lost_fn lost)
+{
+    memset(c, 0, sizeof(*c));
+    c->store = s;
+    c->name = name;
+    c->push = push;
+    c->lost = lost;
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    s->open_handles++;
+}
+
+int cp_store__conn_connect(struct cp_store__conn *c,
+                           const struct cp_store_addr *a)
+{
+    redisAsyncContext *ac;
+
+    if (c->ac != NULL)
+        return GW_EINVAL;
+    if (a->kind == CP_STORE_ADDR_UNIX)
+        ac = redisAsyncConnectUnix(a->path);
+    else
+        ac = redisAsyncConnect(a->host, a->port);
+    if (ac == NULL)
+        return GW_ENOMEM;
+    if (ac->err != 0) {
+        cm_log_debug(CP_STORE__MOD, "connect_failed", "conn=%s err=\"%s\"",
+                     c->name, ac->errstr);
+        redisAsyncFree(ac);
+        return GW_EIO;
+    }
+    if (redisLibuvAttach(ac, c->store->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return GW_ENOMEM;
+    }
+    ac->data = c;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    c->ac = ac;
+    return GW_OK;
+}
+
+void cp_store__conn_drop(struct cp_store__conn *c, int code)
+{
+    if (c->ac != NULL)
+        conn_detach(c, code, 1);
+}
+
+static void conn_timer_closed(uv_handle_t *h)
+{
+    struct cp_store__conn *c = h->data;
+
+    cp_store__handle_closed(c->store);
+}
+
+void cp_store__conn_close(struct cp_store__conn *c)
+{
+    cp_store__conn_drop(c, UV_ECANCELED);
+    uv_close((uv_handle_t *)&c->timer, conn_timer_closed);
+}
+
+int cp_store__conn_up(const struct cp_store__conn *c)
+{
+    return c->ac != NULL;
+}
+
+int cp_store__conn_cmd(struct cp_store__conn *c, unsigned timeout_ms,
+                       cp_store__reply_fn fn, void *arg, int argc,
+                       const char **argv, const size_t *lens)
+{
+    struct cp_store__req *q;
+
+    if (c->ac == NULL)
+        return CP_STORE_EDOWN;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return GW_ENOMEM;
+    q->conn = c;
+    q->fn = fn;
+    q->arg = arg;
+    q->deadline = uv_now(c->store->loop) + timeout_ms;
+    if (redisAsyncCommandArgv(c->ac, on_reply, q, argc, argv, lens) !=
+        REDIS_OK) {
+        free(q);
+        return CP_STORE_EDOWN;
+    }
+    if (c->tail != NULL)
+        c->tail->next = q;
+    else
+        c->head = q;
+    c->tail = q;
+    if (c->head == q)
+        conn_rearm(c);
+    return GW_OK;
+}
+
+int cp_store__conn_subscribe(struct cp_store__conn *c, const char *channel,
+                             unsigned timeout_ms)
+{
+    const char *argv[2] = {"SUBSCRIBE", channel};
+
+    if (c->ac == NULL)
+        return CP_STORE_EDOWN;
+    if (redisAsyncCommandArgv(c->ac, on_push, c, 2, argv, NULL) != REDIS_OK)
+        return CP_STORE_EDOWN;
+    c->sub_deadline = uv_now(c->store->loop) + timeout_ms;
+    conn_rearm(c);
+    return GW_OK;
+}

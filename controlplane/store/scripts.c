@@ -1,0 +1,68 @@
+/*
+ * scripts.c -- the Lua scripts the store runs in Redis. Each one is atomic
+ * on the master; writes check the fencing epoch inside the script, so a
+ * writer whose term has ended cannot change anything. Data only.
+ */
+#include "controlplane/store/store_int.h"
+
+/* KEYS: leader, epoch. ARGV: node id, lease ms.
+ * Free lease (or ours again after a step-down) -> {1, new epoch};
+ * else {0, holder}. Every term gets a new epoch. */
+static const char acquire[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == false or cur == ARGV[1] then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "  return {1, redis.call('INCR', KEYS[2])}\n"
+    "end\n"
+    "return {0, cur}\n";
+
+/* KEYS: leader, epoch. ARGV: node id, epoch, lease ms.
+ * Extends the lease only if both the holder and the epoch are ours. */
+static const char renew[] = "if redis.call('GET', KEYS[1]) == ARGV[1] and\n"
+                            "   redis.call('GET', KEYS[2]) == ARGV[2] then\n"
+                            "  redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+                            "  return 1\n"
+                            "end\n"
+                            "return 0\n";
+
+/* KEYS: leader. ARGV: node id. Deletes the lease only if ours. */
+static const char resign[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                             "  return redis.call('DEL', KEYS[1])\n"
+                             "end\n"
+                             "return 0\n";
+
+/* KEYS: epoch, revision, current, history.
+ * ARGV: epoch, doc, rev key prefix, revisions kept, events channel.
+ * Fenced: refuses unless the epoch is still the writer's. */
+static const char put[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('STALE stale epoch')\n"
+    "end\n"
+    "local n = redis.call('INCR', KEYS[2])\n"
+    "redis.call('SET', ARGV[3] .. n, ARGV[2])\n"
+    "redis.call('SET', KEYS[3], n)\n"
+    "redis.call('LPUSH', KEYS[4], n)\n"
+    "local keep = tonumber(ARGV[4])\n"
+    "for _, old in ipairs(redis.call('LRANGE', KEYS[4], keep, -1)) do\n"
+    "  redis.call('DEL', ARGV[3] .. old)\n"
+    "end\n"
+    "redis.call('LTRIM', KEYS[4], 0, keep - 1)\n"
+    "redis.call('PUBLISH', ARGV[5], 'revision ' .. n)\n"
+    "return n\n";
+
+/* KEYS: current. ARGV: rev key prefix, revision ("0" = current).
+ * Returns {rev, doc} or nil. */
+static const char get[] = "local n = ARGV[2]\n"
+                          "if n == '0' then\n"
+                          "  n = redis.call('GET', KEYS[1])\n"
+                          "  if not n then return false end\n"
+                          "end\n"
+                          "local d = redis.call('GET', ARGV[1] .. n)\n"
+                          "if not d then return false end\n"
+                          "return {n, d}\n";
+
+const char *const cp_store__script_src[CP_STORE__NSCRIPTS] = {
+    [CP_STORE__S_ACQUIRE] = acquire, [CP_STORE__S_RENEW] = renew,
+    [CP_STORE__S_RESIGN] = resign,   [CP_STORE__S_PUT] = put,
+    [CP_STORE__S_GET] = get,
+};

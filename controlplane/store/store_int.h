@@ -1,0 +1,160 @@
+/*
+ * store_int.h -- internals shared by the files of the store module (not for
+ * other modules): the connection wrapper (conn.c), the store object
+ * (store.c), the Lua scripts (scripts.c) and the entry points each file
+ * offers the others. All of it runs on the store's loop.
+ */
+#ifndef CP_STORE_INT_H
+#define CP_STORE_INT_H
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "controlplane/store/store-t.h"
+
+#define CP_STORE__MOD "store"
+
+struct cp_store__conn;
+
+/* Result of one command: <status> 0 with <r> (may be an error reply), or a
+ * negative code (UV_ETIMEDOUT, GW_EIO, UV_ECANCELED, ...) with <r> NULL. */
+typedef void (*cp_store__reply_fn)(struct cp_store *s, int status,
+                                   redisReply *r, void *arg);
+
+/* A pub/sub push (subscribe confirmation or message) on <c>. */
+typedef void (*cp_store__push_fn)(struct cp_store__conn *c, redisReply *r);
+
+/* The connection dropped by itself (peer, error, command timeout). */
+typedef void (*cp_store__lost_fn)(struct cp_store__conn *c, int code);
+
+/* One pending command; owned by hiredis until its reply callback runs. */
+struct cp_store__req {
+    struct cp_store__conn *conn; /* NULL once failed by us (done) */
+    struct cp_store__req *next;
+    uint64_t deadline; /* uv_now() ms */
+    cp_store__reply_fn fn;
+    void *arg;
+};
+
+/* One Redis connection slot, reused across reconnects. Embedded in the
+ * store; its timer is closed by cp_store__conn_close(). */
+struct cp_store__conn {
+    struct cp_store *store;
+    const char *name;      /* for logs: "cmd", "sub", "sentinel", ... */
+    redisAsyncContext *ac; /* NULL when down */
+    uv_timer_t timer;      /* watchdog of the oldest pending command */
+    struct cp_store__req *head, *tail;
+    uint64_t sub_deadline; /* SUBSCRIBE not yet confirmed by then, or 0 */
+    cp_store__push_fn push;
+    cp_store__lost_fn lost; /* may be NULL */
+};
+
+enum cp_store__phase {
+    CP_STORE__IDLE = 0,  /* not started */
+    CP_STORE__WAIT,      /* retry timer armed */
+    CP_STORE__RESOLVE,   /* asking the sentinels */
+    CP_STORE__HANDSHAKE, /* ROLE, SCRIPT LOAD, SUBSCRIBE */
+    CP_STORE__READY,     /* serving */
+    CP_STORE__CLOSED,
+};
+
+enum cp_store__script {
+    CP_STORE__S_ACQUIRE = 0,
+    CP_STORE__S_RENEW,
+    CP_STORE__S_RESIGN,
+    CP_STORE__S_PUT,
+    CP_STORE__S_GET,
+    CP_STORE__NSCRIPTS,
+};
+
+extern const char *const cp_store__script_src[CP_STORE__NSCRIPTS];
+
+struct cp_store {
+    uv_loop_t *loop;
+    struct cp_store_callbacks cbs;
+
+    /* configuration (owned copies) */
+    char *prefix, *node_id, *master_name;
+    int use_sentinel;
+    struct cp_store_addr redis;
+    struct cp_store_addr sentinels[CP_STORE_MAX_SENTINELS];
+    size_t nsentinels;
+    unsigned lease_ms, margin_ms, cmd_timeout_ms, sentinel_timeout_ms;
+    unsigned wait_timeout_ms, history;
+    int wait_replicas;
+
+    /* keys: prefix + suffix, owned */
+    char *k_leader, *k_epoch, *k_revision, *k_current, *k_history;
+    char *k_rev, *k_events, *k_node;
+
+    /* connection machine (store.c) */
+    enum cp_store__phase phase;
+    struct cp_store__conn cmd;    /* commands to the master */
+    struct cp_store__conn sub;    /* SUBSCRIBE <prefix>events */
+    struct cp_store__conn squery; /* one sentinel query at a time */
+    struct cp_store__conn ssub;   /* SUBSCRIBE +switch-master */
+    size_t sentinel_idx, sentinel_tries;
+    struct cp_store_addr master;
+    char master_str[CP_STORE_HOST_LEN + 16];
+    unsigned attempt;
+    uint32_t rnd;
+    uv_timer_t retry_timer;
+    int scripts_pending, sub_confirmed;
+    char sha[CP_STORE__NSCRIPTS][41];
+    int open_handles;
+
+    /* election (election.c) */
+    int electing, leader, elect_busy;
+    uint64_t epoch, renew_sent;
+    uint64_t pend_epoch, pend_sent; /* acquired term waiting for WAIT */
+    char leader_id[CP_STORE_ID_LEN];
+    uv_timer_t elect_timer, stepdown_timer;
+};
+
+/* ==== conn.c ==== */
+void cp_store__conn_init(struct cp_store__conn *c, struct cp_store *s,
+                         const char *name, cp_store__push_fn push,
+                         cp_store__lost_fn lost);
+/* Starts connecting <c> to <a>; commands may be queued at once. */
+int cp_store__conn_connect(struct cp_store__conn *c,
+                           const struct cp_store_addr *a);
+/* Drops <c> (if up) without calling lost; pending commands get <code>. */
+void cp_store__conn_drop(struct cp_store__conn *c, int code);
+/* Drops and closes the timer (counts down s->open_handles). */
+void cp_store__conn_close(struct cp_store__conn *c);
+int cp_store__conn_up(const struct cp_store__conn *c);
+/* Sends argv; <fn> gets the reply within <timeout_ms> (else the connection
+ * is dropped with UV_ETIMEDOUT). Returns 0, or CP_STORE_EDOWN/GW_ENOMEM
+ * without calling <fn>. */
+int cp_store__conn_cmd(struct cp_store__conn *c, unsigned timeout_ms,
+                       cp_store__reply_fn fn, void *arg, int argc,
+                       const char **argv, const size_t *lens);
+/* SUBSCRIBE <channel>; pushes go to c->push; must confirm in time. */
+int cp_store__conn_subscribe(struct cp_store__conn *c, const char *channel,
+                             unsigned timeout_ms);
+
+/* ==== store.c ==== */
+/* EVALSHA <script> (EVAL if the server lost it) with <nkeys> keys followed
+ * by the other args; all borrowed for the call. */
+int cp_store__eval(struct cp_store *s, enum cp_store__script script, int nkeys,
+                   int nargs, const char **args, const size_t *lens,
+                   unsigned timeout_ms, cp_store__reply_fn fn, void *arg);
+/* The command connection is usable. */
+int cp_store__ready(const struct cp_store *s);
+/* Drops the master connections and schedules a reconnect. */
+void cp_store__master_fail(struct cp_store *s, int code, const char *why);
+char *cp_store__key(const struct cp_store *s, const char *suffix);
+/* One of the store's handles finished closing; frees it after the last. */
+void cp_store__handle_closed(struct cp_store *s);
+
+/* ==== election.c ==== */
+int cp_store__election_init(struct cp_store *s);
+void cp_store__election_ready(struct cp_store *s);
+void cp_store__election_close(struct cp_store *s);
+
+/* ==== revision.c ==== */
+void cp_store__revision_event(struct cp_store *s, const char *msg, size_t len);
+void cp_store__revision_reread(struct cp_store *s);
+
+#endif
