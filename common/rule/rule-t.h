@@ -64,7 +64,8 @@ struct cm_rule;
  * negated. Multi-valued v2 matchers (Host(`a`, `b`)) are split into one
  * literal per value while building the DNF, so Host/Path/PathPrefix/Method/
  * ClientIP literals always have nargs == 1; Header/HeaderRegexp have 2;
- * Query/QueryRegexp 1 or 2. Strings belong to the DNF. */
+ * Query/QueryRegexp 1 or 2; args[1] is NULL when nargs == 1. Strings
+ * belong to the DNF. */
 struct cm_rule_lit {
     enum cm_rule_matcher matcher;
     int negated;  /* 1: the request must NOT match */
@@ -84,7 +85,8 @@ struct cm_rule_conj {
 };
 
 /* A rule in disjunctive normal form: an OR of 1..CM_RULE_MAX_CONJS distinct
- * conjunctions, in rule order. Opaque; see rule.h. */
+ * conjunctions, in the order the rule's alternatives appear. Opaque; see
+ * rule.h. */
 struct cm_rule_dnf;
 
 #endif

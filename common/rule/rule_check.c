@@ -93,19 +93,18 @@ static int check_host(char *h, char *msg, size_t len)
         return fail(msg, len, "empty host name");
     if (!is_ascii(h))
         return fail(msg, len,
-                    "non-ASCII characters are not allowed in Host "
-                    "(use the punycode form)");
+                    "non-ASCII characters are not allowed (use the "
+                    "punycode form)");
     for (char *p = h; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     if (strchr(h, '*') != NULL)
-        return fail(msg, len,
-                    "wildcards are not supported in Host; use HostRegexp");
+        return fail(msg, len, "wildcards are not supported; use HostRegexp");
     if (h[0] == '[' && h[n - 1] == ']' && is_ipv6(h + 1, n - 2))
         return 0;
     if (is_ipv6(h, n))
         return 0;
     if (strchr(h, ':') != NULL)
-        return fail(msg, len, "Host must not contain a port");
+        return fail(msg, len, "must not contain a port");
     if (h[n - 1] == '.')
         n--; /* one trailing dot: a fully qualified name */
     if (n == 0)
@@ -153,7 +152,7 @@ static int check_ip(const char *s, char *msg, size_t len)
         return fail(msg, len, "CIDR prefix length out of range");
     return 0;
 bad:
-    return fail(msg, len, "invalid IP address or CIDR for ClientIP");
+    return fail(msg, len, "invalid IP address or CIDR");
 }
 
 /* ==== Regexes ==== */
@@ -247,7 +246,7 @@ static int check_path(const char *p, char *msg, size_t len)
 static int check_method(char *m, char *msg, size_t len)
 {
     if (!is_token(m))
-        return fail(msg, len, "Method must be an HTTP token such as GET");
+        return fail(msg, len, "not an HTTP token such as GET");
     for (char *p = m; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     return 0;
@@ -261,8 +260,7 @@ int cm_rule__check_arg(enum cm_rule_matcher m, size_t i, char *arg, char *msg,
         return check_host(arg, msg, msglen);
     case CM_RULE_HOST_REGEXP:
         if (!is_ascii(arg))
-            return fail(msg, msglen,
-                        "non-ASCII characters are not allowed in HostRegexp");
+            return fail(msg, msglen, "non-ASCII characters are not allowed");
         return check_regex(arg, msg, msglen);
     case CM_RULE_PATH:
     case CM_RULE_PATH_PREFIX:
