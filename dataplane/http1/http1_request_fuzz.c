@@ -1,0 +1,100 @@
+/*
+ * http1_request_fuzz.c -- libFuzzer target for the request parser: the
+ * input parsed whole must equal the input parsed in two calls split at a
+ * point the fuzzer chooses (first byte), and a head that parses must be
+ * written for the next hop in a form that parses again.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/http1/http1.h"
+
+#define NH 32
+
+static void check(int ok)
+{
+    if (!ok)
+        abort();
+}
+
+static void same(const struct dp_h1_req *a, const struct dp_h1_req *b)
+{
+    check(a->msg.state == b->msg.state);
+    check(a->msg.status == b->msg.status);
+    if (a->msg.state != DP_H1_S_DONE)
+        return;
+    check(a->msg.head_len == b->msg.head_len);
+    check(a->msg.flags == b->msg.flags);
+    check(a->msg.body == b->msg.body);
+    check(a->msg.content_length == b->msg.content_length);
+    check(a->msg.nhdr == b->msg.nhdr);
+    check(memcmp(a->msg.hdrs, b->msg.hdrs,
+                 a->msg.nhdr * sizeof(struct dp_h1_hdr)) == 0);
+    check(a->method == b->method && a->form == b->form);
+    check(memcmp(&a->host, &b->host, sizeof(a->host)) == 0);
+    check(memcmp(&a->path, &b->path, sizeof(a->path)) == 0);
+}
+
+/* Writes <r> for the next hop and parses the result again. */
+static void forward(const struct dp_h1_req *r, const char *buf)
+{
+    struct iovec iov[DP_H1_WRITE_IOV_MAX(NH)];
+    struct dp_h1_hdr h2[NH + 8];
+    struct dp_h1_req back;
+    struct dp_h1_limits lim = {1 << 20, 1 << 20};
+    struct dp_h1_fwd fwd = {.flags = DP_H1_FWD_XF | DP_H1_FWD_UPGRADE,
+                            .client_addr = {"10.0.0.1", 8},
+                            .proto = {"https", 5}};
+    char *out;
+    int n, len, rc;
+
+    if (r->msg.flags & DP_H1_F_CHUNKED)
+        fwd.flags |= DP_H1_FWD_CHUNKED;
+    n = dp_h1_req_write_iov(r, buf, &fwd, iov, DP_H1_WRITE_IOV_MAX(NH));
+    check(n > 0);
+    len = (int)dp_h1_iov_len(iov, n);
+    out = malloc((size_t)len);
+    check(dp_h1_req_write(r, buf, &fwd, out, (size_t)len) == len);
+    check(dp_h1_req_write(r, buf, &fwd, out, (size_t)len - 1) < 0);
+    check(dp_h1_req_init(&back, h2, NH + 8, &lim) == 0);
+    rc = dp_h1_req_parse(&back, out, (size_t)len);
+    check(rc == len);
+    check(back.method == r->method);
+    check(back.msg.content_length == r->msg.content_length);
+    check(back.msg.body == r->msg.body);
+    check(back.msg.minor == 1);
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct dp_h1_hdr h1[NH], h2[NH];
+    struct dp_h1_req whole, split;
+    struct dp_h1_limits lim = {512, 2048};
+    size_t cut;
+    char *buf;
+    int rc, rc2;
+
+    if (size < 1)
+        return 0;
+    cut = data[0] % size;
+    data++;
+    size--;
+    buf = malloc(size ? size : 1);
+    memcpy(buf, data, size);
+
+    check(dp_h1_req_init(&whole, h1, NH, &lim) == 0);
+    check(dp_h1_req_init(&split, h2, NH, &lim) == 0);
+    rc = dp_h1_req_parse(&whole, buf, size);
+    check(rc == -1 || (rc >= 0 && (size_t)rc <= size));
+    rc2 = dp_h1_req_parse(&split, buf, cut);
+    if (rc2 == 0)
+        rc2 = dp_h1_req_parse(&split, buf, size);
+    check(rc == rc2);
+    same(&whole, &split);
+    if (rc > 0)
+        forward(&whole, buf);
+    free(buf);
+    return 0;
+}
