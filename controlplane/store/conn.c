@@ -79,6 +79,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (c == NULL || c->ac != ac)
         return;
     if (status != REDIS_OK) {
+        cm_log_debug(CP_STORE__MOD, "connect_failed", "conn=%s err=\"%s\"",
+                     c->name, ac->errstr ? ac->errstr : "");
         /* hiredis frees the context after this returns */
         ((redisAsyncContext *)ac)->data = NULL;
         conn_lost(c, GW_EIO, 0);
@@ -93,6 +95,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
     if (c == NULL || c->ac != ac)
         return;
+    cm_log_debug(CP_STORE__MOD, "disconnected", "conn=%s err=\"%s\"",
+                 c->name, ac->errstr ? ac->errstr : "");
     conn_lost(c, GW_EIO, 0);
 }
 
@@ -107,6 +111,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     if (reply == NULL) { /* hiredis is freeing a context we did not drop */
         if (c->ac == ac) {
+            cm_log_debug(CP_STORE__MOD, "freed", "conn=%s err=\"%s\"",
+                         c->name, ac->errstr ? ac->errstr : "");
             ac->data = NULL;
             conn_lost(c, GW_EIO, 0);
         }

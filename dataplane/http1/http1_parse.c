@@ -45,6 +45,60 @@ static bool lc_eq(const char *p, const char *lower, size_t n)
 
 #define LC_IS(p, n, lit) ((n) == sizeof(lit) - 1 && lc_eq(p, lit, (n)))
 
+/* ==== byte scans, 8 bytes at a time ==== */
+
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+/* nonzero when some byte of <x> is below <n> (n <= 128) */
+#define HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & HIGHS)
+/* nonzero when some byte of <x> equals <b> */
+#define HAS_BYTE(x, b) HAS_LESS((x) ^ (ONES * (b)), 1)
+
+static uint64_t load8(const char *p)
+{
+    uint64_t x;
+
+    memcpy(&x, p, 8);
+    return x;
+}
+
+/* Are all <n> bytes at <p> field value bytes (no CTL but HTAB, no DEL)? */
+static bool field_ok(const char *p, uint32_t n)
+{
+    uint32_t k = 0;
+
+    while (k < n) {
+        uint32_t stop = n - k < 8 ? n : k + 8;
+        if (stop == k + 8) {
+            uint64_t x = load8(p + k);
+            if (!(HAS_LESS(x, 0x20) | HAS_BYTE(x, 0x7f))) {
+                k += 8;
+                continue;
+            }
+        }
+        for (; k < stop; k++) {
+            if (!DP_H1__IS(p[k], DP_H1__FIELD))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* First index in [i, e) that is not a request-target byte, or e. */
+static uint32_t target_end(const char *buf, uint32_t i, uint32_t e)
+{
+    while (e - i >= 8) {
+        uint64_t x = load8(buf + i);
+        if ((x & HIGHS) | HAS_LESS(x, 0x21) | HAS_BYTE(x, 0x7f) |
+            HAS_BYTE(x, '#'))
+            break;
+        i += 8;
+    }
+    while (i < e && DP_H1__IS(buf[i], DP_H1__TARGET))
+        i++;
+    return i;
+}
+
 /* ==== names ==== */
 
 bool dp_h1_name_eq(const char *a, size_t alen, const char *b, size_t blen)
@@ -334,8 +388,7 @@ static int req_line(struct dp_h1_req *r, const char *buf, uint32_t s,
     r->method_raw = span(s, i - s);
     r->method = method_id(buf + s, i - s);
     t = ++i;
-    while (i < e && DP_H1__IS(buf[i], DP_H1__TARGET))
-        i++;
+    i = target_end(buf, i, e);
     if (i == t || i == e || buf[i] != ' ')
         return fail(&r->msg, 400, "bad request target");
     r->target = span(t, i - t);
@@ -562,10 +615,8 @@ static int header_line(struct dp_h1_msg *m, const char *buf, uint32_t s,
     v = i + 1;
     while (v < e && IS_OWS(buf[v]))
         v++;
-    for (uint32_t k = v; k < e; k++) {
-        if (!DP_H1__IS(buf[k], DP_H1__FIELD))
-            return fail(m, 400, "control byte in header value");
-    }
+    if (!field_ok(buf + v, e - v))
+        return fail(m, 400, "control byte in header value");
     while (e > v && IS_OWS(buf[e - 1]))
         e--;
     if (m->nhdr == m->hdr_max)
