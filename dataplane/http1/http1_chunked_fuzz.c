@@ -10,11 +10,12 @@
 
 #include "dataplane/http1/http1.h"
 
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
+/* A macro, so that the crash report names the failed line. */
+#define check(ok)                                                              \
+    do {                                                                       \
+        if (!(ok))                                                             \
+            abort();                                                           \
+    } while (0)
 
 /* Decodes buf in pieces of <step> bytes (0: all); data goes to <out>. */
 static int run(const char *buf, size_t n, size_t step, char *out, size_t *olen,

@@ -50,7 +50,7 @@ static bool lc_eq(const char *p, const char *lower, size_t n)
 #define ONES  0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 /* nonzero when some byte of <x> is below <n> (n <= 128) */
-#define HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & HIGHS)
+#define HAS_LESS(x, n) (((x)-ONES * (n)) & ~(x)&HIGHS)
 /* nonzero when some byte of <x> equals <b> */
 #define HAS_BYTE(x, b) HAS_LESS((x) ^ (ONES * (b)), 1)
 
@@ -62,24 +62,30 @@ static uint64_t load8(const char *p)
     return x;
 }
 
-/* Are all <n> bytes at <p> field value bytes (no CTL but HTAB, no DEL)? */
+static bool field_word_ok(uint64_t x)
+{
+    return !(HAS_LESS(x, 0x20) | HAS_BYTE(x, 0x7f));
+}
+
+/* Are all <n> bytes at <p> field value bytes (no CTL but HTAB, no DEL)?
+ * Words that fail the quick test (a HTAB, say) are checked bytewise. */
 static bool field_ok(const char *p, uint32_t n)
 {
     uint32_t k = 0;
 
-    while (k < n) {
-        uint32_t stop = n - k < 8 ? n : k + 8;
-        if (stop == k + 8) {
-            uint64_t x = load8(p + k);
-            if (!(HAS_LESS(x, 0x20) | HAS_BYTE(x, 0x7f))) {
-                k += 8;
-                continue;
-            }
+    if (n >= 8) {
+        for (; k + 8 <= n; k += 8) {
+            if (!field_word_ok(load8(p + k)))
+                goto slow;
         }
-        for (; k < stop; k++) {
-            if (!DP_H1__IS(p[k], DP_H1__FIELD))
-                return false;
-        }
+        /* the last 8 bytes, overlapping what was checked */
+        if (k == n || field_word_ok(load8(p + n - 8)))
+            return true;
+    }
+slow:
+    for (; k < n; k++) {
+        if (!DP_H1__IS(p[k], DP_H1__FIELD))
+            return false;
     }
     return true;
 }
@@ -95,6 +101,20 @@ static uint32_t target_end(const char *buf, uint32_t i, uint32_t e)
         i += 8;
     }
     while (i < e && DP_H1__IS(buf[i], DP_H1__TARGET))
+        i++;
+    return i;
+}
+
+/* First index in [i, e) that is not a token byte, or e; four table
+ * lookups at a time. */
+static uint32_t token_end(const char *buf, uint32_t i, uint32_t e)
+{
+    const uint8_t *t = dp_h1__ctype, *p = (const uint8_t *)buf;
+
+    while (e - i >= 4 &&
+           (t[p[i]] & t[p[i + 1]] & t[p[i + 2]] & t[p[i + 3]] & DP_H1__TCHAR))
+        i += 4;
+    while (i < e && (t[p[i]] & DP_H1__TCHAR))
         i++;
     return i;
 }
@@ -601,11 +621,9 @@ static int known_header(struct dp_h1_msg *m, const char *buf,
 static int header_line(struct dp_h1_msg *m, const char *buf, uint32_t s,
                        uint32_t e)
 {
-    uint32_t i = s, v;
+    uint32_t i = token_end(buf, s, e), v;
     struct dp_h1_hdr *h;
 
-    while (i < e && DP_H1__IS(buf[i], DP_H1__TCHAR))
-        i++;
     if (i == s && IS_OWS(buf[s]))
         return fail(m, 400, "obsolete line folding");
     if (i == s || buf[i] != ':')

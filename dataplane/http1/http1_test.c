@@ -322,6 +322,19 @@ static const char SAMPLE[] =
     "X-Empty:\r\n"
     "\r\n";
 
+static bool hdrs_eq(const struct dp_h1_hdr *a, const struct dp_h1_hdr *b,
+                    uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (a[i].name.off != b[i].name.off || a[i].name.len != b[i].name.len ||
+            a[i].value.off != b[i].value.off ||
+            a[i].value.len != b[i].value.len || a[i].id != b[i].id ||
+            a[i].flags != b[i].flags)
+            return false;
+    }
+    return true;
+}
+
 static void same_req(const struct dp_h1_req *a, const struct dp_h1_req *b)
 {
     assert_int_equal(a->msg.head_len, b->msg.head_len);
@@ -329,8 +342,7 @@ static void same_req(const struct dp_h1_req *a, const struct dp_h1_req *b)
     assert_int_equal(a->msg.body, b->msg.body);
     assert_int_equal(a->msg.nhdr, b->msg.nhdr);
     assert_int_equal(a->msg.content_length, b->msg.content_length);
-    assert_memory_equal(a->msg.hdrs, b->msg.hdrs,
-                        a->msg.nhdr * sizeof(struct dp_h1_hdr));
+    assert_true(hdrs_eq(a->msg.hdrs, b->msg.hdrs, a->msg.nhdr));
     assert_int_equal(a->method, b->method);
     assert_int_equal(a->form, b->form);
     assert_memory_equal(&a->target, &b->target, sizeof(a->target));
@@ -775,7 +787,7 @@ static void test_resp_every_prefix(void **state)
     assert_int_equal(inc.r.msg.content_length, 42);
     assert_int_equal(inc.r.msg.flags, whole.r.msg.flags);
     assert_false(inc.r.msg.flags & DP_H1_F_KEEPALIVE);
-    assert_memory_equal(inc.h, whole.h, 3 * sizeof(inc.h[0]));
+    assert_true(hdrs_eq(inc.h, whole.h, 3));
 }
 
 /* ==== chunked ==== */
