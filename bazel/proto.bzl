@@ -13,14 +13,26 @@ def _outs(protos):
     hdrs = [p[:-len(".proto")] + ".pb-c.h" for p in protos]
     return srcs, hdrs
 
+def _local(deps):
+    return [d for d in deps if d.startswith(":")]
+
 def c_proto_library(name, srcs = [], system_srcs = [], deps = [], **kw):
     """Compiles srcs (in this package) and system_srcs (paths under
     /usr/include, e.g. "google/protobuf/any.proto") with protoc-c.
 
+    deps are other c_proto_library targets of this package (":name") or
+    cc_library labels; the .proto files of the former (transitively) are
+    given to protoc-c so that imports between our protos resolve.
     Generated headers are included by their proto path, e.g.
     #include "envoy/config/core/v3/base.pb-c.h".
     """
     pkg = native.package_name()
+
+    # This target's .proto files and those of its deps, for importers.
+    native.filegroup(
+        name = name + "_protos",
+        srcs = srcs + [d + "_protos" for d in _local(deps)],
+    )
     c_srcs, c_hdrs = _outs(srcs + system_srcs)
     cmd = "protoc-c"
     if srcs:
@@ -30,7 +42,7 @@ def c_proto_library(name, srcs = [], system_srcs = [], deps = [], **kw):
     cmd += "".join([" %s/%s" % (_SYSTEM_PROTO_DIR, s) for s in system_srcs])
     native.genrule(
         name = name + "_gen",
-        srcs = srcs,
+        srcs = srcs + [d + "_protos" for d in _local(deps)],
         outs = c_srcs + c_hdrs,
         cmd = cmd,
         message = "protoc-c %s" % name,
