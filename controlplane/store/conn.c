@@ -86,7 +86,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
         conn_lost(c, GW_EIO, 0);
         return;
     }
-    redisEnableKeepAlive((redisContext *)&ac->c);
+    if (ac->c.connection_type == REDIS_CONN_TCP) /* fails on unix sockets */
+        redisEnableKeepAlive((redisContext *)&ac->c);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -95,8 +96,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
     if (c == NULL || c->ac != ac)
         return;
-    cm_log_debug(CP_STORE__MOD, "disconnected", "conn=%s err=\"%s\"",
-                 c->name, ac->errstr ? ac->errstr : "");
+    cm_log_debug(CP_STORE__MOD, "disconnected", "conn=%s err=\"%s\"", c->name,
+                 ac->errstr ? ac->errstr : "");
     conn_lost(c, GW_EIO, 0);
 }
 
@@ -111,8 +112,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     if (reply == NULL) { /* hiredis is freeing a context we did not drop */
         if (c->ac == ac) {
-            cm_log_debug(CP_STORE__MOD, "freed", "conn=%s err=\"%s\"",
-                         c->name, ac->errstr ? ac->errstr : "");
+            cm_log_debug(CP_STORE__MOD, "freed", "conn=%s err=\"%s\"", c->name,
+                         ac->errstr ? ac->errstr : "");
             ac->data = NULL;
             conn_lost(c, GW_EIO, 0);
         }

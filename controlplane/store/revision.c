@@ -24,6 +24,8 @@ void cp_store__revision_event(struct cp_store *s, const char *msg, size_t len)
         cm_log_warn(CP_STORE__MOD, "bad_event", "len=%zu", len);
         return;
     }
+    if (rev > s->session_rev)
+        s->session_rev = rev;
     if (s->cbs.revision != NULL)
         s->cbs.revision(s, rev, s->cbs.arg);
 }
@@ -35,6 +37,11 @@ static void on_reread(struct cp_store *s, int status, redisReply *r, void *a)
     if (status != 0 || r->type != REDIS_REPLY_STRING ||
         cp_store_parse_u64(r->str, r->len, &rev) != 0)
         return; /* none yet, or lost: the next reconnect re-reads */
+    /* the GET reply and a newer event race on two sockets: on one master
+     * revisions only grow, so a lower value here is stale */
+    if (rev < s->session_rev)
+        return;
+    s->session_rev = rev;
     if (s->cbs.revision != NULL)
         s->cbs.revision(s, rev, s->cbs.arg);
 }

@@ -133,6 +133,7 @@ static void maybe_ready(struct cp_store *s)
         return;
     s->phase = CP_STORE__READY;
     s->attempt = 0;
+    s->session_rev = 0;
     cm_log_info(CP_STORE__MOD, "master_up", "master=%s", s->master_str);
     if (s->cbs.state != NULL)
         s->cbs.state(s, 1, s->master_str, s->cbs.arg);

@@ -101,6 +101,7 @@ struct cp_store {
     uint32_t rnd;
     uv_timer_t retry_timer;
     int scripts_pending, sub_confirmed;
+    uint64_t session_rev; /* highest revision heard since the last connect */
     char sha[CP_STORE__NSCRIPTS][41];
     int open_handles;
 
