@@ -14,7 +14,7 @@
 /* Default limits (dp_h1_limits with zero fields gets these). */
 #define DP_H1_MAX_LINE_DEF    8192  /* request/status line, CRLF included */
 #define DP_H1_MAX_HEADERS_DEF 32768 /* header section, final CRLF included */
-#define DP_H1_MAX_LIMIT       (1u << 30) /* largest accepted limit */
+#define DP_H1_MAX_LIMIT       (1u << 29) /* largest limit: heads fit an int */
 #define DP_H1_CHUNK_SIZE_MAX  ((uint64_t)1 << 62)
 #define DP_H1_CHUNK_EXT_DEF   1024 /* bytes of extensions per chunk line */
 #define DP_H1_TRAILER_DEF     8192 /* bytes of the whole trailer section */

@@ -4,6 +4,24 @@
  * writer that forwards a parsed head to the next hop. Zero-copy and
  * allocation-free: results point into the caller's buffer. Types are in
  * http1-t.h.
+ *
+ * Strictness (request -> status; response -> 502):
+ * - Content-Length with Transfer-Encoding; Content-Length headers that
+ *   differ (equal ones count as one); a Content-Length that is not all
+ *   digits (lists like "5, 5" too) or exceeds INT64_MAX: 400.
+ * - Transfer-Encoding: unknown coding 501; chunked not last, twice, with
+ *   parameters, empty list elements, any TE in HTTP/1.0: 400. (Responses
+ *   accept unknown codings; without a final chunked the body ends at close.)
+ * - Line structure: obsolete folding, whitespace before the first header
+ *   or before a colon, bare CR anywhere, LF without CR (RFC 9112 allows it
+ *   as leniency; we do not), NUL/CTL/DEL in names or values, non-token
+ *   names or methods, a target byte outside VCHAR or '#': 400.
+ * - Host: missing in HTTP/1.1, several, or not host[:port]: 400.
+ * - Versions: well-formed HTTP/d.d other than 1.0/1.1: 505; others 400.
+ * - Limits: start line > max_line: 414; header section > max_headers or
+ *   more headers than the array holds: 431.
+ * Leniencies: empty lines before the start line are skipped (they count
+ * towards max_line); a status line may end right after the code.
  */
 #ifndef DP_HTTP1_H
 #define DP_HTTP1_H
