@@ -136,6 +136,16 @@ static int mark_obj(struct dec *d, const void *addr, const yaml_node_t *n)
     return GW_OK;
 }
 
+static size_t n_items(const yaml_node_t *n)
+{
+    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static size_t n_pairs(const yaml_node_t *n)
+{
+    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
 /* True for a plain "", "~" or "null": YAML's null. */
 static int is_null(const yaml_node_t *n)
 {
@@ -302,8 +312,7 @@ static int dec_strs(struct dec *d, yaml_node_t *n, const char ***out,
     if (n->type != YAML_SEQUENCE_NODE)
         return fail(d, n, "expected a list, got %s", node_type_str(n));
     it = n->data.sequence.items.start;
-    arr = cm_config__alloc(
-        d->cfg, sizeof(*arr) * (size_t)(n->data.sequence.items.top - it) + 1);
+    arr = cm_config__alloc(d->cfg, sizeof(*arr) * n_items(n));
     if (arr == NULL)
         return oom(d);
     for (; it < n->data.sequence.items.top; it++, i++) {
@@ -377,8 +386,7 @@ static int dec_kvs(struct dec *d, yaml_node_t *n, struct cm_config_kv **out,
     if (n->type != YAML_MAPPING_NODE)
         return fail(d, n, "expected a mapping, got %s", node_type_str(n));
     p = n->data.mapping.pairs.start;
-    kv = cm_config__alloc(d->cfg, sizeof(*kv) *
-                                      (size_t)(n->data.mapping.pairs.top - p));
+    kv = cm_config__alloc(d->cfg, sizeof(*kv) * n_pairs(n));
     if (kv == NULL)
         return oom(d);
     for (; p < n->data.mapping.pairs.top; p++, i++) {
@@ -438,8 +446,7 @@ static int dec_list(struct dec *d, yaml_node_t *n,
     if (n->type != YAML_SEQUENCE_NODE)
         return fail(d, n, "expected a list, got %s", node_type_str(n));
     it = n->data.sequence.items.start;
-    arr = cm_config__alloc(d->cfg,
-                           s->size * (size_t)(n->data.sequence.items.top - it));
+    arr = cm_config__alloc(d->cfg, s->size * n_items(n));
     if (arr == NULL)
         return oom(d);
     for (; it < n->data.sequence.items.top; it++, i++) {
@@ -490,8 +497,7 @@ static int dec_named(struct dec *d, yaml_node_t *n,
         return fail(d, n, "expected a mapping of names, got %s",
                     node_type_str(n));
     p = n->data.mapping.pairs.start;
-    arr = cm_config__alloc(d->cfg,
-                           s->size * (size_t)(n->data.mapping.pairs.top - p));
+    arr = cm_config__alloc(d->cfg, s->size * n_pairs(n));
     if (arr == NULL)
         return oom(d);
     for (; p < n->data.mapping.pairs.top; p++, i++) {

@@ -508,11 +508,11 @@ static const struct err_case err_cases[] = {
      "http.middlewares.c.chain.middlewares[0]: line 3, column 31: unknown "
      "middleware \"x\""},
     {"http:\n" SVC "    w: {weighted: {services: [{name: s}, {name: t}]}}\n",
-     "http.services.w.weighted.services[1]: line 4, column 49: unknown "
+     "http.services.w.weighted.services[1].name: line 4, column 49: unknown "
      "service \"t\""},
     {"http:\n" SVC
      "    m: {mirroring: {service: s, mirrors: [{name: q, percent: 5}]}}\n",
-     "http.services.m.mirroring.mirrors[0]: line 4, column 50: unknown "
+     "http.services.m.mirroring.mirrors[0].name: line 4, column 50: unknown "
      "service \"q\""},
     {"http:\n" SVC "    m: {mirroring: {service: z}}\n",
      "http.services.m.mirroring.service: line 4, column 30: unknown service "
@@ -542,7 +542,7 @@ static const struct err_case err_cases[] = {
      "cycle: a -> a"},
     {"http:\n" SVC "    w1: {weighted: {services: [{name: s}, {name: w2}]}}\n"
      "    w2: {weighted: {services: [{name: w1}]}}\n",
-     "http.services.w2.weighted.services[0]: line 5, column 39: service "
+     "http.services.w2.weighted.services[0].name: line 5, column 39: service "
      "cycle: w1 -> w2 -> w1"},
     {"http:\n" SVC "    f: {failover: {service: s, fallback: m}}\n"
      "    m: {mirroring: {service: f}}\n",
@@ -575,11 +575,13 @@ static const struct err_case err_cases[] = {
      "http.services.s.loadBalancer.servers[0].weight: line 2, column 69: "
      "weight must be >= 0, got -1"},
     {"http:\n" SVC "    w: {weighted: {services: [{name: s, weight: -2}]}}\n",
-     "http.services.w.weighted.services[0]: line 4, column 49: weight must "
+     "http.services.w.weighted.services[0].weight: line 4, column 49: weight "
+     "must "
      "be >= 0, got -2"},
     {"http:\n" SVC "    m: {mirroring: {service: s, mirrors: [{name: s, "
      "percent: 101}]}}\n",
-     "http.services.m.mirroring.mirrors[0]: line 4, column 62: percent must "
+     "http.services.m.mirroring.mirrors[0].percent: line 4, column 62: percent "
+     "must "
      "be between 0 and 100"},
     /* kinds */
     {"http:\n  middlewares:\n    m:\n      addPrefix: {prefix: /a}\n"
@@ -694,6 +696,32 @@ static const struct err_case err_cases[] = {
      "http.services.routers.r: line 2, column 13: unknown key \"r\" (want "
      "one of loadBalancer, weighted, mirroring, failover)"},
 };
+
+/* Traefik's leniencies: keys in any case, quoted numbers and booleans,
+ * "key:" alone enabling a struct with its defaults. */
+static void test_lenient(void **state)
+{
+    struct cm_config *cfg =
+        parse_ok("HTTP:\n"
+                 "  Routers: {r: {RULE: x, service: s, priority: \"10\"}}\n"
+                 "  services:\n"
+                 "    s:\n"
+                 "      loadbalancer:\n"
+                 "        passHostHeader: \"FALSE\"\n"
+                 "        healthCheck:\n"
+                 "        servers: [{url: \"HTTP://a\", weight: 2}]\n");
+    const struct cm_config_load_balancer *lb =
+        &cfg->http.services[0].u.load_balancer;
+
+    assert_int_equal(cfg->http.routers[0].priority, 10);
+    assert_string_equal(cfg->http.routers[0].rule, "x");
+    assert_false(lb->pass_host_header);
+    assert_non_null(lb->health_check);
+    assert_int_equal(lb->health_check->interval_ms, 30000);
+    assert_string_equal(lb->servers[0].scheme, "http");
+    assert_int_equal(lb->servers[0].port, 80);
+    cm_config_free(cfg);
+}
 
 static void test_errors(void **state)
 {
@@ -923,6 +951,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_empty_documents),
         cmocka_unit_test(test_all_kinds),
+        cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_aliases),
         cmocka_unit_test(test_alias_budget),

@@ -414,13 +414,15 @@ static int check_weighted(struct val *v, struct cm_config_service *s)
         return verr(v, path, s, OBJ_MARK, "no services");
     }
     for (i = 0; i < w->n_services; i++) {
-        snprintf(path, sizeof(path), "http.services.%s.weighted.services[%zu]",
-                 s->name, i);
+        snprintf(path, sizeof(path),
+                 "http.services.%s.weighted.services[%zu].name", s->name, i);
         if (w->services[i].name == NULL)
             return verr(v, path, &w->services[i], OBJ_MARK, "missing name");
         rc = need_ref(v, path, &w->services[i].name, "service", find_service);
         if (rc != GW_OK)
             return rc;
+        snprintf(path, sizeof(path),
+                 "http.services.%s.weighted.services[%zu].weight", s->name, i);
         if (w->services[i].weight < 0)
             return verr(v, path, &w->services[i].weight, VAL_MARK,
                         "weight must be >= 0, got %lld",
@@ -441,11 +443,13 @@ static int check_mirroring(struct val *v, struct cm_config_service *s)
         return verr(v, path, s, OBJ_MARK, "missing service");
     rc = need_ref(v, path, &m->service, "service", find_service);
     for (i = 0; rc == GW_OK && i < m->n_mirrors; i++) {
-        snprintf(path, sizeof(path), "http.services.%s.mirroring.mirrors[%zu]",
-                 s->name, i);
+        snprintf(path, sizeof(path),
+                 "http.services.%s.mirroring.mirrors[%zu].name", s->name, i);
         if (m->mirrors[i].name == NULL)
             return verr(v, path, &m->mirrors[i], OBJ_MARK, "missing name");
         rc = need_ref(v, path, &m->mirrors[i].name, "service", find_service);
+        snprintf(path, sizeof(path),
+                 "http.services.%s.mirroring.mirrors[%zu].percent", s->name, i);
         if (rc == GW_OK &&
             (m->mirrors[i].percent < 0 || m->mirrors[i].percent > 100))
             return verr(v, path, &m->mirrors[i].percent, VAL_MARK,
@@ -741,6 +745,7 @@ struct edge {
     const char *const *ref; /* the reference's field, for its mark */
     const char *field;      /* path below the item */
     long index;             /* in a list, or -1 */
+    const char *leaf;       /* after the index: ".name" or "" */
 };
 
 struct graph {
@@ -773,6 +778,7 @@ static int graph_add(struct val *v, struct graph *g, size_t from,
     e->ref = ref;
     e->field = field;
     e->index = index;
+    e->leaf = strcmp(field, "chain.middlewares") == 0 ? "" : ".name";
     return GW_OK;
 }
 
@@ -798,8 +804,8 @@ static int cycle_err(struct val *v, const struct graph *g, const size_t *stack,
     if (n < sizeof(cyc))
         snprintf(cyc + n, sizeof(cyc) - n, "%s", item_name(g, e->to));
     if (e->index >= 0)
-        snprintf(path, sizeof(path), "%s.%s.%s[%ld]", g->section,
-                 item_name(g, e->from), e->field, e->index);
+        snprintf(path, sizeof(path), "%s.%s.%s[%ld]%s", g->section,
+                 item_name(g, e->from), e->field, e->index, e->leaf);
     else
         snprintf(path, sizeof(path), "%s.%s.%s", g->section,
                  item_name(g, e->from), e->field);
