@@ -158,6 +158,10 @@ static void on_recv(struct cp_rpc__tag *tag, int ok)
     c->inflight--;
     if (!ok || c->state != CP_RPC_CALL_ACTIVE) {
         c->recv_done = true;
+        if (c->recv_buf != NULL) {
+            grpc_byte_buffer_destroy(c->recv_buf);
+            c->recv_buf = NULL;
+        }
     } else if (c->recv_buf == NULL) {
         c->recv_done = true;
         if (m->ops->on_half_close != NULL)
@@ -178,10 +182,7 @@ static void on_recv(struct cp_rpc__tag *tag, int ok)
         if (m->kind == CP_RPC_BIDI && c->state == CP_RPC_CALL_ACTIVE)
             start_recv(c);
     }
-    if (c->recv_buf != NULL) {
-        grpc_byte_buffer_destroy(c->recv_buf);
-        c->recv_buf = NULL;
-    }
+    /* a re-armed receive may already have written c->recv_buf: leave it */
     maybe_free(c);
 }
 

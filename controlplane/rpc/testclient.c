@@ -119,14 +119,22 @@ int cp_rpc_tc_finish(struct cp_rpc_tc *tc, grpc_status_code *status,
                      int timeout_ms)
 {
     if (!tc->status_started) {
-        grpc_op ops[2];
+        grpc_op ops[3];
+        size_t n = 0;
         memset(ops, 0, sizeof(ops));
-        ops[0].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-        ops[1].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-        ops[1].data.recv_status_on_client.trailing_metadata = &tc->trailers;
-        ops[1].data.recv_status_on_client.status = &tc->status;
-        ops[1].data.recv_status_on_client.status_details = &tc->details;
-        if (grpc_call_start_batch(tc->call, ops, 2, &tc->tag_status, NULL) !=
+        if (!tc->md_received && !tc->recv_pending) {
+            /* core completes the status only once metadata was asked for */
+            ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+            ops[n++].data.recv_initial_metadata.recv_initial_metadata =
+                &tc->md_in;
+            tc->md_received = true;
+        }
+        ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        ops[n].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+        ops[n].data.recv_status_on_client.trailing_metadata = &tc->trailers;
+        ops[n].data.recv_status_on_client.status = &tc->status;
+        ops[n++].data.recv_status_on_client.status_details = &tc->details;
+        if (grpc_call_start_batch(tc->call, ops, n, &tc->tag_status, NULL) !=
             GRPC_CALL_OK)
             return GW_EIO;
         tc->status_started = true;

@@ -1,0 +1,794 @@
+/*
+ * stream.c -- the ADS protocol state of one stream, SotW and delta: per type
+ * subscriptions (legacy and "*" wildcard, named), the last nonce and whether
+ * it was answered, ACK/NACK bookkeeping, what was last sent (a digest of the
+ * SotW content; the per-resource versions the delta client holds), and the
+ * decision of what to send. No gRPC here; the caller serialises calls (the
+ * CQ thread with the server lock held).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log/log.h"
+#include "controlplane/xds/stream.h"
+#include "controlplane/xds/xds.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+
+/* ==== sorted string sets and name -> version maps ==== */
+
+struct strset {
+    char **v; /* sorted */
+    size_t n, cap;
+};
+
+struct kv {
+    char *name;
+    char *version;
+};
+
+struct kvset {
+    struct kv *v; /* sorted by name */
+    size_t n, cap;
+};
+
+static size_t strset_pos(const struct strset *set, const char *s, bool *found)
+{
+    size_t lo = 0, hi = set->n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(set->v[mid], s);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool strset_has(const struct strset *set, const char *s)
+{
+    bool found;
+    strset_pos(set, s, &found);
+    return found;
+}
+
+static int strset_add(struct strset *set, const char *s)
+{
+    bool found;
+    size_t at = strset_pos(set, s, &found);
+    if (found)
+        return GW_OK;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 4;
+        char **v = realloc(set->v, cap * sizeof(*v));
+        if (v == NULL)
+            return GW_ENOMEM;
+        set->v = v;
+        set->cap = cap;
+    }
+    char *copy = strdup(s);
+    if (copy == NULL)
+        return GW_ENOMEM;
+    memmove(&set->v[at + 1], &set->v[at], (set->n - at) * sizeof(*set->v));
+    set->v[at] = copy;
+    set->n++;
+    return GW_OK;
+}
+
+static void strset_del(struct strset *set, const char *s)
+{
+    bool found;
+    size_t at = strset_pos(set, s, &found);
+    if (!found)
+        return;
+    free(set->v[at]);
+    memmove(&set->v[at], &set->v[at + 1], (set->n - at - 1) * sizeof(*set->v));
+    set->n--;
+}
+
+static void strset_clear(struct strset *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        free(set->v[i]);
+    set->n = 0;
+}
+
+static void strset_deinit(struct strset *set)
+{
+    strset_clear(set);
+    free(set->v);
+    set->v = NULL;
+    set->cap = 0;
+}
+
+static size_t kv_pos(const struct kvset *set, const char *name, bool *found)
+{
+    size_t lo = 0, hi = set->n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(set->v[mid].name, name);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static const char *kv_get(const struct kvset *set, const char *name)
+{
+    bool found;
+    size_t at = kv_pos(set, name, &found);
+    return found ? set->v[at].version : NULL;
+}
+
+static int kv_set(struct kvset *set, const char *name, const char *version)
+{
+    bool found;
+    size_t at = kv_pos(set, name, &found);
+    char *ver = strdup(version);
+    if (ver == NULL)
+        return GW_ENOMEM;
+    if (found) {
+        free(set->v[at].version);
+        set->v[at].version = ver;
+        return GW_OK;
+    }
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 4;
+        struct kv *v = realloc(set->v, cap * sizeof(*v));
+        if (v == NULL) {
+            free(ver);
+            return GW_ENOMEM;
+        }
+        set->v = v;
+        set->cap = cap;
+    }
+    char *nm = strdup(name);
+    if (nm == NULL) {
+        free(ver);
+        return GW_ENOMEM;
+    }
+    memmove(&set->v[at + 1], &set->v[at], (set->n - at) * sizeof(*set->v));
+    set->v[at].name = nm;
+    set->v[at].version = ver;
+    set->n++;
+    return GW_OK;
+}
+
+static void kv_del(struct kvset *set, const char *name)
+{
+    bool found;
+    size_t at = kv_pos(set, name, &found);
+    if (!found)
+        return;
+    free(set->v[at].name);
+    free(set->v[at].version);
+    memmove(&set->v[at], &set->v[at + 1], (set->n - at - 1) * sizeof(*set->v));
+    set->n--;
+}
+
+static void kv_deinit(struct kvset *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        free(set->v[i].name);
+        free(set->v[i].version);
+    }
+    free(set->v);
+    memset(set, 0, sizeof(*set));
+}
+
+/* ==== stream state ==== */
+
+struct type_state {
+    bool seen;     /* a request of this type arrived */
+    bool wildcard; /* every resource of the type */
+    bool legacy;   /* wildcard by an empty first request (LDS/CDS) */
+    struct strset names;
+    char nonce[24];       /* of the last response of this type */
+    bool answered;        /* its ACK/NACK was recorded */
+    bool sent_any;        /* SotW: a response went out for this subscription */
+    uint64_t sent_digest; /* SotW: digest of that response's content */
+    struct kvset known;   /* delta: name -> version the client holds */
+    struct cp_xds_type_info info;
+};
+
+struct cp_xds_stream {
+    uint64_t id;
+    bool delta;
+    bool connected;
+    bool closed;
+    uint64_t next_nonce;
+    struct cp_xds_node_info node;
+    struct type_state ts[CP_XDS_TYPE_COUNT];
+};
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src != NULL ? src : "");
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct cp_xds_stream *cp_xds_stream_new(uint64_t id, bool delta,
+                                        const char *peer)
+{
+    struct cp_xds_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->id = id;
+    s->delta = delta;
+    s->next_nonce = 1;
+    s->node.stream_id = id;
+    s->node.delta = delta;
+    s->node.connected_ms = now_ms();
+    copy_str(s->node.peer, sizeof(s->node.peer), peer);
+    copy_str(s->node.metadata_json, sizeof(s->node.metadata_json), "{}");
+    return s;
+}
+
+void cp_xds_stream_free(struct cp_xds_stream *s)
+{
+    if (s == NULL)
+        return;
+    for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
+        strset_deinit(&s->ts[t].names);
+        kv_deinit(&s->ts[t].known);
+    }
+    free(s);
+}
+
+static bool wildcard_capable(int t)
+{
+    return t == CP_XDS_LISTENER || t == CP_XDS_CLUSTER;
+}
+
+static bool subscribed(const struct type_state *ts)
+{
+    return ts->wildcard || ts->names.n > 0;
+}
+
+static bool interested(const struct type_state *ts, const char *name)
+{
+    return ts->wildcard || strset_has(&ts->names, name);
+}
+
+static void emit(struct cp_xds_stream *s, const struct cp_xds_stream_out *out,
+                 struct cp_xds_event *ev)
+{
+    ev->stream_id = s->id;
+    ev->node_id = s->node.id;
+    ev->peer = s->node.peer;
+    if (out->event != NULL)
+        out->event(out->arg, ev);
+}
+
+/* ==== node and ACK/NACK records ==== */
+
+static void note_node(struct cp_xds_stream *s,
+                      const Envoy__Config__Core__V3__Node *node,
+                      const struct cp_xds_stream_out *out)
+{
+    if (s->connected)
+        return;
+    s->connected = true;
+    struct cp_xds_node_info *n = &s->node;
+    if (node != NULL) {
+        copy_str(n->id, sizeof(n->id), node->id);
+        copy_str(n->cluster, sizeof(n->cluster), node->cluster);
+        copy_str(n->user_agent_name, sizeof(n->user_agent_name),
+                 node->user_agent_name);
+        if (node->user_agent_version_type_case ==
+            ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION)
+            copy_str(n->user_agent_version, sizeof(n->user_agent_version),
+                     node->user_agent_version);
+        if (node->metadata != NULL)
+            cp_xds__struct_json(&node->metadata->base, n->metadata_json,
+                                sizeof(n->metadata_json));
+    }
+    char q[4][CP_XDS_STR_LEN + 8];
+    cm_log_info("xds", "connected",
+                "stream=%llu peer=%s node=%s cluster=%s agent=%s/%s proto=%s",
+                (unsigned long long)s->id,
+                cm_log_quote(q[0], sizeof(q[0]), n->peer),
+                cm_log_quote(q[1], sizeof(q[1]), n->id),
+                cm_log_quote(q[2], sizeof(q[2]), n->cluster),
+                cm_log_quote(q[3], sizeof(q[3]), n->user_agent_name),
+                n->user_agent_version, s->delta ? "delta" : "sotw");
+    struct cp_xds_event ev = {.kind = CP_XDS_EV_CONNECTED};
+    emit(s, out, &ev);
+}
+
+/* Records the answer to the last response of type <t>. */
+static void answer(struct cp_xds_stream *s, int t, const char *nonce,
+                   const char *version, const Google__Rpc__Status *error,
+                   const struct cp_xds_stream_out *out)
+{
+    struct type_state *ts = &s->ts[t];
+    struct cp_xds_type_info *info = &ts->info;
+    char q[2][CP_XDS_MSG_LEN + 8];
+    ts->answered = true;
+    struct cp_xds_event ev = {.type = t, .nonce = nonce};
+    if (error != NULL) {
+        info->nacks++;
+        copy_str(info->nack_nonce, sizeof(info->nack_nonce), nonce);
+        copy_str(info->nack_message, sizeof(info->nack_message),
+                 error->message);
+        info->nack_code = error->code;
+        info->nack_time_ms = now_ms();
+        cm_log_warn("xds", "nack",
+                    "stream=%llu node=%s type=%s nonce=%s version=%s "
+                    "code=%d error=%s",
+                    (unsigned long long)s->id,
+                    cm_log_quote(q[0], sizeof(q[0]), s->node.id),
+                    cp_xds_type_short(t), nonce, info->acked_version,
+                    error->code,
+                    cm_log_quote(q[1], sizeof(q[1]), info->nack_message));
+        ev.kind = CP_XDS_EV_NACK;
+        ev.version = info->acked_version;
+        ev.message = info->nack_message;
+        ev.code = error->code;
+    } else {
+        info->acks++;
+        copy_str(info->acked_version, sizeof(info->acked_version), version);
+        cm_log_info(
+            "xds", "ack", "stream=%llu node=%s type=%s version=%s nonce=%s",
+            (unsigned long long)s->id,
+            cm_log_quote(q[0], sizeof(q[0]), s->node.id), cp_xds_type_short(t),
+            cm_log_quote(q[1], sizeof(q[1]), info->acked_version), nonce);
+        ev.kind = CP_XDS_EV_ACK;
+        ev.version = info->acked_version;
+    }
+    emit(s, out, &ev);
+}
+
+/* Checks the nonce of a request; answers it when it is the current one.
+ * Returns false when the nonce is stale. */
+static bool check_nonce(struct cp_xds_stream *s, int t, const char *nonce,
+                        const char *version, const Google__Rpc__Status *error,
+                        const struct cp_xds_stream_out *out)
+{
+    struct type_state *ts = &s->ts[t];
+    if (nonce == NULL || nonce[0] == '\0')
+        return true;
+    if (strcmp(nonce, ts->nonce) != 0) {
+        cm_log_debug("xds", "stale_nonce", "stream=%llu type=%s nonce=%s",
+                     (unsigned long long)s->id, cp_xds_type_short(t), nonce);
+        return false;
+    }
+    if (!ts->answered)
+        answer(s, t, nonce, version, error, out);
+    return true;
+}
+
+static void new_nonce(struct cp_xds_stream *s, struct type_state *ts)
+{
+    snprintf(ts->nonce, sizeof(ts->nonce), "%llu",
+             (unsigned long long)s->next_nonce++);
+    ts->answered = false;
+}
+
+/* ==== state of the world ==== */
+
+static uint64_t sotw_digest(const struct type_state *ts,
+                            const struct cp_xds_snapshot *snap, int t,
+                            size_t *count)
+{
+    uint64_t h = 14695981039346656037ULL;
+    size_t n = 0, total = cp_xds_snapshot_count(snap, t);
+    for (size_t i = 0; i < total; i++) {
+        const char *name, *ver;
+        (void)cp_xds_snapshot_at(snap, t, i, &name, &ver, NULL, NULL);
+        if (!interested(ts, name))
+            continue;
+        n++;
+        for (const char *p = name;; p++) {
+            h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+            if (*p == '\0')
+                break;
+        }
+        for (const char *p = ver; *p != '\0'; p++)
+            h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    }
+    *count = n;
+    return h;
+}
+
+static int sotw_send(struct cp_xds_stream *s,
+                     const struct cp_xds_snapshot *snap, int t,
+                     const struct cp_xds_stream_out *out)
+{
+    struct type_state *ts = &s->ts[t];
+    size_t n;
+    uint64_t digest = sotw_digest(ts, snap, t, &n);
+    Google__Protobuf__Any *anys = calloc(n ? n : 1, sizeof(*anys));
+    Google__Protobuf__Any **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    if (anys == NULL || ptrs == NULL) {
+        free(anys);
+        free(ptrs);
+        return GW_ENOMEM;
+    }
+    size_t k = 0, total = cp_xds_snapshot_count(snap, t);
+    for (size_t i = 0; i < total && k < n; i++) {
+        const char *name;
+        const uint8_t *data;
+        size_t len;
+        (void)cp_xds_snapshot_at(snap, t, i, &name, NULL, &data, &len);
+        if (!interested(ts, name))
+            continue;
+        google__protobuf__any__init(&anys[k]);
+        anys[k].type_url = (char *)cp_xds_type_url(t);
+        anys[k].value.data = (uint8_t *)data; /* borrowed, never copied */
+        anys[k].value.len = len;
+        ptrs[k] = &anys[k];
+        k++;
+    }
+    new_nonce(s, ts);
+    Envoy__Service__Discovery__V3__DiscoveryResponse resp =
+        ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
+    resp.version_info = (char *)cp_xds_snapshot_version(snap);
+    resp.n_resources = k;
+    resp.resources = ptrs;
+    resp.type_url = (char *)cp_xds_type_url(t);
+    resp.nonce = ts->nonce;
+    int rc = out->send(out->arg, &resp.base);
+    free(anys);
+    free(ptrs);
+    ts->sent_any = true;
+    ts->sent_digest = digest;
+    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version),
+             resp.version_info);
+    cm_log_debug("xds", "sent", "stream=%llu type=%s version=%s nonce=%s n=%zu",
+                 (unsigned long long)s->id, cp_xds_type_short(t),
+                 resp.version_info, ts->nonce, k);
+    return rc;
+}
+
+/* Sends type <t> if its content differs from what was sent (or <force>). */
+static int sotw_maybe_send(struct cp_xds_stream *s,
+                           const struct cp_xds_snapshot *snap, int t,
+                           bool force, const struct cp_xds_stream_out *out)
+{
+    struct type_state *ts = &s->ts[t];
+    if (!subscribed(ts)) {
+        ts->sent_any = false;
+        return GW_OK;
+    }
+    if (snap == NULL)
+        return GW_OK;
+    size_t n;
+    if (!force && ts->sent_any &&
+        sotw_digest(ts, snap, t, &n) == ts->sent_digest)
+        return GW_OK;
+    return sotw_send(s, snap, t, out);
+}
+
+static int sotw_set_names(struct type_state *ts, int t, bool first,
+                          char **names, size_t n)
+{
+    bool star = false;
+    for (size_t i = 0; i < n; i++)
+        star = star || strcmp(names[i], "*") == 0;
+    if (wildcard_capable(t) && n == 0 && (first || ts->legacy)) {
+        ts->legacy = true;
+        ts->wildcard = true;
+    } else {
+        ts->legacy = false;
+        ts->wildcard = star;
+    }
+    strset_clear(&ts->names);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], "*") != 0 && strset_add(&ts->names, names[i]) != 0)
+            return GW_ENOMEM;
+    return GW_OK;
+}
+
+static int sotw_request(struct cp_xds_stream *s,
+                        const struct cp_xds_snapshot *snap, const uint8_t *data,
+                        size_t len, const struct cp_xds_stream_out *out)
+{
+    Envoy__Service__Discovery__V3__DiscoveryRequest *req =
+        envoy__service__discovery__v3__discovery_request__unpack(NULL, len,
+                                                                 data);
+    if (req == NULL)
+        return GW_EPROTO;
+    note_node(s, req->node, out);
+    int rc = GW_OK;
+    int t = cp_xds_type_from_url(req->type_url);
+    if (t < 0) {
+        cm_log_warn("xds", "unknown_type", "stream=%llu type_url=%s",
+                    (unsigned long long)s->id, req->type_url);
+        goto done;
+    }
+    struct type_state *ts = &s->ts[t];
+    bool first = !ts->seen;
+    ts->seen = true;
+    if (!check_nonce(s, t, req->response_nonce, req->version_info,
+                     req->error_detail, out))
+        goto done;
+    rc = sotw_set_names(ts, t, first, req->resource_names,
+                        req->n_resource_names);
+    if (rc == 0)
+        rc = sotw_maybe_send(s, snap, t, req->response_nonce[0] == '\0', out);
+done:
+    envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
+    return rc;
+}
+
+/* ==== delta ==== */
+
+/* Drops what the client holds that is gone or no longer wanted; returns the
+ * number of removals to report (gone and wanted). */
+static size_t delta_removed(const struct type_state *ts,
+                            const struct cp_xds_snapshot *snap, int t,
+                            char **names)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ts->known.n; i++) {
+        const char *name = ts->known.v[i].name;
+        if (cp_xds_snapshot_find(snap, t, name) >= 0)
+            continue;
+        if (names != NULL)
+            names[n] = (char *)name;
+        n++;
+    }
+    return n;
+}
+
+static size_t delta_updated(const struct type_state *ts,
+                            const struct cp_xds_snapshot *snap, int t,
+                            Envoy__Service__Discovery__V3__Resource *res,
+                            Google__Protobuf__Any *anys)
+{
+    size_t n = 0, total = cp_xds_snapshot_count(snap, t);
+    for (size_t i = 0; i < total; i++) {
+        const char *name, *ver;
+        const uint8_t *data;
+        size_t len;
+        (void)cp_xds_snapshot_at(snap, t, i, &name, &ver, &data, &len);
+        if (!interested(ts, name))
+            continue;
+        const char *have = kv_get(&ts->known, name);
+        if (have != NULL && strcmp(have, ver) == 0)
+            continue;
+        if (res != NULL) {
+            google__protobuf__any__init(&anys[n]);
+            anys[n].type_url = (char *)cp_xds_type_url(t);
+            anys[n].value.data = (uint8_t *)data; /* borrowed */
+            anys[n].value.len = len;
+            envoy__service__discovery__v3__resource__init(&res[n]);
+            res[n].name = (char *)name;
+            res[n].version = (char *)ver;
+            res[n].resource = &anys[n];
+        }
+        n++;
+    }
+    return n;
+}
+
+/* Forgets held resources the client no longer subscribes to. */
+static void delta_forget_unwanted(struct type_state *ts)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < ts->known.n; i++) {
+        if (interested(ts, ts->known.v[i].name)) {
+            ts->known.v[j++] = ts->known.v[i];
+        } else {
+            free(ts->known.v[i].name);
+            free(ts->known.v[i].version);
+        }
+    }
+    ts->known.n = j;
+}
+
+static int delta_record_sent(struct type_state *ts,
+                             const struct cp_xds_snapshot *snap, int t,
+                             Envoy__Service__Discovery__V3__Resource *res,
+                             size_t nres)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < ts->known.n; i++) {
+        if (cp_xds_snapshot_find(snap, t, ts->known.v[i].name) >= 0) {
+            ts->known.v[j++] = ts->known.v[i];
+        } else {
+            free(ts->known.v[i].name);
+            free(ts->known.v[i].version);
+        }
+    }
+    ts->known.n = j;
+    for (size_t i = 0; i < nres; i++)
+        if (kv_set(&ts->known, res[i].name, res[i].version) != 0)
+            return GW_ENOMEM;
+    return GW_OK;
+}
+
+static int delta_push(struct cp_xds_stream *s,
+                      const struct cp_xds_snapshot *snap, int t,
+                      const struct cp_xds_stream_out *out)
+{
+    struct type_state *ts = &s->ts[t];
+    if (snap == NULL)
+        return GW_OK;
+    delta_forget_unwanted(ts);
+    size_t nupd = delta_updated(ts, snap, t, NULL, NULL);
+    size_t nrem = delta_removed(ts, snap, t, NULL);
+    if (nupd == 0 && nrem == 0)
+        return GW_OK;
+    Envoy__Service__Discovery__V3__Resource *res =
+        calloc(nupd ? nupd : 1, sizeof(*res));
+    Envoy__Service__Discovery__V3__Resource **ptrs =
+        calloc(nupd ? nupd : 1, sizeof(*ptrs));
+    Google__Protobuf__Any *anys = calloc(nupd ? nupd : 1, sizeof(*anys));
+    char **removed = calloc(nrem ? nrem : 1, sizeof(*removed));
+    int rc = GW_ENOMEM;
+    if (res == NULL || ptrs == NULL || anys == NULL || removed == NULL)
+        goto done;
+    delta_updated(ts, snap, t, res, anys);
+    delta_removed(ts, snap, t, removed);
+    for (size_t i = 0; i < nupd; i++)
+        ptrs[i] = &res[i];
+    new_nonce(s, ts);
+    Envoy__Service__Discovery__V3__DeltaDiscoveryResponse resp =
+        ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
+    resp.system_version_info = (char *)cp_xds_snapshot_version(snap);
+    resp.n_resources = nupd;
+    resp.resources = ptrs;
+    resp.type_url = (char *)cp_xds_type_url(t);
+    resp.n_removed_resources = nrem;
+    resp.removed_resources = removed;
+    resp.nonce = ts->nonce;
+    rc = out->send(out->arg, &resp.base);
+    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version),
+             resp.system_version_info);
+    cm_log_debug("xds", "sent",
+                 "stream=%llu type=%s version=%s nonce=%s n=%zu removed=%zu",
+                 (unsigned long long)s->id, cp_xds_type_short(t),
+                 resp.system_version_info, ts->nonce, nupd, nrem);
+    int rc2 = delta_record_sent(ts, snap, t, res, nupd);
+    if (rc == 0)
+        rc = rc2;
+done:
+    free(res);
+    free(ptrs);
+    free(anys);
+    free(removed);
+    return rc;
+}
+
+static int
+delta_subscribe(struct type_state *ts, int t, bool first,
+                const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req)
+{
+    if (first) {
+        for (size_t i = 0; i < req->n_initial_resource_versions; i++) {
+            const char *k = req->initial_resource_versions[i]->key;
+            const char *v = req->initial_resource_versions[i]->value;
+            if (kv_set(&ts->known, k, v) != 0)
+                return GW_ENOMEM;
+        }
+        if (wildcard_capable(t) && req->n_resource_names_subscribe == 0)
+            ts->wildcard = true;
+    }
+    for (size_t i = 0; i < req->n_resource_names_subscribe; i++) {
+        const char *name = req->resource_names_subscribe[i];
+        if (strcmp(name, "*") == 0)
+            ts->wildcard = true;
+        else if (strset_add(&ts->names, name) != 0)
+            return GW_ENOMEM;
+    }
+    for (size_t i = 0; i < req->n_resource_names_unsubscribe; i++) {
+        const char *name = req->resource_names_unsubscribe[i];
+        if (strcmp(name, "*") == 0) {
+            ts->wildcard = false;
+        } else {
+            strset_del(&ts->names, name);
+            kv_del(&ts->known, name);
+        }
+    }
+    return GW_OK;
+}
+
+static int delta_request(struct cp_xds_stream *s,
+                         const struct cp_xds_snapshot *snap,
+                         const uint8_t *data, size_t len,
+                         const struct cp_xds_stream_out *out)
+{
+    Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req =
+        envoy__service__discovery__v3__delta_discovery_request__unpack(
+            NULL, len, data);
+    if (req == NULL)
+        return GW_EPROTO;
+    note_node(s, req->node, out);
+    int rc = GW_OK;
+    int t = cp_xds_type_from_url(req->type_url);
+    if (t < 0) {
+        cm_log_warn("xds", "unknown_type", "stream=%llu type_url=%s",
+                    (unsigned long long)s->id, req->type_url);
+        goto done;
+    }
+    struct type_state *ts = &s->ts[t];
+    bool first = !ts->seen;
+    ts->seen = true;
+    /* a stale nonce is not an answer, but subscription changes count */
+    (void)check_nonce(s, t, req->response_nonce, ts->info.sent_version,
+                      req->error_detail, out);
+    rc = delta_subscribe(ts, t, first, req);
+    if (rc == 0)
+        rc = delta_push(s, snap, t, out);
+done:
+    envoy__service__discovery__v3__delta_discovery_request__free_unpacked(req,
+                                                                          NULL);
+    return rc;
+}
+
+/* ==== entry points ==== */
+
+int cp_xds_stream_on_request(struct cp_xds_stream *s,
+                             const struct cp_xds_snapshot *snap,
+                             const uint8_t *data, size_t len,
+                             const struct cp_xds_stream_out *out)
+{
+    if (s->delta)
+        return delta_request(s, snap, data, len, out);
+    return sotw_request(s, snap, data, len, out);
+}
+
+int cp_xds_stream_on_snapshot(struct cp_xds_stream *s,
+                              const struct cp_xds_snapshot *snap,
+                              const struct cp_xds_stream_out *out)
+{
+    int rc = GW_OK;
+    for (int t = 0; t < CP_XDS_TYPE_COUNT && rc == 0; t++) {
+        if (!s->ts[t].seen)
+            continue;
+        if (s->delta)
+            rc = delta_push(s, snap, t, out);
+        else
+            rc = sotw_maybe_send(s, snap, t, false, out);
+    }
+    return rc;
+}
+
+void cp_xds_stream_closed(struct cp_xds_stream *s,
+                          const struct cp_xds_stream_out *out)
+{
+    if (s->closed || !s->connected)
+        return;
+    s->closed = true;
+    char q[CP_XDS_STR_LEN + 8];
+    cm_log_info("xds", "disconnected", "stream=%llu node=%s",
+                (unsigned long long)s->id,
+                cm_log_quote(q, sizeof(q), s->node.id));
+    struct cp_xds_event ev = {.kind = CP_XDS_EV_DISCONNECTED};
+    emit(s, out, &ev);
+}
+
+void cp_xds_stream_info(const struct cp_xds_stream *s,
+                        struct cp_xds_node_info *info)
+{
+    *info = s->node;
+    for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
+        const struct type_state *ts = &s->ts[t];
+        info->types[t] = ts->info;
+        info->types[t].subscribed = ts->seen;
+        info->types[t].wildcard = ts->wildcard;
+        info->types[t].n_names = (uint32_t)ts->names.n;
+    }
+}

@@ -1,0 +1,81 @@
+/*
+ * xds.h -- the control node's xDS v3 server: immutable refcounted snapshots
+ * of encoded resources, the ADS service (state of the world and delta) on a
+ * cp_rpc server, the per-stream protocol state machine, node records and the
+ * event hook. Streams run on the gRPC CQ thread; the other entry points are
+ * thread-safe (they take the rpc server lock).
+ */
+#ifndef CP_XDS_H
+#define CP_XDS_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "common/err/err.h"
+#include "controlplane/rpc/rpc-t.h"
+#include "controlplane/xds/xds-t.h"
+
+/* ---- types ---- */
+
+/* "type.googleapis.com/envoy.config.listener.v3.Listener", ... */
+const char *cp_xds_type_url(enum cp_xds_type type);
+/* Full message name, e.g. "envoy.config.cluster.v3.Cluster". */
+const char *cp_xds_type_message(enum cp_xds_type type);
+/* Short name for logs: "cds", "eds", "lds", "rds", "sds". */
+const char *cp_xds_type_short(enum cp_xds_type type);
+/* Returns the type of <url> or -1. */
+int cp_xds_type_from_url(const char *url);
+
+/* ---- snapshots (immutable once published; refcounted, any thread) ---- */
+
+/* Returns new with one reference; release with cp_xds_snapshot_put(). */
+struct cp_xds_snapshot *cp_xds_snapshot_new(const char *version);
+/* Encodes <msg> (borrowed) once and adds it under <name>. GW_EINVAL if the
+ * message is not of <type> or the name is taken. Not after publishing. */
+int cp_xds_snapshot_add(struct cp_xds_snapshot *snap, enum cp_xds_type type,
+                        const char *name,
+                        const ProtobufCMessage *msg) CM_MUST_CHECK;
+/* Adds already encoded bytes (copied). */
+int cp_xds_snapshot_add_bytes(struct cp_xds_snapshot *snap,
+                              enum cp_xds_type type, const char *name,
+                              const uint8_t *data, size_t len) CM_MUST_CHECK;
+/* Returns <snap> with one more reference. */
+struct cp_xds_snapshot *cp_xds_snapshot_get(struct cp_xds_snapshot *snap);
+/* Drops a reference; frees on the last. NULL is a no-op. */
+void cp_xds_snapshot_put(struct cp_xds_snapshot *snap);
+
+/* Borrows (valid while the snapshot lives). */
+const char *cp_xds_snapshot_version(const struct cp_xds_snapshot *snap);
+size_t cp_xds_snapshot_count(const struct cp_xds_snapshot *snap,
+                             enum cp_xds_type type);
+/* The <i>th resource of <type> in name order; pointers borrowed. */
+int cp_xds_snapshot_at(const struct cp_xds_snapshot *snap,
+                       enum cp_xds_type type, size_t i, const char **name,
+                       const char **version, const uint8_t **data, size_t *len);
+/* Index of <name> or -1. */
+long cp_xds_snapshot_find(const struct cp_xds_snapshot *snap,
+                          enum cp_xds_type type, const char *name);
+
+/* ---- the server ---- */
+
+/* Registers the ADS methods on <rpc> (borrowed; must outlive the server and
+ * not be started yet). Returns new; free with cp_xds_server_free() after
+ * the rpc server was stopped. */
+struct cp_xds_server *cp_xds_server_new(struct cp_rpc_server *rpc);
+void cp_xds_server_free(struct cp_xds_server *srv);
+
+/* Publishes <snap> (borrowed; the server takes its own reference) to every
+ * stream: each type whose content changed is pushed, CDS, EDS, LDS, RDS. */
+void cp_xds_server_set_snapshot(struct cp_xds_server *srv,
+                                struct cp_xds_snapshot *snap);
+
+/* Sets the event hook (NULL to clear). */
+void cp_xds_server_set_event_cb(struct cp_xds_server *srv, cp_xds_event_cb cb,
+                                void *arg);
+
+/* Copies out every connected stream: returns new in *out (free with
+ * free()), count in *n. */
+int cp_xds_server_list_nodes(struct cp_xds_server *srv,
+                             struct cp_xds_node_info **out,
+                             size_t *n) CM_MUST_CHECK;
+
+#endif
