@@ -24,7 +24,7 @@ bazel_suite() { # <label> <bazel args...>
   local label=$1 log rc p f
   shift
   log=$(mktemp)
-  bazel test "$@" //... 2>&1 | tee "$log" | grep -E '^//|^ERROR|FAILED|TIMEOUT' || true
+  bazel test --keep_going "$@" //... 2>&1 | tee "$log" | grep -E '^//|^ERROR|FAILED|TIMEOUT' || true
   rc=${PIPESTATUS[0]}
   p=$(grep -cE '^//\S+\s+(\(cached\) )?PASSED' "$log")
   f=$(grep -cE '^//\S+\s+(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE)' "$log")
