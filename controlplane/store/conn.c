@@ -59,7 +59,12 @@ static void conn_watchdog(uv_timer_t *t)
 
 static void conn_rearm(struct cp_store__conn *c)
 {
-    uint64_t now = uv_now(c->store->loop), d = 0;
+    uint64_t now, d = 0;
+
+    /* callers may run outside a loop callback, after a long block: a stale
+     * loop time would expire fresh deadlines at once */
+    uv_update_time(c->store->loop);
+    now = uv_now(c->store->loop);
 
     if (c->head != NULL)
         d = c->head->deadline;
@@ -228,6 +233,7 @@ int cp_store__conn_cmd(struct cp_store__conn *c, unsigned timeout_ms,
     q->conn = c;
     q->fn = fn;
     q->arg = arg;
+    uv_update_time(c->store->loop);
     q->deadline = uv_now(c->store->loop) + timeout_ms;
     if (redisAsyncCommandArgv(c->ac, on_reply, q, argc, argv, lens) !=
         REDIS_OK) {
@@ -253,6 +259,7 @@ int cp_store__conn_subscribe(struct cp_store__conn *c, const char *channel,
         return CP_STORE_EDOWN;
     if (redisAsyncCommandArgv(c->ac, on_push, c, 2, argv, NULL) != REDIS_OK)
         return CP_STORE_EDOWN;
+    uv_update_time(c->store->loop);
     c->sub_deadline = uv_now(c->store->loop) + timeout_ms;
     conn_rearm(c);
     return GW_OK;

@@ -692,6 +692,29 @@ static void step_failover(struct cluster *c)
           (unsigned long long)w.res.rev);
 }
 
+/* --redis H:P: the master connects; the replica never does (ROLE check,
+ * retried every ~250 ms). */
+static void step_plain(struct cluster *c)
+{
+    struct node pm, pr;
+    char m[32], r[32];
+
+    snprintf(m, sizeof(m), "127.0.0.1:%d", c->master_port);
+    snprintf(r, sizeof(r), "127.0.0.1:%d", c->replica_port);
+    CHECK(wait_link_up(c->replica_port, 10000) == 0, "replica linked");
+    node_open(&pm, "plain-m", m, NULL, 1);
+    node_open(&pr, "plain-r", r, NULL, 1);
+    CHECK(run_until(flag_set, &pm.connected, 5000), "plain master connect");
+    CHECK(strcmp(cp_store_master(pm.s), m) == 0, "master %s",
+          cp_store_master(pm.s));
+    run_for(1500);
+    CHECK(!pr.connected && pr.ups == 0, "connected to a replica");
+    cp_store_close(pm.s);
+    cp_store_close(pr.s);
+    run_for(50);
+    printf("step plain: master ok, replica refused by ROLE\n");
+}
+
 /* ==== embedded ==== */
 
 static pid_t fake_leftover(const char *dir)
@@ -787,6 +810,7 @@ int main(void)
     step_lease_stolen(&c);
     step_client_kill(&c);
     step_failover(&c);
+    step_plain(&c);
     cp_store_close(a.s);
     cp_store_close(b.s);
     run_for(100);
