@@ -4,11 +4,12 @@
  * watchdog timer, SUBSCRIBE pushes, and loss detection. On a timeout or any
  * loss every pending command fails at once with the cause; the owner hears
  * of losses it did not cause through the lost callback. Does not reconnect.
+ * Has its own hiredis event hooks (as hiredis/adapters/libuv.h, plus: a
+ * poll error is handed to hiredis, so a refused connect fails at once
+ * instead of hanging until the command deadline).
  */
 #include <stdlib.h>
 #include <string.h>
-
-#include <hiredis/adapters/libuv.h>
 
 #include "common/err/err.h"
 #include "common/log/log.h"
@@ -16,6 +17,97 @@
 #include "controlplane/store/store.h"
 
 static void conn_rearm(struct cp_store__conn *c);
+
+/* ==== hiredis event hooks on a uv_poll_t ==== */
+
+struct conn_poll {
+    uv_poll_t handle;
+    redisAsyncContext *ac; /* NULL once hiredis cleaned up */
+    int events;
+};
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct conn_poll *p = h->data;
+
+    if (status < 0 && p->ac != NULL) {
+        /* libuv stopped the handle; hiredis reads the socket error */
+        if (p->ac->c.flags & REDIS_CONNECTED)
+            redisAsyncHandleRead(p->ac);
+        else
+            redisAsyncHandleWrite(p->ac);
+        return;
+    }
+    if (p->ac != NULL && (events & UV_READABLE))
+        redisAsyncHandleRead(p->ac);
+    if (p->ac != NULL && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(p->ac);
+}
+
+static void poll_update(struct conn_poll *p, int add, int del)
+{
+    p->events = (p->events | add) & ~del;
+    if (p->events != 0)
+        uv_poll_start(&p->handle, p->events, poll_cb);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void ev_add_read(void *d)
+{
+    poll_update(d, UV_READABLE, 0);
+}
+
+static void ev_del_read(void *d)
+{
+    poll_update(d, 0, UV_READABLE);
+}
+
+static void ev_add_write(void *d)
+{
+    poll_update(d, UV_WRITABLE, 0);
+}
+
+static void ev_del_write(void *d)
+{
+    poll_update(d, 0, UV_WRITABLE);
+}
+
+static void poll_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void ev_cleanup(void *d)
+{
+    struct conn_poll *p = d;
+
+    p->ac = NULL;
+    uv_close((uv_handle_t *)&p->handle, poll_closed);
+}
+
+static int conn_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct conn_poll *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return GW_ENOMEM;
+    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+        free(p);
+        return GW_EIO;
+    }
+    p->handle.data = p;
+    p->ac = ac;
+    ac->ev.data = p;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    return GW_OK;
+}
+
+/* ==== connection slot ==== */
 
 /* Detaches <c> from its context and fails the pending commands with <code>;
  * frees the context if <free_ac> (never while hiredis is freeing it). */
@@ -184,7 +276,7 @@ int cp_store__conn_connect(struct cp_store__conn *c,
         redisAsyncFree(ac);
         return GW_EIO;
     }
-    if (redisLibuvAttach(ac, c->store->loop) != REDIS_OK) {
+    if (conn_attach(ac, c->store->loop) != 0) {
         redisAsyncFree(ac);
         return GW_ENOMEM;
     }
