@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/version/version.h"
+#include "tools/traefikeectl/traefikeectl.h"
 
 static int cmd_version(void)
 {
@@ -20,7 +21,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: traefikeectl COMMAND [ARGS]\n\n"
                "commands:\n"
-               "  version    print the client's version\n");
+               "  version    print the client's version\n"
+               "  translate  print the xDS resources a config file becomes "
+               "(translate --help)\n");
 }
 
 int main(int argc, char **argv)
@@ -31,6 +34,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "version") == 0)
         return cmd_version();
+    if (strcmp(argv[1], "translate") == 0)
+        return tctl_translate(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
