@@ -63,7 +63,7 @@ static int parse_tcp(const char *s, size_t len, struct cp_store_addr *out)
     if (parse_port(colon + 1, (size_t)(s + len - colon - 1), &out->port) != 0)
         return GW_EINVAL;
     for (size_t i = 0; i < hlen; i++)
-        if (host[i] == ',' || host[i] == ' ' || host[i] == '\0')
+        if (strchr(", []", host[i]) != NULL || host[i] == '\0')
             return GW_EINVAL;
     memcpy(out->host, host, hlen);
     out->host[hlen] = '\0';
@@ -118,7 +118,7 @@ const char *cp_store_addr_str(const struct cp_store_addr *a, char *buf,
 {
     if (a->kind == CP_STORE_ADDR_UNIX)
         snprintf(buf, len, "unix:%s", a->path);
-    else if (strchr(a->host, ':') != NULL)
+    else if (strchr(a->host, ':') != NULL || strcmp(a->host, "unix") == 0)
         snprintf(buf, len, "[%s]:%d", a->host, a->port);
     else
         snprintf(buf, len, "%s:%d", a->host, a->port);
