@@ -66,17 +66,50 @@ find_service(struct cm_xds__ctx *c, const char *owner, const char *name)
     return s;
 }
 
-/* Flattens weighted service <s> into loadBalancer leaves, multiplying
- * weights along the way; weight-0 branches are dropped. */
+static uint64_t gcd(uint64_t x, uint64_t y)
+{
+    while (y != 0) {
+        uint64_t t = x % y;
+        x = y;
+        y = t;
+    }
+    return x;
+}
+
+static int scale_into(struct cm_xds__ctx *c, const char *owner,
+                      struct leaves *out, const struct leaves *in,
+                      uint64_t factor)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        uint64_t w;
+        if (__builtin_mul_overflow(in->v[i].weight, factor, &w))
+            return cm_xds__fail(c, "%s: weights overflow", owner);
+        add_leaf(c, out, in->v[i].s, w);
+    }
+    return 0;
+}
+
+static uint64_t leaves_sum(const struct leaves *l)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < l->n; i++)
+        s += l->v[i].weight;
+    return s;
+}
+
+/* Flattens service <s> into loadBalancer leaves whose weights are in the
+ * proportions of the traffic each gets: a child of weight w in a weighted
+ * service whose children weigh T in all gets w/T of its parent's share
+ * (nested weights multiply). Weight-0 branches are dropped; the result is
+ * reduced by the weights' greatest common divisor. */
 static int flatten(struct cm_xds__ctx *c, const char *owner,
-                   const struct cm_config_service *s, uint64_t mult,
-                   struct leaves *out, int depth)
+                   const struct cm_config_service *s, struct leaves *out,
+                   int depth)
 {
     if (depth > MAX_NESTING)
         return cm_xds__fail(c, "%s: services nested too deeply", owner);
     if (s->kind == CM_CONFIG_SVC_LOAD_BALANCER) {
-        if (mult > 0)
-            add_leaf(c, out, s, mult);
+        add_leaf(c, out, s, 1);
         return 0;
     }
     if (s->kind != CM_CONFIG_SVC_WEIGHTED)
@@ -87,19 +120,36 @@ static int flatten(struct cm_xds__ctx *c, const char *owner,
                             owner, s->name,
                             cm_config_service_kind_str(s->kind));
     const struct cm_config_weighted *w = &s->u.weighted;
-    for (size_t i = 0; i < w->n_services; i++) {
+    size_t n = w->n_services;
+    struct leaves *sub = cm_xds__alloc(c, c->tmp, (n + 1) * sizeof(*sub));
+    uint64_t *sums = cm_xds__alloc(c, c->tmp, (n + 1) * sizeof(*sums));
+    uint64_t lcm = 1;
+    for (size_t i = 0; i < n; i++) {
         const struct cm_config_service *ch =
             find_service(c, owner, w->services[i].name);
-        if (ch == NULL)
+        if (ch == NULL || flatten(c, owner, ch, &sub[i], depth + 1) != 0)
             return GW_EINVAL;
-        uint64_t m = mult * (uint64_t)w->services[i].weight;
-        if (w->services[i].weight > 0 &&
-            m / (uint64_t)w->services[i].weight != mult)
+        sums[i] = leaves_sum(&sub[i]);
+        if (w->services[i].weight <= 0 || sums[i] == 0)
+            continue;
+        if (__builtin_mul_overflow(lcm / gcd(lcm, sums[i]), sums[i], &lcm))
             return cm_xds__fail(c, "%s: weights overflow", owner);
-        int rc = flatten(c, owner, ch, m, out, depth + 1);
-        if (rc != 0)
-            return rc;
     }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t f;
+        if (w->services[i].weight <= 0 || sums[i] == 0)
+            continue;
+        if (__builtin_mul_overflow(lcm / sums[i],
+                                   (uint64_t)w->services[i].weight, &f))
+            return cm_xds__fail(c, "%s: weights overflow", owner);
+        if (scale_into(c, owner, out, &sub[i], f) != 0)
+            return GW_EINVAL;
+    }
+    uint64_t g = 0;
+    for (size_t i = 0; i < out->n; i++)
+        g = gcd(out->v[i].weight, g);
+    for (size_t i = 0; g > 1 && i < out->n; i++)
+        out->v[i].weight /= g;
     return 0;
 }
 
@@ -191,17 +241,6 @@ static int set_clusters(struct cm_xds__ctx *c, const char *owner,
         a->cluster = cm_xds__str(c, l->v[0].s->name);
         return 0;
     }
-    /* A common factor changes nothing but the numbers: divide it out. */
-    uint64_t g = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        uint64_t x = l->v[i].weight, y = g;
-        while (y != 0) {
-            uint64_t t = x % y;
-            x = y;
-            y = t;
-        }
-        g = x;
-    }
     WeightedCluster *w =
         cm_xds__msg(c, &envoy__config__route__v3__weighted_cluster__descriptor);
     uint64_t total = 0;
@@ -210,7 +249,7 @@ static int set_clusters(struct cm_xds__ctx *c, const char *owner,
             c,
             &envoy__config__route__v3__weighted_cluster__cluster_weight__descriptor);
         cw->name = cm_xds__str(c, l->v[i].s->name);
-        uint64_t wt = l->v[i].weight / g;
+        uint64_t wt = l->v[i].weight;
         total += wt;
         if (total > UINT32_MAX)
             return cm_xds__fail(c,
@@ -321,7 +360,7 @@ static int service_action(struct cm_xds__ctx *c, struct cm_xds__router *rt,
             find_service(c, owner, s->u.mirroring.service);
         if (main == NULL)
             return GW_EINVAL;
-        rc = flatten(c, owner, main, 1, &l, 0);
+        rc = flatten(c, owner, main, &l, 0);
         if (rc == 0)
             rc = mirrors(c, owner, a, &s->u.mirroring);
         break;
@@ -330,7 +369,7 @@ static int service_action(struct cm_xds__ctx *c, struct cm_xds__router *rt,
         rc = failover(c, rt, owner, &s->u.failover, &l);
         break;
     default:
-        rc = flatten(c, owner, s, 1, &l, 0);
+        rc = flatten(c, owner, s, &l, 0);
         break;
     }
     if (rc == 0)
