@@ -1,0 +1,12 @@
+
+webE
+whoamiwhoami.localhost
+/exact
+a
+	
+/whoami
+whoami*/0
+any**.example.comfoo.*
+
+/	
+default
