@@ -1,0 +1,405 @@
+/*
+ * decode.c -- turns xDS bytes into decoded resources: type URLs, one
+ * resource (its message plus what it depends on: RDS names of a listener,
+ * the EDS name of a cluster, the clusters a route configuration names), and
+ * whole SotW / delta responses. No validation beyond decoding and type
+ * checks: the table builder judges the content. Client thread or tests.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/xds/xds.h"
+#include "dataplane/xds/xds_int.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+
+#define TYPE_PREFIX "type.googleapis.com/"
+#define HCM_URL                                                                \
+    TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager."    \
+                "v3.HttpConnectionManager"
+
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
+    hcm_msg;
+
+static const char *const type_urls[DP_XDS_TYPE_COUNT] = {
+    TYPE_PREFIX "envoy.config.cluster.v3.Cluster",
+    TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment",
+    TYPE_PREFIX "envoy.config.listener.v3.Listener",
+    TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration",
+};
+
+static const char *const type_shorts[DP_XDS_TYPE_COUNT] = {"cds", "eds", "lds",
+                                                           "rds"};
+
+const char *dp_xds_type_url(enum dp_xds_type t)
+{
+    return (unsigned)t < DP_XDS_TYPE_COUNT ? type_urls[t] : "";
+}
+
+const char *dp_xds_type_short(enum dp_xds_type t)
+{
+    return (unsigned)t < DP_XDS_TYPE_COUNT ? type_shorts[t] : "?";
+}
+
+int dp_xds__type_from_url(const char *url)
+{
+    for (int t = 0; t < DP_XDS_TYPE_COUNT; t++)
+        if (url != NULL && strcmp(url, type_urls[t]) == 0)
+            return t;
+    return -1;
+}
+
+const ProtobufCMessageDescriptor *dp_xds__descriptor(enum dp_xds_type t)
+{
+    switch (t) {
+    case DP_XDS_CLUSTER:
+        return &envoy__config__cluster__v3__cluster__descriptor;
+    case DP_XDS_ENDPOINT:
+        return &envoy__config__endpoint__v3__cluster_load_assignment__descriptor;
+    case DP_XDS_LISTENER:
+        return &envoy__config__listener__v3__listener__descriptor;
+    case DP_XDS_ROUTE:
+        return &envoy__config__route__v3__route_configuration__descriptor;
+    default:
+        return NULL;
+    }
+}
+
+/* ==== what a resource depends on ==== */
+
+static int route_action_clusters(const Envoy__Config__Route__V3__RouteAction *a,
+                                 struct dp_xds__names *out)
+{
+    int rc = GW_OK;
+    switch (a->cluster_specifier_case) {
+    case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER:
+        rc = dp_xds__names_add(out, a->cluster);
+        break;
+    case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS:
+        for (size_t i = 0; rc == 0 && i < a->weighted_clusters->n_clusters;
+             i++) {
+            const char *n = a->weighted_clusters->clusters[i]->name;
+            if (n != NULL && n[0] != '\0')
+                rc = dp_xds__names_add(out, n);
+        }
+        break;
+    default:
+        break;
+    }
+    for (size_t i = 0; rc == 0 && i < a->n_request_mirror_policies; i++) {
+        const char *n = a->request_mirror_policies[i]->cluster;
+        if (n != NULL && n[0] != '\0')
+            rc = dp_xds__names_add(out, n);
+    }
+    return rc;
+}
+
+static int route_config_clusters(
+    const Envoy__Config__Route__V3__RouteConfiguration *rc_msg,
+    struct dp_xds__names *out)
+{
+    for (size_t i = 0; i < rc_msg->n_virtual_hosts; i++) {
+        const Envoy__Config__Route__V3__VirtualHost *vh =
+            rc_msg->virtual_hosts[i];
+        for (size_t j = 0; j < vh->n_routes; j++) {
+            const Envoy__Config__Route__V3__Route *r = vh->routes[j];
+            if (r->action_case != ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE)
+                continue;
+            if (route_action_clusters(r->route, out) != 0)
+                return GW_ENOMEM;
+        }
+    }
+    return GW_OK;
+}
+
+/* Reads one HCM (Any) of listener <r>: its RDS name or inline routes. */
+static int hcm_deps(struct dp_xds__res *r, const Google__Protobuf__Any *any,
+                    char *err, size_t len)
+{
+    if (any == NULL || any->type_url == NULL ||
+        strcmp(any->type_url, HCM_URL) != 0)
+        return GW_OK;
+    hcm_msg *h =
+        envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__unpack(
+            NULL, any->value.len, any->value.data);
+    if (h == NULL)
+        return cm_err_set(err, len, GW_EINVAL,
+                          "listener \"%s\": cannot decode "
+                          "HttpConnectionManager",
+                          r->name);
+    int rc = GW_OK;
+    if (h->route_specifier_case ==
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS) {
+        const char *n = h->rds ? h->rds->route_config_name : NULL;
+        if (n == NULL || n[0] == '\0')
+            rc = cm_err_set(err, len, GW_EINVAL,
+                            "listener \"%s\": rds without route_config_name",
+                            r->name);
+        else
+            rc = dp_xds__names_add(&r->subs, n);
+    } else if (
+        h->route_specifier_case ==
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG) {
+        rc = route_config_clusters(h->route_config, &r->clusters);
+    }
+    envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(
+        h, NULL);
+    return rc;
+}
+
+static int chain_deps(struct dp_xds__res *r,
+                      const Envoy__Config__Listener__V3__FilterChain *fc,
+                      char *err, size_t len)
+{
+    if (fc == NULL)
+        return GW_OK;
+    for (size_t i = 0; i < fc->n_filters; i++) {
+        const Envoy__Config__Listener__V3__Filter *f = fc->filters[i];
+        if (f->config_type_case !=
+            ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG)
+            continue;
+        int rc = hcm_deps(r, f->typed_config, err, len);
+        if (rc != 0)
+            return rc;
+    }
+    return GW_OK;
+}
+
+static int listener_deps(struct dp_xds__res *r, char *err, size_t len)
+{
+    const Envoy__Config__Listener__V3__Listener *l = (const void *)r->msg;
+    int rc = GW_OK;
+    for (size_t i = 0; rc == 0 && i < l->n_filter_chains; i++)
+        rc = chain_deps(r, l->filter_chains[i], err, len);
+    if (rc == 0)
+        rc = chain_deps(r, l->default_filter_chain, err, len);
+    if (rc == 0 && l->api_listener != NULL)
+        rc = hcm_deps(r, l->api_listener->api_listener, err, len);
+    return rc;
+}
+
+static int cluster_deps(struct dp_xds__res *r)
+{
+    const Envoy__Config__Cluster__V3__Cluster *c = (const void *)r->msg;
+    bool eds =
+        c->eds_cluster_config != NULL ||
+        (c->cluster_discovery_type_case ==
+             ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE &&
+         c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
+    if (!eds)
+        return GW_OK;
+    const char *sn =
+        c->eds_cluster_config ? c->eds_cluster_config->service_name : NULL;
+    return dp_xds__names_add(&r->subs, sn && sn[0] ? sn : c->name);
+}
+
+static const char *msg_name(enum dp_xds_type t, const ProtobufCMessage *m)
+{
+    switch (t) {
+    case DP_XDS_CLUSTER:
+        return ((const Envoy__Config__Cluster__V3__Cluster *)m)->name;
+    case DP_XDS_ENDPOINT:
+        return ((const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *)m)
+            ->cluster_name;
+    case DP_XDS_LISTENER:
+        return ((const Envoy__Config__Listener__V3__Listener *)m)->name;
+    default:
+        return ((const Envoy__Config__Route__V3__RouteConfiguration *)m)->name;
+    }
+}
+
+/* ==== one resource ==== */
+
+static int res_fill(struct dp_xds__res *r, const char *name, char *err,
+                    size_t len)
+{
+    r->msg = protobuf_c_message_unpack(dp_xds__descriptor(r->type), NULL,
+                                       r->len, r->data);
+    if (r->msg == NULL)
+        return cm_err_set(err, len, GW_EINVAL, "%s: cannot decode resource%s%s",
+                          dp_xds_type_short(r->type), name ? " " : "",
+                          name ? name : "");
+    const char *mn = msg_name(r->type, r->msg);
+    if (mn == NULL || mn[0] == '\0')
+        return cm_err_set(err, len, GW_EINVAL, "%s: resource without a name",
+                          dp_xds_type_short(r->type));
+    if (name != NULL && name[0] != '\0' && strcmp(name, mn) != 0)
+        return cm_err_set(err, len, GW_EINVAL,
+                          "%s: resource \"%s\" holds a message named \"%s\"",
+                          dp_xds_type_short(r->type), name, mn);
+    r->name = strdup(mn);
+    if (r->name == NULL)
+        return GW_ENOMEM;
+    switch (r->type) {
+    case DP_XDS_LISTENER:
+        return listener_deps(r, err, len);
+    case DP_XDS_CLUSTER:
+        return cluster_deps(r);
+    case DP_XDS_ROUTE:
+        return route_config_clusters((const void *)r->msg, &r->clusters);
+    default:
+        return GW_OK;
+    }
+}
+
+struct dp_xds__res *dp_xds__res_new(enum dp_xds_type t, const char *name,
+                                    const char *version, const uint8_t *data,
+                                    size_t len, char *err, size_t errlen)
+{
+    struct dp_xds__res *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        goto nomem;
+    r->refs = 1;
+    r->type = t;
+    r->version = strdup(version ? version : "");
+    r->data = malloc(len ? len : 1);
+    if (r->version == NULL || r->data == NULL)
+        goto nomem;
+    if (len)
+        memcpy(r->data, data, len);
+    r->len = len;
+    int rc = res_fill(r, name, err, errlen);
+    if (rc == GW_ENOMEM)
+        goto nomem;
+    if (rc != 0) {
+        dp_xds__res_unref(r);
+        return NULL;
+    }
+    return r;
+nomem:
+    dp_xds__res_unref(r);
+    cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
+    return NULL;
+}
+
+struct dp_xds__res *dp_xds__res_ref(struct dp_xds__res *r)
+{
+    r->refs++;
+    return r;
+}
+
+void dp_xds__res_unref(struct dp_xds__res *r)
+{
+    if (r == NULL || --r->refs > 0)
+        return;
+    if (r->msg != NULL)
+        protobuf_c_message_free_unpacked(r->msg, NULL);
+    dp_xds__names_deinit(&r->subs);
+    dp_xds__names_deinit(&r->clusters);
+    free(r->name);
+    free(r->version);
+    free(r->data);
+    free(r);
+}
+
+/* ==== whole responses ==== */
+
+void dp_xds__update_deinit(struct dp_xds__update *u)
+{
+    for (size_t i = 0; i < u->n_upsert; i++)
+        dp_xds__res_unref(u->upsert[i]);
+    free(u->upsert);
+    dp_xds__strv_free(u->remove, u->n_remove);
+    free(u->version);
+    free(u->nonce);
+    memset(u, 0, sizeof(*u));
+}
+
+static int update_head(struct dp_xds__update *u, const char *type_url,
+                       const char *version, const char *nonce, size_t n,
+                       char *err, size_t errlen)
+{
+    int t = dp_xds__type_from_url(type_url);
+    u->nonce = strdup(nonce ? nonce : "");
+    u->version = strdup(version ? version : "");
+    u->upsert = calloc(n ? n : 1, sizeof(*u->upsert));
+    if (u->nonce == NULL || u->version == NULL || u->upsert == NULL)
+        return cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
+    if (t < 0)
+        return cm_err_set(err, errlen, GW_EPROTO,
+                          "response of unknown type_url \"%s\"",
+                          type_url ? type_url : "");
+    u->type = (enum dp_xds_type)t;
+    return GW_OK;
+}
+
+/* Decodes one Any of the response into u->upsert. */
+static int update_add(struct dp_xds__update *u, size_t i,
+                      const Google__Protobuf__Any *any, const char *name,
+                      const char *version, char *err, size_t errlen)
+{
+    const char *want = dp_xds_type_url(u->type);
+    if (any == NULL)
+        return cm_err_set(
+            err, errlen, GW_EINVAL, "%s: resource %zu%s%s has no body",
+            dp_xds_type_short(u->type), i, name ? " " : "", name ? name : "");
+    if (any->type_url == NULL || strcmp(any->type_url, want) != 0)
+        return cm_err_set(err, errlen, GW_EINVAL,
+                          "%s: resource %zu has type_url \"%s\", want \"%s\"",
+                          dp_xds_type_short(u->type), i,
+                          any->type_url ? any->type_url : "", want);
+    struct dp_xds__res *r = dp_xds__res_new(
+        u->type, name, version, any->value.data, any->value.len, err, errlen);
+    if (r == NULL)
+        return GW_EINVAL;
+    for (size_t j = 0; j < u->n_upsert; j++)
+        if (strcmp(u->upsert[j]->name, r->name) == 0) {
+            cm_err_set(err, errlen, GW_EINVAL, "%s: resource \"%s\" twice",
+                       dp_xds_type_short(u->type), r->name);
+            dp_xds__res_unref(r);
+            return GW_EINVAL;
+        }
+    u->upsert[u->n_upsert++] = r;
+    return GW_OK;
+}
+
+int dp_xds__update_sotw(const uint8_t *data, size_t len,
+                        struct dp_xds__update *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof(*u));
+    Envoy__Service__Discovery__V3__DiscoveryResponse *m =
+        envoy__service__discovery__v3__discovery_response__unpack(NULL, len,
+                                                                  data);
+    if (m == NULL)
+        return cm_err_set(err, errlen, GW_EPROTO,
+                          "cannot decode DiscoveryResponse");
+    int rc = update_head(u, m->type_url, m->version_info, m->nonce,
+                         m->n_resources, err, errlen);
+    u->full = u->type == DP_XDS_LISTENER || u->type == DP_XDS_CLUSTER;
+    for (size_t i = 0; rc == 0 && i < m->n_resources; i++)
+        rc = update_add(u, i, m->resources[i], NULL, m->version_info, err,
+                        errlen);
+    envoy__service__discovery__v3__discovery_response__free_unpacked(m, NULL);
+    return rc;
+}
+
+int dp_xds__update_delta(const uint8_t *data, size_t len,
+                         struct dp_xds__update *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof(*u));
+    Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *m =
+        envoy__service__discovery__v3__delta_discovery_response__unpack(
+            NULL, len, data);
+    if (m == NULL)
+        return cm_err_set(err, errlen, GW_EPROTO,
+                          "cannot decode DeltaDiscoveryResponse");
+    int rc = update_head(u, m->type_url, m->system_version_info, m->nonce,
+                         m->n_resources, err, errlen);
+    for (size_t i = 0; rc == 0 && i < m->n_resources; i++) {
+        const Envoy__Service__Discovery__V3__Resource *r = m->resources[i];
+        rc = update_add(u, i, r->resource, r->name, r->version, err, errlen);
+    }
+    if (rc == 0 && m->n_removed_resources > 0) {
+        u->remove = calloc(m->n_removed_resources, sizeof(*u->remove));
+        rc = u->remove ? GW_OK : GW_ENOMEM;
+        for (size_t i = 0; rc == 0 && i < m->n_removed_resources; i++) {
+            u->remove[i] = strdup(m->removed_resources[i]);
+            rc = u->remove[i] ? GW_OK : GW_ENOMEM;
+            u->n_remove += rc == 0;
+        }
+    }
+    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(
+        m, NULL);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * xds.h -- the data node's xDS client: one ADS stream (delta, or state of
+ * the world when the server lacks delta) to one of a list of control nodes,
+ * failover with jittered backoff, validation of every response by building
+ * a candidate table (NACK on failure, the old table stays), make-before-
+ * break ordering, and an on-disk cache of the last good resources for a
+ * cold start without a control node. Types are in xds-t.h.
+ *
+ * Threads: the client runs on a thread of its own (its own gRPC completion
+ * queue); the build and apply callbacks run there. dp_xds_status() may
+ * be called from any thread.
+ */
+#ifndef DP_XDS_H
+#define DP_XDS_H
+
+#include "common/err/err.h"
+#include "dataplane/xds/xds-t.h"
+
+/* Returns a new client (not started); free with dp_xds_free(). <opts> is
+ * copied. NULL with a message in <err> (<len> bytes) when an option is
+ * invalid (no control node, bad H:P, missing callback) or out of memory. */
+struct dp_xds_client *dp_xds_new(const struct dp_xds_opts *opts, char *err,
+                                 size_t len);
+
+/* Starts the client thread: it connects, and on a cold start loads the
+ * cache as configured. Returns 0 or a negative error. */
+int dp_xds_start(struct dp_xds_client *c) CM_MUST_CHECK;
+
+/* Copies the client's state into <out>. Any thread. */
+void dp_xds_status(struct dp_xds_client *c, struct dp_xds_status *out);
+
+/* "none", "connecting", "connected" or "cache". */
+const char *dp_xds_state_name(enum dp_xds_state s);
+
+/* "cds", "eds", "lds", "rds". */
+const char *dp_xds_type_short(enum dp_xds_type t);
+
+/* "type.googleapis.com/envoy.config.cluster.v3.Cluster", ... */
+const char *dp_xds_type_url(enum dp_xds_type t);
+
+/* Stops the thread (closing the stream) and waits for it. Idempotent. */
+void dp_xds_stop(struct dp_xds_client *c);
+
+/* Stops if needed and frees <c>. The last applied table belongs to whoever
+ * apply handed it to. NULL is a no-op. */
+void dp_xds_free(struct dp_xds_client *c);
+
+#endif
