@@ -142,8 +142,8 @@ static void reload(struct dp_main *m)
     m->ready = true;
     snprintf(m->version, sizeof(m->version), "%s", version);
     pthread_mutex_unlock(&m->mu);
-    cm_log_info("dataplane", "config_applied", "file=%s version=%s",
-                m->config, version);
+    cm_log_info("dataplane", "config_applied", "file=%s version=%s", m->config,
+                version);
 }
 
 /* ==== admin callbacks (admin thread) ==== */

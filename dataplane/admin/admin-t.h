@@ -1,0 +1,39 @@
+/*
+ * admin-t.h -- types of the data node's admin HTTP server (dp_admin_):
+ * what the owner provides it (readiness, counters, config dump) and the
+ * metrics it renders. Prototypes are in admin.h.
+ */
+#ifndef DP_ADMIN_T_H
+#define DP_ADMIN_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/proxy/proxy-t.h"
+
+struct dp_admin; /* opaque: the server, its thread and loop */
+
+/* Everything /metrics shows. */
+struct dp_admin_metrics {
+    struct dp_proxy_stats proxy;
+    char config_version[64];  /* "" when no config is loaded */
+    uint64_t config_loads;    /* configurations applied */
+    uint64_t config_failures; /* configurations rejected */
+    int ready;                /* 1 when a config is loaded */
+    int workers;
+};
+
+/* What the server asks its owner; every callback runs on the admin thread
+ * and must be thread-safe with respect to the owner. */
+struct dp_admin_src {
+    void *arg;
+    /* Returns 1 when ready, else 0 with a reason written into <reason>. */
+    int (*ready)(void *arg, char *reason, size_t len);
+    /* Fills <m>. */
+    void (*metrics)(void *arg, struct dp_admin_metrics *m);
+    /* Returns new JSON text of the current configuration (free with
+     * free()), or NULL. */
+    char *(*config_dump)(void *arg);
+};
+
+#endif

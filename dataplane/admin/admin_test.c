@@ -1,0 +1,85 @@
+/*
+ * admin_test.c -- unit tests of the admin server's pure parts: the
+ * Prometheus rendering of the counters and address errors at start. The
+ * served endpoints are tested by integration/dataplane/run.sh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/admin/admin.h"
+
+static void test_metrics_text(void **state)
+{
+    struct dp_admin_metrics m = {0};
+    char *out = NULL;
+    int n;
+
+    m.proxy.responses[2] = 7;
+    m.proxy.responses[5] = 3;
+    m.proxy.conns_active = 4;
+    m.proxy.upstream_connect_errors = 2;
+    m.proxy.table_swaps = 5;
+    m.config_loads = 5;
+    m.ready = 1;
+    m.workers = 2;
+    strcpy(m.config_version, "file-abc");
+    n = dp_admin_format_metrics(&m, &out);
+    assert_true(n > 0);
+    assert_int_equal((size_t)n, strlen(out));
+    assert_non_null(
+        strstr(out, "dataplane_http_responses_total{code=\"2xx\"} 7\n"));
+    assert_non_null(
+        strstr(out, "dataplane_http_responses_total{code=\"5xx\"} 3\n"));
+    assert_non_null(
+        strstr(out, "dataplane_http_responses_total{code=\"4xx\"} 0\n"));
+    assert_non_null(strstr(out, "\ndataplane_connections_active 4\n"));
+    assert_non_null(
+        strstr(out, "\ndataplane_upstream_connect_errors_total 2\n"));
+    assert_non_null(strstr(out, "\ndataplane_table_swaps_total 5\n"));
+    assert_non_null(strstr(out, "\ndataplane_ready 1\n"));
+    assert_non_null(
+        strstr(out, "dataplane_config_info{version=\"file-abc\"} 1\n"));
+    assert_non_null(strstr(out, "# TYPE dataplane_connections_active gauge\n"));
+    free(out);
+}
+
+static int never_ready(void *arg, char *reason, size_t len)
+{
+    return 0;
+}
+
+static void test_start_bad_addr(void **state)
+{
+    struct dp_admin_src src = {.ready = never_ready};
+    char err[CM_ERR_LEN] = "";
+
+    assert_null(dp_admin_start("not-an-address", &src, err, sizeof(err)));
+    assert_true(strlen(err) > 0);
+}
+
+static void test_start_stop(void **state)
+{
+    struct dp_admin_src src = {.ready = never_ready};
+    char err[CM_ERR_LEN] = "";
+    struct dp_admin *a = dp_admin_start("127.0.0.1:0", &src, err, sizeof(err));
+
+    assert_non_null(a);
+    dp_admin_stop(a);
+    dp_admin_stop(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_start_bad_addr),
+        cmocka_unit_test(test_start_stop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

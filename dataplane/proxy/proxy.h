@@ -1,0 +1,72 @@
+/*
+ * proxy.h -- the data node's HTTP/1.1 reverse proxy engine: worker threads
+ * (one libuv loop each, SO_REUSEPORT listeners of their own), the
+ * per-connection state machine, upstream keep-alive pools, and publication
+ * of the route table the workers read under RCU. Types are in proxy-t.h.
+ *
+ * Threads: dp_proxy_* functions below are called from the owner's (main)
+ * thread; dp_proxy_stats() and dp_proxy_with_table() from any thread.
+ */
+#ifndef DP_PROXY_H
+#define DP_PROXY_H
+
+#include <stddef.h>
+
+#include "common/err/err.h"
+#include "dataplane/proxy/proxy-t.h"
+
+struct dp_proxy_table;
+
+/* Returns a new engine (workers not started); free with dp_proxy_free().
+ * <opts> is copied; NULL means defaults. NULL when out of memory. */
+struct dp_proxy *dp_proxy_new(const struct dp_proxy_opts *opts);
+
+/* Starts the worker threads (opts.workers of them). Returns 0 or a negative
+ * error; on error no worker is left running. */
+int dp_proxy_start(struct dp_proxy *p) CM_MUST_CHECK;
+
+/* Number of worker threads (after dp_proxy_start()). */
+int dp_proxy_workers(const struct dp_proxy *p);
+
+/* Publishes <t> (takes) as the current table: requests routed after this
+ * call see it, requests in flight keep what they took from the old one.
+ * Workers open listeners the new table adds and close the ones it drops
+ * (existing connections stay). The old table is freed after an RCU grace
+ * period. Returns 0, or GW_EAGAIN once draining (t is freed). */
+int dp_proxy_set_table(struct dp_proxy *p, struct dp_proxy_table *t);
+
+/* Runs fn(table, arg) with the current table (NULL if none), which stays
+ * valid during the call. Safe from any thread; serialised with
+ * dp_proxy_set_table(). Returns what fn returns. */
+int dp_proxy_with_table(struct dp_proxy *p,
+                        int (*fn)(const struct dp_proxy_table *t, void *arg),
+                        void *arg);
+
+/* Starts draining: listeners close, idle client and pooled upstream
+ * connections close, busy ones close after their current response (which
+ * carries Connection: close). Returns at once. */
+void dp_proxy_drain(struct dp_proxy *p);
+
+/* Sums the workers' counters into <out>. Any thread. */
+void dp_proxy_stats(struct dp_proxy *p, struct dp_proxy_stats *out);
+
+/* Stops the workers (closing whatever is still open) and waits for them. */
+void dp_proxy_stop(struct dp_proxy *p);
+
+/* Frees <p> (stopped or never started) and its table. NULL is a no-op. */
+void dp_proxy_free(struct dp_proxy *p);
+
+/* ==== pure helpers, exposed for tests ==== */
+
+/* Writes a complete local response into <out> (<cap> bytes): status line,
+ * Content-Type text/plain, Content-Length, Location if <location> is not
+ * NULL, "Connection: close" if <close>, then <body> (<blen> bytes) unless
+ * <head_only>. Returns the length, or GW_ETOOBIG. */
+int dp_proxy_local_response(char *out, size_t cap, int status,
+                            const char *location, const char *body, size_t blen,
+                            int close, int head_only);
+
+/* Reason phrase of <status> ("Bad Gateway"); "Unknown" if not known. */
+const char *dp_proxy_reason(int status);
+
+#endif

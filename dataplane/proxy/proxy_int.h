@@ -1,0 +1,276 @@
+/*
+ * proxy_int.h -- what the proxy's files share and nobody else reads: the
+ * per-worker state, client connections (one state machine each), upstream
+ * connections and their keep-alive pools, the routing plan a request takes
+ * out of the table. Everything here but struct dp_proxy's publication
+ * fields belongs to one worker thread.
+ */
+#ifndef DP_PROXY_INT_H
+#define DP_PROXY_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "common/net/net.h"
+#include "dataplane/http1/http1.h"
+#include "dataplane/proxy/proxy.h"
+#include "dataplane/router/router-t.h"
+#include "dataplane/worker/worker.h"
+
+#define DP_PROXY__HDR_MAX   128         /* headers per head */
+#define DP_PROXY__CBUF_MIN  8192        /* client buffer, first size */
+#define DP_PROXY__CBUF_MAX  (64 * 1024) /* client buffer, largest */
+#define DP_PROXY__UBUF      (64 * 1024) /* upstream buffer */
+#define DP_PROXY__TRY_MAX   4           /* endpoints tried per request */
+#define DP_PROXY__NAME_MAX  64          /* listener names */
+#define DP_PROXY__POOL_HASH 64          /* pool buckets per worker */
+#define DP_PROXY__IOV_EXTRA 4           /* iovecs after the written head */
+
+/* Increments a counter only its worker writes; others read it relaxed. */
+#define DP_PROXY__INC(w, f, n)                                                 \
+    __atomic_store_n(&(w)->st.f, (w)->st.f + (n), __ATOMIC_RELAXED)
+
+/* A byte buffer: data in [start, end) of p[0, cap). */
+struct dp_proxy__buf {
+    char *p;
+    uint32_t start, end, cap;
+};
+
+/* One listening socket of one worker. */
+struct dp_proxy__lsn {
+    uv_tcp_t tcp;
+    struct dp_proxy__worker *w;
+    struct dp_proxy__lsn *next;
+    char name[DP_PROXY__NAME_MAX];
+    struct sockaddr_storage addr;
+    bool keep; /* marked during a listener sync */
+};
+
+/* A listener the table asks for (name and address), as posted to workers. */
+struct dp_proxy__lsn_want {
+    char name[DP_PROXY__NAME_MAX];
+    struct sockaddr_storage addr;
+};
+
+/* Idle upstream connections to one address. */
+struct dp_proxy__pool {
+    struct dp_proxy__pool *next; /* bucket chain */
+    struct sockaddr_storage addr;
+    struct dp_proxy__up *idle; /* most recently used first */
+    uint32_t n_idle;
+};
+
+struct dp_proxy__conn;
+
+/* Per-worker state: the worker's data pointer. */
+struct dp_proxy__worker {
+    struct dp_worker w;
+    struct dp_proxy *p;
+    struct dp_proxy__lsn *lsns;
+    struct dp_proxy__pool *pools[DP_PROXY__POOL_HASH];
+    struct dp_proxy__conn *conns; /* every open client connection */
+    struct dp_router_scratch *scratch;
+    uint64_t rnd; /* splitmix64 state */
+    bool draining;
+    bool stopping;
+    struct dp_proxy_stats st; /* this worker's counters */
+};
+
+/* Request plan kinds. */
+enum dp_proxy__plan_kind {
+    DP_PROXY__PLAN_FORWARD = 0, /* to an upstream endpoint */
+    DP_PROXY__PLAN_LOCAL,       /* answered here: status, body, location */
+};
+
+/* A string in the connection's scratch buffer (offsets: it may grow). */
+struct dp_proxy__str {
+    uint32_t off, len;
+    bool set;
+};
+
+/* What a request took from the table while it was routed: copies only, so
+ * nothing of the table is held across callbacks. */
+struct dp_proxy__plan {
+    uint8_t kind;                        /* enum dp_proxy__plan_kind */
+    uint16_t status;                     /* LOCAL */
+    struct dp_proxy__str body, location; /* LOCAL */
+    struct dp_proxy__str target;         /* rewritten path?query */
+    struct dp_proxy__str host;           /* Host rewrite */
+    struct dp_proxy__str req_add;        /* "Name: value\r\n" lines to add */
+    struct dp_proxy__str resp_add;       /* same, for the response */
+    struct dp_proxy__str resp_rm;        /* "name\0name\0": response removals */
+    struct sockaddr_storage cand[DP_PROXY__TRY_MAX]; /* endpoints to try */
+    uint8_t n_cand;
+    uint32_t retries;    /* further attempts allowed */
+    uint32_t retry_on;   /* DP_RETRY_* */
+    uint64_t timeout_ms; /* response head wait */
+};
+
+/* Client connection states (one function each in proxy_conn.c). */
+enum dp_proxy__state {
+    DP_PROXY__S_HEAD = 0, /* reading and parsing a request head */
+    DP_PROXY__S_ROUTE,    /* head parsed: route it */
+    DP_PROXY__S_LOCAL,    /* writing a response made here */
+    DP_PROXY__S_CONNECT,  /* waiting for an upstream connection */
+    DP_PROXY__S_FORWARD,  /* request and response streaming */
+    DP_PROXY__S_TUNNEL,   /* after 101: bytes both ways */
+    DP_PROXY__S_DONE,     /* exchange complete: next request or close */
+    DP_PROXY__S_CLOSING,  /* handles closing */
+};
+
+/* Response progress of the current exchange. */
+enum dp_proxy__resp_phase {
+    DP_PROXY__R_HEAD = 0, /* waiting for the (next) response head */
+    DP_PROXY__R_BODY,     /* forwarding the body */
+    DP_PROXY__R_DONE,     /* complete */
+};
+
+/* What the client connection's timer is running for. */
+enum dp_proxy__timer {
+    DP_PROXY__T_NONE = 0,
+    DP_PROXY__T_IDLE,  /* keep-alive idle: close */
+    DP_PROXY__T_HEAD,  /* head incomplete: 408 */
+    DP_PROXY__T_ROUTE, /* response head late: 504 */
+};
+
+/* A client connection. Freed when both handles have closed. */
+struct dp_proxy__conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* head, idle, route timeouts */
+    uv_write_t wr;    /* the one write to the client in flight */
+    uv_shutdown_t shut;
+    struct dp_proxy__worker *w;
+    struct dp_proxy__conn *prev, *next; /* worker's list */
+    struct dp_proxy__up *up;            /* upstream in use, or NULL */
+    uint8_t state;                      /* enum dp_proxy__state */
+    uint8_t handles;                    /* open handles */
+    bool reading;                       /* uv_read_start active */
+    bool writing;                       /* wr in flight */
+    bool close_after;                   /* close once the exchange ends */
+    bool eof;                           /* client sent EOF */
+    bool no_pool;                       /* next attempt: fresh connection */
+    uint8_t tkind;                      /* enum dp_proxy__timer */
+    char lsn[DP_PROXY__NAME_MAX];       /* listener the connection came in on */
+    char peer[CM_NET_ADDRSTRLEN];       /* client IP, for X-Forwarded-For */
+    struct dp_proxy__buf in; /* request bytes; head kept at [0,head) */
+    uint32_t head_len;       /* 0 until a head is parsed */
+    struct dp_h1_req req;
+    struct dp_h1_hdr hdrs[DP_PROXY__HDR_MAX];
+    /* the exchange in progress */
+    struct dp_proxy__plan plan;
+    char *sb; /* scratch strings of the plan; sb_len used of sb_cap */
+    uint32_t sb_len, sb_cap;
+    uint8_t tries;       /* attempts made */
+    bool head_sent;      /* request head written upstream */
+    bool body_started;   /* some request body bytes sent upstream */
+    bool req_done;       /* request body fully sent */
+    uint8_t req_body;    /* enum dp_h1_body */
+    int64_t req_left;    /* LENGTH: bytes left */
+    uint32_t up_wr_body; /* body bytes of c->in in the upstream write */
+    struct dp_h1_chunked req_chunked;
+    uint8_t resp_phase; /* enum dp_proxy__resp_phase */
+    uint8_t resp_body;  /* enum dp_h1_body */
+    bool resp_started;  /* some response byte went to the client */
+    bool upgrade;       /* request asks for an upgrade */
+    int64_t resp_left;
+    uint32_t cl_wr_len; /* bytes of up->in in the client write */
+    struct dp_h1_chunked resp_chunked;
+    char *local; /* LOCAL: the response bytes (malloc'ed) */
+    uint32_t local_len;
+};
+
+/* Upstream connection states. */
+enum dp_proxy__up_state {
+    DP_PROXY__U_CONNECTING = 0,
+    DP_PROXY__U_ACTIVE, /* serving c */
+    DP_PROXY__U_IDLE,   /* in its pool */
+    DP_PROXY__U_CLOSING,
+};
+
+/* An upstream connection. Freed when both handles have closed. */
+struct dp_proxy__up {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* connect timeout, pool idle timeout */
+    uv_connect_t connect;
+    uv_write_t wr; /* the one write upstream in flight */
+    struct dp_proxy__worker *w;
+    struct dp_proxy__conn *c;    /* ACTIVE: the client served */
+    struct dp_proxy__pool *pool; /* IDLE: the pool holding it */
+    struct dp_proxy__up *pnext, *pprev;
+    uint8_t state; /* enum dp_proxy__up_state */
+    uint8_t handles;
+    bool reading;
+    bool writing;
+    bool reused;   /* served a request before */
+    bool got_data; /* a response byte arrived for this request */
+    bool eof;
+    int werr; /* a write upstream failed */
+    struct sockaddr_storage addr;
+    struct dp_proxy__buf in; /* response bytes */
+    struct dp_h1_resp resp;
+    struct dp_h1_hdr hdrs[DP_PROXY__HDR_MAX];
+};
+
+/* ==== proxy.c ==== */
+
+/* Runs <fn> with the current table; NULL if none. On a worker thread
+ * (RCU reader online), during a callback. */
+const struct dp_proxy_table *dp_proxy__table(struct dp_proxy__worker *w);
+/* The engine's options (defaults applied). */
+const struct dp_proxy_opts *dp_proxy__opts(struct dp_proxy__worker *w);
+uint64_t dp_proxy__rand(struct dp_proxy__worker *w);
+
+/* ==== proxy_conn.c ==== */
+
+/* Accepts one connection from <lsn>. */
+void dp_proxy__accept(struct dp_proxy__lsn *lsn);
+/* Re-runs <c>'s state machine (after an upstream event). */
+void dp_proxy__conn_run(struct dp_proxy__conn *c);
+/* Closes <c> and its upstream. */
+void dp_proxy__conn_close(struct dp_proxy__conn *c);
+/* Draining: closes <c> if idle, else marks it to close after the exchange. */
+void dp_proxy__conn_drain(struct dp_proxy__conn *c);
+/* Upstream events for the conn's state machine. */
+void dp_proxy__conn_up_connected(struct dp_proxy__conn *c, int status);
+void dp_proxy__conn_up_failed(struct dp_proxy__conn *c, int status);
+
+/* ==== proxy_up.c ==== */
+
+/* Takes an idle connection to <addr> from the pool, or NULL. */
+struct dp_proxy__up *dp_proxy__pool_take(struct dp_proxy__worker *w,
+                                         const struct sockaddr_storage *addr);
+/* Starts a connection to <addr> for <c>; dp_proxy__conn_up_connected()
+ * follows. Returns new (owned by c until released), or NULL. */
+struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
+                                          struct dp_proxy__conn *c,
+                                          const struct sockaddr_storage *addr);
+/* Returns <u> to its pool (keep-alive) or closes it. */
+void dp_proxy__up_release(struct dp_proxy__up *u, bool keep);
+void dp_proxy__up_close(struct dp_proxy__up *u);
+/* Starts/stops reading from <u> as <on> says. */
+void dp_proxy__up_reading(struct dp_proxy__up *u, bool on);
+/* Closes every pooled connection of <w>. */
+void dp_proxy__pool_close_all(struct dp_proxy__worker *w);
+
+/* ==== proxy_route.c ==== */
+
+/* Routes <c>'s parsed request with the current table and fills c->plan.
+ * Called on the worker inside a callback; copies what it needs. Returns 0,
+ * or a negative error (then c->plan is a LOCAL 500). */
+int dp_proxy__route(struct dp_proxy__conn *c);
+/* Collects the listeners <t> asks for: returns a new array of *n entries
+ * (free with free()), or NULL when there are none or out of memory. */
+struct dp_proxy__lsn_want *
+dp_proxy__table_listeners(const struct dp_proxy_table *t, size_t *n);
+
+/* ==== proxy_resp.c ==== */
+
+/* Helpers for sending: writes <bufs> now if the socket takes them all
+ * (returns 1), else queues the rest with uv_write (returns 0; <cb> follows),
+ * or returns a negative error. */
+int dp_proxy__send(uv_stream_t *s, uv_write_t *wr, uv_buf_t *bufs, int n,
+                   uv_write_cb cb);
+
+#endif
