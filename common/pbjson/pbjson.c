@@ -487,7 +487,7 @@ static json_t *wkt(const ProtobufCMessage *m, int *special)
         const char *base = (const char *)m;
         const ProtobufCFieldDescriptor *f = &d->fields[0];
         return map(f, *(const size_t *)(base + f->quantifier_offset),
-                   *(ProtobufCMessage *const *)(base + f->offset));
+                   *(ProtobufCMessage *const *const *)(base + f->offset));
     }
     if (strcmp(name, "google.protobuf.Value") == 0)
         return struct_value(m);

@@ -143,12 +143,18 @@ NAME_CMP(cluster_cmp, Envoy__Config__Cluster__V3__Cluster, name)
 NAME_CMP(cla_cmp, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
          cluster_name)
 
+static void sort(void *base, size_t n, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, sizeof(void *), cmp);
+}
+
 static void sort_all(struct cm_xds_resources *res)
 {
-    qsort(res->listeners, res->n_listeners, sizeof(void *), listener_cmp);
-    qsort(res->routes, res->n_routes, sizeof(void *), route_cmp);
-    qsort(res->clusters, res->n_clusters, sizeof(void *), cluster_cmp);
-    qsort(res->endpoints, res->n_endpoints, sizeof(void *), cla_cmp);
+    sort(res->listeners, res->n_listeners, listener_cmp);
+    sort(res->routes, res->n_routes, route_cmp);
+    sort(res->clusters, res->n_clusters, cluster_cmp);
+    sort(res->endpoints, res->n_endpoints, cla_cmp);
 }
 
 static int build(struct cm_xds__ctx *c, struct cm_xds_resources *res,
