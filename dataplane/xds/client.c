@@ -562,6 +562,7 @@ static void cache_load(struct dp_xds_client *c)
     log_apply(c, "cache");
     if (c->stream != NULL && !c->stream->done)
         send_subs(c, c->stream);
+    status_sync(c);
 }
 
 /* ==== streams ==== */
