@@ -5,6 +5,7 @@
  * only: no control node is contacted.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,9 @@ static void translate_usage(FILE *f)
                "as JSON, without applying it.\n\n"
                "  -f, --file FILE     configuration to translate ('-': "
                "stdin)\n"
-               "  -o, --output json   output format (only json)\n"
+               "  -o, --output FMT    json (default), or wire: one line "
+               "per resource,\n"
+               "                      \"TYPE_URL NAME BASE64-PROTOBUF\"\n"
                "      --version LABEL version label of the resources "
                "(default \"0\")\n"
                "  -h, --help          this help\n");
@@ -56,6 +59,42 @@ static struct cm_config *load(const char *path, char *err, size_t errlen)
     return cfg;
 }
 
+static void base64(const uint8_t *d, size_t n)
+{
+    static const char t[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16;
+        v |= i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0;
+        v |= i + 2 < n ? d[i + 2] : 0;
+        putchar(t[(v >> 18) & 63]);
+        putchar(t[(v >> 12) & 63]);
+        putchar(i + 1 < n ? t[(v >> 6) & 63] : '=');
+        putchar(i + 2 < n ? t[v & 63] : '=');
+    }
+}
+
+/* -o wire: one line per resource, "TYPE_URL NAME BASE64", for tests that
+ * decode the bytes with other implementations (integration/translate). */
+static int print_wire(const struct cm_xds_resources *res)
+{
+    for (int t = 0; t < CM_XDS_NTYPES; t++) {
+        for (size_t i = 0; i < cm_xds_count(res, t); i++) {
+            uint8_t *buf;
+            size_t len;
+            if (cm_xds_encode(cm_xds_get(res, t, i), &buf, &len) != 0) {
+                fprintf(stderr, "traefikeectl: translate: out of memory\n");
+                return 1;
+            }
+            printf("%s %s ", cm_xds_type_url(t), cm_xds_name(res, t, i));
+            base64(buf, len);
+            putchar('\n');
+            free(buf);
+        }
+    }
+    return 0;
+}
+
 static int print(const struct cm_xds_resources *res)
 {
     json_t *j = cm_xds_to_json(res);
@@ -80,6 +119,7 @@ int tctl_translate(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL, *version = "0";
+    int wire = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
@@ -88,10 +128,11 @@ int tctl_translate(int argc, char **argv)
             file = optarg;
             break;
         case 'o':
-            if (strcmp(optarg, "json") != 0) {
+            wire = strcmp(optarg, "wire") == 0;
+            if (strcmp(optarg, "json") != 0 && !wire) {
                 fprintf(stderr,
                         "traefikeectl: translate: unknown output "
-                        "format '%s' (only json)\n",
+                        "format '%s' (json or wire)\n",
                         optarg);
                 return 1;
             }
@@ -125,7 +166,7 @@ int tctl_translate(int argc, char **argv)
         fprintf(stderr, "traefikeectl: translate: %s: %s\n", file, err);
         return 1;
     }
-    int rc = print(res);
+    int rc = wire ? print_wire(res) : print(res);
     cm_xds_resources_free(res);
     return rc;
 }
