@@ -291,10 +291,10 @@ int dp_xds__set_resources(const struct dp_xds__set *s,
     size_t total = 0;
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++)
         total += s->n[t];
-    const ProtobufCMessage **all = calloc(total ? total : 1, sizeof(*all));
+    ProtobufCMessage **all = calloc(total ? total : 1, sizeof(*all));
     if (all == NULL)
         return GW_ENOMEM;
-    const ProtobufCMessage **p = all, **start[DP_XDS_TYPE_COUNT];
+    ProtobufCMessage **p = all, **start[DP_XDS_TYPE_COUNT];
     size_t n[DP_XDS_TYPE_COUNT];
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++) {
         start[t] = p;

@@ -27,18 +27,19 @@ enum dp_xds_type {
     DP_XDS_TYPE_COUNT = 4,
 };
 
-/* The full resource set a table is built from. Every pointer is borrowed
- * for the duration of the build call; arrays are in name order. Listeners
+/* The full resource set a table is built from (the same arrays as
+ * struct dp_table_input). Every pointer is borrowed for the duration of the
+ * build call and must not be modified; arrays are in name order. Listeners
  * whose RDS route configuration has not arrived yet are left out (they are
  * "warming", as in Envoy); clusters whose endpoints have not arrived are in. */
 struct dp_xds_resources {
-    const Envoy__Config__Cluster__V3__Cluster *const *clusters;
+    Envoy__Config__Cluster__V3__Cluster *const *clusters;
     size_t n_clusters;
-    const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *const *endpoints;
+    Envoy__Config__Endpoint__V3__ClusterLoadAssignment *const *endpoints;
     size_t n_endpoints;
-    const Envoy__Config__Listener__V3__Listener *const *listeners;
+    Envoy__Config__Listener__V3__Listener *const *listeners;
     size_t n_listeners;
-    const Envoy__Config__Route__V3__RouteConfiguration *const *routes;
+    Envoy__Config__Route__V3__RouteConfiguration *const *routes;
     size_t n_routes;
 };
 

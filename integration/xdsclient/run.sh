@@ -160,6 +160,21 @@ else
   fail good-after-nack
 fi
 
+# 3b. CDS drops a cluster a route still uses: it is kept (make before break)
+from=$(lines "$tmp/d1.out")
+send a drop-cluster
+send b drop-cluster
+if wait_line "$tmp/d1.out" 'status .*cds=v5 ' 5000 "$from" >/dev/null &&
+  ! tail -n +"$((from + 1))" "$tmp/d1.out" | grep -q 'applied .*clusters=0'; then
+  ok dropped-cluster-kept-while-routed
+else
+  fail dropped-cluster-kept-while-routed
+fi
+send a good
+send b good
+wait_line "$tmp/d1.out" 'status .*cds=v6 ' 5000 "$from" >/dev/null ||
+  fail cluster-back
+
 # 4. kill the first control node: fail over to the second, stay current
 sleep 0.2
 from=$(lines "$tmp/d1.out")
@@ -180,7 +195,7 @@ if l=$(wait_line "$tmp/d1.out" 'applied .*port=4444' 5000 "$from"); then
 else
   fail current-after-failover
 fi
-wait_line "$tmp/b.out" 'event ack .*node=node-1 type=eds version=v5' 2000 >/dev/null ||
+wait_line "$tmp/b.out" 'event ack .*node=node-1 type=eds version=v7' 2000 >/dev/null ||
   fail ack-on-second-node
 
 # 5. both down: the last config stays
@@ -189,7 +204,7 @@ stop_server b
 sleep 2
 if kill -0 "${drv_pid[d1]}" 2>/dev/null &&
   ! tail -n +"$((from + 1))" "$tmp/d1.out" | grep -q '^applied' &&
-  tail -1 "$tmp/d1.out" | grep -qE 'status state=connecting .*eds=v5 .*have_config=1'; then
+  tail -1 "$tmp/d1.out" | grep -qE 'status state=connecting .*eds=v7 .*have_config=1'; then
   ok both-down-keeps-config
 else
   fail both-down-keeps-config
@@ -202,7 +217,7 @@ t0=$(now_ms)
 start_driver d2 --control "$control" --node-id node-1 --cache-dir "$tmp/cache"
 if l=$(wait_line "$tmp/d2.out" 'applied .*port=4444 listeners=1 routes=1' 6000); then
   echo "time cold-start-to-cache-apply $(($(ms_of "$l") - t0))"
-  if wait_line "$tmp/d2.out" 'status state=cache .*eds=v5 .*from_cache=1' 1000 >/dev/null &&
+  if wait_line "$tmp/d2.out" 'status state=cache .*eds=v7 .*from_cache=1' 1000 >/dev/null &&
     grep -q 'serving from cache' "$tmp/d2.err"; then
     ok serve-from-cache
   else
