@@ -12,16 +12,12 @@
 #include <time.h>
 
 #include "common/log/log.h"
+#include "common/strset/strset.h"
 #include "controlplane/xds/stream.h"
 #include "controlplane/xds/xds.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 /* ==== sorted string sets and name -> version maps ==== */
-
-struct strset {
-    char **v; /* sorted */
-    size_t n, cap;
-};
 
 struct kv {
     char *name;
@@ -32,81 +28,6 @@ struct kvset {
     struct kv *v; /* sorted by name */
     size_t n, cap;
 };
-
-static size_t strset_pos(const struct strset *set, const char *s, bool *found)
-{
-    size_t lo = 0, hi = set->n;
-    *found = false;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(set->v[mid], s);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static bool strset_has(const struct strset *set, const char *s)
-{
-    bool found;
-    strset_pos(set, s, &found);
-    return found;
-}
-
-static int strset_add(struct strset *set, const char *s)
-{
-    bool found;
-    size_t at = strset_pos(set, s, &found);
-    if (found)
-        return GW_OK;
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 4;
-        char **v = realloc(set->v, cap * sizeof(*v));
-        if (v == NULL)
-            return GW_ENOMEM;
-        set->v = v;
-        set->cap = cap;
-    }
-    char *copy = strdup(s);
-    if (copy == NULL)
-        return GW_ENOMEM;
-    memmove(&set->v[at + 1], &set->v[at], (set->n - at) * sizeof(*set->v));
-    set->v[at] = copy;
-    set->n++;
-    return GW_OK;
-}
-
-static void strset_del(struct strset *set, const char *s)
-{
-    bool found;
-    size_t at = strset_pos(set, s, &found);
-    if (!found)
-        return;
-    free(set->v[at]);
-    memmove(&set->v[at], &set->v[at + 1], (set->n - at - 1) * sizeof(*set->v));
-    set->n--;
-}
-
-static void strset_clear(struct strset *set)
-{
-    for (size_t i = 0; i < set->n; i++)
-        free(set->v[i]);
-    set->n = 0;
-}
-
-static void strset_deinit(struct strset *set)
-{
-    strset_clear(set);
-    free(set->v);
-    set->v = NULL;
-    set->cap = 0;
-}
 
 static size_t kv_pos(const struct kvset *set, const char *name, bool *found)
 {
@@ -196,7 +117,7 @@ struct type_state {
     bool seen;     /* a request of this type arrived */
     bool wildcard; /* every resource of the type */
     bool legacy;   /* wildcard by an empty first request (LDS/CDS) */
-    struct strset names;
+    struct cm_strset names;
     char nonce[24];       /* of the last response of this type */
     bool answered;        /* its ACK/NACK was recorded */
     bool sent_any;        /* SotW: a response went out for this subscription */
@@ -249,7 +170,7 @@ void cp_xds_stream_free(struct cp_xds_stream *s)
     if (s == NULL)
         return;
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
-        strset_deinit(&s->ts[t].names);
+        cm_strset_deinit(&s->ts[t].names);
         kv_deinit(&s->ts[t].known);
     }
     free(s);
@@ -267,7 +188,7 @@ static bool subscribed(const struct type_state *ts)
 
 static bool interested(const struct type_state *ts, const char *name)
 {
-    return ts->wildcard || strset_has(&ts->names, name);
+    return ts->wildcard || cm_strset_has(&ts->names, name);
 }
 
 static void emit(struct cp_xds_stream *s, const struct cp_xds_stream_out *out,
@@ -493,9 +414,10 @@ static int sotw_set_names(struct type_state *ts, int t, bool first,
         ts->legacy = false;
         ts->wildcard = star;
     }
-    strset_clear(&ts->names);
+    cm_strset_clear(&ts->names);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], "*") != 0 && strset_add(&ts->names, names[i]) != 0)
+        if (strcmp(names[i], "*") != 0 &&
+            cm_strset_add(&ts->names, names[i]) != 0)
             return GW_ENOMEM;
     return GW_OK;
 }
@@ -690,7 +612,7 @@ delta_subscribe(struct type_state *ts, int t, bool first,
         const char *name = req->resource_names_subscribe[i];
         if (strcmp(name, "*") == 0)
             ts->wildcard = true;
-        else if (strset_add(&ts->names, name) != 0)
+        else if (cm_strset_add(&ts->names, name) != 0)
             return GW_ENOMEM;
     }
     for (size_t i = 0; i < req->n_resource_names_unsubscribe; i++) {
@@ -698,7 +620,7 @@ delta_subscribe(struct type_state *ts, int t, bool first,
         if (strcmp(name, "*") == 0) {
             ts->wildcard = false;
         } else {
-            strset_del(&ts->names, name);
+            cm_strset_del(&ts->names, name);
             kv_del(&ts->known, name);
         }
     }
