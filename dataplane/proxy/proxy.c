@@ -185,6 +185,7 @@ static void wk_init(struct dp_worker *ww, void *arg)
     w->scratch = dp_router_scratch_new();
     w->rnd = (uint64_t)time(NULL) * 2654435761u + (uint64_t)ww->id * 7919 +
              (uint64_t)getpid() + 1;
+    w->rr = dp_proxy__rand(w) % 1024; /* workers start apart */
 }
 
 static void wk_fini(struct dp_worker *ww, void *arg)

@@ -73,6 +73,7 @@ struct dp_proxy__worker {
     struct dp_proxy__conn *conns; /* every open client connection */
     struct dp_router_scratch *scratch;
     uint64_t rnd; /* splitmix64 state */
+    uint64_t rr;  /* round-robin counter of endpoint picks */
     bool draining;
     bool stopping;
     struct dp_proxy_stats st; /* this worker's counters */
