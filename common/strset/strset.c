@@ -85,3 +85,32 @@ void cm_strset_deinit(struct cm_strset *set)
     free(set->v);
     cm_strset_init(set);
 }
+
+int cm_strset_copy(struct cm_strset *dst, const struct cm_strset *src)
+{
+    cm_strset_clear(dst);
+    for (size_t i = 0; i < src->n; i++)
+        if (cm_strset_add(dst, src->v[i]) != GW_OK)
+            return GW_ENOMEM;
+    return GW_OK;
+}
+
+int cm_strset_diff(struct cm_strset *out, const struct cm_strset *a,
+                   const struct cm_strset *b)
+{
+    cm_strset_clear(out);
+    for (size_t i = 0; i < a->n; i++)
+        if (!cm_strset_has(b, a->v[i]) && cm_strset_add(out, a->v[i]) != GW_OK)
+            return GW_ENOMEM;
+    return GW_OK;
+}
+
+bool cm_strset_equal(const struct cm_strset *a, const struct cm_strset *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return false;
+    return true;
+}

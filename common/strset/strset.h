@@ -38,6 +38,16 @@ int cm_strset_add(struct cm_strset *set, const char *s) CM_MUST_CHECK;
 /* Removes <s> if present; returns true if it was. */
 bool cm_strset_del(struct cm_strset *set, const char *s);
 
+/* Makes <dst> a copy of <src>. Returns 0 or GW_ENOMEM. */
+int cm_strset_copy(struct cm_strset *dst,
+                   const struct cm_strset *src) CM_MUST_CHECK;
+
+/* <out> (cleared first) = the strings of <a> not in <b>. */
+int cm_strset_diff(struct cm_strset *out, const struct cm_strset *a,
+                   const struct cm_strset *b) CM_MUST_CHECK;
+
+bool cm_strset_equal(const struct cm_strset *a, const struct cm_strset *b);
+
 /* Index where <s> is or would be inserted; *found says which. */
 size_t cm_strset_pos(const struct cm_strset *set, const char *s, bool *found);
 

@@ -59,11 +59,38 @@ static void test_del_clear_grow(void **state)
     cm_strset_deinit(&s);
 }
 
+static void test_copy_diff_equal(void **state)
+{
+    struct cm_strset a, b, d;
+    const char *an[] = {"c", "a", "b"}, *bn[] = {"b", "d"};
+
+    cm_strset_init(&a);
+    cm_strset_init(&b);
+    cm_strset_init(&d);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cm_strset_add(&a, an[i]), GW_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(cm_strset_add(&b, bn[i]), GW_OK);
+    assert_int_equal(cm_strset_diff(&d, &a, &b), GW_OK);
+    assert_int_equal(d.n, 2);
+    assert_string_equal(d.v[0], "a");
+    assert_string_equal(d.v[1], "c");
+    assert_false(cm_strset_equal(&a, &b));
+    assert_int_equal(cm_strset_copy(&b, &a), GW_OK);
+    assert_true(cm_strset_equal(&a, &b));
+    assert_int_equal(cm_strset_diff(&d, &a, &b), GW_OK);
+    assert_int_equal(d.n, 0);
+    cm_strset_deinit(&a);
+    cm_strset_deinit(&b);
+    cm_strset_deinit(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sorted_unique),
         cmocka_unit_test(test_del_clear_grow),
+        cmocka_unit_test(test_copy_diff_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

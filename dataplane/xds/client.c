@@ -69,8 +69,8 @@ struct stream {
     bool connected;        /* channel READY seen or a response came */
     int64_t healthy_since; /* monotonic ms */
     bool requested[DP_XDS_TYPE_COUNT];
-    char *nonce[DP_XDS_TYPE_COUNT];               /* last received */
-    struct dp_xds__names subs[DP_XDS_TYPE_COUNT]; /* RDS/EDS subscribed */
+    char *nonce[DP_XDS_TYPE_COUNT];           /* last received */
+    struct cm_strset subs[DP_XDS_TYPE_COUNT]; /* RDS/EDS subscribed */
 };
 
 /* Updates of one type waiting for clusters they route to. */
@@ -282,15 +282,15 @@ static void send_answer(struct stream *s, enum dp_xds_type t,
 static void send_subs(struct dp_xds_client *c, struct stream *s)
 {
     static const enum dp_xds_type types[] = {DP_XDS_ENDPOINT, DP_XDS_ROUTE};
-    struct dp_xds__names want = {0}, add = {0}, del = {0};
+    struct cm_strset want = {0}, add = {0}, del = {0};
     for (size_t k = 0; k < 2; k++) {
         enum dp_xds_type t = types[k];
         if (dp_xds__set_subs(&c->cur, t, &want) != 0 ||
-            dp_xds__names_equal(&want, &s->subs[t]) ||
+            cm_strset_equal(&want, &s->subs[t]) ||
             (!s->requested[t] && want.n == 0))
             continue;
-        if (dp_xds__names_diff(&add, &want, &s->subs[t]) != 0 ||
-            dp_xds__names_diff(&del, &s->subs[t], &want) != 0)
+        if (cm_strset_diff(&add, &want, &s->subs[t]) != 0 ||
+            cm_strset_diff(&del, &s->subs[t], &want) != 0)
             continue;
         struct dp_xds__node n;
         const struct dp_xds__node *np = node_once(s, &n);
@@ -304,7 +304,7 @@ static void send_subs(struct dp_xds_client *c, struct stream *s)
         else
             rc = dp_xds__req_sotw(t, &want, c->cur.version[t], s->nonce[t], np,
                                   NULL, &out, &len);
-        if (rc != 0 || dp_xds__names_copy(&s->subs[t], &want) != 0)
+        if (rc != 0 || cm_strset_copy(&s->subs[t], &want) != 0)
             continue;
         s->requested[t] = true;
         cm_log_debug(LOG_MOD, "subscribe",
@@ -313,9 +313,9 @@ static void send_subs(struct dp_xds_client *c, struct stream *s)
                      dp_xds_type_short(t), want.n, add.n, del.n);
         (void)enqueue(s, out, len);
     }
-    dp_xds__names_deinit(&want);
-    dp_xds__names_deinit(&add);
-    dp_xds__names_deinit(&del);
+    cm_strset_deinit(&want);
+    cm_strset_deinit(&add);
+    cm_strset_deinit(&del);
 }
 
 /* The first requests of a stream: LDS and CDS wildcards with the versions
@@ -323,8 +323,8 @@ static void send_subs(struct dp_xds_client *c, struct stream *s)
 static void send_initial(struct dp_xds_client *c, struct stream *s)
 {
     static const enum dp_xds_type types[] = {DP_XDS_CLUSTER, DP_XDS_LISTENER};
-    struct dp_xds__names star = {0};
-    if (dp_xds__names_add(&star, "*") != 0)
+    struct cm_strset star = {0};
+    if (cm_strset_add(&star, "*") != 0)
         return;
     for (size_t k = 0; k < 2; k++) {
         enum dp_xds_type t = types[k];
@@ -340,7 +340,7 @@ static void send_initial(struct dp_xds_client *c, struct stream *s)
         if (rc == 0)
             (void)enqueue(s, out, len);
     }
-    dp_xds__names_deinit(&star);
+    cm_strset_deinit(&star);
     send_subs(c, s);
 }
 
@@ -586,7 +586,7 @@ static void stream_free(struct stream *s)
     grpc_slice_unref(s->details);
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++) {
         free(s->nonce[t]);
-        dp_xds__names_deinit(&s->subs[t]);
+        cm_strset_deinit(&s->subs[t]);
     }
     free(s);
 }

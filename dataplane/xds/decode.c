@@ -69,19 +69,19 @@ const ProtobufCMessageDescriptor *dp_xds__descriptor(enum dp_xds_type t)
 /* ==== what a resource depends on ==== */
 
 static int route_action_clusters(const Envoy__Config__Route__V3__RouteAction *a,
-                                 struct dp_xds__names *out)
+                                 struct cm_strset *out)
 {
     int rc = GW_OK;
     switch (a->cluster_specifier_case) {
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER:
-        rc = dp_xds__names_add(out, a->cluster);
+        rc = cm_strset_add(out, a->cluster);
         break;
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS:
         for (size_t i = 0; rc == 0 && i < a->weighted_clusters->n_clusters;
              i++) {
             const char *n = a->weighted_clusters->clusters[i]->name;
             if (n != NULL && n[0] != '\0')
-                rc = dp_xds__names_add(out, n);
+                rc = cm_strset_add(out, n);
         }
         break;
     default:
@@ -90,14 +90,14 @@ static int route_action_clusters(const Envoy__Config__Route__V3__RouteAction *a,
     for (size_t i = 0; rc == 0 && i < a->n_request_mirror_policies; i++) {
         const char *n = a->request_mirror_policies[i]->cluster;
         if (n != NULL && n[0] != '\0')
-            rc = dp_xds__names_add(out, n);
+            rc = cm_strset_add(out, n);
     }
     return rc;
 }
 
 static int route_config_clusters(
     const Envoy__Config__Route__V3__RouteConfiguration *rc_msg,
-    struct dp_xds__names *out)
+    struct cm_strset *out)
 {
     for (size_t i = 0; i < rc_msg->n_virtual_hosts; i++) {
         const Envoy__Config__Route__V3__VirtualHost *vh =
@@ -137,7 +137,7 @@ static int hcm_deps(struct dp_xds__res *r, const Google__Protobuf__Any *any,
                             "listener \"%s\": rds without route_config_name",
                             r->name);
         else
-            rc = dp_xds__names_add(&r->subs, n);
+            rc = cm_strset_add(&r->subs, n);
     } else if (
         h->route_specifier_case ==
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG) {
@@ -191,7 +191,7 @@ static int cluster_deps(struct dp_xds__res *r)
         return GW_OK;
     const char *sn =
         c->eds_cluster_config ? c->eds_cluster_config->service_name : NULL;
-    return dp_xds__names_add(&r->subs, sn && sn[0] ? sn : c->name);
+    return cm_strset_add(&r->subs, sn && sn[0] ? sn : c->name);
 }
 
 static const char *msg_name(enum dp_xds_type t, const ProtobufCMessage *m)
@@ -285,8 +285,8 @@ void dp_xds__res_unref(struct dp_xds__res *r)
         return;
     if (r->msg != NULL)
         protobuf_c_message_free_unpacked(r->msg, NULL);
-    dp_xds__names_deinit(&r->subs);
-    dp_xds__names_deinit(&r->clusters);
+    cm_strset_deinit(&r->subs);
+    cm_strset_deinit(&r->clusters);
     free(r->name);
     free(r->version);
     free(r->data);

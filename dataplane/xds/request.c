@@ -70,7 +70,7 @@ static int pack(const ProtobufCMessage *m, uint8_t **out, size_t *len)
     return GW_OK;
 }
 
-int dp_xds__req_sotw(enum dp_xds_type t, const struct dp_xds__names *names,
+int dp_xds__req_sotw(enum dp_xds_type t, const struct cm_strset *names,
                      const char *version, const char *nonce,
                      const struct dp_xds__node *node, const char *nack,
                      uint8_t **out, size_t *len)
@@ -98,8 +98,8 @@ int dp_xds__req_sotw(enum dp_xds_type t, const struct dp_xds__names *names,
     return pack(&r.base, out, len);
 }
 
-int dp_xds__req_delta(enum dp_xds_type t, const struct dp_xds__names *sub,
-                      const struct dp_xds__names *unsub,
+int dp_xds__req_delta(enum dp_xds_type t, const struct cm_strset *sub,
+                      const struct cm_strset *unsub,
                       const struct dp_xds__set *held, const char *nonce,
                       const struct dp_xds__node *node, const char *nack,
                       uint8_t **out, size_t *len)

@@ -25,7 +25,7 @@ void dp_xds__set_deinit(struct dp_xds__set *s)
         free(s->v[t]);
         free(s->version[t]);
     }
-    dp_xds__names_deinit(&s->zombies);
+    cm_strset_deinit(&s->zombies);
     memset(s, 0, sizeof(*s));
 }
 
@@ -45,7 +45,7 @@ int dp_xds__set_copy(struct dp_xds__set *dst, const struct dp_xds__set *src)
             (dst->version[t] = strdup(src->version[t])) == NULL)
             goto fail;
     }
-    if (dp_xds__names_copy(&dst->zombies, &src->zombies) != 0)
+    if (cm_strset_copy(&dst->zombies, &src->zombies) != 0)
         goto fail;
     return GW_OK;
 fail:
@@ -134,9 +134,9 @@ int dp_xds__set_version(struct dp_xds__set *s, enum dp_xds_type t,
 /* ==== subscriptions and references ==== */
 
 int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
-                     struct dp_xds__names *out)
+                     struct cm_strset *out)
 {
-    dp_xds__names_clear(out);
+    cm_strset_clear(out);
     enum dp_xds_type from;
     if (t == DP_XDS_ROUTE)
         from = DP_XDS_LISTENER;
@@ -145,9 +145,9 @@ int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
     else
         return GW_OK;
     for (size_t i = 0; i < s->n[from]; i++) {
-        const struct dp_xds__names *l = &s->v[from][i]->subs;
+        const struct cm_strset *l = &s->v[from][i]->subs;
         for (size_t j = 0; j < l->n; j++)
-            if (dp_xds__names_add(out, l->v[j]) != 0)
+            if (cm_strset_add(out, l->v[j]) != 0)
                 return GW_ENOMEM;
     }
     return GW_OK;
@@ -160,7 +160,7 @@ static bool cluster_referenced(const struct dp_xds__set *s, const char *name)
     static const enum dp_xds_type from[] = {DP_XDS_ROUTE, DP_XDS_LISTENER};
     for (size_t k = 0; k < 2; k++)
         for (size_t i = 0; i < s->n[from[k]]; i++)
-            if (dp_xds__names_has(&s->v[from[k]][i]->clusters, name))
+            if (cm_strset_has(&s->v[from[k]][i]->clusters, name))
                 return true;
     return false;
 }
@@ -187,11 +187,11 @@ int dp_xds__set_check_clusters(const struct dp_xds__set *s, char *err,
 
 /* Removes every resource of <t> whose name is not in <keep>. */
 static void set_keep_only(struct dp_xds__set *s, enum dp_xds_type t,
-                          const struct dp_xds__names *keep)
+                          const struct cm_strset *keep)
 {
     size_t j = 0;
     for (size_t i = 0; i < s->n[t]; i++) {
-        if (dp_xds__names_has(keep, s->v[t][i]->name))
+        if (cm_strset_has(keep, s->v[t][i]->name))
             s->v[t][j++] = s->v[t][i];
         else
             dp_xds__res_unref(s->v[t][i]);
@@ -208,9 +208,9 @@ int dp_xds__set_gc(struct dp_xds__set *s)
             continue;
         }
         dp_xds__set_del(s, DP_XDS_CLUSTER, z);
-        dp_xds__names_del(&s->zombies, z);
+        cm_strset_del(&s->zombies, z);
     }
-    struct dp_xds__names keep = {0};
+    struct cm_strset keep = {0};
     int rc = dp_xds__set_subs(s, DP_XDS_ROUTE, &keep);
     if (rc == 0)
         set_keep_only(s, DP_XDS_ROUTE, &keep);
@@ -218,7 +218,7 @@ int dp_xds__set_gc(struct dp_xds__set *s)
         rc = dp_xds__set_subs(s, DP_XDS_ENDPOINT, &keep);
     if (rc == 0)
         set_keep_only(s, DP_XDS_ENDPOINT, &keep);
-    dp_xds__names_deinit(&keep);
+    cm_strset_deinit(&keep);
     return rc;
 }
 
@@ -231,7 +231,7 @@ static int set_remove(struct dp_xds__set *s, enum dp_xds_type t,
     if (dp_xds__set_find(s, t, name) == NULL)
         return GW_OK;
     if (t == DP_XDS_CLUSTER && cluster_referenced(s, name))
-        return dp_xds__names_add(&s->zombies, name);
+        return cm_strset_add(&s->zombies, name);
     dp_xds__set_del(s, t, name);
     return GW_OK;
 }
@@ -240,17 +240,17 @@ static int set_remove(struct dp_xds__set *s, enum dp_xds_type t,
 static int set_replace_rest(struct dp_xds__set *s,
                             const struct dp_xds__update *u)
 {
-    struct dp_xds__names keep = {0}, gone = {0};
+    struct cm_strset keep = {0}, gone = {0};
     int rc = GW_OK;
     for (size_t i = 0; rc == 0 && i < u->n_upsert; i++)
-        rc = dp_xds__names_add(&keep, u->upsert[i]->name);
+        rc = cm_strset_add(&keep, u->upsert[i]->name);
     for (size_t i = 0; rc == 0 && i < s->n[u->type]; i++)
-        if (!dp_xds__names_has(&keep, s->v[u->type][i]->name))
-            rc = dp_xds__names_add(&gone, s->v[u->type][i]->name);
+        if (!cm_strset_has(&keep, s->v[u->type][i]->name))
+            rc = cm_strset_add(&gone, s->v[u->type][i]->name);
     for (size_t i = 0; rc == 0 && i < gone.n; i++)
         rc = set_remove(s, u->type, gone.v[i]);
-    dp_xds__names_deinit(&keep);
-    dp_xds__names_deinit(&gone);
+    cm_strset_deinit(&keep);
+    cm_strset_deinit(&gone);
     return rc;
 }
 
@@ -260,7 +260,7 @@ int dp_xds__set_apply(struct dp_xds__set *s, const struct dp_xds__update *u)
     for (size_t i = 0; rc == 0 && i < u->n_upsert; i++) {
         struct dp_xds__res *r = u->upsert[i];
         if (u->type == DP_XDS_CLUSTER)
-            dp_xds__names_del(&s->zombies, r->name);
+            cm_strset_del(&s->zombies, r->name);
         rc = dp_xds__set_put(s, dp_xds__res_ref(r));
     }
     if (rc == 0 && u->full)

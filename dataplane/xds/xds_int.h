@@ -15,28 +15,12 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "common/err/err.h"
+#include "common/strset/strset.h"
 #include "dataplane/xds/xds-t.h"
 
 /* ==== name lists (names.c) ==== */
 
-/* A sorted list of unique strings, each owned. Zero-initialised = empty. */
-struct dp_xds__names {
-    char **v;
-    size_t n, cap;
-};
-
-int dp_xds__names_add(struct dp_xds__names *l, const char *s) CM_MUST_CHECK;
-bool dp_xds__names_has(const struct dp_xds__names *l, const char *s);
-void dp_xds__names_del(struct dp_xds__names *l, const char *s);
-void dp_xds__names_clear(struct dp_xds__names *l);
-void dp_xds__names_deinit(struct dp_xds__names *l);
-int dp_xds__names_copy(struct dp_xds__names *dst,
-                       const struct dp_xds__names *src) CM_MUST_CHECK;
-/* <out> (cleared first) = the names of <a> not in <b>. */
-int dp_xds__names_diff(struct dp_xds__names *out, const struct dp_xds__names *a,
-                       const struct dp_xds__names *b) CM_MUST_CHECK;
-bool dp_xds__names_equal(const struct dp_xds__names *a,
-                         const struct dp_xds__names *b);
+/* Name lists are common/strset sets (sorted, unique, owned). */
 
 /* Splits "H:P,H:P" into <out> (an ordered array of owned strings, not
  * sorted; free with dp_xds__strv_free()). Each entry needs a host and a
@@ -57,9 +41,9 @@ struct dp_xds__res {
     ProtobufCMessage *msg; /* decoded from data */
     /* listener: RDS route_config_names; cluster: its EDS service name (or
      * none when it is not an EDS cluster) */
-    struct dp_xds__names subs;
+    struct cm_strset subs;
     /* route, listener (inline route configs): clusters routed to */
-    struct dp_xds__names clusters;
+    struct cm_strset clusters;
 };
 
 /* Decodes <data> (copied) as a <t> message. <name> may be NULL or "" (SotW:
@@ -85,7 +69,7 @@ struct dp_xds__set {
     char *version[DP_XDS_TYPE_COUNT]; /* NULL: none accepted yet */
     /* clusters the server removed that routes still reference: kept until
      * no route does (make before break) */
-    struct dp_xds__names zombies;
+    struct cm_strset zombies;
 };
 
 void dp_xds__set_init(struct dp_xds__set *s);
@@ -106,7 +90,7 @@ int dp_xds__set_version(struct dp_xds__set *s, enum dp_xds_type t,
  * listeners; DP_XDS_ENDPOINT: EDS service names of the clusters) into
  * <out> (cleared first). LDS and CDS are wildcards: <out> stays empty. */
 int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
-                     struct dp_xds__names *out) CM_MUST_CHECK;
+                     struct cm_strset *out) CM_MUST_CHECK;
 
 /* Checks that every cluster a route (RDS or inline) names is in the set.
  * Returns 0, or GW_ENOENT with "route_config X references unknown cluster
@@ -203,7 +187,7 @@ struct dp_xds__node {
  * the nonce, <node> on the first request only (NULL otherwise), an
  * error_detail {code 3, <nack>} when <nack> is not NULL. Returns new
  * bytes (free()) in *out. */
-int dp_xds__req_sotw(enum dp_xds_type t, const struct dp_xds__names *names,
+int dp_xds__req_sotw(enum dp_xds_type t, const struct cm_strset *names,
                      const char *version, const char *nonce,
                      const struct dp_xds__node *node, const char *nack,
                      uint8_t **out, size_t *len) CM_MUST_CHECK;
@@ -212,8 +196,8 @@ int dp_xds__req_sotw(enum dp_xds_type t, const struct dp_xds__names *names,
  * NULL), initial versions of the resources of <t> in <held> (first request
  * of the type only, else NULL), the nonce answered (or NULL), <node> and
  * <nack> as above. */
-int dp_xds__req_delta(enum dp_xds_type t, const struct dp_xds__names *sub,
-                      const struct dp_xds__names *unsub,
+int dp_xds__req_delta(enum dp_xds_type t, const struct cm_strset *sub,
+                      const struct cm_strset *unsub,
                       const struct dp_xds__set *held, const char *nonce,
                       const struct dp_xds__node *node, const char *nack,
                       uint8_t **out, size_t *len) CM_MUST_CHECK;

@@ -219,7 +219,7 @@ static void test_subs(void **state)
 {
     (void)state;
     struct dp_xds__set s;
-    struct dp_xds__names l = {0};
+    struct cm_strset l = {0};
     sample_set(&s);
     assert_int_equal(dp_xds__set_subs(&s, DP_XDS_ROUTE, &l), 0);
     assert_int_equal(l.n, 1);
@@ -235,7 +235,7 @@ static void test_subs(void **state)
     assert_int_equal(dp_xds__set_subs(&s, DP_XDS_ROUTE, &l), 0);
     assert_int_equal(l.n, 2);
     assert_string_equal(l.v[0], "api-routes");
-    dp_xds__names_deinit(&l);
+    cm_strset_deinit(&l);
     dp_xds__set_deinit(&s);
 }
 
@@ -273,7 +273,7 @@ static void test_removed_cluster_kept_while_routed(void **state)
     dp_xds__update_deinit(&u);
     assert_non_null(dp_xds__set_find(&s, DP_XDS_CLUSTER, "b"));
     assert_non_null(dp_xds__set_find(&s, DP_XDS_ENDPOINT, "b"));
-    assert_true(dp_xds__names_has(&s.zombies, "b"));
+    assert_true(cm_strset_has(&s.zombies, "b"));
     assert_string_equal(s.version[DP_XDS_CLUSTER], "2");
     assert_int_equal(dp_xds__set_check_clusters(&s, NULL, 0), 0);
     /* RDS v2 routes only to a: b and its endpoints go */
@@ -377,7 +377,7 @@ static void test_cache_round_trip(void **state)
     assert_int_equal(dp_xds__cache_decode(img, len, &back, err, sizeof(err)),
                      0);
     assert_sets_equal(&s, &back);
-    assert_true(dp_xds__names_has(&back.v[DP_XDS_LISTENER][0]->subs, "web"));
+    assert_true(cm_strset_has(&back.v[DP_XDS_LISTENER][0]->subs, "web"));
     dp_xds__set_deinit(&back);
     free(img);
     dp_xds__set_deinit(&s);
@@ -519,7 +519,7 @@ static void test_delta_response(void **state)
     assert_int_equal(dp_xds__update_delta(b, len, &u, err, sizeof(err)), 0);
     assert_false(u.full);
     assert_string_equal(u.upsert[0]->version, "r5");
-    assert_true(dp_xds__names_has(&u.upsert[0]->subs, "svc"));
+    assert_true(cm_strset_has(&u.upsert[0]->subs, "svc"));
     assert_int_equal(u.n_remove, 1);
     assert_string_equal(u.remove[0], "old");
     dp_xds__update_deinit(&u);
@@ -539,8 +539,8 @@ static void test_requests(void **state)
 {
     (void)state;
     struct dp_xds__node node = {"n1", "127.0.0.1:9901", 4};
-    struct dp_xds__names names = {0};
-    assert_int_equal(dp_xds__names_add(&names, "web"), 0);
+    struct cm_strset names = {0};
+    assert_int_equal(cm_strset_add(&names, "web"), 0);
     uint8_t *b;
     size_t len;
     assert_int_equal(dp_xds__req_sotw(DP_XDS_ROUTE, &names, "3", "n9", &node,
@@ -580,7 +580,7 @@ static void test_requests(void **state)
                                                                           NULL);
     free(b);
     dp_xds__set_deinit(&s);
-    dp_xds__names_deinit(&names);
+    cm_strset_deinit(&names);
 }
 
 static void test_parse_control(void **state)
