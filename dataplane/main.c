@@ -1,15 +1,20 @@
 /*
  * main.c -- the dataplane binary: flags, the proxy engine and its workers,
- * the admin server, and standalone configuration (--config FILE: YAML
- * parsed by common/config, translated by common/xds, compiled into a proxy
- * table; reloaded on SIGHUP). SIGTERM/SIGINT drain within --drain-timeout.
- * The main thread runs a libuv loop for signals and the drain timer only.
+ * the admin server, and where configuration comes from: by default the xDS
+ * client (--control, --node-id, --cache-dir: dataplane/xds builds and
+ * applies tables on its own thread), or standalone (--config FILE: YAML
+ * parsed by common/config, translated by common/xds, compiled by
+ * dataplane/table; reloaded on SIGHUP). SIGTERM/SIGINT drain within
+ * --drain-timeout. The main thread runs a libuv loop for signals and the
+ * drain timer only.
  */
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/config/config.h"
@@ -18,7 +23,8 @@
 #include "common/xds/xds.h"
 #include "dataplane/admin/admin.h"
 #include "dataplane/proxy/proxy.h"
-#include "dataplane/proxy/proxy_table.h"
+#include "dataplane/table/table.h"
+#include "dataplane/xds/xds.h"
 
 struct dp_main {
     /* flags */
@@ -31,8 +37,11 @@ struct dp_main {
     int64_t route_timeout_ms;
     int workers;
 
+    char host_id[256]; /* default --node-id */
+
     struct dp_proxy *proxy;
     struct dp_admin *admin;
+    struct dp_xds_client *xds; /* NULL in standalone mode */
     uv_loop_t *loop;
     uv_signal_t sighup, sigterm, sigint;
     uv_timer_t drain;
@@ -44,6 +53,8 @@ struct dp_main {
     char version[64];
     char reason[CM_ERR_LEN];
     uint64_t loads, failures;
+    char *dump;         /* JSON of the resources being served, or NULL */
+    char *pending_dump; /* xDS: of the table built last, not yet applied */
 };
 
 /* ==== configuration ==== */
@@ -87,16 +98,48 @@ static char *read_file(const char *path, size_t *len, char *err, size_t elen)
     return buf;
 }
 
-/* Builds a table from the file; returns new or NULL with <err>. */
-static struct dp_proxy_table *load_table(const char *path, char *version,
-                                         size_t vlen, char *err, size_t elen)
+/* JSON text of <res> for /config_dump: returns new, or NULL. */
+static char *dump_json(const char *version, const struct dp_table_input *in)
+{
+    struct cm_xds_resources res = {
+        .version = (char *)version,
+        .listeners = (void *)in->listeners,
+        .n_listeners = in->n_listeners,
+        .routes = (void *)in->routes,
+        .n_routes = in->n_routes,
+        .clusters = (void *)in->clusters,
+        .n_clusters = in->n_clusters,
+        .endpoints = (void *)in->endpoints,
+        .n_endpoints = in->n_endpoints,
+    };
+    json_t *j = cm_xds_to_json(&res);
+    char *out = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+
+    json_decref(j);
+    return out;
+}
+
+/* Sets the dump (takes <d>). */
+static void set_dump(struct dp_main *m, char *d)
+{
+    pthread_mutex_lock(&m->mu);
+    free(m->dump);
+    m->dump = d;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* Builds a table from the file; returns new or NULL with <err>. *dump
+ * gets the JSON of the translated resources. */
+static struct dp_table *load_table(struct dp_main *m, char *version,
+                                   size_t vlen, char **dump, char *err,
+                                   size_t elen)
 {
     struct cm_config *cfg;
     struct cm_xds_resources *res;
-    struct dp_proxy_table *t;
-    json_t *j;
+    struct dp_table_input in;
+    struct dp_table *t;
     size_t len;
-    char *buf = read_file(path, &len, err, elen);
+    char *buf = read_file(m->config, &len, err, elen);
 
     if (buf == NULL)
         return NULL;
@@ -110,11 +153,18 @@ static struct dp_proxy_table *load_table(const char *path, char *version,
     cm_config_free(cfg);
     if (res == NULL)
         return NULL;
-    t = dp_proxy_table_new(res, err, elen);
-    if (t != NULL && (j = cm_xds_to_json(res)) != NULL) {
-        t->dump = json_dumps(j, JSON_INDENT(2));
-        json_decref(j);
-    }
+    in = (struct dp_table_input){
+        .listeners = res->listeners,
+        .n_listeners = res->n_listeners,
+        .routes = res->routes,
+        .n_routes = res->n_routes,
+        .clusters = res->clusters,
+        .n_clusters = res->n_clusters,
+        .endpoints = res->endpoints,
+        .n_endpoints = res->n_endpoints,
+    };
+    t = dp_proxy_build_table(m->proxy, &in, err, elen);
+    *dump = t != NULL ? dump_json(version, &in) : NULL;
     cm_xds_resources_free(res);
     return t;
 }
@@ -122,9 +172,10 @@ static struct dp_proxy_table *load_table(const char *path, char *version,
 static void reload(struct dp_main *m)
 {
     char err[CM_ERR_LEN], version[64], q[CM_ERR_LEN + 16];
-    struct dp_proxy_table *t;
+    char *dump = NULL;
+    struct dp_table *t;
 
-    t = load_table(m->config, version, sizeof(version), err, sizeof(err));
+    t = load_table(m, version, sizeof(version), &dump, err, sizeof(err));
     pthread_mutex_lock(&m->mu);
     if (t == NULL) {
         m->failures++;
@@ -135,8 +186,11 @@ static void reload(struct dp_main *m)
         return;
     }
     pthread_mutex_unlock(&m->mu);
-    if (dp_proxy_set_table(m->proxy, t) != 0)
+    if (dp_proxy_set_table(m->proxy, t) != 0) {
+        free(dump);
         return;
+    }
+    set_dump(m, dump);
     pthread_mutex_lock(&m->mu);
     m->loads++;
     m->ready = true;
@@ -146,13 +200,105 @@ static void reload(struct dp_main *m)
                 version);
 }
 
+/* ==== xDS callbacks (xDS client thread) ==== */
+
+static struct dp_table *xds_build(void *ctx, const struct dp_xds_resources *r,
+                                  char *err, size_t len)
+{
+    struct dp_main *m = ctx;
+    struct dp_table_input in = {
+        .listeners = r->listeners,
+        .n_listeners = r->n_listeners,
+        .routes = r->routes,
+        .n_routes = r->n_routes,
+        .clusters = r->clusters,
+        .n_clusters = r->n_clusters,
+        .endpoints = r->endpoints,
+        .n_endpoints = r->n_endpoints,
+    };
+    struct dp_table *t = dp_proxy_build_table(m->proxy, &in, err, len);
+    char *dump = t != NULL ? dump_json("xds", &in) : NULL;
+
+    pthread_mutex_lock(&m->mu);
+    free(m->pending_dump);
+    m->pending_dump = dump;
+    pthread_mutex_unlock(&m->mu);
+    return t;
+}
+
+static void xds_apply(void *ctx, struct dp_table *t)
+{
+    struct dp_main *m = ctx;
+    char *dump;
+
+    if (dp_proxy_set_table(m->proxy, t) != 0)
+        return; /* draining */
+    pthread_mutex_lock(&m->mu);
+    dump = m->pending_dump;
+    m->pending_dump = NULL;
+    m->loads++;
+    pthread_mutex_unlock(&m->mu);
+    set_dump(m, dump);
+}
+
+static int start_xds(struct dp_main *m, char *err, size_t len)
+{
+    struct dp_xds_opts o = {
+        .control = m->control,
+        .node_id = m->node_id[0] ? m->node_id : m->host_id,
+        .cache_dir = m->cache_dir,
+        .admin_addr = m->admin_addr,
+        .workers = dp_proxy_workers(m->proxy),
+        .build = xds_build,
+        .apply = xds_apply,
+        .ctx = m,
+    };
+
+    if ((m->xds = dp_xds_new(&o, err, len)) == NULL)
+        return GW_EINVAL;
+    if (dp_xds_start(m->xds) != 0) {
+        cm_err_set(err, len, GW_EIO, "cannot start the xDS client");
+        return GW_EIO;
+    }
+    return GW_OK;
+}
+
+static int64_t unix_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
 /* ==== admin callbacks (admin thread) ==== */
+
+static int adm_ready_xds(struct dp_main *m, char *reason, size_t len)
+{
+    struct dp_xds_status st;
+
+    dp_xds_status(m->xds, &st);
+    if (st.have_config) {
+        if (st.from_cache)
+            snprintf(reason, len, "serving from cache (control plane %s: %s)",
+                     st.control[0] ? st.control : m->control,
+                     dp_xds_state_name(st.state));
+        return 1;
+    }
+    snprintf(reason, len, "no configuration yet: xDS %s%s%s%s%s",
+             dp_xds_state_name(st.state), st.control[0] ? " to " : "",
+             st.control, st.last_nack[0] ? "; last rejected: " : "",
+             st.last_nack);
+    return 0;
+}
 
 static int adm_ready(void *arg, char *reason, size_t len)
 {
     struct dp_main *m = arg;
     int r;
 
+    if (m->xds != NULL)
+        return adm_ready_xds(m, reason, len);
     pthread_mutex_lock(&m->mu);
     r = m->ready;
     if (!r)
@@ -161,12 +307,45 @@ static int adm_ready(void *arg, char *reason, size_t len)
     return r;
 }
 
+static void xds_metrics(struct dp_main *m, struct dp_admin_metrics *out)
+{
+    struct dp_xds_status st;
+    struct dp_admin_xds *x = &out->xds;
+
+    dp_xds_status(m->xds, &st);
+    x->enabled = 1;
+    x->connected = st.state == DP_XDS_CONNECTED;
+    x->from_cache = st.from_cache;
+    snprintf(x->state, sizeof(x->state), "%s", dp_xds_state_name(st.state));
+    snprintf(x->control, sizeof(x->control), "%s", st.control);
+    for (int t = 0; t < DP_XDS_TYPE_COUNT; t++) {
+        snprintf(x->types[t], sizeof(x->types[t]), "%s", dp_xds_type_short(t));
+        snprintf(x->versions[t], sizeof(x->versions[t]), "%s", st.version[t]);
+    }
+    x->n_types = DP_XDS_TYPE_COUNT;
+    x->updates_applied = st.updates_applied;
+    x->updates_rejected = st.updates_rejected;
+    x->connects = st.connects;
+    x->failovers = st.failovers;
+    x->seconds_since_update =
+        st.last_update_ms > 0 ? (unix_ms() - st.last_update_ms) / 1000.0 : -1;
+    out->ready = st.have_config;
+    out->config_loads = st.updates_applied;
+    out->config_failures = st.updates_rejected;
+    snprintf(out->config_version, sizeof(out->config_version), "%s",
+             st.version[DP_XDS_LISTENER]);
+}
+
 static void adm_metrics(void *arg, struct dp_admin_metrics *out)
 {
     struct dp_main *m = arg;
 
     dp_proxy_stats(m->proxy, &out->proxy);
     out->workers = dp_proxy_workers(m->proxy);
+    if (m->xds != NULL) {
+        xds_metrics(m, out);
+        return;
+    }
     pthread_mutex_lock(&m->mu);
     out->ready = m->ready;
     out->config_loads = m->loads;
@@ -176,21 +355,14 @@ static void adm_metrics(void *arg, struct dp_admin_metrics *out)
     pthread_mutex_unlock(&m->mu);
 }
 
-static int dump_cb(const struct dp_proxy_table *t, void *arg)
-{
-    char **out = arg;
-
-    if (t != NULL && t->dump != NULL)
-        *out = strdup(t->dump);
-    return 0;
-}
-
 static char *adm_dump(void *arg)
 {
     struct dp_main *m = arg;
-    char *out = NULL;
+    char *out;
 
-    dp_proxy_with_table(m->proxy, dump_cb, &out);
+    pthread_mutex_lock(&m->mu);
+    out = m->dump ? strdup(m->dump) : NULL;
+    pthread_mutex_unlock(&m->mu);
     return out;
 }
 
@@ -217,6 +389,9 @@ static void on_signal(uv_signal_t *s, int sig)
     if (sig == SIGHUP) {
         if (m->config != NULL)
             reload(m);
+        else
+            cm_log_info("dataplane", "sighup_ignored",
+                        "reason=\"configuration comes over xDS\"");
         return;
     }
     if (m->drain_start != 0)
@@ -239,12 +414,13 @@ static int usage(FILE *f)
         "configuration,\n"
         "                       reloaded on SIGHUP (a bad file keeps the "
         "last good one)\n"
-        "  --control H:P,...    control nodes (default 127.0.0.1:4242); "
-        "stored for\n"
-        "                       the xDS client of a later release: not used "
-        "yet\n"
-        "  --cache-dir DIR      last good config for cold starts; stored, "
-        "not used yet\n"
+        "  --control H:P,...    control nodes to take the configuration "
+        "from over\n"
+        "                       xDS when --config is not given (default "
+        "127.0.0.1:4242)\n"
+        "  --cache-dir DIR      keep the last good xDS config here; served "
+        "on a cold\n"
+        "                       start while no control node answers\n"
         "  --node-id ID         this node's name (default: hostname)\n"
         "  --workers N          worker threads (default: number of cores)\n"
         "  --admin-addr H:P     admin server: /ping /ready /metrics "
@@ -329,6 +505,38 @@ static int parse_flags(struct dp_main *m, int argc, char **argv)
     return 0;
 }
 
+static void shutdown_all(struct dp_main *m)
+{
+    dp_xds_free(m->xds); /* no table is applied after this */
+    m->xds = NULL;
+    dp_proxy_stop(m->proxy);
+    dp_admin_stop(m->admin);
+    dp_proxy_free(m->proxy);
+    uv_close((uv_handle_t *)&m->drain, NULL);
+    uv_close((uv_handle_t *)&m->sighup, NULL);
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+    uv_run(m->loop, UV_RUN_DEFAULT);
+    uv_loop_close(m->loop);
+    free(m->dump);
+    free(m->pending_dump);
+    pthread_mutex_destroy(&m->mu);
+}
+
+static void start_loop(struct dp_main *m)
+{
+    m->loop = uv_default_loop();
+    uv_timer_init(m->loop, &m->drain);
+    m->drain.data = m;
+    uv_signal_init(m->loop, &m->sighup);
+    uv_signal_init(m->loop, &m->sigterm);
+    uv_signal_init(m->loop, &m->sigint);
+    m->sighup.data = m->sigterm.data = m->sigint.data = m;
+    uv_signal_start(&m->sighup, on_signal, SIGHUP);
+    uv_signal_start(&m->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&m->sigint, on_signal, SIGINT);
+}
+
 int main(int argc, char **argv)
 {
     struct dp_main m = {
@@ -345,11 +553,10 @@ int main(int argc, char **argv)
     if ((r = parse_flags(&m, argc, argv)) != 0)
         return r;
     signal(SIGPIPE, SIG_IGN);
+    if (gethostname(m.host_id, sizeof(m.host_id) - 1) != 0)
+        snprintf(m.host_id, sizeof(m.host_id), "dataplane-%d", (int)getpid());
     pthread_mutex_init(&m.mu, NULL);
-    snprintf(m.reason, sizeof(m.reason), "%s",
-             m.config ? "configuration not loaded"
-                      : "waiting for the control plane (xDS client not "
-                        "implemented yet)");
+    snprintf(m.reason, sizeof(m.reason), "%s", "configuration not loaded");
     opts.workers = m.workers;
     opts.route_timeout_ms = (uint32_t)m.route_timeout_ms;
     if ((m.proxy = dp_proxy_new(&opts)) == NULL ||
@@ -365,35 +572,23 @@ int main(int argc, char **argv)
         dp_proxy_free(m.proxy);
         return 1;
     }
+    start_loop(&m);
+    if (m.config == NULL && start_xds(&m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dataplane: xds: %s\n", err);
+        shutdown_all(&m);
+        return 1;
+    }
     cm_log_info("dataplane", "started",
-                "workers=%d admin=%s config=%s control=%s node_id=%s",
+                "workers=%d admin=%s config=%s control=%s node_id=%s "
+                "cache_dir=%s",
                 dp_proxy_workers(m.proxy), m.admin_addr,
                 m.config ? m.config : "-", m.config ? "-" : m.control,
-                m.node_id[0] ? m.node_id : "-");
-    m.loop = uv_default_loop();
+                m.node_id[0] ? m.node_id : m.host_id,
+                m.cache_dir ? m.cache_dir : "-");
     if (m.config != NULL)
         reload(&m);
-    uv_timer_init(m.loop, &m.drain);
-    m.drain.data = &m;
-    uv_signal_init(m.loop, &m.sighup);
-    uv_signal_init(m.loop, &m.sigterm);
-    uv_signal_init(m.loop, &m.sigint);
-    m.sighup.data = m.sigterm.data = m.sigint.data = &m;
-    uv_signal_start(&m.sighup, on_signal, SIGHUP);
-    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&m.sigint, on_signal, SIGINT);
     uv_run(m.loop, UV_RUN_DEFAULT);
-
-    dp_proxy_stop(m.proxy);
-    dp_admin_stop(m.admin);
-    dp_proxy_free(m.proxy);
-    uv_close((uv_handle_t *)&m.drain, NULL);
-    uv_close((uv_handle_t *)&m.sighup, NULL);
-    uv_close((uv_handle_t *)&m.sigterm, NULL);
-    uv_close((uv_handle_t *)&m.sigint, NULL);
-    uv_run(m.loop, UV_RUN_DEFAULT);
-    uv_loop_close(m.loop);
-    pthread_mutex_destroy(&m.mu);
+    shutdown_all(&m);
     cm_log_info("dataplane", "stopped", NULL);
     return 0;
 }

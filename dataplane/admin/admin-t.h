@@ -13,9 +13,26 @@
 
 struct dp_admin; /* opaque: the server, its thread and loop */
 
+#define DP_ADMIN_XDS_TYPES 4
+
+/* The xDS client's side of /metrics (dataplane/xds's status, copied). */
+struct dp_admin_xds {
+    int enabled;    /* 0 in standalone mode: nothing below is shown */
+    int connected;  /* a stream to a control node is up */
+    int from_cache; /* the config served came from the on-disk cache */
+    char state[16]; /* "connecting", "connected", "cache", ... */
+    char control[128];
+    uint64_t updates_applied, updates_rejected, connects, failovers;
+    double seconds_since_update; /* < 0: never updated */
+    size_t n_types;
+    char types[DP_ADMIN_XDS_TYPES][8];     /* "cds", ... */
+    char versions[DP_ADMIN_XDS_TYPES][64]; /* in use, "" none */
+};
+
 /* Everything /metrics shows. */
 struct dp_admin_metrics {
     struct dp_proxy_stats proxy;
+    struct dp_admin_xds xds;
     char config_version[64];  /* "" when no config is loaded */
     uint64_t config_loads;    /* configurations applied */
     uint64_t config_failures; /* configurations rejected */
@@ -27,7 +44,8 @@ struct dp_admin_metrics {
  * and must be thread-safe with respect to the owner. */
 struct dp_admin_src {
     void *arg;
-    /* Returns 1 when ready, else 0 with a reason written into <reason>. */
+    /* Returns 1 when ready (a note may be written into <reason>, e.g.
+     * "serving from cache"), else 0 with the reason in <reason>. */
     int (*ready)(void *arg, char *reason, size_t len);
     /* Fills <m>. */
     void (*metrics)(void *arg, struct dp_admin_metrics *m);

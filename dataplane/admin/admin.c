@@ -86,6 +86,45 @@ static void metric(struct ad_text *t, const char *name, const char *type,
              name, (unsigned long long)v);
 }
 
+static void xds_metrics(struct ad_text *t, const struct dp_admin_xds *x)
+{
+    metric(t, "dataplane_xds_updates_applied_total", "counter",
+           "xDS updates accepted and applied (ACKed).", x->updates_applied);
+    metric(t, "dataplane_xds_updates_rejected_total", "counter",
+           "xDS updates rejected (NACKed); the last good config kept serving.",
+           x->updates_rejected);
+    metric(t, "dataplane_xds_connects_total", "counter",
+           "ADS streams established.", x->connects);
+    metric(t, "dataplane_xds_failovers_total", "counter",
+           "Switches to another control node.", x->failovers);
+    metric(t, "dataplane_xds_connected", "gauge",
+           "1 while a stream to a control node is up.",
+           (uint64_t)(x->connected != 0));
+    metric(t, "dataplane_xds_serving_from_cache", "gauge",
+           "1 while the config served came from the on-disk cache.",
+           (uint64_t)(x->from_cache != 0));
+    text_add(t,
+             "# HELP dataplane_xds_control_info The control node of the "
+             "stream (or the one being tried) and the client's state.\n"
+             "# TYPE dataplane_xds_control_info gauge\n"
+             "dataplane_xds_control_info{control=\"%s\",state=\"%s\"} 1\n",
+             x->control, x->state);
+    text_add(t, "# HELP dataplane_xds_version_info The version in use, by "
+                "resource type.\n"
+                "# TYPE dataplane_xds_version_info gauge\n");
+    for (size_t i = 0; i < x->n_types && i < DP_ADMIN_XDS_TYPES; i++)
+        text_add(t,
+                 "dataplane_xds_version_info{type=\"%s\",version=\"%s\"} "
+                 "1\n",
+                 x->types[i], x->versions[i]);
+    text_add(t,
+             "# HELP dataplane_xds_seconds_since_update Seconds since the "
+             "last applied update (-1: none yet).\n"
+             "# TYPE dataplane_xds_seconds_since_update gauge\n"
+             "dataplane_xds_seconds_since_update %.3f\n",
+             x->seconds_since_update);
+}
+
 int dp_admin_format_metrics(const struct dp_admin_metrics *m, char **out)
 {
     struct ad_text t = {0};
@@ -126,11 +165,25 @@ int dp_admin_format_metrics(const struct dp_admin_metrics *m, char **out)
            (uint64_t)(m->ready != 0));
     metric(&t, "dataplane_workers", "gauge", "Worker threads.",
            (uint64_t)m->workers);
+    metric(&t, "dataplane_upstream_overflows_total", "counter",
+           "Requests answered 503: the cluster was at its circuit breaker "
+           "max_requests.",
+           s->overflows);
+    metric(&t, "dataplane_outlier_ejections_total", "counter",
+           "Endpoints ejected by outlier detection.", s->ejections);
+    metric(&t, "dataplane_health_checks_total", "counter",
+           "Active health check probes completed.", s->hc_checks);
+    metric(&t, "dataplane_health_check_failures_total", "counter",
+           "Active health check probes that failed.", s->hc_failures);
+    metric(&t, "dataplane_endpoints_unhealthy", "gauge",
+           "Endpoints marked down by active health checks.", s->hc_unhealthy);
     text_add(&t,
              "# HELP dataplane_config_info The configuration being served.\n"
              "# TYPE dataplane_config_info gauge\n"
              "dataplane_config_info{version=\"%s\"} 1\n",
              m->config_version);
+    if (m->xds.enabled)
+        xds_metrics(&t, &m->xds);
     if (t.oom) {
         free(t.p);
         return GW_ENOMEM;
@@ -215,11 +268,13 @@ static void serve(struct ad_conn *c)
     } else if (path_is(c, "/ping")) {
         reply_text(c, 200, "OK", "OK");
     } else if (path_is(c, "/ready")) {
-        char why[256] = "not ready", msg[300];
+        char why[1200] = "", msg[1300];
         if (src->ready(src->arg, why, sizeof(why))) {
-            reply_text(c, 200, "OK", "ready\n");
+            snprintf(msg, sizeof(msg), "ready%s%s\n", why[0] ? ": " : "", why);
+            reply_text(c, 200, "OK", msg);
         } else {
-            snprintf(msg, sizeof(msg), "not ready: %s\n", why);
+            snprintf(msg, sizeof(msg), "not ready: %s\n",
+                     why[0] ? why : "no configuration");
             reply_text(c, 503, "Service Unavailable", msg);
         }
     } else if (path_is(c, "/metrics")) {

@@ -46,6 +46,41 @@ static void test_metrics_text(void **state)
     assert_non_null(
         strstr(out, "dataplane_config_info{version=\"file-abc\"} 1\n"));
     assert_non_null(strstr(out, "# TYPE dataplane_connections_active gauge\n"));
+    /* standalone: no xDS series */
+    assert_null(strstr(out, "dataplane_xds_"));
+    free(out);
+}
+
+static void test_metrics_xds(void **state)
+{
+    struct dp_admin_metrics m = {0};
+    char *out = NULL;
+
+    m.xds.enabled = 1;
+    m.xds.connected = 1;
+    m.xds.updates_applied = 4;
+    m.xds.updates_rejected = 1;
+    m.xds.seconds_since_update = 2.5;
+    m.xds.n_types = 2;
+    strcpy(m.xds.state, "connected");
+    strcpy(m.xds.control, "127.0.0.1:4242");
+    strcpy(m.xds.types[0], "cds");
+    strcpy(m.xds.versions[0], "7");
+    strcpy(m.xds.types[1], "eds");
+    m.proxy.hc_unhealthy = 2;
+    assert_true(dp_admin_format_metrics(&m, &out) > 0);
+    assert_non_null(strstr(out, "\ndataplane_xds_updates_applied_total 4\n"));
+    assert_non_null(strstr(out, "\ndataplane_xds_updates_rejected_total 1\n"));
+    assert_non_null(strstr(out, "\ndataplane_xds_connected 1\n"));
+    assert_non_null(strstr(out, "dataplane_xds_control_info{control=\""
+                                "127.0.0.1:4242\",state=\"connected\"} 1\n"));
+    assert_non_null(strstr(
+        out, "dataplane_xds_version_info{type=\"cds\",version=\"7\"} 1\n"));
+    assert_non_null(strstr(
+        out, "dataplane_xds_version_info{type=\"eds\",version=\"\"} 1\n"));
+    assert_non_null(
+        strstr(out, "\ndataplane_xds_seconds_since_update 2.500\n"));
+    assert_non_null(strstr(out, "\ndataplane_endpoints_unhealthy 2\n"));
     free(out);
 }
 
@@ -78,6 +113,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_metrics_xds),
         cmocka_unit_test(test_start_bad_addr),
         cmocka_unit_test(test_start_stop),
     };

@@ -40,7 +40,12 @@ struct dp_proxy_stats {
     uint64_t upstream_conns_active;   /* upstream connections open now */
     uint64_t upstream_reused;         /* requests on a pooled connection */
     uint64_t retries;                 /* attempts after the first */
+    uint64_t overflows;               /* 503s: cluster at circuit breaker max */
+    uint64_t ejections;               /* outlier ejections made */
     uint64_t table_swaps;             /* tables published */
+    uint64_t hc_checks;               /* active health probes completed */
+    uint64_t hc_failures;             /* probes that failed */
+    uint64_t hc_unhealthy; /* gauge: endpoints failed by health checks */
 };
 
 #endif

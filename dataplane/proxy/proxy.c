@@ -1,27 +1,27 @@
 /*
  * proxy.c -- the engine: worker threads and their per-worker state, the
- * listeners each worker opens for itself (SO_REUSEPORT), publication of the
- * route table (rcu_xchg_pointer, old one freed after a grace period),
- * draining and counters. Public functions run on the owner's thread; the
- * posted ones (wk_*) on each worker's loop.
+ * listeners each worker opens for itself (SO_REUSEPORT), building and
+ * publishing the compiled table (dataplane/table's slot: old one freed after
+ * a grace period), draining and counters. Public functions run on the
+ * owner's or the configuration thread; the posted ones (wk_*) on each
+ * worker's loop.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <urcu-qsbr.h>
 
 #include "common/log/log.h"
 #include "dataplane/proxy/proxy_int.h"
 #include "dataplane/router/router.h"
-#include "dataplane/proxy/proxy_table.h"
 
 struct dp_proxy {
     struct dp_proxy_opts opts;
     int n_workers;
     struct dp_proxy__worker *workers; /* n_workers, started */
     int n_started;
-    struct dp_proxy_table *table; /* RCU-published; writers hold mu */
+    struct dp_table_slot slot; /* RCU-published; writers hold mu */
+    struct dp_proxy__hc *hc;   /* active health checker, once started */
     pthread_mutex_t mu;
     bool draining;
     uint64_t swaps;
@@ -36,9 +36,9 @@ struct lsn_sync {
 
 /* ==== worker side ==== */
 
-const struct dp_proxy_table *dp_proxy__table(struct dp_proxy__worker *w)
+const struct dp_table *dp_proxy__table(struct dp_proxy__worker *w)
 {
-    return rcu_dereference(w->p->table);
+    return dp_table_current(&w->p->slot);
 }
 
 const struct dp_proxy_opts *dp_proxy__opts(struct dp_proxy__worker *w)
@@ -185,7 +185,8 @@ static void wk_init(struct dp_worker *ww, void *arg)
     w->scratch = dp_router_scratch_new();
     w->rnd = (uint64_t)time(NULL) * 2654435761u + (uint64_t)ww->id * 7919 +
              (uint64_t)getpid() + 1;
-    w->rr = dp_proxy__rand(w) % 1024; /* workers start apart */
+    uv_timer_init(&ww->loop, &w->ol_timer);
+    w->ol_timer.data = w;
 }
 
 static void wk_fini(struct dp_worker *ww, void *arg)
@@ -196,6 +197,8 @@ static void wk_fini(struct dp_worker *ww, void *arg)
     wk_drain(ww, NULL);
     while (w->conns != NULL)
         dp_proxy__conn_close(w->conns);
+    dp_proxy__outlier_clear(w);
+    uv_close((uv_handle_t *)&w->ol_timer, NULL);
     dp_router_scratch_free(w->scratch);
     w->scratch = NULL;
 }
@@ -227,6 +230,7 @@ struct dp_proxy *dp_proxy_new(const struct dp_proxy_opts *opts)
     DEF(pool_max, DP_PROXY_POOL_MAX);
 #undef DEF
     pthread_mutex_init(&p->mu, NULL);
+    dp_table_slot_init(&p->slot);
     p->n_workers = o->workers;
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
     if (p->workers == NULL) {
@@ -250,6 +254,10 @@ int dp_proxy_start(struct dp_proxy *p)
         }
         p->n_started++;
     }
+    if ((p->hc = dp_proxy__hc_start(p)) == NULL) {
+        dp_proxy_stop(p);
+        return GW_ENOMEM;
+    }
     return GW_OK;
 }
 
@@ -259,7 +267,7 @@ int dp_proxy_workers(const struct dp_proxy *p)
 }
 
 /* Posts the listener set of <t> to every worker. Holds p->mu. */
-static void post_listeners(struct dp_proxy *p, const struct dp_proxy_table *t)
+static void post_listeners(struct dp_proxy *p, const struct dp_table *t)
 {
     struct lsn_sync *s = calloc(1, sizeof(*s));
 
@@ -281,35 +289,52 @@ static void post_listeners(struct dp_proxy *p, const struct dp_proxy_table *t)
     }
 }
 
-int dp_proxy_set_table(struct dp_proxy *p, struct dp_proxy_table *t)
+struct dp_table *dp_proxy_build_table(struct dp_proxy *p,
+                                      const struct dp_table_input *in,
+                                      char *err, size_t len)
 {
-    struct dp_proxy_table *old;
+    struct dp_table_input x = *in;
+    struct dp_table *t;
 
+    pthread_mutex_lock(&p->mu);
+    x.prev = dp_table_current(&p->slot);
+    x.n_workers = p->n_workers;
+    t = dp_table_build(&x, err, len);
+    pthread_mutex_unlock(&p->mu);
+    return t;
+}
+
+int dp_proxy_set_table(struct dp_proxy *p, struct dp_table *t)
+{
     pthread_mutex_lock(&p->mu);
     if (p->draining) {
         pthread_mutex_unlock(&p->mu);
-        dp_proxy_table_free(t);
+        dp_table_free(t);
         return GW_EAGAIN;
     }
-    old = rcu_xchg_pointer(&p->table, t);
+    /* Publish first: a listener a worker opens for <t> routes with <t>. */
+    dp_table_publish(&p->slot, t);
     __atomic_add_fetch(&p->swaps, 1, __ATOMIC_RELAXED);
     post_listeners(p, t);
     pthread_mutex_unlock(&p->mu);
-    synchronize_rcu();
-    dp_proxy_table_free(old);
     return GW_OK;
 }
 
 int dp_proxy_with_table(struct dp_proxy *p,
-                        int (*fn)(const struct dp_proxy_table *t, void *arg),
+                        int (*fn)(const struct dp_table *t, void *arg),
                         void *arg)
 {
     int r;
 
     pthread_mutex_lock(&p->mu);
-    r = fn(p->table, arg);
+    r = fn(dp_table_current(&p->slot), arg);
     pthread_mutex_unlock(&p->mu);
     return r;
+}
+
+uint64_t dp_proxy__swaps(struct dp_proxy *p)
+{
+    return __atomic_load_n(&p->swaps, __ATOMIC_RELAXED);
 }
 
 void dp_proxy_drain(struct dp_proxy *p)
@@ -331,10 +356,13 @@ void dp_proxy_stats(struct dp_proxy *p, struct dp_proxy_stats *out)
             dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
     }
     out->table_swaps = __atomic_load_n(&p->swaps, __ATOMIC_RELAXED);
+    dp_proxy__hc_stats(p->hc, out);
 }
 
 void dp_proxy_stop(struct dp_proxy *p)
 {
+    dp_proxy__hc_stop(p->hc);
+    p->hc = NULL;
     for (int i = 0; i < p->n_started; i++)
         dp_worker_stop(&p->workers[i].w, wk_fini, NULL);
     for (int i = 0; i < p->n_started; i++) {
@@ -356,7 +384,7 @@ void dp_proxy_free(struct dp_proxy *p)
 {
     if (p == NULL)
         return;
-    dp_proxy_table_free(p->table);
+    dp_table_slot_deinit(&p->slot);
     pthread_mutex_destroy(&p->mu);
     free(p->workers);
     free(p);

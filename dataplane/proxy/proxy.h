@@ -2,10 +2,14 @@
  * proxy.h -- the data node's HTTP/1.1 reverse proxy engine: worker threads
  * (one libuv loop each, SO_REUSEPORT listeners of their own), the
  * per-connection state machine, upstream keep-alive pools, and publication
- * of the route table the workers read under RCU. Types are in proxy-t.h.
+ * of the compiled table (dataplane/table) the workers read under RCU,
+ * active health checks on a thread of their own and passive outlier
+ * ejection on the workers. Types are in proxy-t.h.
  *
- * Threads: dp_proxy_* functions below are called from the owner's (main)
- * thread; dp_proxy_stats() and dp_proxy_with_table() from any thread.
+ * Threads: dp_proxy_new/start/stop/free from the owner's (main) thread;
+ * dp_proxy_build_table() and dp_proxy_set_table() from the one thread that
+ * applies configuration (main in standalone mode, the xDS client's
+ * otherwise); dp_proxy_stats() and dp_proxy_with_table() from any thread.
  */
 #ifndef DP_PROXY_H
 #define DP_PROXY_H
@@ -14,8 +18,7 @@
 
 #include "common/err/err.h"
 #include "dataplane/proxy/proxy-t.h"
-
-struct dp_proxy_table;
+#include "dataplane/table/table.h"
 
 /* Returns a new engine (workers not started); free with dp_proxy_free().
  * <opts> is copied; NULL means defaults. NULL when out of memory. */
@@ -28,18 +31,28 @@ int dp_proxy_start(struct dp_proxy *p) CM_MUST_CHECK;
 /* Number of worker threads (after dp_proxy_start()). */
 int dp_proxy_workers(const struct dp_proxy *p);
 
-/* Publishes <t> (takes) as the current table: requests routed after this
- * call see it, requests in flight keep what they took from the old one.
- * Workers open listeners the new table adds and close the ones it drops
- * (existing connections stay). The old table is freed after an RCU grace
- * period. Returns 0, or GW_EAGAIN once draining (t is freed). */
-int dp_proxy_set_table(struct dp_proxy *p, struct dp_proxy_table *t);
+/* Builds a table from <in> (borrowed) for this engine: in->n_workers and
+ * in->prev (the current table, donor of the clusters' runtime state) are
+ * filled here, whatever the caller set. Returns new (hand it to
+ * dp_proxy_set_table() or free it with dp_table_free()), or NULL with a
+ * message in <err> (<len> bytes). Configuration thread. */
+struct dp_table *dp_proxy_build_table(struct dp_proxy *p,
+                                      const struct dp_table_input *in,
+                                      char *err, size_t len);
+
+/* Publishes <t> (takes) as the current table with dp_table_publish():
+ * requests routed after this call see it, requests in flight keep the
+ * cluster states they hold. Workers open listeners the new table adds and
+ * close the ones it drops (existing connections stay). The old table is
+ * freed after an RCU grace period. Returns 0, or GW_EAGAIN once draining
+ * (t is freed). Configuration thread. */
+int dp_proxy_set_table(struct dp_proxy *p, struct dp_table *t);
 
 /* Runs fn(table, arg) with the current table (NULL if none), which stays
  * valid during the call. Safe from any thread; serialised with
  * dp_proxy_set_table(). Returns what fn returns. */
 int dp_proxy_with_table(struct dp_proxy *p,
-                        int (*fn)(const struct dp_proxy_table *t, void *arg),
+                        int (*fn)(const struct dp_table *t, void *arg),
                         void *arg);
 
 /* Starts draining: listeners close, idle client and pooled upstream
@@ -50,7 +63,8 @@ void dp_proxy_drain(struct dp_proxy *p);
 /* Sums the workers' counters into <out>. Any thread. */
 void dp_proxy_stats(struct dp_proxy *p, struct dp_proxy_stats *out);
 
-/* Stops the workers (closing whatever is still open) and waits for them. */
+/* Stops the health checker and the workers (closing whatever is still
+ * open) and waits for them. */
 void dp_proxy_stop(struct dp_proxy *p);
 
 /* Frees <p> (stopped or never started) and its table. NULL is a no-op. */

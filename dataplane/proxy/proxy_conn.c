@@ -46,6 +46,7 @@ static void conn_unlink(struct dp_proxy__conn *c)
     c->up = NULL;
     if (u != NULL)
         dp_proxy__up_close(u);
+    dp_proxy__plan_release(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -412,6 +413,12 @@ static int resp_head_out(struct dp_proxy__conn *c, int head_len, bool final)
     return PX_NEXT;
 }
 
+/* Index in the plan of the candidate the current attempt uses. */
+static uint32_t cur_cand(const struct dp_proxy__conn *c)
+{
+    return c->tries > 0 ? (uint32_t)(c->tries - 1) % c->plan.n_cand : 0;
+}
+
 /* Upstream failed before a response: retry or 502. */
 static int up_failed(struct dp_proxy__conn *c, int status)
 {
@@ -423,6 +430,8 @@ static int up_failed(struct dp_proxy__conn *c, int status)
     reused = reused && c->req_body == DP_H1_BODY_NONE;
 
     DP_PROXY__INC(c->w, upstream_connect_errors, 1);
+    if (!(clean && reused)) /* a stale pooled connection is no failure */
+        dp_proxy__outlier_report(c, cur_cand(c), false);
     if (u != NULL) {
         c->up = NULL;
         dp_proxy__up_close(u);
@@ -483,6 +492,7 @@ static int pump_resp_head(struct dp_proxy__conn *c)
     }
     timer_clear(c);
     DP_PROXY__INC(c->w, responses[code / 100 % 6], 1);
+    dp_proxy__outlier_report(c, cur_cand(c), code < 500);
     c->resp_body = u->resp.msg.body;
     c->resp_left = u->resp.msg.content_length;
     dp_h1_chunked_init(&c->resp_chunked, 0, 0);
@@ -640,6 +650,10 @@ static int st_connect(struct dp_proxy__conn *c)
 
     if (c->up != NULL)
         return PX_WAIT; /* connecting */
+    if (dp_proxy__plan_switch(c, c->tries % c->plan.n_cand) != 0) {
+        DP_PROXY__INC(w, overflows, 1);
+        return respond_error(c, 503, true);
+    }
     addr = &c->plan.cand[c->tries % c->plan.n_cand];
     if (c->tries++ > 0)
         DP_PROXY__INC(w, retries, 1);
@@ -761,6 +775,7 @@ static int st_done(struct dp_proxy__conn *c)
     c->no_pool = false;
     c->head_sent = c->body_started = c->resp_started = false;
     c->upgrade = false;
+    dp_proxy__plan_release(c);
     memset(&c->plan, 0, sizeof(c->plan));
     dp_h1_req_reset(&c->req);
     c->state = DP_PROXY__S_HEAD;
@@ -945,6 +960,7 @@ static void conn_timeout(uv_timer_t *t)
         return;
     }
     if (kind == DP_PROXY__T_ROUTE) {
+        dp_proxy__outlier_report(c, cur_cand(c), false);
         if (respond_error(c, 504, true) == PX_NEXT)
             dp_proxy__conn_run(c);
     }

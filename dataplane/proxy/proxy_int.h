@@ -17,6 +17,7 @@
 #include "dataplane/http1/http1.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/router/router-t.h"
+#include "dataplane/table/table-t.h"
 #include "dataplane/worker/worker.h"
 
 #define DP_PROXY__HDR_MAX   128         /* headers per head */
@@ -27,6 +28,8 @@
 #define DP_PROXY__NAME_MAX  64          /* listener names */
 #define DP_PROXY__POOL_HASH 64          /* pool buckets per worker */
 #define DP_PROXY__IOV_EXTRA 4           /* iovecs after the written head */
+#define DP_PROXY__OL_MAX    64          /* outlier entries per worker */
+#define DP_PROXY__OL_TICK   100         /* un-ejection check period, ms */
 
 /* Increments a counter only its worker writes; others read it relaxed. */
 #define DP_PROXY__INC(w, f, n)                                                 \
@@ -64,6 +67,15 @@ struct dp_proxy__pool {
 
 struct dp_proxy__conn;
 
+/* Passive health (outlier detection) of one endpoint as one worker saw it:
+ * consecutive failures, and the ejection this worker made. */
+struct dp_proxy__ol {
+    struct dp_cluster_state *st; /* a reference held while in the table */
+    uint32_t ep;                 /* endpoint index in the state */
+    uint32_t fails;              /* consecutive 5xx / connect failures */
+    uint64_t until;              /* ejected until (loop ms); 0: not ejected */
+};
+
 /* Per-worker state: the worker's data pointer. */
 struct dp_proxy__worker {
     struct dp_worker w;
@@ -72,8 +84,10 @@ struct dp_proxy__worker {
     struct dp_proxy__pool *pools[DP_PROXY__POOL_HASH];
     struct dp_proxy__conn *conns; /* every open client connection */
     struct dp_router_scratch *scratch;
-    uint64_t rnd; /* splitmix64 state */
-    uint64_t rr;  /* round-robin counter of endpoint picks */
+    uint64_t rnd;                             /* splitmix64 state */
+    struct dp_proxy__ol ol[DP_PROXY__OL_MAX]; /* passive health entries */
+    size_t n_ol;
+    uv_timer_t ol_timer; /* un-ejects; runs while an ejection is on */
     bool draining;
     bool stopping;
     struct dp_proxy_stats st; /* this worker's counters */
@@ -103,7 +117,15 @@ struct dp_proxy__plan {
     struct dp_proxy__str resp_add;       /* same, for the response */
     struct dp_proxy__str resp_rm;        /* "name\0name\0": response removals */
     struct sockaddr_storage cand[DP_PROXY__TRY_MAX]; /* endpoints to try */
+    uint32_t cand_ep[DP_PROXY__TRY_MAX]; /* their indices in the cluster */
     uint8_t n_cand;
+    /* FORWARD: the cluster's runtime state, referenced until the exchange
+     * ends (dp_proxy__plan_release), and what its accounting needs. */
+    struct dp_cluster_state *st;
+    int32_t active_ep; /* endpoint counted in flight, or -1 */
+    uint32_t n_eps;    /* endpoints in the cluster */
+    struct dp_circuit_breakers cb;
+    struct dp_outlier outlier;
     uint32_t retries;    /* further attempts allowed */
     uint32_t retry_on;   /* DP_RETRY_* */
     uint64_t timeout_ms; /* response head wait */
@@ -216,12 +238,27 @@ struct dp_proxy__up {
 
 /* ==== proxy.c ==== */
 
-/* Runs <fn> with the current table; NULL if none. On a worker thread
- * (RCU reader online), during a callback. */
-const struct dp_proxy_table *dp_proxy__table(struct dp_proxy__worker *w);
+/* Borrows: the current table, or NULL if none. On a worker thread (RCU
+ * reader online), valid until the callback returns. */
+const struct dp_table *dp_proxy__table(struct dp_proxy__worker *w);
 /* The engine's options (defaults applied). */
 const struct dp_proxy_opts *dp_proxy__opts(struct dp_proxy__worker *w);
 uint64_t dp_proxy__rand(struct dp_proxy__worker *w);
+/* Tables published so far. Any thread. */
+uint64_t dp_proxy__swaps(struct dp_proxy *p);
+
+/* ==== proxy_hc.c ==== */
+
+struct dp_proxy__hc;
+
+/* Starts the active health checker's thread for <p> (borrowed until
+ * dp_proxy__hc_stop()). Returns new, or NULL when out of resources. */
+struct dp_proxy__hc *dp_proxy__hc_start(struct dp_proxy *p);
+/* Adds the checker's counters to <out>. Any thread; NULL is a no-op. */
+void dp_proxy__hc_stats(struct dp_proxy__hc *hc, struct dp_proxy_stats *out);
+/* Stops the thread, drops its cluster state references, frees <hc>.
+ * NULL is a no-op. */
+void dp_proxy__hc_stop(struct dp_proxy__hc *hc);
 
 /* ==== proxy_conn.c ==== */
 
@@ -263,8 +300,24 @@ void dp_proxy__pool_close_all(struct dp_proxy__worker *w);
 int dp_proxy__route(struct dp_proxy__conn *c);
 /* Collects the listeners <t> asks for: returns a new array of *n entries
  * (free with free()), or NULL when there are none or out of memory. */
-struct dp_proxy__lsn_want *
-dp_proxy__table_listeners(const struct dp_proxy_table *t, size_t *n);
+struct dp_proxy__lsn_want *dp_proxy__table_listeners(const struct dp_table *t,
+                                                     size_t *n);
+/* Moves <c>'s in-flight accounting to candidate <k> (a retry): returns 0,
+ * or GW_ETOOBIG when the cluster's max_requests is reached. */
+int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k);
+/* Ends <c>'s in-flight accounting and drops its cluster state reference.
+ * Idempotent. */
+void dp_proxy__plan_release(struct dp_proxy__conn *c);
+
+/* ==== proxy_outlier.c ==== */
+
+/* Records the outcome of the attempt at c->plan.cand_ep[<k>]: <ok> false
+ * for a connect failure or a 5xx. Ejects the endpoint after the cluster's
+ * consecutive_5xx failures (for base_ejection_time) when outlier detection
+ * is configured. Worker thread. */
+void dp_proxy__outlier_report(struct dp_proxy__conn *c, uint32_t k, bool ok);
+/* Lifts every ejection of <w> and drops its references (worker exit). */
+void dp_proxy__outlier_clear(struct dp_proxy__worker *w);
 
 /* ==== proxy_resp.c ==== */
 

@@ -1,17 +1,20 @@
 /*
  * proxy_route.c -- routes one parsed request with the current table (read
- * under RCU inside the worker's callback) and copies into the connection's
- * plan what the exchange needs later: endpoint candidates, the rewritten
- * target and Host, header edits, timeout and retry budget. Nothing of the
- * table is kept. Runs on the connection's worker.
+ * under RCU inside the worker's callback): the listener's router, the
+ * matched route, the cluster and endpoint picks (dp_table_pick for this
+ * worker), and copies into the connection's plan what the exchange needs
+ * later: endpoint candidates, the rewritten target and Host, header edits,
+ * timeout and retry budget. Of the table only the cluster's runtime state is
+ * kept, by reference, for the in-flight and circuit breaker accounting.
+ * Runs on the connection's worker.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dataplane/proxy/proxy_int.h"
-#include "dataplane/proxy/proxy_table.h"
 #include "dataplane/router/router.h"
+#include "dataplane/table/table.h"
 
 #define RETRY_BEFORE_RESPONSE                                                  \
     (DP_RETRY_CONNECT_FAILURE | DP_RETRY_RESET | DP_RETRY_5XX |                \
@@ -216,22 +219,120 @@ static int plan_target(struct dp_proxy__conn *c, const struct dp_route *rt)
     return sb_add(c, &c->plan.target, out, (size_t)n);
 }
 
-static int plan_forward(struct dp_proxy__conn *c,
-                        const struct dp_proxy_table *t,
+/* ==== endpoints and accounting ==== */
+
+static bool usable(const struct dp_cluster *cl, size_t i)
+{
+    return cl->endpoints[i].health != DP_EP_UNHEALTHY &&
+           dp_cluster_state_eligible(cl->state, i);
+}
+
+/* Candidate <k> is endpoint <i> of <cl>. */
+static void cand_set(struct dp_proxy__plan *pl, const struct dp_cluster *cl,
+                     size_t k, size_t i)
+{
+    pl->cand[k] = cl->endpoints[i].addr.sa;
+    pl->cand_ep[k] = (uint32_t)i;
+}
+
+/* The first candidate by the cluster's policy, for this worker; retries
+ * take the next usable endpoints after it (so the RR cursors only see
+ * requests). Returns the count. */
+static size_t pick_cands(struct dp_proxy__conn *c, const struct dp_cluster *cl,
+                         size_t max)
+{
+    struct dp_proxy__plan *pl = &c->plan;
+    int first = dp_table_pick(cl, cl->state, c->w->w.id, dp_proxy__rand(c->w));
+    size_t n = 1;
+
+    if (first < 0)
+        return 0;
+    cand_set(pl, cl, 0, (size_t)first);
+    for (size_t k = 1; k < cl->n_endpoints && n < max; k++) {
+        size_t i = ((size_t)first + k) % cl->n_endpoints;
+        if (usable(cl, i))
+            cand_set(pl, cl, n++, i);
+    }
+    return n;
+}
+
+int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k)
+{
+    struct dp_proxy__plan *pl = &c->plan;
+    struct dp_cluster only_cb = {.cb = pl->cb};
+    uint32_t ep = pl->cand_ep[k];
+
+    if (pl->st == NULL || (pl->active_ep >= 0 && (uint32_t)pl->active_ep == ep))
+        return 0;
+    if (pl->active_ep >= 0)
+        dp_cluster_state_request_end(pl->st, (size_t)pl->active_ep);
+    pl->active_ep = -1;
+    if (dp_cluster_state_request_begin(pl->st, &only_cb, ep) != 0)
+        return GW_ETOOBIG;
+    pl->active_ep = (int32_t)ep;
+    return 0;
+}
+
+void dp_proxy__plan_release(struct dp_proxy__conn *c)
+{
+    struct dp_proxy__plan *pl = &c->plan;
+
+    if (pl->st == NULL)
+        return;
+    if (pl->active_ep >= 0)
+        dp_cluster_state_request_end(pl->st, (size_t)pl->active_ep);
+    dp_cluster_state_unref(pl->st);
+    pl->st = NULL;
+    pl->active_ep = -1;
+}
+
+static int plan_host(struct dp_proxy__conn *c, const struct dp_route *rt,
+                     const struct dp_route_cluster *rc,
+                     const struct dp_cluster *cl)
+{
+    struct dp_proxy__plan *pl = &c->plan;
+    const struct dp_endpoint *ep;
+    char a[CM_NET_ADDRSTRLEN];
+
+    if (rc->host_rewrite_literal.len > 0)
+        return sb_add(c, &pl->host, rc->host_rewrite_literal.ptr,
+                      rc->host_rewrite_literal.len);
+    if (rt->host_rewrite_literal.len > 0)
+        return sb_add(c, &pl->host, rt->host_rewrite_literal.ptr,
+                      rt->host_rewrite_literal.len);
+    if (!(rt->flags & DP_ROUTE_F_AUTO_HOST_REWRITE) || pl->n_cand == 0)
+        return 0;
+    ep = &cl->endpoints[pl->cand_ep[0]];
+    if (ep->hostname[0] != '\0')
+        return sb_add(c, &pl->host, ep->hostname, strlen(ep->hostname));
+    cm_net_format_addr((const struct sockaddr *)&pl->cand[0], a, sizeof(a));
+    return sb_add(c, &pl->host, a, strlen(a));
+}
+
+static int plan_edits(struct dp_proxy__conn *c, const struct dp_route *rt,
+                      const struct dp_route_cluster *rc)
+{
+    const struct dp_route_hdr_edits *e[2] = {&rt->resp_hdrs, &rc->resp_hdrs};
+    bool w = rt->kind == DP_ROUTE_WEIGHTED;
+
+    if (req_edits(c, &rt->req_hdrs) != 0 ||
+        (w && req_edits(c, &rc->req_hdrs) != 0))
+        return GW_ENOMEM;
+    return resp_edits(c, e, w ? 2 : 1);
+}
+
+static int plan_forward(struct dp_proxy__conn *c, const struct dp_table *t,
                         const struct dp_route *rt)
 {
     struct dp_proxy__plan *pl = &c->plan;
     const struct dp_route_cluster *rc = &rt->cluster;
-    const struct dp_proxy_cluster *cl;
+    const struct dp_cluster *cl;
     size_t max = 1;
 
     if (rt->kind == DP_ROUTE_WEIGHTED)
         rc = dp_route_pick_weighted(rt, dp_proxy__rand(c->w));
-    if (rc == NULL || rc->index < 0 || (size_t)rc->index >= t->n_clusters)
+    if (rc == NULL || (cl = dp_table_cluster_at(t, rc->index)) == NULL)
         return plan_local(c, 503, NULL, 0);
-    cl = &t->clusters[rc->index];
-    pl->kind = DP_PROXY__PLAN_FORWARD;
-    pl->timeout_ms = rt->timeout_ms;
     if ((rt->flags & DP_ROUTE_F_HAS_RETRY) &&
         (rt->retry.retry_on & RETRY_BEFORE_RESPONSE)) {
         pl->retries = rt->retry.num_retries;
@@ -239,51 +340,47 @@ static int plan_forward(struct dp_proxy__conn *c,
         if (max > DP_PROXY__TRY_MAX)
             max = DP_PROXY__TRY_MAX;
     }
-    pl->n_cand =
-        (uint8_t)dp_proxy_cluster_pick(cl, dp_proxy__rand(c->w), pl->cand, max);
-    if (plan_target(c, rt) != 0)
-        return GW_ENOMEM;
-    if (rc->host_rewrite_literal.len > 0) {
-        if (sb_add(c, &pl->host, rc->host_rewrite_literal.ptr,
-                   rc->host_rewrite_literal.len))
-            return GW_ENOMEM;
-    } else if (rt->host_rewrite_literal.len > 0) {
-        if (sb_add(c, &pl->host, rt->host_rewrite_literal.ptr,
-                   rt->host_rewrite_literal.len))
-            return GW_ENOMEM;
-    } else if ((rt->flags & DP_ROUTE_F_AUTO_HOST_REWRITE) && pl->n_cand > 0) {
-        char a[CM_NET_ADDRSTRLEN];
-        cm_net_format_addr((const struct sockaddr *)&pl->cand[0], a, sizeof(a));
-        if (sb_add(c, &pl->host, a, strlen(a)))
-            return GW_ENOMEM;
+    if ((pl->n_cand = (uint8_t)pick_cands(c, cl, max)) == 0)
+        return plan_local(c, 503, "no healthy upstream\n", 20);
+    pl->st = dp_cluster_state_of(cl);
+    dp_cluster_state_ref(pl->st);
+    pl->cb = cl->cb;
+    pl->outlier = cl->outlier;
+    pl->n_eps = (uint32_t)cl->n_endpoints;
+    if (dp_proxy__plan_switch(c, 0) != 0) {
+        DP_PROXY__INC(c->w, overflows, 1);
+        return plan_local(c, 503, "upstream overflow\n", 18);
     }
-    if (req_edits(c, &rt->req_hdrs) != 0 ||
-        (rt->kind == DP_ROUTE_WEIGHTED && req_edits(c, &rc->req_hdrs) != 0))
+    pl->kind = DP_PROXY__PLAN_FORWARD;
+    pl->timeout_ms = rt->timeout_ms;
+    if (plan_target(c, rt) != 0 || plan_host(c, rt, rc, cl) != 0 ||
+        plan_edits(c, rt, rc) != 0)
         return GW_ENOMEM;
-    {
-        const struct dp_route_hdr_edits *e[2] = {&rt->resp_hdrs,
-                                                 &rc->resp_hdrs};
-        if (resp_edits(c, e, rt->kind == DP_ROUTE_WEIGHTED ? 2 : 1) != 0)
-            return GW_ENOMEM;
-    }
     return 0;
 }
 
 int dp_proxy__route(struct dp_proxy__conn *c)
 {
-    const struct dp_proxy_table *t = dp_proxy__table(c->w);
-    const struct dp_proxy_lsn *l;
+    const struct dp_table *t = dp_proxy__table(c->w);
+    const struct dp_listener *l;
+    const struct dp_router *r;
     const struct dp_route *rt;
     struct dp_router_req rq;
 
+    dp_proxy__plan_release(c);
     memset(&c->plan, 0, sizeof(c->plan));
+    c->plan.active_ep = -1;
     c->sb_len = 0;
     if (t == NULL)
         return plan_local(c, 503, "no configuration\n", 17);
-    if ((l = dp_proxy_table_lsn(t, c->lsn)) == NULL || l->router == NULL)
+    if ((l = dp_table_listener_by_name(t, c->lsn)) == NULL)
+        return plan_local(c, 404, NULL, 0);
+    /* RDS routers by name; an inline route_config is the listener's own */
+    r = l->inline_routes ? l->router : dp_table_router(t, l->route_config_name);
+    if (r == NULL)
         return plan_local(c, 404, NULL, 0);
     router_req(c, &rq);
-    if ((rt = dp_router_match(l->router, &rq)) == NULL)
+    if ((rt = dp_router_match(r, &rq)) == NULL)
         return plan_local(c, 404, NULL, 0);
     switch (rt->kind) {
     case DP_ROUTE_CLUSTER:
@@ -299,18 +396,20 @@ int dp_proxy__route(struct dp_proxy__conn *c)
     }
 }
 
-struct dp_proxy__lsn_want *
-dp_proxy__table_listeners(const struct dp_proxy_table *t, size_t *n)
+struct dp_proxy__lsn_want *dp_proxy__table_listeners(const struct dp_table *t,
+                                                     size_t *n)
 {
+    size_t k = dp_table_listener_count(t);
     struct dp_proxy__lsn_want *w;
 
     *n = 0;
-    if (t->n_lsns == 0 || (w = calloc(t->n_lsns, sizeof(*w))) == NULL)
+    if (k == 0 || (w = calloc(k, sizeof(*w))) == NULL)
         return NULL;
-    for (size_t i = 0; i < t->n_lsns; i++) {
-        snprintf(w[i].name, sizeof(w[i].name), "%s", t->lsns[i].name);
-        w[i].addr = t->lsns[i].addr;
+    for (size_t i = 0; i < k; i++) {
+        const struct dp_listener *l = dp_table_listener(t, i);
+        snprintf(w[i].name, sizeof(w[i].name), "%s", l->name);
+        w[i].addr = l->addr.sa;
     }
-    *n = t->n_lsns;
+    *n = k;
     return w;
 }

@@ -1,8 +1,9 @@
 /*
- * proxy_test.c -- unit tests of the proxy's pure parts: local responses,
- * reason phrases, the weighted endpoint pick, and building the routing
- * table from a translated configuration. The engine itself (sockets,
- * workers) is tested by integration/dataplane/run.sh.
+ * proxy_test.c -- unit tests of the proxy: local responses, reason phrases,
+ * building a table from a translated configuration through the engine
+ * (runtime state carried over by the next build), the engine's lifecycle,
+ * and active health checks against a loopback server and a closed port.
+ * Request forwarding is tested by integration/dataplane/run.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,13 +12,17 @@
 
 #include <cmocka.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/config/config.h"
 #include "common/net/net.h"
 #include "common/xds/xds.h"
 #include "dataplane/proxy/proxy.h"
-#include "dataplane/proxy/proxy_table.h"
+#include "dataplane/table/table.h"
 
 static void test_local_response(void **state)
 {
@@ -70,39 +75,6 @@ static int port_of(const struct sockaddr_storage *a)
     return cm_net_port((const struct sockaddr *)a);
 }
 
-static void test_cluster_pick_weights(void **state)
-{
-    struct dp_proxy_ep eps[3] = {0};
-    struct dp_proxy_cluster cl = {.eps = eps, .n_eps = 3, .total_weight = 6};
-    struct sockaddr_storage out[4];
-    char err[CM_ERR_LEN];
-    int hits[3] = {0};
-
-    assert_int_equal(
-        cm_net_parse_addr("127.0.0.1:1", &eps[0].addr, err, sizeof(err)), 0);
-    assert_int_equal(
-        cm_net_parse_addr("127.0.0.1:2", &eps[1].addr, err, sizeof(err)), 0);
-    assert_int_equal(
-        cm_net_parse_addr("127.0.0.1:3", &eps[2].addr, err, sizeof(err)), 0);
-    eps[0].weight = 1;
-    eps[1].weight = 2;
-    eps[2].weight = 3;
-    for (uint64_t r = 0; r < 600; r++) {
-        assert_int_equal(dp_proxy_cluster_pick(&cl, r, out, 1), 1);
-        hits[port_of(&out[0]) - 1]++;
-    }
-    assert_int_equal(hits[0], 100);
-    assert_int_equal(hits[1], 200);
-    assert_int_equal(hits[2], 300);
-    /* retries get distinct endpoints, following the first */
-    assert_int_equal(dp_proxy_cluster_pick(&cl, 1, out, 4), 3);
-    assert_int_equal(port_of(&out[0]), 2);
-    assert_int_equal(port_of(&out[1]), 3);
-    assert_int_equal(port_of(&out[2]), 1);
-    cl.n_eps = 0;
-    assert_int_equal(dp_proxy_cluster_pick(&cl, 1, out, 4), 0);
-}
-
 static const char *yaml =
     "entryPoints:\n"
     "  web: {address: \"127.0.0.1:18000\"}\n"
@@ -117,47 +89,72 @@ static const char *yaml =
     "          - {url: \"http://127.0.0.1:9002\", weight: 3}\n"
     "          - {url: \"http://127.0.0.1:9003\", weight: 0}\n";
 
-static struct dp_proxy_table *table_from(const char *doc, char *err, size_t len)
+static struct dp_table *table_from(struct dp_proxy *p, const char *doc,
+                                   char *err, size_t len)
 {
     struct cm_config *cfg = cm_config_parse(doc, strlen(doc), err, len);
     struct cm_xds_resources *res;
-    struct dp_proxy_table *t;
+    struct dp_table_input in;
+    struct dp_table *t;
 
     assert_non_null(cfg);
     res = cm_xds_translate(cfg, "v1", err, len);
     cm_config_free(cfg);
     assert_non_null(res);
-    t = dp_proxy_table_new(res, err, len);
+    in = (struct dp_table_input){.listeners = res->listeners,
+                                 .n_listeners = res->n_listeners,
+                                 .routes = res->routes,
+                                 .n_routes = res->n_routes,
+                                 .clusters = res->clusters,
+                                 .n_clusters = res->n_clusters,
+                                 .endpoints = res->endpoints,
+                                 .n_endpoints = res->n_endpoints};
+    t = dp_proxy_build_table(p, &in, err, len);
     cm_xds_resources_free(res);
     return t;
 }
 
+static int cur_state(const struct dp_table *t, void *arg)
+{
+    const struct dp_cluster *c = t ? dp_table_cluster(t, "s") : NULL;
+
+    *(struct dp_cluster_state **)arg = c ? dp_cluster_state_of(c) : NULL;
+    return t != NULL;
+}
+
 static void test_table_from_config(void **state)
 {
+    struct dp_proxy_opts o = {.workers = 3};
+    struct dp_proxy *p = dp_proxy_new(&o);
     char err[CM_ERR_LEN] = "";
-    struct dp_proxy_table *t = table_from(yaml, err, sizeof(err));
-    const struct dp_proxy_lsn *l;
-    const struct dp_proxy_cluster *cl;
-    int ci;
+    struct dp_table *t = table_from(p, yaml, err, sizeof(err));
+    const struct dp_listener *l;
+    const struct dp_cluster *cl;
+    struct dp_cluster_state *st = NULL, *st2 = NULL;
 
     assert_non_null(t);
-    assert_string_equal(t->version, "v1");
-    l = dp_proxy_table_lsn(t, "web");
+    l = dp_table_listener_by_name(t, "web");
     assert_non_null(l);
-    assert_non_null(l->router);
-    assert_int_equal(port_of(&l->addr), 18000);
-    assert_null(dp_proxy_table_lsn(t, "other"));
-    ci = dp_proxy_table_cluster_index(t, "s");
-    assert_true(ci >= 0);
-    assert_int_equal(dp_proxy_table_cluster_index(t, "nope"), -1);
-    cl = &t->clusters[ci];
+    assert_non_null(dp_table_router(t, l->route_config_name));
+    assert_int_equal(port_of(&l->addr.sa), 18000);
+    cl = dp_table_cluster(t, "s");
+    assert_non_null(cl);
     /* the weight-0 (drained) server is not an endpoint */
-    assert_int_equal(cl->n_eps, 2);
-    assert_int_equal(cl->total_weight, 4);
-    assert_int_equal(port_of(&cl->eps[1].addr), 9002);
-    assert_int_equal(cl->eps[1].weight, 3);
-    dp_proxy_table_free(t);
-    dp_proxy_table_free(NULL);
+    assert_int_equal(cl->n_endpoints, 2);
+    assert_int_equal(cl->endpoints[1].weight, 3);
+    /* per-worker rows: a worker id past n_workers is refused */
+    assert_true(dp_table_pick(cl, cl->state, 2, 0) >= 0);
+    assert_int_equal(dp_table_pick(cl, cl->state, 3, 0), GW_EINVAL);
+    assert_int_equal(dp_proxy_set_table(p, t), 0);
+    /* the next build takes the published table's state (same endpoints) */
+    assert_int_equal(dp_proxy_with_table(p, cur_state, &st), 1);
+    t = table_from(p, yaml, err, sizeof(err));
+    assert_non_null(t);
+    assert_ptr_equal(dp_cluster_state_of(dp_table_cluster(t, "s")), st);
+    assert_int_equal(dp_proxy_set_table(p, t), 0);
+    assert_int_equal(dp_proxy_with_table(p, cur_state, &st2), 1);
+    assert_ptr_equal(st, st2);
+    dp_proxy_free(p);
 }
 
 static void test_engine_lifecycle(void **state)
@@ -166,21 +163,129 @@ static void test_engine_lifecycle(void **state)
     struct dp_proxy *p = dp_proxy_new(&o);
     struct dp_proxy_stats st;
     char err[CM_ERR_LEN] = "";
-    struct dp_proxy_table *t = table_from(yaml, err, sizeof(err));
+    struct dp_table *t;
 
     assert_non_null(p);
     assert_int_equal(dp_proxy_start(p), 0);
     assert_int_equal(dp_proxy_workers(p), 2);
+    t = table_from(p, yaml, err, sizeof(err));
     assert_int_equal(dp_proxy_set_table(p, t), 0);
     dp_proxy_stats(p, &st);
     assert_int_equal(st.table_swaps, 1);
     assert_int_equal(st.conns_active, 0);
     dp_proxy_drain(p);
     /* after draining, tables are refused (and freed) */
-    t = table_from(yaml, err, sizeof(err));
+    t = table_from(p, yaml, err, sizeof(err));
     assert_int_equal(dp_proxy_set_table(p, t), GW_EAGAIN);
     dp_proxy_stop(p);
     dp_proxy_free(p);
+}
+
+/* ==== active health checks ==== */
+
+struct http_srv {
+    int fd;
+    pthread_t th;
+    int hits;
+};
+
+/* Answers every connection with 200 until the socket is shut down. */
+static void *srv_main(void *arg)
+{
+    struct http_srv *s = arg;
+    static const char ok[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    char buf[1024];
+    int c;
+
+    while ((c = accept(s->fd, NULL, NULL)) != -1) {
+        if (read(c, buf, sizeof(buf)) > 0 && strstr(buf, "GET /hc ") != NULL) {
+            __atomic_add_fetch(&s->hits, 1, __ATOMIC_RELAXED);
+            if (write(c, ok, sizeof(ok) - 1) < 0)
+                break;
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+static int listen_any(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+struct eligible {
+    bool up[2];
+};
+
+static int eligible_cb(const struct dp_table *t, void *arg)
+{
+    struct eligible *e = arg;
+    const struct dp_cluster *c = dp_table_cluster(t, "s");
+
+    for (size_t i = 0; i < 2; i++)
+        e->up[i] = dp_cluster_state_eligible(c->state, i);
+    return 0;
+}
+
+static void test_active_health_checks(void **state)
+{
+    struct dp_proxy_opts o = {.workers = 1};
+    struct dp_proxy *p = dp_proxy_new(&o);
+    struct http_srv srv = {0};
+    struct dp_proxy_stats st;
+    struct eligible e;
+    char doc[1024], err[CM_ERR_LEN] = "";
+    int good, dead, dead_fd;
+
+    srv.fd = listen_any(&good);
+    dead_fd = listen_any(&dead);
+    close(dead_fd); /* connections to <dead> are refused */
+    snprintf(doc, sizeof(doc),
+             "entryPoints:\n"
+             "  web: {address: \"127.0.0.1:18001\"}\n"
+             "http:\n"
+             "  routers:\n"
+             "    r: {rule: \"Host(`a`)\", service: s}\n"
+             "  services:\n"
+             "    s:\n"
+             "      loadBalancer:\n"
+             "        servers:\n"
+             "          - url: \"http://127.0.0.1:%d\"\n"
+             "          - url: \"http://127.0.0.1:%d\"\n"
+             "        healthCheck: {path: /hc, interval: 50ms, timeout: 1s}\n",
+             good, dead);
+    assert_int_equal(pthread_create(&srv.th, NULL, srv_main, &srv), 0);
+    assert_int_equal(dp_proxy_start(p), 0);
+    assert_int_equal(dp_proxy_set_table(p, table_from(p, doc, err, 1024)), 0);
+    for (int i = 0; i < 100; i++) {
+        dp_proxy_with_table(p, eligible_cb, &e);
+        dp_proxy_stats(p, &st);
+        if (!e.up[1] && st.hc_checks >= 4 &&
+            __atomic_load_n(&srv.hits, __ATOMIC_RELAXED) >= 2)
+            break;
+        usleep(20000);
+    }
+    assert_true(e.up[0]);
+    assert_false(e.up[1]);
+    assert_int_equal(st.hc_unhealthy, 1);
+    assert_true(st.hc_failures >= 1);
+    assert_true(__atomic_load_n(&srv.hits, __ATOMIC_RELAXED) >= 2);
+    dp_proxy_stop(p);
+    dp_proxy_free(p);
+    shutdown(srv.fd, SHUT_RDWR);
+    close(srv.fd);
+    pthread_join(srv.th, NULL);
 }
 
 int main(void)
@@ -190,9 +295,9 @@ int main(void)
         cmocka_unit_test(test_local_response_close_location_head),
         cmocka_unit_test(test_local_response_too_big),
         cmocka_unit_test(test_reason),
-        cmocka_unit_test(test_cluster_pick_weights),
         cmocka_unit_test(test_table_from_config),
         cmocka_unit_test(test_engine_lifecycle),
+        cmocka_unit_test(test_active_health_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,428 @@
+/*
+ * proxy_hc.c -- active health checks: one thread with its own libuv loop
+ * probes every endpoint of each cluster that has an HTTP health check
+ * (GET <path>, Host <host or cluster name>, a 2xx within <timeout> every
+ * <interval>) and marks it up or down in the cluster's shared runtime state
+ * (dp_cluster_state_set_healthy) after healthy/unhealthy_threshold results
+ * in a row. Targets are keyed by cluster state, so an unchanged cluster
+ * keeps its checker and health across table swaps; the checker holds a
+ * reference to each state it probes. TCP and gRPC checks are not run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log/log.h"
+#include "dataplane/proxy/proxy_int.h"
+#include "dataplane/table/table.h"
+
+#define HC_TICK_MS 50  /* due probes are started this often */
+#define HC_BUF     128 /* enough for the status line */
+
+struct hc_target;
+
+/* One endpoint's checker; a probe in flight owns tcp and timer. */
+struct hc_ep {
+    struct hc_target *tg;
+    size_t idx;
+    struct sockaddr_storage addr;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t conn;
+    uv_write_t wr;
+    char buf[HC_BUF];
+    size_t len;
+    int handles;  /* open handles of the probe in flight */
+    bool busy;    /* a probe is in flight */
+    bool healthy; /* as last set in the state */
+    uint32_t ok_run, fail_run;
+    uint64_t due; /* loop ms of the next probe */
+};
+
+/* The checker of one cluster state. Freed once dropped and idle. */
+struct hc_target {
+    struct dp_proxy__hc *hc;
+    struct hc_target *next;
+    struct dp_cluster_state *st; /* reference held */
+    char *name;                  /* cluster, for logs */
+    char *req;                   /* the probe request */
+    size_t req_len;
+    uint64_t interval_ms, timeout_ms;
+    uint32_t healthy_th, unhealthy_th;
+    struct hc_ep *eps;
+    size_t n_eps;
+    size_t busy; /* probes in flight */
+    bool keep;   /* marked during a sync */
+    bool dropped;
+};
+
+struct dp_proxy__hc {
+    struct dp_proxy *p;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t stop;
+    uv_timer_t tick;
+    uint64_t seen_swaps;
+    bool synced;
+    bool stopping;
+    struct hc_target *targets;
+    uint64_t checks, failures, unhealthy; /* atomics */
+};
+
+/* ==== targets ==== */
+
+static void target_free(struct hc_target *t)
+{
+    dp_cluster_state_unref(t->st);
+    free(t->name);
+    free(t->req);
+    free(t->eps);
+    free(t);
+}
+
+static void ep_closed(uv_handle_t *h)
+{
+    struct hc_ep *e = h->data;
+    struct hc_target *t = e->tg;
+
+    if (--e->handles > 0)
+        return;
+    e->busy = false;
+    t->busy--;
+    if (t->dropped && t->busy == 0)
+        target_free(t);
+}
+
+static void probe_close(struct hc_ep *e)
+{
+    if (!uv_is_closing((uv_handle_t *)&e->tcp))
+        uv_close((uv_handle_t *)&e->tcp, ep_closed);
+    if (!uv_is_closing((uv_handle_t *)&e->timer))
+        uv_close((uv_handle_t *)&e->timer, ep_closed);
+}
+
+/* Unlinks <t>; freed now or when its last probe has closed. */
+static void target_drop(struct dp_proxy__hc *hc, struct hc_target *t)
+{
+    for (size_t i = 0; i < t->n_eps; i++) {
+        if (!t->eps[i].healthy)
+            __atomic_sub_fetch(&hc->unhealthy, 1, __ATOMIC_RELAXED);
+        if (t->eps[i].busy)
+            probe_close(&t->eps[i]);
+    }
+    t->dropped = true;
+    if (t->busy == 0)
+        target_free(t);
+}
+
+static char *probe_request(const struct dp_cluster *c,
+                           const struct dp_health_check *h, size_t *len)
+{
+    const char *host = h->host && h->host[0] ? h->host : c->name;
+    size_t n = strlen(h->path) + strlen(host) + 128;
+    char *r = malloc(n);
+    int k;
+
+    if (r == NULL)
+        return NULL;
+    k = snprintf(r, n,
+                 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: "
+                 "traefikee-health-check\r\nConnection: close\r\n\r\n",
+                 h->path, host);
+    *len = (size_t)k;
+    return r;
+}
+
+static uint32_t th(uint32_t threshold)
+{
+    return threshold ? threshold : 1;
+}
+
+static struct hc_target *target_new(struct dp_proxy__hc *hc,
+                                    const struct dp_cluster *c,
+                                    const struct dp_health_check *h)
+{
+    struct hc_target *t = calloc(1, sizeof(*t));
+    uint64_t now = uv_now(&hc->loop);
+
+    if (t == NULL)
+        return NULL;
+    t->hc = hc;
+    t->name = strdup(c->name);
+    t->req = probe_request(c, h, &t->req_len);
+    t->eps = calloc(c->n_endpoints, sizeof(*t->eps));
+    if (t->name == NULL || t->req == NULL || t->eps == NULL) {
+        free(t->name), free(t->req), free(t->eps), free(t);
+        return NULL;
+    }
+    t->st = dp_cluster_state_of(c);
+    dp_cluster_state_ref(t->st);
+    t->interval_ms = h->interval_ms;
+    t->timeout_ms = h->timeout_ms;
+    t->healthy_th = th(h->healthy_threshold);
+    t->unhealthy_th = th(h->unhealthy_threshold);
+    t->n_eps = c->n_endpoints;
+    for (size_t i = 0; i < t->n_eps; i++) {
+        struct hc_ep *e = &t->eps[i];
+        e->tg = t;
+        e->idx = i;
+        e->addr = c->endpoints[i].addr.sa;
+        e->healthy = true;
+        e->due = now; /* first probe at once */
+        dp_cluster_state_set_healthy(t->st, i, true);
+    }
+    return t;
+}
+
+/* The target already probing <c> the way <h> says, or NULL. */
+static struct hc_target *target_find(struct dp_proxy__hc *hc,
+                                     const struct dp_cluster *c,
+                                     const struct dp_health_check *h)
+{
+    size_t len;
+    char *req = probe_request(c, h, &len);
+    struct hc_target *t;
+
+    for (t = hc->targets; t != NULL && req != NULL; t = t->next)
+        if (t->st == dp_cluster_state_of(c) && t->req_len == len &&
+            memcmp(t->req, req, len) == 0 && t->interval_ms == h->interval_ms &&
+            t->timeout_ms == h->timeout_ms &&
+            t->healthy_th == th(h->healthy_threshold) &&
+            t->unhealthy_th == th(h->unhealthy_threshold))
+            break;
+    free(req);
+    return t;
+}
+
+/* Under the proxy's table lock: keeps or creates a target per cluster. */
+static int sync_cb(const struct dp_table *tb, void *arg)
+{
+    struct dp_proxy__hc *hc = arg;
+    size_t n = tb ? dp_table_cluster_count(tb) : 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct dp_cluster *c = dp_table_cluster_at(tb, (int)i);
+        const struct dp_health_check *h = c->health_checks;
+        struct hc_target *t;
+        if (c->n_health_checks == 0 || h->kind != DP_HC_HTTP ||
+            c->n_endpoints == 0)
+            continue;
+        if ((t = target_find(hc, c, h)) == NULL &&
+            (t = target_new(hc, c, h)) != NULL) {
+            t->next = hc->targets;
+            hc->targets = t;
+        }
+        if (t != NULL)
+            t->keep = true;
+    }
+    return 0;
+}
+
+static void sync_targets(struct dp_proxy__hc *hc)
+{
+    struct hc_target **pp = &hc->targets, *t;
+
+    for (t = hc->targets; t != NULL; t = t->next)
+        t->keep = false;
+    dp_proxy_with_table(hc->p, sync_cb, hc);
+    while ((t = *pp) != NULL) {
+        if (t->keep) {
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        target_drop(hc, t);
+    }
+}
+
+/* ==== probes ==== */
+
+static void probe_done(struct hc_ep *e, bool ok)
+{
+    struct hc_target *t = e->tg;
+    struct dp_proxy__hc *hc = t->hc;
+    char a[CM_NET_ADDRSTRLEN];
+
+    probe_close(e);
+    e->due = uv_now(&hc->loop) + t->interval_ms;
+    __atomic_add_fetch(&hc->checks, 1, __ATOMIC_RELAXED);
+    if (ok) {
+        e->fail_run = 0;
+        e->ok_run++;
+    } else {
+        __atomic_add_fetch(&hc->failures, 1, __ATOMIC_RELAXED);
+        e->ok_run = 0;
+        e->fail_run++;
+    }
+    if (e->healthy == ok ||
+        (ok ? e->ok_run < t->healthy_th : e->fail_run < t->unhealthy_th))
+        return;
+    e->healthy = ok;
+    dp_cluster_state_set_healthy(t->st, e->idx, ok);
+    __atomic_add_fetch(&hc->unhealthy, ok ? (uint64_t)-1 : 1, __ATOMIC_RELAXED);
+    cm_net_format_addr((const struct sockaddr *)&e->addr, a, sizeof(a));
+    cm_log_info("proxy", ok ? "endpoint_healthy" : "endpoint_unhealthy",
+                "cluster=%s endpoint=%s", t->name, a);
+}
+
+/* 2xx status line? 1 yes, 0 no, -1 need more bytes. */
+static int status_ok(const char *b, size_t n)
+{
+    if (n < 12)
+        return -1;
+    if (memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
+        return 0;
+    return b[9] == '2';
+}
+
+static void probe_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct hc_ep *e = h->data;
+
+    *b = uv_buf_init(e->buf + e->len, (unsigned)(HC_BUF - e->len));
+}
+
+static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct hc_ep *e = s->data;
+    int r;
+
+    if (n == 0 || uv_is_closing((uv_handle_t *)&e->tcp))
+        return;
+    if (n < 0) {
+        probe_done(e, false);
+        return;
+    }
+    e->len += (size_t)n;
+    if ((r = status_ok(e->buf, e->len)) >= 0)
+        probe_done(e, r == 1);
+    else if (e->len == HC_BUF)
+        probe_done(e, false);
+}
+
+static void probe_written(uv_write_t *w, int status)
+{
+    struct hc_ep *e = w->data;
+
+    if (status != 0 && !uv_is_closing((uv_handle_t *)&e->tcp))
+        probe_done(e, false);
+}
+
+static void probe_connected(uv_connect_t *c, int status)
+{
+    struct hc_ep *e = c->data;
+    uv_buf_t b = uv_buf_init(e->tg->req, (unsigned)e->tg->req_len);
+
+    if (uv_is_closing((uv_handle_t *)&e->tcp))
+        return;
+    if (status != 0 ||
+        uv_write(&e->wr, (uv_stream_t *)&e->tcp, &b, 1, probe_written) != 0 ||
+        uv_read_start((uv_stream_t *)&e->tcp, probe_alloc, probe_read) != 0)
+        probe_done(e, false);
+}
+
+static void probe_timeout(uv_timer_t *h)
+{
+    probe_done(h->data, false);
+}
+
+static void probe_start(struct hc_ep *e)
+{
+    struct hc_target *t = e->tg;
+    uv_loop_t *loop = &t->hc->loop;
+
+    e->len = 0;
+    e->busy = true;
+    e->handles = 2;
+    t->busy++;
+    uv_tcp_init(loop, &e->tcp);
+    uv_timer_init(loop, &e->timer);
+    e->tcp.data = e->timer.data = e->conn.data = e->wr.data = e;
+    uv_timer_start(&e->timer, probe_timeout, t->timeout_ms, 0);
+    if (uv_tcp_connect(&e->conn, &e->tcp, (const struct sockaddr *)&e->addr,
+                       probe_connected) != 0)
+        probe_done(e, false);
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    struct dp_proxy__hc *hc = h->data;
+    uint64_t swaps = dp_proxy__swaps(hc->p), now = uv_now(&hc->loop);
+
+    if (!hc->synced || swaps != hc->seen_swaps) {
+        hc->seen_swaps = swaps;
+        hc->synced = true;
+        sync_targets(hc);
+    }
+    for (struct hc_target *t = hc->targets; t != NULL; t = t->next)
+        for (size_t i = 0; i < t->n_eps; i++)
+            if (!t->eps[i].busy && t->eps[i].due <= now)
+                probe_start(&t->eps[i]);
+}
+
+/* ==== thread ==== */
+
+static void on_stop(uv_async_t *h)
+{
+    struct dp_proxy__hc *hc = h->data;
+    struct hc_target *t;
+
+    while ((t = hc->targets) != NULL) {
+        hc->targets = t->next;
+        target_drop(hc, t);
+    }
+    uv_close((uv_handle_t *)&hc->tick, NULL);
+    uv_close((uv_handle_t *)&hc->stop, NULL);
+}
+
+static void hc_main(void *arg)
+{
+    struct dp_proxy__hc *hc = arg;
+
+    uv_run(&hc->loop, UV_RUN_DEFAULT);
+}
+
+struct dp_proxy__hc *dp_proxy__hc_start(struct dp_proxy *p)
+{
+    struct dp_proxy__hc *hc = calloc(1, sizeof(*hc));
+
+    if (hc == NULL)
+        return NULL;
+    hc->p = p;
+    if (uv_loop_init(&hc->loop) != 0) {
+        free(hc);
+        return NULL;
+    }
+    uv_async_init(&hc->loop, &hc->stop, on_stop);
+    uv_timer_init(&hc->loop, &hc->tick);
+    hc->stop.data = hc->tick.data = hc;
+    uv_timer_start(&hc->tick, on_tick, 0, HC_TICK_MS);
+    if (uv_thread_create(&hc->thread, hc_main, hc) != 0) {
+        uv_close((uv_handle_t *)&hc->tick, NULL);
+        uv_close((uv_handle_t *)&hc->stop, NULL);
+        uv_run(&hc->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&hc->loop);
+        free(hc);
+        return NULL;
+    }
+    return hc;
+}
+
+void dp_proxy__hc_stats(struct dp_proxy__hc *hc, struct dp_proxy_stats *out)
+{
+    if (hc == NULL)
+        return;
+    out->hc_checks = __atomic_load_n(&hc->checks, __ATOMIC_RELAXED);
+    out->hc_failures = __atomic_load_n(&hc->failures, __ATOMIC_RELAXED);
+    out->hc_unhealthy = __atomic_load_n(&hc->unhealthy, __ATOMIC_RELAXED);
+}
+
+void dp_proxy__hc_stop(struct dp_proxy__hc *hc)
+{
+    if (hc == NULL)
+        return;
+    uv_async_send(&hc->stop);
+    uv_thread_join(&hc->thread);
+    uv_loop_close(&hc->loop);
+    free(hc);
+}
