@@ -6,24 +6,27 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/version/version.h"
+#include "tools/traefikeectl/client.h"
 #include "tools/traefikeectl/traefikeectl.h"
-
-static int cmd_version(void)
-{
-    char line[256];
-
-    printf("%s\n", cm_version_line(line, sizeof(line), "traefikeectl"));
-    return 0;
-}
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: traefikeectl COMMAND [ARGS]\n\n"
                "commands:\n"
-               "  version    print the client's version\n"
+               "  version      print the client's and the cluster's version\n"
+               "  list-nodes   list control and data nodes\n"
+               "  apply        apply a configuration file (-f FILE "
+               "[--dry-run])\n"
+               "  get          show routers|services|middlewares|entrypoints|"
+               "config|nodes\n"
+               "  delete       delete a router, service or middleware\n"
+               "  history      list the kept revisions\n"
+               "  rollback     re-apply a kept revision\n"
+               "  events       follow the cluster's events\n"
                "  translate  print the xDS resources a config file becomes "
-               "(translate --help)\n");
+               "(translate --help)\n\n"
+               "options: --control H:P,... (or TRAEFIKEE_CONTROL; default "
+               "127.0.0.1:4242);\nCOMMAND --help for each command.\n");
 }
 
 int main(int argc, char **argv)
@@ -32,8 +35,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "version") == 0)
-        return cmd_version();
+    tctl_hoist_global(argc, argv);
+    for (size_t i = 0; i < sizeof(tctl_commands) / sizeof(tctl_commands[0]);
+         i++)
+        if (strcmp(argv[1], tctl_commands[i].name) == 0)
+            return tctl_commands[i].run(argc - 1, argv + 1);
     if (strcmp(argv[1], "translate") == 0)
         return tctl_translate(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {

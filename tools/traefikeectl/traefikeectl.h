@@ -9,4 +9,30 @@
 /* translate -f FILE [-o json]: prints the xDS resources of a config. */
 int tctl_translate(int argc, char **argv);
 
+/* The management API commands (cmd_cluster.c, cmd_config.c). */
+int tctl_version(int argc, char **argv);
+int tctl_list_nodes(int argc, char **argv);
+int tctl_events(int argc, char **argv);
+int tctl_apply(int argc, char **argv);
+int tctl_get(int argc, char **argv);
+int tctl_delete(int argc, char **argv);
+int tctl_history(int argc, char **argv);
+int tctl_rollback(int argc, char **argv);
+
+struct tctl_ctx;
+/* list-nodes' output (also `get nodes`); <fmt> an enum tctl_format. */
+int tctl_print_nodes(const struct tctl_ctx *c, int fmt);
+
+struct tctl_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct tctl_command tctl_commands[] = {
+    {"version", tctl_version},   {"list-nodes", tctl_list_nodes},
+    {"apply", tctl_apply},       {"get", tctl_get},
+    {"delete", tctl_delete},     {"history", tctl_history},
+    {"rollback", tctl_rollback}, {"events", tctl_events},
+};
+
 #endif

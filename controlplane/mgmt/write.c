@@ -1,0 +1,457 @@
+/*
+ * write.c -- the write operations of the management API, on the store's
+ * loop: Apply (validate, translate, diff; dry-run or store), Delete and
+ * Rollback. A follower forwards writes to the leader (forward.c); the
+ * leader stores a revision with cp_mgmt_store_doc(), which also records the
+ * revision's metadata (time, size, leader, source) for History.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config/config.h"
+#include "common/log/log.h"
+#include "common/xds/xds.h"
+#include "controlplane/mgmt/mgmt_int.h"
+#include "controlplane/store/store.h"
+
+/* Metadata heartbeats live as long as a revision plausibly does. */
+#define META_TTL_MS (30u * 24 * 3600 * 1000)
+
+static int unpack(struct cp_mgmt__job *job, const ProtobufCMessageDescriptor *d)
+{
+    job->msg = protobuf_c_message_unpack(d, NULL, job->len, job->req);
+    if (job->msg != NULL)
+        return 0;
+    cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
+    return -1;
+}
+
+/* ==== validation ==== */
+
+/* Parses and translates <doc>: 0 with a new model in <*cfg> (and a new
+ * translation in <*res> when not NULL), or GW_EINVAL with <err>. */
+static int validate(const char *doc, size_t len, const char *version,
+                    struct cm_config **cfg, struct cm_xds_resources **res,
+                    char *err, size_t errlen)
+{
+    struct cm_xds_resources *r;
+
+    *cfg = cm_config_parse(doc, len, err, errlen);
+    if (*cfg == NULL)
+        return GW_EINVAL;
+    r = cm_xds_translate(*cfg, version, err, errlen);
+    if (r == NULL) {
+        cm_config_free(*cfg);
+        *cfg = NULL;
+        return GW_EINVAL;
+    }
+    if (res != NULL)
+        *res = r;
+    else
+        cm_xds_resources_free(r);
+    return 0;
+}
+
+/* ==== storing a revision ==== */
+
+struct store_op {
+    struct cp_mgmt *m;
+    cp_mgmt_stored_cb cb;
+    void *arg;
+    size_t size;
+    char *source;
+};
+
+static void on_meta(struct cp_store *s, int status, void *arg)
+{
+    if (status != 0)
+        cm_log_warn(CP_MGMT__MOD, "revision_meta_failed", "err=\"%s\"",
+                    cp_store_strerror(status));
+}
+
+static void write_meta(struct cp_mgmt *m, uint64_t rev, size_t size,
+                       const char *source)
+{
+    json_t *j =
+        json_pack("{s:I, s:I, s:I, s:s, s:s}", "rev", (json_int_t)rev, "ts",
+                  (json_int_t)cp_mgmt__now_ms(), "size", (json_int_t)size,
+                  "leader", m->node_id, "source", source);
+    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL, id[48];
+
+    snprintf(id, sizeof(id), "@rev:%llu", (unsigned long long)rev);
+    if (text != NULL &&
+        cp_store_heartbeat(m->store, id, CP_MGMT_ROLE_REVISION, text,
+                           META_TTL_MS, on_meta, NULL) != 0)
+        cm_log_warn(CP_MGMT__MOD, "revision_meta_failed", "rev=%llu",
+                    (unsigned long long)rev);
+    free(text);
+    json_decref(j);
+}
+
+static void on_put(struct cp_store *s, int status, uint64_t rev, int replicas,
+                   void *arg)
+{
+    struct store_op *op = arg;
+    char msg[CM_ERR_LEN];
+
+    msg[0] = '\0';
+    if (rev > 0)
+        write_meta(op->m, rev, op->size, op->source);
+    if (status == CP_STORE_ENOREPLICA)
+        snprintf(msg, sizeof(msg),
+                 "revision %llu was written but no replica confirmed it "
+                 "(%d confirmed); it may be lost if Redis fails over now",
+                 (unsigned long long)rev, replicas);
+    else if (status != 0)
+        snprintf(msg, sizeof(msg),
+                 "control node %s: writing the revision "
+                 "failed: %s",
+                 op->m->node_id, cp_store_strerror(status));
+    if (status == 0)
+        cm_log_info(CP_MGMT__MOD, "revision_written",
+                    "rev=%llu source=\"%s\" "
+                    "size=%zu replicas=%d",
+                    (unsigned long long)rev, op->source, op->size, replicas);
+    op->cb(op->arg, status, rev, msg);
+    free(op->source);
+    free(op);
+}
+
+int cp_mgmt_store_doc(struct cp_mgmt *m, const char *doc, size_t len,
+                      const char *source, cp_mgmt_stored_cb cb, void *arg)
+{
+    struct store_op *op = calloc(1, sizeof(*op));
+    int rc;
+
+    if (op == NULL || (op->source = strdup(source)) == NULL) {
+        free(op);
+        return GW_ENOMEM;
+    }
+    op->m = m;
+    op->cb = cb;
+    op->arg = arg;
+    op->size = len;
+    rc = cp_store_put_revision(m->store, doc, len, on_put, op);
+    if (rc != 0) {
+        free(op->source);
+        free(op);
+    }
+    return rc;
+}
+
+/* ==== leader or forward ==== */
+
+/* Called with a validated write: returns 1 when this node is the leader and
+ * should store it; otherwise forwards or fails the job and returns 0. */
+static int leader_or_forward(struct cp_mgmt__job *job, protobuf_c_boolean fwd)
+{
+    struct cp_mgmt *m = job->m;
+    const char *leader = cp_store_leader_id(m->store);
+
+    if (cp_store_is_leader(m->store))
+        return 1;
+    if (fwd || leader == NULL || strcmp(leader, m->node_id) == 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: no leader elected right now; retry "
+                      "in a few seconds",
+                      m->node_id);
+        return 0;
+    }
+    cp_mgmt__forward(job);
+    return 0;
+}
+
+static grpc_status_code put_status(int status)
+{
+    switch (status) {
+    case 0:
+        return GRPC_STATUS_OK;
+    case CP_STORE_ENOREPLICA:
+        return GRPC_STATUS_ABORTED;
+    default:
+        return GRPC_STATUS_UNAVAILABLE;
+    }
+}
+
+/* ==== Apply ==== */
+
+static void fill_diff(const struct cp_mgmt_diff *d, Traefikee__V1__KindDiff *kd,
+                      Traefikee__V1__KindDiff **ptrs, size_t *n)
+{
+    *n = 0;
+    for (int k = 0; k < CP_MGMT_NDIFF_KINDS; k++) {
+        if (d->n[k][0] + d->n[k][1] + d->n[k][2] == 0)
+            continue;
+        traefikee__v1__kind_diff__init(&kd[k]);
+        kd[k].kind = (char *)cp_mgmt_kind_name(k);
+        kd[k].added = d->names[k][CP_MGMT_ADDED];
+        kd[k].n_added = d->n[k][CP_MGMT_ADDED];
+        kd[k].removed = d->names[k][CP_MGMT_REMOVED];
+        kd[k].n_removed = d->n[k][CP_MGMT_REMOVED];
+        kd[k].changed = d->names[k][CP_MGMT_CHANGED];
+        kd[k].n_changed = d->n[k][CP_MGMT_CHANGED];
+        ptrs[(*n)++] = &kd[k];
+    }
+}
+
+static void apply_reply(struct cp_mgmt__job *job, uint64_t rev,
+                        const char *leader)
+{
+    Traefikee__V1__ApplyResponse r = TRAEFIKEE__V1__APPLY_RESPONSE__INIT;
+    Traefikee__V1__TranslationSummary sum =
+        TRAEFIKEE__V1__TRANSLATION_SUMMARY__INIT;
+    Traefikee__V1__KindDiff kd[CP_MGMT_NDIFF_KINDS], *ptrs[CP_MGMT_NDIFF_KINDS];
+    struct cm_xds_resources *res = NULL;
+    char err[CM_ERR_LEN];
+    struct cm_config *cfg;
+
+    /* the summary comes from a second translation: cheap, and keeps the
+     * resources out of the job */
+    if (validate(job->doc, job->doc_len, "summary", &cfg, &res, err,
+                 sizeof(err)) == 0) {
+        sum.routers = cfg->http.n_routers;
+        sum.services = cfg->http.n_services;
+        sum.middlewares = cfg->http.n_middlewares;
+        sum.listeners = cm_xds_count(res, CM_XDS_LISTENER);
+        sum.route_configurations = cm_xds_count(res, CM_XDS_ROUTE);
+        sum.clusters = cm_xds_count(res, CM_XDS_CLUSTER);
+        sum.cluster_load_assignments = cm_xds_count(res, CM_XDS_ENDPOINT);
+        cm_xds_resources_free(res);
+        cm_config_free(cfg);
+    }
+    fill_diff(&job->diff, kd, ptrs, &r.n_diff);
+    r.diff = ptrs;
+    r.revision = rev;
+    r.summary = &sum;
+    r.base_revision = job->base_rev;
+    r.leader_id = (char *)(leader != NULL ? leader : "");
+    cp_mgmt__reply(job, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+static void on_applied(void *arg, int status, uint64_t rev, const char *msg)
+{
+    struct cp_mgmt__job *job = arg;
+
+    if (status != 0) {
+        cp_mgmt__fail(job, put_status(status), "%s", msg);
+        return;
+    }
+    apply_reply(job, rev, job->m->node_id);
+}
+
+void cp_mgmt__op_apply(struct cp_mgmt__job *job)
+{
+    struct cp_mgmt *m = job->m;
+    Traefikee__V1__ApplyRequest *req;
+    char err[CM_ERR_LEN];
+    int rc;
+
+    if (unpack(job, &traefikee__v1__apply_request__descriptor) != 0)
+        return;
+    req = (Traefikee__V1__ApplyRequest *)job->msg;
+    job->doc = malloc(req->document.len + 1);
+    if (job->doc == NULL) {
+        cp_mgmt__fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
+        return;
+    }
+    memcpy(job->doc, req->document.data, req->document.len);
+    job->doc[req->document.len] = '\0';
+    job->doc_len = req->document.len;
+    if (validate(job->doc, job->doc_len, "apply", &job->cfg, NULL, err,
+                 sizeof(err)) != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
+    job->base_rev = m->rev;
+    if (cp_mgmt_diff(m->cfg, job->cfg, &job->diff) != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
+        return;
+    }
+    if (req->dry_run) {
+        apply_reply(job, m->rev, NULL);
+        return;
+    }
+    if (!leader_or_forward(job, req->forwarded))
+        return;
+    rc = cp_mgmt_store_doc(m, job->doc, job->doc_len, "apply", on_applied, job);
+    if (rc != 0)
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: cannot write: %s", m->node_id,
+                      cp_store_strerror(rc));
+}
+
+/* ==== Delete and Rollback: read, change, store ==== */
+
+static void on_written(void *arg, int status, uint64_t rev, const char *msg)
+{
+    struct cp_mgmt__job *job = arg;
+    Traefikee__V1__DeleteResponse d = TRAEFIKEE__V1__DELETE_RESPONSE__INIT;
+    Traefikee__V1__RollbackResponse r = TRAEFIKEE__V1__ROLLBACK_RESPONSE__INIT;
+
+    if (status != 0) {
+        cp_mgmt__fail(job, put_status(status), "%s", msg);
+        return;
+    }
+    d.revision = r.revision = rev;
+    cp_mgmt__reply(job, GRPC_STATUS_OK, NULL,
+                   job->method == CP_MGMT__DELETE ? &d.base : &r.base);
+}
+
+/* Validates <doc> (takes it: malloc'd) and stores it with <source>. */
+static void write_doc(struct cp_mgmt__job *job, char *doc, size_t len)
+{
+    char err[CM_ERR_LEN];
+    struct cm_config *cfg;
+    int rc;
+
+    free(job->doc);
+    job->doc = doc;
+    job->doc_len = len;
+    if (validate(doc, len, "check", &cfg, NULL, err, sizeof(err)) != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_FAILED_PRECONDITION,
+                      "the resulting configuration is invalid: %s", err);
+        return;
+    }
+    cm_config_free(cfg);
+    rc = cp_mgmt_store_doc(job->m, doc, len, job->source, on_written, job);
+    if (rc != 0)
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: cannot write: %s", job->m->node_id,
+                      cp_store_strerror(rc));
+}
+
+static void on_delete_current(struct cp_store *s, int status, uint64_t rev,
+                              const char *doc, size_t len, void *arg)
+{
+    struct cp_mgmt__job *job = arg;
+    Traefikee__V1__DeleteRequest *req =
+        (Traefikee__V1__DeleteRequest *)job->msg;
+    int kind = cp_mgmt_kind_parse(req->kind), rc;
+    char err[CM_ERR_LEN], *out;
+
+    if (status == GW_ENOENT) {
+        cp_mgmt__fail(job, GRPC_STATUS_NOT_FOUND,
+                      "%s \"%s\" not found: no configuration applied yet",
+                      cp_mgmt_kind_singular(kind), req->name);
+        return;
+    }
+    if (status != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: store unavailable: %s", job->m->node_id,
+                      cp_store_strerror(status));
+        return;
+    }
+    job->cfg = cm_config_parse(doc, len, err, sizeof(err));
+    if (job->cfg == NULL) {
+        cp_mgmt__fail(job, GRPC_STATUS_DATA_LOSS,
+                      "revision %llu does not parse: %s",
+                      (unsigned long long)rev, err);
+        return;
+    }
+    rc = cp_mgmt_delete(job->cfg, kind, req->name, &out, err, sizeof(err));
+    if (rc != 0) {
+        cp_mgmt__fail(job,
+                      rc == GW_ENOENT   ? GRPC_STATUS_NOT_FOUND
+                      : rc == GW_EINVAL ? GRPC_STATUS_FAILED_PRECONDITION
+                                        : GRPC_STATUS_RESOURCE_EXHAUSTED,
+                      "%s", err);
+        return;
+    }
+    write_doc(job, out, strlen(out));
+}
+
+void cp_mgmt__op_delete(struct cp_mgmt__job *job)
+{
+    Traefikee__V1__DeleteRequest *req;
+    char src[300];
+    int kind, rc;
+
+    if (unpack(job, &traefikee__v1__delete_request__descriptor) != 0)
+        return;
+    req = (Traefikee__V1__DeleteRequest *)job->msg;
+    kind = cp_mgmt_kind_parse(req->kind);
+    if (kind < 0 || kind > CP_MGMT_KIND_MIDDLEWARES) {
+        cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT,
+                      "cannot delete \"%s\": the kind must be routers, "
+                      "services or middlewares",
+                      req->kind);
+        return;
+    }
+    if (req->name[0] == '\0') {
+        cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "a name is required");
+        return;
+    }
+    if (!leader_or_forward(job, req->forwarded))
+        return;
+    snprintf(src, sizeof(src), "delete %s %s", cp_mgmt_kind_singular(kind),
+             req->name);
+    job->source = strdup(src);
+    rc = job->source != NULL
+             ? cp_store_get_current(job->m->store, on_delete_current, job)
+             : GW_ENOMEM;
+    if (rc != 0)
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: store unavailable: %s", job->m->node_id,
+                      cp_store_strerror(rc));
+}
+
+static void on_rollback_doc(struct cp_store *s, int status, uint64_t rev,
+                            const char *doc, size_t len, void *arg)
+{
+    struct cp_mgmt__job *job = arg;
+    Traefikee__V1__RollbackRequest *req =
+        (Traefikee__V1__RollbackRequest *)job->msg;
+    char *copy;
+
+    if (status == GW_ENOENT) {
+        cp_mgmt__fail(job, GRPC_STATUS_NOT_FOUND,
+                      "revision %llu is not kept any more (see traefikeectl "
+                      "history)",
+                      (unsigned long long)req->revision);
+        return;
+    }
+    if (status != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: store unavailable: %s", job->m->node_id,
+                      cp_store_strerror(status));
+        return;
+    }
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        cp_mgmt__fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
+        return;
+    }
+    memcpy(copy, doc, len);
+    copy[len] = '\0';
+    write_doc(job, copy, len);
+}
+
+void cp_mgmt__op_rollback(struct cp_mgmt__job *job)
+{
+    Traefikee__V1__RollbackRequest *req;
+    char src[64];
+    int rc;
+
+    if (unpack(job, &traefikee__v1__rollback_request__descriptor) != 0)
+        return;
+    req = (Traefikee__V1__RollbackRequest *)job->msg;
+    if (req->revision == 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT,
+                      "a revision number (1 or more) is required");
+        return;
+    }
+    if (!leader_or_forward(job, req->forwarded))
+        return;
+    snprintf(src, sizeof(src), "rollback to %llu",
+             (unsigned long long)req->revision);
+    job->source = strdup(src);
+    rc = job->source != NULL
+             ? cp_store_get_revision(job->m->store, req->revision,
+                                     on_rollback_doc, job)
+             : GW_ENOMEM;
+    if (rc != 0)
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: store unavailable: %s", job->m->node_id,
+                      cp_store_strerror(rc));
+}

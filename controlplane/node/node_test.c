@@ -1,0 +1,148 @@
+/*
+ * node_test.c -- unit tests of the control node's pure parts: flag parsing
+ * (defaults, both value forms, errors naming the flag) and the snapshot a
+ * configuration becomes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config/config.h"
+#include "controlplane/node/node.h"
+#include "controlplane/xds/xds.h"
+
+static int parse(struct cp_node_flags *f, char *err, int argc, ...)
+{
+    char *argv[32] = {"controlplane"};
+    va_list ap;
+
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++)
+        argv[i + 1] = va_arg(ap, char *);
+    va_end(ap);
+    return cp_node_parse_flags(argc + 1, argv, f, err, CM_ERR_LEN);
+}
+
+static void test_defaults(void **state)
+{
+    struct cp_node_flags f;
+    char err[CM_ERR_LEN];
+
+    setenv("XDG_STATE_HOME", "/var/tmp/st", 1);
+    assert_int_equal(parse(&f, err, 0), 0);
+    assert_string_equal(f.grpc_addr, "127.0.0.1:4242");
+    assert_string_equal(f.http_addr, "127.0.0.1:8099");
+    assert_null(f.redis);
+    assert_null(f.sentinels);
+    assert_null(f.config);
+    assert_string_equal(f.master_name, "mymaster");
+    assert_int_equal(f.wait_replicas, 0); /* no sentinels: no replica */
+    assert_int_equal(f.wait_timeout_ms, 1000);
+    assert_int_equal(f.log_level, CM_LOG_INFO);
+    assert_true(strlen(f.node_id) > 0);
+    assert_true(strncmp(f.data_dir, "/var/tmp/st/traefikee/", 22) == 0);
+    assert_false(f.help);
+    assert_false(f.version);
+}
+
+static void test_values(void **state)
+{
+    struct cp_node_flags f;
+    char err[CM_ERR_LEN];
+
+    assert_int_equal(parse(&f, err, 9, "--node-id", "cp-1",
+                           "--grpc-addr=127.0.0.1:5000", "--sentinels",
+                           "127.0.0.1:1,127.0.0.1:2", "--master-name=m",
+                           "--wait-timeout", "250ms", "--log-level=debug"),
+                     0);
+    assert_string_equal(f.node_id, "cp-1");
+    assert_string_equal(f.grpc_addr, "127.0.0.1:5000");
+    assert_string_equal(f.sentinels, "127.0.0.1:1,127.0.0.1:2");
+    assert_string_equal(f.master_name, "m");
+    assert_int_equal(f.wait_replicas, 1); /* sentinels: one replica */
+    assert_int_equal(f.wait_timeout_ms, 250);
+    assert_int_equal(f.log_level, CM_LOG_DEBUG);
+    /* the default data dir follows the node id */
+    assert_non_null(strstr(f.data_dir, "/traefikee/cp-1"));
+
+    assert_int_equal(parse(&f, err, 6, "--redis", "unix:/tmp/r.sock",
+                           "--wait-replicas", "0", "--data-dir", "/d"),
+                     0);
+    assert_string_equal(f.redis, "unix:/tmp/r.sock");
+    assert_int_equal(f.wait_replicas, 0);
+    assert_string_equal(f.data_dir, "/d");
+    assert_int_equal(parse(&f, err, 2, "--version", "--help"), 0);
+    assert_true(f.version && f.help);
+    assert_int_equal(parse(&f, err, 2, "--config", "/etc/t.yaml"), 0);
+    assert_string_equal(f.config, "/etc/t.yaml");
+}
+
+static void test_errors(void **state)
+{
+    struct cp_node_flags f;
+    char err[CM_ERR_LEN];
+
+    assert_int_equal(parse(&f, err, 1, "--bogus=1"), GW_EINVAL);
+    assert_non_null(strstr(err, "unknown flag --bogus"));
+    assert_int_equal(parse(&f, err, 1, "--node-id"), GW_EINVAL);
+    assert_non_null(strstr(err, "--node-id needs a value"));
+    assert_int_equal(parse(&f, err, 2, "--grpc-addr", "nope"), GW_EINVAL);
+    assert_non_null(strstr(err, "--grpc-addr"));
+    assert_non_null(strstr(err, "nope"));
+    assert_int_equal(parse(&f, err, 4, "--redis", "127.0.0.1:1", "--sentinels",
+                           "127.0.0.1:2"),
+                     GW_EINVAL);
+    assert_non_null(strstr(err, "exclude"));
+    assert_int_equal(parse(&f, err, 2, "--wait-replicas", "-1"), GW_EINVAL);
+    assert_int_equal(parse(&f, err, 2, "--wait-timeout", "soon"), GW_EINVAL);
+    assert_non_null(strstr(err, "--wait-timeout"));
+    assert_int_equal(parse(&f, err, 2, "--log-level", "loud"), GW_EINVAL);
+    assert_int_equal(parse(&f, err, 1, "stray"), GW_EINVAL);
+    assert_non_null(strstr(err, "stray"));
+    assert_int_equal(parse(&f, err, 2, "--node-id", "a@b"), GW_EINVAL);
+}
+
+static const char doc[] =
+    "entryPoints: {web: {address: ':8000'}}\n"
+    "http:\n"
+    "  routers:\n"
+    "    whoami: {rule: 'Host(`w`) && PathPrefix(`/w`)', service: whoami}\n"
+    "  services:\n"
+    "    whoami:\n"
+    "      loadBalancer:\n"
+    "        servers: [{url: 'http://127.0.0.1:8081'}]\n";
+
+static void test_snapshot(void **state)
+{
+    char err[CM_ERR_LEN];
+    struct cm_config *cfg = cm_config_parse(doc, strlen(doc), err, sizeof(err));
+    struct cp_xds_snapshot *snap;
+
+    assert_non_null(cfg);
+    snap = cp_node_snapshot(cfg, "7", err, sizeof(err));
+    assert_non_null(snap);
+    assert_string_equal(cp_xds_snapshot_version(snap), "7");
+    assert_int_equal(cp_xds_snapshot_count(snap, CP_XDS_CLUSTER), 1);
+    assert_int_equal(cp_xds_snapshot_count(snap, CP_XDS_ENDPOINT), 1);
+    assert_true(cp_xds_snapshot_find(snap, CP_XDS_CLUSTER, "whoami") >= 0);
+    assert_true(cp_xds_snapshot_find(snap, CP_XDS_LISTENER, "web") >= 0);
+    assert_true(cp_xds_snapshot_find(snap, CP_XDS_ROUTE, "web") >= 0);
+    cp_xds_snapshot_put(snap);
+    cm_config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_snapshot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
