@@ -188,7 +188,7 @@ static void test_targets_parse(void **state)
         "  POST   http://localhost:9000/api?x=1#frag   @/dev/null\r\n"
         "http://10.0.0.1\n"
         "HEAD http://[::1]:8080?q\n"
-        "DELETE http://10.0.0.1/a/b"; /* no final newline */
+        "DELETE http://10.0.0.1/a/b\r"; /* no final newline */
     struct sl_targets t;
     char err[CM_ERR_LEN];
 
@@ -240,6 +240,8 @@ static void parse_fails(const char *text, const char *msg)
 static void test_targets_errors(void **state)
 {
     parse_fails("", "no targets");
+    parse_fails("\r", "no targets"); /* a CR alone, no LF: ends */
+    parse_fails("\r\n\r", "no targets");
     parse_fails("# only a comment\n\n", "no targets");
     parse_fails("GET https://127.0.0.1/\n", "line 1: https");
     parse_fails("\nGET ftp://127.0.0.1/\n", "line 2: not an http");
@@ -421,7 +423,8 @@ static void test_view(void **state)
     sl_view_init(&v, stdout, 0, 0, 0, 0);
     lines = sl_view_render(&v, st, 1000000, 3000000, buf, sizeof(buf));
     assert_int_equal(lines, 3 + 13);
-    assert_non_null(strstr(buf, "elapsed: 1s/3s  sent: 12  in-flight: 1"));
+    assert_non_null(strstr(buf, "elapsed: 1s/3s  sent: 12  in-flight: 1  "
+                                "late: 0  rate: 12/200 RPS\x1b[K\n"));
     assert_non_null(strstr(buf, "responses: [200]: 10 [503]: 1\x1b[K\n"));
     assert_non_null(strstr(buf, "errors:    none"));
     assert_non_null(strstr(buf, "       1ms-2ms: [      10] " /* full */

@@ -238,6 +238,7 @@ int sl_targets_parse(struct sl_targets *t, const char *text, size_t len,
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - text - pos) : len - pos;
+        size_t next = pos + n + (nl != NULL);
         int rc;
         lineno++;
         if (n > 0 && text[pos + n - 1] == '\r')
@@ -250,7 +251,7 @@ int sl_targets_parse(struct sl_targets *t, const char *text, size_t len,
                               lineno);
         memcpy(line, text + pos, n);
         line[n] = '\0';
-        pos += nl ? (size_t)(nl - text - pos) + 1 : n;
+        pos = next;
         rc = sl_targets_line(t, line, why, sizeof(why));
         if (rc != 0)
             return cm_err_set(err, errlen, rc, "line %zu: %s", lineno, why);

@@ -28,6 +28,8 @@ void sl_view_init(struct sl_view *v, FILE *out, int color, uint64_t min_us,
     memset(v, 0, sizeof(*v));
     v->out = out;
     v->color = color;
+    v->nsamples = 1; /* (0, 0): the start, for the first rate */
+    v->sample_pos = 1;
     if (min_us == 0 || max_us <= min_us || nrows < 1) {
         v->nrows = (int)(sizeof(fixed) / sizeof(fixed[0])) - 1;
         memcpy(v->edges, fixed, sizeof(fixed));
