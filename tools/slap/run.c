@@ -609,6 +609,8 @@ static void sl_run_check_done(struct sl_run *r)
         return;
     r->finished = 1;
     r->st->total_us = (uv_hrtime() - r->t0) / 1000;
+    if (r->st->total_us < r->st->send_us)
+        r->st->total_us = r->st->send_us;
     sl_run_draw(r);
     uv_close((uv_handle_t *)&r->tick, NULL);
     uv_close((uv_handle_t *)&r->redraw, NULL);
