@@ -463,11 +463,10 @@ static void wh_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     c->len += (size_t)n;
-    if (c->len == c->cap && c->state == WH_HEAD) {
-        wh_error(c, 431);
-        return;
-    }
     wh_conn_process(c);
+    /* A full buffer still holding no complete head: too large. */
+    if (c->state == WH_HEAD && c->len == c->cap && c->cap >= WH_BUF_MAX)
+        wh_error(c, 431);
 }
 
 static void wh_accept(uv_stream_t *l, int status)
