@@ -12,6 +12,23 @@
 #include "controlplane/rpc/rpc.h"
 #include "tools/traefikeectl/client.h"
 
+/* 1 if <a> is the option <lng> (or <shrt>), with its value in <val> when
+ * given as "--opt=value" (else NULL). */
+static int match(const char *a, const char *lng, const char *shrt,
+                 const char **val)
+{
+    size_t n = strlen(lng);
+
+    *val = NULL;
+    if (strcmp(a, lng) == 0 || (shrt != NULL && strcmp(a, shrt) == 0))
+        return 1;
+    if (strncmp(a, lng, n) == 0 && a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    return 0;
+}
+
 int tctl_parse_opts(int argc, char **argv, const char *allowed,
                     struct tctl_opts *o)
 {
@@ -28,14 +45,12 @@ int tctl_parse_opts(int argc, char **argv, const char *allowed,
             o->dry_run = 1;
             continue;
         }
-        if (strcmp(a, "--control") == 0 || strncmp(a, "--control=", 10) == 0)
-            key = 'c', val = a[9] == '=' ? a + 10 : NULL;
-        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
-                 strncmp(a, "--output=", 9) == 0)
-            key = 'o', val = a[8] == '=' ? a + 9 : NULL;
-        else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0 ||
-                 strncmp(a, "--file=", 7) == 0)
-            key = 'f', val = a[6] == '=' ? a + 7 : NULL;
+        if (match(a, "--control", NULL, &val))
+            key = 'c';
+        else if (match(a, "--output", "-o", &val))
+            key = 'o';
+        else if (match(a, "--file", "-f", &val))
+            key = 'f';
         else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "traefikeectl %s: unknown option %s (try --help)\n",
                     argv[0], a);
