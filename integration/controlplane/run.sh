@@ -19,12 +19,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! bazel build //controlplane //tools/traefikeectl >"$tmp/build.log" 2>&1; then
+# IT_BAZEL_FLAGS=--config=asan runs the same cases on sanitized binaries.
+read -ra bflags <<<"${IT_BAZEL_FLAGS:-}"
+if ! bazel build "${bflags[@]+"${bflags[@]}"}" //controlplane //tools/traefikeectl >"$tmp/build.log" 2>&1; then
   tail -30 "$tmp/build.log"
   echo "FAIL build"
   exit 1
 fi
-bin="$(bazel info bazel-bin 2>/dev/null)"
+bin="$(bazel info "${bflags[@]+"${bflags[@]}"}" bazel-bin 2>/dev/null)"
 CP="$bin/controlplane/controlplane"
 CTL="$bin/tools/traefikeectl/traefikeectl"
 PY=/usr/bin/python3
