@@ -108,7 +108,6 @@ static int add_one(struct dp_filter_chain *ch, struct dp_filter__bctx *b, int k,
     b->cfg_hash = dp_filter__fnv(b->cfg_hash, fc->value.ptr, fc->value.len);
     ch->hash = dp_filter__fnv(ch->hash, &k, sizeof(k));
     ch->hash = dp_filter__fnv(ch->hash, &b->cfg_hash, sizeof(b->cfg_hash));
-    ch->mask |= 1u << k;
     return kinds[k].build(b, fc->value.ptr, fc->value.len, ch);
 }
 
@@ -145,7 +144,17 @@ int dp_filter__chain_build_key(char *key,
     for (k = 0; rc == 0 && k < DP_FILTER_NKINDS; k++)
         if (by_kind[k] != NULL)
             rc = add_one(ch, &b, k, by_kind[k]);
-    if (rc != 0) {
+    ch->mask = (uint32_t)(!!ch->client_ip << DP_FILTER_CLIENT_IP |
+                          !!ch->allow << DP_FILTER_IP_ALLOW_LIST |
+                          !!ch->auth << DP_FILTER_BASIC_AUTH |
+                          !!ch->rate << DP_FILTER_RATE_LIMIT |
+                          !!ch->inflight << DP_FILTER_IN_FLIGHT_REQ |
+                          !!ch->cb << DP_FILTER_CIRCUIT_BREAKER |
+                          !!ch->redirect << DP_FILTER_REDIRECT_REGEX |
+                          !!ch->rewrite << DP_FILTER_PATH_REWRITE |
+                          !!ch->failover << DP_FILTER_FAILOVER |
+                          !!ch->sticky << DP_FILTER_STICKY);
+    if (rc != 0 || ch->mask == 0) { /* e.g. only rateLimit average 0 */
         dp_filter_chain_free(ch);
         return rc;
     }
