@@ -256,10 +256,12 @@ int dp_filter__htpasswd_validate(const char *h, char *msg, size_t len)
     if (strncmp(h, "$1$", 3) == 0)
         return validate_md5(h, 3, msg, len);
     if (is_bcrypt(h)) {
-        int cost = (h[4] - '0') * 10 + (h[5] - '0');
-        if (strlen(h) != 60 || h[4] < '0' || h[4] > '3' || h[5] < '0' ||
-            h[5] > '9' || h[6] != '$' || cost < 4 || cost > 31 ||
-            !all_in(h + 7, 53, itoa64))
+        /* length first: the cost digits are read only when present */
+        bool ok = strlen(h) == 60 && h[4] >= '0' && h[4] <= '3' &&
+                  h[5] >= '0' && h[5] <= '9' && h[6] == '$' &&
+                  all_in(h + 7, 53, itoa64);
+        int cost = ok ? (h[4] - '0') * 10 + (h[5] - '0') : 0;
+        if (!ok || cost < 4 || cost > 31)
             return cm_err_set(msg, len, GW_EINVAL,
                               "bcrypt hash: want $2y$NN$ and 53 characters, "
                               "cost 04-31");
