@@ -60,12 +60,22 @@ function color(name) {
   return S.colors[name];
 }
 
+// The session ended (logout elsewhere, password reset, expiry): reload to
+// get the login form, at most once in 5 s so that a browser holding other
+// credentials cannot loop.
+function relogin() {
+  const last = Number(sessionStorage.getItem('reloadAt')) || 0;
+  if (Date.now() - last < 5000) return;
+  sessionStorage.setItem('reloadAt', String(Date.now()));
+  location.reload();
+}
+
 async function api(path) {
   const r = await fetch(path, {
     credentials: 'same-origin',
     headers: { 'X-Requested-With': 'dashboard', Accept: 'application/json' },
   });
-  if (r.status === 401) { location.reload(); throw new Error('logged out'); }
+  if (r.status === 401) { relogin(); throw new Error('logged out'); }
   if (!r.ok) throw new Error(path + ': ' + r.status);
   return r.json();
 }
@@ -414,7 +424,7 @@ function connect() {
   es.onerror = () => {
     live.className = 'live off'; live.textContent = 'reconnecting';
     fetch('/api/version', { headers: { 'X-Requested-With': 'dashboard' } })
-      .then(r => { if (r.status === 401) location.reload(); }).catch(() => {});
+      .then(r => { if (r.status === 401) relogin(); }).catch(() => {});
   };
   es.addEventListener('hello', () => { loadSeries().catch(() => {}); });
   es.addEventListener('sample', e => addSample(JSON.parse(e.data)));
