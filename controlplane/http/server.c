@@ -12,7 +12,6 @@
 #include "common/log/log.h"
 #include "common/net/net.h"
 #include "controlplane/http/http-int.h"
-#include "dataplane/http1/http1-t.h" /* DP_H1_CHUNK_LINE_MAX only */
 
 struct wreq {
     uv_write_t w;
@@ -335,7 +334,7 @@ static void on_conn(uv_stream_t *l, int status)
  * that does not keep up. */
 static void sse_send(struct cp_http__conn *c, const char *text, size_t n)
 {
-    char line[DP_H1_CHUNK_LINE_MAX + 1];
+    char line[24]; /* 16 hex digits, CRLF, NUL */
     struct cp_http_text t = {0};
     int ln = snprintf(line, sizeof(line), "%zx\r\n", n);
 
