@@ -23,7 +23,9 @@
 
 /* Starts listening on cfg->addr and sampling every cfg->sample_ms. <src>
  * is copied (the callbacks and arg must outlive the server). Returns new;
- * end with cp_http_close(). NULL with <err> filled on failure. */
+ * end with cp_http_close(). NULL with <err> filled on failure (then run the
+ * loop once so that the handles it opened close and it is freed).
+ * The process should ignore SIGPIPE (libuv does not). */
 struct cp_http *cp_http_new(const struct cp_http_config *cfg,
                             const struct cp_http_source *src, char *err,
                             size_t errlen);
