@@ -15,6 +15,8 @@ debs=(
   # real peers in tests and benchmarks
   redis-server redis-sentinel python3-grpcio nodejs npm
   nginx-light haproxy wrk nghttp2-client curl
+  # the dashboard's browser test (headless)
+  chromium
 )
 
 missing=()
@@ -45,10 +47,13 @@ for svc in nginx haproxy redis-server; do
   fi
 done
 
-# npm packages for the third-party xDS client tests (integration/node).
-nodedir="$here/integration/node"
-if [ -f "$nodedir/package.json" ] && [ ! -d "$nodedir/node_modules/@grpc/grpc-js-xds" ]; then
-  echo "install-deps: npm ci in integration/node"
-  (cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+# npm packages of the tests (integration/*/package.json): the third-party
+# xDS clients, Envoy's protos, playwright-core for the browser test.
+for pj in "$here"/integration/*/package.json; do
+  dir=$(dirname "$pj")
+  if [ ! -d "$dir/node_modules" ]; then
+    echo "install-deps: npm ci in ${dir#$here/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+done
 exit 0

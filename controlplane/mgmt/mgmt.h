@@ -52,8 +52,8 @@ void cp_mgmt_post_event(struct cp_mgmt *m, const char *kind, const char *node,
                         uint64_t rev, const char *message);
 
 /* Loop thread, leader only: writes <doc> (borrowed for the call; the caller
- * validated it) as a new revision, records its metadata (<source>, e.g. "apply"), and
- * calls <cb> once (not if this returns non-zero). */
+ * validated it) as a new revision, records its metadata (<source>, e.g.
+ * "apply"), and calls <cb> once (not if this returns non-zero). */
 int cp_mgmt_store_doc(struct cp_mgmt *m, const char *doc, size_t len,
                       const char *source, cp_mgmt_stored_cb cb,
                       void *arg) CM_MUST_CHECK;
