@@ -8,11 +8,13 @@
  * --drain-timeout. The main thread runs a libuv loop for signals and the
  * drain timer only.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -241,6 +243,27 @@ static void xds_apply(void *ctx, struct dp_table *t)
     set_dump(m, dump);
 }
 
+/* mkdir -p <dir> (mode 0700 for what it creates). 0 or GW_EIO. */
+static int make_dir(const char *dir, char *err, size_t len)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+
+    if (n == 0 || n >= sizeof(path))
+        return cm_err_set(err, len, GW_EINVAL, "--cache-dir: bad path");
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        path[i] = '\0';
+        if (mkdir(path, 0700) == -1 && errno != EEXIST)
+            return cm_err_set(err, len, GW_EIO, "--cache-dir %s: %s", path,
+                              strerror(errno));
+        path[i] = i < n ? '/' : '\0';
+    }
+    return GW_OK;
+}
+
 static int start_xds(struct dp_main *m, char *err, size_t len)
 {
     struct dp_xds_opts o = {
@@ -254,6 +277,9 @@ static int start_xds(struct dp_main *m, char *err, size_t len)
         .ctx = m,
     };
 
+    if (m->cache_dir != NULL && m->cache_dir[0] != '\0' &&
+        make_dir(m->cache_dir, err, len) != 0)
+        return GW_EIO;
     if ((m->xds = dp_xds_new(&o, err, len)) == NULL)
         return GW_EINVAL;
     if (dp_xds_start(m->xds) != 0) {
@@ -279,7 +305,9 @@ static int adm_ready_xds(struct dp_main *m, char *reason, size_t len)
 
     dp_xds_status(m->xds, &st);
     if (st.have_config) {
-        if (st.from_cache)
+        /* once a stream is up the config is current, even when the control
+         * node had nothing newer to send (delta: same versions) */
+        if (st.from_cache && st.state != DP_XDS_CONNECTED)
             snprintf(reason, len, "serving from cache (control plane %s: %s)",
                      st.control[0] ? st.control : m->control,
                      dp_xds_state_name(st.state));
@@ -315,7 +343,7 @@ static void xds_metrics(struct dp_main *m, struct dp_admin_metrics *out)
     dp_xds_status(m->xds, &st);
     x->enabled = 1;
     x->connected = st.state == DP_XDS_CONNECTED;
-    x->from_cache = st.from_cache;
+    x->from_cache = st.from_cache && st.state != DP_XDS_CONNECTED;
     snprintf(x->state, sizeof(x->state), "%s", dp_xds_state_name(st.state));
     snprintf(x->control, sizeof(x->control), "%s", st.control);
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++) {
