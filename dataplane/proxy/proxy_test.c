@@ -2,7 +2,8 @@
  * proxy_test.c -- unit tests of the proxy: local responses, reason phrases,
  * building a table from a translated configuration through the engine
  * (runtime state carried over by the next build), the engine's lifecycle,
- * and active health checks against a loopback server and a closed port.
+ * active health checks against a loopback server and a closed port, and,
+ * on a bare worker, outlier ejection and circuit breaker accounting.
  * Request forwarding is tested by integration/dataplane/run.sh.
  */
 #include <setjmp.h>
@@ -22,6 +23,7 @@
 #include "common/net/net.h"
 #include "common/xds/xds.h"
 #include "dataplane/proxy/proxy.h"
+#include "dataplane/proxy/proxy_int.h"
 #include "dataplane/table/table.h"
 
 static void test_local_response(void **state)
@@ -288,6 +290,116 @@ static void test_active_health_checks(void **state)
     pthread_join(srv.th, NULL);
 }
 
+/* ==== passive health and circuit breaker, on a bare worker ==== */
+
+struct bare {
+    struct dp_proxy *p;
+    struct dp_proxy__worker w;
+    struct dp_proxy__conn c;
+    struct dp_cluster_state *st;
+};
+
+static void bare_init(struct bare *b)
+{
+    char err[CM_ERR_LEN] = "";
+    struct dp_proxy_opts o = {.workers = 1};
+
+    memset(b, 0, sizeof(*b));
+    b->p = dp_proxy_new(&o);
+    assert_int_equal(dp_proxy_set_table(b->p, table_from(b->p, yaml, err, 1)),
+                     0);
+    assert_int_equal(dp_proxy_with_table(b->p, cur_state, &b->st), 1);
+    assert_int_equal(uv_loop_init(&b->w.w.loop), 0);
+    uv_timer_init(&b->w.w.loop, &b->w.ol_timer);
+    b->w.ol_timer.data = &b->w;
+    b->c.w = &b->w;
+    b->c.plan.st = b->st;
+    dp_cluster_state_ref(b->st);
+    b->c.plan.active_ep = -1;
+    b->c.plan.n_eps = 2;
+    b->c.plan.n_cand = 1;
+    b->c.plan.cand_ep[0] = 1;
+}
+
+static void bare_deinit(struct bare *b)
+{
+    dp_proxy__plan_release(&b->c);
+    dp_proxy__outlier_clear(&b->w);
+    uv_close((uv_handle_t *)&b->w.ol_timer, NULL);
+    uv_run(&b->w.w.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&b->w.w.loop), 0);
+    dp_proxy_free(b->p);
+}
+
+static void test_outlier_ejection(void **state)
+{
+    struct bare b;
+    struct dp_outlier *o = &b.c.plan.outlier;
+
+    bare_init(&b);
+    /* not configured: failures are not counted */
+    for (int i = 0; i < 10; i++)
+        dp_proxy__outlier_report(&b.c, 0, false);
+    assert_true(dp_cluster_state_eligible(b.st, 1));
+    *o = (struct dp_outlier){.enabled = true,
+                             .consecutive_5xx = 3,
+                             .max_ejection_percent = 10,
+                             .base_ejection_time_ms = 30};
+    /* a success in between resets the run */
+    dp_proxy__outlier_report(&b.c, 0, false);
+    dp_proxy__outlier_report(&b.c, 0, false);
+    dp_proxy__outlier_report(&b.c, 0, true);
+    dp_proxy__outlier_report(&b.c, 0, false);
+    dp_proxy__outlier_report(&b.c, 0, false);
+    assert_true(dp_cluster_state_eligible(b.st, 1));
+    dp_proxy__outlier_report(&b.c, 0, false);
+    assert_false(dp_cluster_state_eligible(b.st, 1));
+    assert_true(dp_cluster_state_eligible(b.st, 0));
+    assert_int_equal(b.w.st.ejections, 1);
+    /* max_ejection_percent: one host always may be; a second may not */
+    b.c.plan.cand_ep[0] = 0;
+    for (int i = 0; i < 3; i++)
+        dp_proxy__outlier_report(&b.c, 0, false);
+    assert_true(dp_cluster_state_eligible(b.st, 0));
+    /* base_ejection_time later the timer lifts the ejection */
+    for (int i = 0; i < 100 && !dp_cluster_state_eligible(b.st, 1); i++) {
+        usleep(5000);
+        uv_run(&b.w.w.loop, UV_RUN_NOWAIT);
+    }
+    assert_true(dp_cluster_state_eligible(b.st, 1));
+    assert_false(uv_is_active((uv_handle_t *)&b.w.ol_timer) && b.w.n_ol > 0 &&
+                 b.w.ol[0].until != 0);
+    bare_deinit(&b);
+}
+
+static void test_circuit_breaker(void **state)
+{
+    struct bare b;
+    struct dp_proxy__conn c2;
+
+    bare_init(&b);
+    b.c.plan.cb.max_requests = 1;
+    b.c.plan.n_cand = 2;
+    b.c.plan.cand_ep[1] = 0;
+    assert_int_equal(dp_proxy__plan_switch(&b.c, 0), 0);
+    assert_int_equal(dp_cluster_state_inflight(b.st, 1), 1);
+    /* a retry moves the in-flight count to the next endpoint */
+    assert_int_equal(dp_proxy__plan_switch(&b.c, 1), 0);
+    assert_int_equal(dp_cluster_state_inflight(b.st, 1), 0);
+    assert_int_equal(dp_cluster_state_inflight(b.st, 0), 1);
+    /* a second request on the cluster is over max_requests */
+    c2 = b.c;
+    c2.plan.active_ep = -1;
+    dp_cluster_state_ref(b.st);
+    assert_int_equal(dp_proxy__plan_switch(&c2, 0), GW_ETOOBIG);
+    dp_proxy__plan_release(&c2);
+    assert_null(c2.plan.st);
+    dp_proxy__plan_release(&b.c);
+    assert_int_equal(dp_cluster_state_inflight(b.st, 0), 0);
+    dp_proxy__plan_release(&b.c); /* idempotent */
+    bare_deinit(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +410,8 @@ int main(void)
         cmocka_unit_test(test_table_from_config),
         cmocka_unit_test(test_engine_lifecycle),
         cmocka_unit_test(test_active_health_checks),
+        cmocka_unit_test(test_outlier_ejection),
+        cmocka_unit_test(test_circuit_breaker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
