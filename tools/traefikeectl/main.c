@@ -24,7 +24,10 @@ static void usage(FILE *f)
                "  rollback     re-apply a kept revision\n"
                "  events       follow the cluster's events\n"
                "  translate  print the xDS resources a config file becomes "
-               "(translate --help)\n\n"
+               "(translate --help)\n"
+               "  install      install --local: a whole cluster on this "
+               "machine\n"
+               "  uninstall    uninstall --local: stop it\n\n"
                "options: --control H:P,... (or TRAEFIKEE_CONTROL; default "
                "127.0.0.1:4242);\nCOMMAND --help for each command.\n");
 }

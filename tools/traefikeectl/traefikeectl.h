@@ -19,6 +19,10 @@ int tctl_delete(int argc, char **argv);
 int tctl_history(int argc, char **argv);
 int tctl_rollback(int argc, char **argv);
 
+/* install --local / uninstall --local (cmd_install.c). */
+int tctl_install(int argc, char **argv);
+int tctl_uninstall(int argc, char **argv);
+
 struct tctl_ctx;
 /* list-nodes' output (also `get nodes`); <fmt> an enum tctl_format. */
 int tctl_print_nodes(const struct tctl_ctx *c, int fmt);
@@ -33,6 +37,7 @@ static const struct tctl_command tctl_commands[] = {
     {"apply", tctl_apply},       {"get", tctl_get},
     {"delete", tctl_delete},     {"history", tctl_history},
     {"rollback", tctl_rollback}, {"events", tctl_events},
+    {"install", tctl_install},   {"uninstall", tctl_uninstall},
 };
 
 #endif
