@@ -23,26 +23,26 @@
  * Leniencies: empty lines before the start line are skipped (they count
  * towards max_line); a status line may end right after the code.
  */
-#ifndef DP_HTTP1_H
-#define DP_HTTP1_H
+#ifndef CM_HTTP1_H
+#define CM_HTTP1_H
 
 #include <stdbool.h>
 #include <sys/uio.h>
 
-#include "dataplane/http1/http1-t.h"
+#include "common/http1/http1-t.h"
 
 /* ==== request and response heads ==== */
 
 /* Prepares <req> to parse. <hdrs> is borrowed (the caller's array of
  * <hdr_max> entries, kept until the request is done with); more headers
  * answer 431. <lim> may be NULL (defaults). Returns 0 or GW_EINVAL (a limit
- * above DP_H1_MAX_LIMIT, hdr_max 0). */
-int dp_h1_req_init(struct dp_h1_req *req, struct dp_h1_hdr *hdrs,
-                   uint32_t hdr_max, const struct dp_h1_limits *lim);
+ * above CM_H1_MAX_LIMIT, hdr_max 0). */
+int cm_h1_req_init(struct cm_h1_req *req, struct cm_h1_hdr *hdrs,
+                   uint32_t hdr_max, const struct cm_h1_limits *lim);
 
 /* Forgets the previous request (keeps hdrs and limits), e.g. before parsing
  * the next pipelined one. */
-void dp_h1_req_reset(struct dp_h1_req *req);
+void cm_h1_req_reset(struct cm_h1_req *req);
 
 /* Parses a request head from <buf>, which starts at the request's first
  * byte and holds <len> bytes (borrowed for this call; spans index it).
@@ -51,83 +51,83 @@ void dp_h1_req_reset(struct dp_h1_req *req);
  * Returns >0: the head is complete and is that many bytes (the body or the
  * next request follows); 0: need more bytes; -1: invalid, answer
  * req->msg.status (400, 414, 431, 501, 505) and close the connection. */
-int dp_h1_req_parse(struct dp_h1_req *req, const char *buf, size_t len);
+int cm_h1_req_parse(struct cm_h1_req *req, const char *buf, size_t len);
 
-/* Same as dp_h1_req_init() for a response; the request method is set by
- * dp_h1_resp_reset() before each response. */
-int dp_h1_resp_init(struct dp_h1_resp *resp, struct dp_h1_hdr *hdrs,
-                    uint32_t hdr_max, const struct dp_h1_limits *lim);
+/* Same as cm_h1_req_init() for a response; the request method is set by
+ * cm_h1_resp_reset() before each response. */
+int cm_h1_resp_init(struct cm_h1_resp *resp, struct cm_h1_hdr *hdrs,
+                    uint32_t hdr_max, const struct cm_h1_limits *lim);
 
 /* Prepares for the next response, to a request of method <req_method>
  * (HEAD: no body; CONNECT: a 2xx starts a tunnel). After a 1xx, reset
  * with the same method and parse the bytes that follow. */
-void dp_h1_resp_reset(struct dp_h1_resp *resp, enum dp_h1_method req_method);
+void cm_h1_resp_reset(struct cm_h1_resp *resp, enum cm_h1_method req_method);
 
-/* Parses a response head; same contract as dp_h1_req_parse(). On -1,
+/* Parses a response head; same contract as cm_h1_req_parse(). On -1,
  * resp->msg.status is 502 and resp->msg.err says why. */
-int dp_h1_resp_parse(struct dp_h1_resp *resp, const char *buf, size_t len);
+int cm_h1_resp_parse(struct cm_h1_resp *resp, const char *buf, size_t len);
 
 /* ==== chunked bodies ==== */
 
 /* Prepares <st> for one chunked body; <ext_max>/<trl_max> 0 mean the
- * defaults (DP_H1_CHUNK_EXT_DEF, DP_H1_TRAILER_DEF). */
-void dp_h1_chunked_init(struct dp_h1_chunked *st, uint32_t ext_max,
+ * defaults (CM_H1_CHUNK_EXT_DEF, CM_H1_TRAILER_DEF). */
+void cm_h1_chunked_init(struct cm_h1_chunked *st, uint32_t ext_max,
                         uint32_t trl_max);
 
 /* Decodes chunked framing from <buf> (<len> bytes, the bytes after those
  * consumed so far). Sets *consumed to the bytes used; they need not be given
- * again. Returns DP_H1_CHUNK_DATA with *data a slice of <buf> (borrowed:
- * forward it before dropping the buffer), DP_H1_CHUNK_NEED (all consumed,
- * *data empty), DP_H1_CHUNK_DONE (end of the body; bytes after *consumed
+ * again. Returns CM_H1_CHUNK_DATA with *data a slice of <buf> (borrowed:
+ * forward it before dropping the buffer), CM_H1_CHUNK_NEED (all consumed,
+ * *data empty), CM_H1_CHUNK_DONE (end of the body; bytes after *consumed
  * belong to the next message), or -1 (invalid framing; st->err says why).
  * Resumable at any byte. Trailers are checked and consumed, not returned. */
-int dp_h1_chunked_parse(struct dp_h1_chunked *st, const char *buf, size_t len,
-                        size_t *consumed, struct dp_h1_slice *data);
+int cm_h1_chunked_parse(struct cm_h1_chunked *st, const char *buf, size_t len,
+                        size_t *consumed, struct cm_h1_slice *data);
 
 /* Writes the size line of a chunk of <n> > 0 bytes ("1a2f\r\n") into <out>;
  * returns its length. */
-size_t dp_h1_chunk_size_line(char out[DP_H1_CHUNK_LINE_MAX], uint64_t n);
+size_t cm_h1_chunk_size_line(char out[CM_H1_CHUNK_LINE_MAX], uint64_t n);
 
 /* Fills iov[0..2] with the framing and data of one chunk of <n> > 0 bytes
  * at <data>: size line (written into <line>), data, CRLF. All borrowed.
  * Returns 3, or 0 if n == 0 (an empty chunk would end the body). */
-int dp_h1_chunk_iov(char line[DP_H1_CHUNK_LINE_MAX], const void *data, size_t n,
+int cm_h1_chunk_iov(char line[CM_H1_CHUNK_LINE_MAX], const void *data, size_t n,
                     struct iovec iov[3]);
 
 /* The last chunk with no trailers, and the CRLF after chunk data. */
-#define DP_H1_CHUNK_LAST "0\r\n\r\n"
-#define DP_H1_CRLF       "\r\n"
+#define CM_H1_CHUNK_LAST "0\r\n\r\n"
+#define CM_H1_CRLF       "\r\n"
 
 /* ==== helpers for the proxy ==== */
 
 /* true when the names are equal ignoring ASCII case. */
-bool dp_h1_name_eq(const char *a, size_t alen, const char *b, size_t blen);
+bool cm_h1_name_eq(const char *a, size_t alen, const char *b, size_t blen);
 
 /* true for the fixed hop-by-hop names: Connection, Keep-Alive,
  * Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade. */
-bool dp_h1_name_is_hop(const char *name, size_t len);
+bool cm_h1_name_is_hop(const char *name, size_t len);
 
 /* true when <h> must not be forwarded: a fixed hop-by-hop name or a name
  * listed in Connection (except Host and Content-Length, which Connection
  * cannot remove: dropping them would desynchronise the next hop). */
-static inline bool dp_h1_hdr_is_hop(const struct dp_h1_hdr *h)
+static inline bool cm_h1_hdr_is_hop(const struct cm_h1_hdr *h)
 {
-    return (h->flags & DP_H1_HDR_HOP) != 0;
+    return (h->flags & CM_H1_HDR_HOP) != 0;
 }
 
 /* Index of the first header named <name> at or after <from>, or -1. */
-int dp_h1_find(const struct dp_h1_msg *m, const char *buf, const char *name,
+int cm_h1_find(const struct cm_h1_msg *m, const char *buf, const char *name,
                size_t len, uint32_t from);
 
 /* A span of <buf> as a slice. */
-static inline struct dp_h1_slice dp_h1_at(const char *buf, struct dp_h1_span s)
+static inline struct cm_h1_slice cm_h1_at(const char *buf, struct cm_h1_span s)
 {
-    struct dp_h1_slice r = {buf + s.off, s.len};
+    struct cm_h1_slice r = {buf + s.off, s.len};
     return r;
 }
 
 /* iovecs that always suffice for a head of <nhdr> headers. */
-#define DP_H1_WRITE_IOV_MAX(nhdr) (3 * (nhdr) + 32)
+#define CM_H1_WRITE_IOV_MAX(nhdr) (3 * (nhdr) + 32)
 
 /* Fills <iov> (<iov_max> entries) with the request head to send upstream,
  * from <req> parsed from <buf>: "METHOD target HTTP/1.1", headers without
@@ -136,24 +136,24 @@ static inline struct dp_h1_slice dp_h1_at(const char *buf, struct dp_h1_span s)
  * An absolute-form target is sent in origin-form with Host set from it.
  * The iovecs borrow <buf>, <fwd>'s slices and static strings.
  * Returns the number of entries used, or GW_ETOOBIG. */
-int dp_h1_req_write_iov(const struct dp_h1_req *req, const char *buf,
-                        const struct dp_h1_fwd *fwd, struct iovec *iov,
+int cm_h1_req_write_iov(const struct cm_h1_req *req, const char *buf,
+                        const struct cm_h1_fwd *fwd, struct iovec *iov,
                         int iov_max);
 
 /* Same, copied into <out> (<cap> bytes). Returns the bytes written, or
  * GW_ETOOBIG. */
-int dp_h1_req_write(const struct dp_h1_req *req, const char *buf,
-                    const struct dp_h1_fwd *fwd, char *out, size_t cap);
+int cm_h1_req_write(const struct cm_h1_req *req, const char *buf,
+                    const struct cm_h1_fwd *fwd, char *out, size_t cap);
 
 /* Fills <iov> with the response head to send to the client: "HTTP/1.1 code
  * reason", headers without hop-by-hop ones, then Connection and
  * Transfer-Encoding as <fwd> asks (other fwd fields unused). Returns the
  * entries used, or GW_ETOOBIG. */
-int dp_h1_resp_write_iov(const struct dp_h1_resp *resp, const char *buf,
-                         const struct dp_h1_fwd *fwd, struct iovec *iov,
+int cm_h1_resp_write_iov(const struct cm_h1_resp *resp, const char *buf,
+                         const struct cm_h1_fwd *fwd, struct iovec *iov,
                          int iov_max);
 
 /* Total bytes of <n> iovecs. */
-size_t dp_h1_iov_len(const struct iovec *iov, int n);
+size_t cm_h1_iov_len(const struct iovec *iov, int n);
 
 #endif

@@ -1,14 +1,14 @@
 /*
  * http1_bench.c -- micro-benchmark, not a test: parses a typical ~400-byte
  * browser request 10 million times and prints ns/request.
- * bazel run -c opt //dataplane/http1:http1_bench [-- iterations]
+ * bazel run -c opt //common/http1:http1_bench [-- iterations]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 
 static const char REQ[] =
     "GET /static/js/app.4f2a91c3.js?v=20240115 HTTP/1.1\r\n"
@@ -37,18 +37,18 @@ static double now_ns(void)
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 10000000L;
-    struct dp_h1_hdr hdrs[100];
-    struct dp_h1_req req;
+    struct cm_h1_hdr hdrs[100];
+    struct cm_h1_req req;
     size_t len = strlen(REQ);
     long sum = 0;
     double t0, t1;
 
-    if (iters <= 0 || dp_h1_req_init(&req, hdrs, 100, NULL) != 0)
+    if (iters <= 0 || cm_h1_req_init(&req, hdrs, 100, NULL) != 0)
         return 1;
     t0 = now_ns();
     for (long i = 0; i < iters; i++) {
-        dp_h1_req_reset(&req);
-        sum += dp_h1_req_parse(&req, REQ, len);
+        cm_h1_req_reset(&req);
+        sum += cm_h1_req_parse(&req, REQ, len);
         __asm__ volatile("" : : "g"(&req) : "memory");
     }
     t1 = now_ns();

@@ -2,7 +2,7 @@
  * http1_char.c -- byte class tables of the HTTP/1.1 codec, computed at
  * compile time from the RFC grammars. Read-only; shared by every worker.
  */
-#include "dataplane/http1/http1-int.h"
+#include "common/http1/http1-int.h"
 
 #define IN(c, a, b) ((c) >= (a) && (c) <= (b))
 #define ALPHA(c)    (IN(c, 'a', 'z') || IN(c, 'A', 'Z'))
@@ -34,10 +34,10 @@
     (ALPHA(c) || DIGIT(c) || (c) == '+' || (c) == '-' || (c) == '.')
 
 #define CT(c)                                                                  \
-    ((TCHAR(c) ? DP_H1__TCHAR : 0) | (FIELD(c) ? DP_H1__FIELD : 0) |           \
-     (TARGET(c) ? DP_H1__TARGET : 0) | (HOST(c) ? DP_H1__HOST : 0) |           \
-     (HEX(c) ? DP_H1__HEX : 0) | (DIGIT(c) ? DP_H1__DIGIT : 0) |               \
-     (SCHEME(c) ? DP_H1__SCHEME : 0))
+    ((TCHAR(c) ? CM_H1__TCHAR : 0) | (FIELD(c) ? CM_H1__FIELD : 0) |           \
+     (TARGET(c) ? CM_H1__TARGET : 0) | (HOST(c) ? CM_H1__HOST : 0) |           \
+     (HEX(c) ? CM_H1__HEX : 0) | (DIGIT(c) ? CM_H1__DIGIT : 0) |               \
+     (SCHEME(c) ? CM_H1__SCHEME : 0))
 
 #define LC(c) (IN(c, 'A', 'Z') ? (c) + 32 : (c))
 
@@ -46,5 +46,5 @@
 #define R64(f, i) R16(f, i), R16(f, i + 16), R16(f, i + 32), R16(f, i + 48)
 #define R256(f)   R64(f, 0), R64(f, 64), R64(f, 128), R64(f, 192)
 
-const uint8_t dp_h1__ctype[256] = {R256(CT)};
-const uint8_t dp_h1__lower[256] = {R256(LC)};
+const uint8_t cm_h1__ctype[256] = {R256(CT)};
+const uint8_t cm_h1__lower[256] = {R256(LC)};

@@ -7,20 +7,20 @@
  */
 #include <string.h>
 
-#include "dataplane/http1/http1-int.h"
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1-int.h"
+#include "common/http1/http1.h"
 
-void dp_h1_chunked_init(struct dp_h1_chunked *st, uint32_t ext_max,
+void cm_h1_chunked_init(struct cm_h1_chunked *st, uint32_t ext_max,
                         uint32_t trl_max)
 {
     memset(st, 0, sizeof(*st));
-    st->ext_max = ext_max ? ext_max : DP_H1_CHUNK_EXT_DEF;
-    st->trl_max = trl_max ? trl_max : DP_H1_TRAILER_DEF;
+    st->ext_max = ext_max ? ext_max : CM_H1_CHUNK_EXT_DEF;
+    st->trl_max = trl_max ? trl_max : CM_H1_TRAILER_DEF;
 }
 
-static int bad(struct dp_h1_chunked *st, const char *why)
+static int bad(struct cm_h1_chunked *st, const char *why)
 {
-    st->state = DP_H1_C_ERROR;
+    st->state = CM_H1_C_ERROR;
     st->err = why;
     return -1;
 }
@@ -36,22 +36,22 @@ static int hexval(uint8_t c)
 }
 
 /* The size line after its digits: BWS ";" ext, or CR. */
-static int size_end(struct dp_h1_chunked *st, uint8_t c)
+static int size_end(struct cm_h1_chunked *st, uint8_t c)
 {
     if (st->ndigits == 0)
         return bad(st, "chunk size is not hex");
     if (c == '\r')
-        st->state = DP_H1_C_SIZE_LF;
+        st->state = CM_H1_C_SIZE_LF;
     else if (c == ';')
-        st->state = DP_H1_C_EXT;
+        st->state = CM_H1_C_EXT;
     else if (c == ' ' || c == '\t')
-        st->state = DP_H1_C_SIZE_WS;
+        st->state = CM_H1_C_SIZE_WS;
     else
         return bad(st, "chunk size is not hex");
     return 0;
 }
 
-static int size_byte(struct dp_h1_chunked *st, uint8_t c)
+static int size_byte(struct cm_h1_chunked *st, uint8_t c)
 {
     int v = hexval(c);
 
@@ -59,133 +59,133 @@ static int size_byte(struct dp_h1_chunked *st, uint8_t c)
         return size_end(st, c);
     if (st->ndigits == 16)
         return bad(st, "chunk size has too many digits");
-    if (st->size > (DP_H1_CHUNK_SIZE_MAX >> 4))
+    if (st->size > (CM_H1_CHUNK_SIZE_MAX >> 4))
         return bad(st, "chunk size too large");
     st->size = st->size * 16 + (uint64_t)v;
-    if (st->size > DP_H1_CHUNK_SIZE_MAX)
+    if (st->size > CM_H1_CHUNK_SIZE_MAX)
         return bad(st, "chunk size too large");
     st->ndigits++;
     return 0;
 }
 
-static int ext_byte(struct dp_h1_chunked *st, uint8_t c)
+static int ext_byte(struct cm_h1_chunked *st, uint8_t c)
 {
     if (c == '\r') {
-        st->state = DP_H1_C_SIZE_LF;
+        st->state = CM_H1_C_SIZE_LF;
         return 0;
     }
-    if (!DP_H1__IS(c, DP_H1__FIELD))
+    if (!CM_H1__IS(c, CM_H1__FIELD))
         return bad(st, "control byte in chunk extension");
     if (++st->ext_len > st->ext_max)
         return bad(st, "chunk extension too long");
     return 0;
 }
 
-static int size_lf(struct dp_h1_chunked *st, uint8_t c)
+static int size_lf(struct cm_h1_chunked *st, uint8_t c)
 {
     if (c != '\n')
         return bad(st, "chunk size line not ended by CRLF");
-    st->state = st->size == 0 ? DP_H1_C_TRL_START : DP_H1_C_DATA;
+    st->state = st->size == 0 ? CM_H1_C_TRL_START : CM_H1_C_DATA;
     st->ndigits = 0;
     st->ext_len = 0;
     return 0;
 }
 
 /* One byte of the trailer section (after the last chunk's line). */
-static int trailer_byte(struct dp_h1_chunked *st, uint8_t c)
+static int trailer_byte(struct cm_h1_chunked *st, uint8_t c)
 {
     if (++st->trl_len > st->trl_max)
         return bad(st, "trailer section too large");
     switch (st->state) {
-    case DP_H1_C_TRL_START:
+    case CM_H1_C_TRL_START:
         if (c == '\r') {
-            st->state = DP_H1_C_END_LF;
+            st->state = CM_H1_C_END_LF;
             return 0;
         }
-        if (!DP_H1__IS(c, DP_H1__TCHAR))
+        if (!CM_H1__IS(c, CM_H1__TCHAR))
             return bad(st, "bad trailer field name");
         st->has_trailers = 1;
-        st->state = DP_H1_C_TRL_NAME;
+        st->state = CM_H1_C_TRL_NAME;
         return 0;
-    case DP_H1_C_TRL_NAME:
+    case CM_H1_C_TRL_NAME:
         if (c == ':')
-            st->state = DP_H1_C_TRL_VALUE;
-        else if (!DP_H1__IS(c, DP_H1__TCHAR))
+            st->state = CM_H1_C_TRL_VALUE;
+        else if (!CM_H1__IS(c, CM_H1__TCHAR))
             return bad(st, "bad trailer field name");
         return 0;
-    case DP_H1_C_TRL_VALUE:
+    case CM_H1_C_TRL_VALUE:
         if (c == '\r')
-            st->state = DP_H1_C_TRL_LF;
-        else if (!DP_H1__IS(c, DP_H1__FIELD))
+            st->state = CM_H1_C_TRL_LF;
+        else if (!CM_H1__IS(c, CM_H1__FIELD))
             return bad(st, "control byte in trailer");
         return 0;
-    case DP_H1_C_TRL_LF:
+    case CM_H1_C_TRL_LF:
         if (c != '\n')
             return bad(st, "trailer line not ended by CRLF");
-        st->state = DP_H1_C_TRL_START;
+        st->state = CM_H1_C_TRL_START;
         return 0;
-    case DP_H1_C_END_LF:
+    case CM_H1_C_END_LF:
         if (c != '\n')
             return bad(st, "trailer section not ended by CRLF");
-        st->state = DP_H1_C_DONE;
+        st->state = CM_H1_C_DONE;
         return 0;
     }
     return bad(st, "internal state");
 }
 
 /* One framing byte (any state but DATA, DONE, ERROR). */
-static int frame_byte(struct dp_h1_chunked *st, uint8_t c)
+static int frame_byte(struct cm_h1_chunked *st, uint8_t c)
 {
     switch (st->state) {
-    case DP_H1_C_SIZE:
+    case CM_H1_C_SIZE:
         return size_byte(st, c);
-    case DP_H1_C_SIZE_WS:
+    case CM_H1_C_SIZE_WS:
         if (++st->ext_len > st->ext_max)
             return bad(st, "chunk extension too long");
         if (c == ';')
-            st->state = DP_H1_C_EXT;
+            st->state = CM_H1_C_EXT;
         else if (c != ' ' && c != '\t')
             return bad(st, "bad chunk size line");
         return 0;
-    case DP_H1_C_EXT:
+    case CM_H1_C_EXT:
         return ext_byte(st, c);
-    case DP_H1_C_SIZE_LF:
+    case CM_H1_C_SIZE_LF:
         return size_lf(st, c);
-    case DP_H1_C_DATA_CR:
+    case CM_H1_C_DATA_CR:
         if (c != '\r')
             return bad(st, "chunk data not followed by CRLF");
-        st->state = DP_H1_C_DATA_LF;
+        st->state = CM_H1_C_DATA_LF;
         return 0;
-    case DP_H1_C_DATA_LF:
+    case CM_H1_C_DATA_LF:
         if (c != '\n')
             return bad(st, "chunk data not followed by CRLF");
-        st->state = DP_H1_C_SIZE;
+        st->state = CM_H1_C_SIZE;
         return 0;
     }
     return trailer_byte(st, c);
 }
 
-int dp_h1_chunked_parse(struct dp_h1_chunked *st, const char *buf, size_t len,
-                        size_t *consumed, struct dp_h1_slice *data)
+int cm_h1_chunked_parse(struct cm_h1_chunked *st, const char *buf, size_t len,
+                        size_t *consumed, struct cm_h1_slice *data)
 {
     size_t i = 0;
 
     data->ptr = NULL;
     data->len = 0;
     *consumed = 0;
-    if (st->state == DP_H1_C_ERROR)
+    if (st->state == CM_H1_C_ERROR)
         return -1;
-    while (i < len && st->state != DP_H1_C_DONE) {
-        if (st->state == DP_H1_C_DATA) {
+    while (i < len && st->state != CM_H1_C_DONE) {
+        if (st->state == CM_H1_C_DATA) {
             size_t n = len - i < st->size ? len - i : (size_t)st->size;
             data->ptr = buf + i;
             data->len = n;
             st->size -= n;
             st->total += n;
             if (st->size == 0)
-                st->state = DP_H1_C_DATA_CR;
+                st->state = CM_H1_C_DATA_CR;
             *consumed = i + n;
-            return DP_H1_CHUNK_DATA;
+            return CM_H1_CHUNK_DATA;
         }
         if (frame_byte(st, (uint8_t)buf[i]) != 0) {
             *consumed = i;
@@ -194,12 +194,12 @@ int dp_h1_chunked_parse(struct dp_h1_chunked *st, const char *buf, size_t len,
         i++;
     }
     *consumed = i;
-    return st->state == DP_H1_C_DONE ? DP_H1_CHUNK_DONE : DP_H1_CHUNK_NEED;
+    return st->state == CM_H1_C_DONE ? CM_H1_CHUNK_DONE : CM_H1_CHUNK_NEED;
 }
 
 /* ==== writing ==== */
 
-size_t dp_h1_chunk_size_line(char out[DP_H1_CHUNK_LINE_MAX], uint64_t n)
+size_t cm_h1_chunk_size_line(char out[CM_H1_CHUNK_LINE_MAX], uint64_t n)
 {
     static const char hex[] = "0123456789abcdef";
     char tmp[16];
@@ -216,16 +216,16 @@ size_t dp_h1_chunk_size_line(char out[DP_H1_CHUNK_LINE_MAX], uint64_t n)
     return len;
 }
 
-int dp_h1_chunk_iov(char line[DP_H1_CHUNK_LINE_MAX], const void *data, size_t n,
+int cm_h1_chunk_iov(char line[CM_H1_CHUNK_LINE_MAX], const void *data, size_t n,
                     struct iovec iov[3])
 {
     if (n == 0)
         return 0;
     iov[0].iov_base = line;
-    iov[0].iov_len = dp_h1_chunk_size_line(line, n);
+    iov[0].iov_len = cm_h1_chunk_size_line(line, n);
     iov[1].iov_base = (void *)data;
     iov[1].iov_len = n;
-    iov[2].iov_base = (void *)DP_H1_CRLF;
+    iov[2].iov_base = (void *)CM_H1_CRLF;
     iov[2].iov_len = 2;
     return 3;
 }

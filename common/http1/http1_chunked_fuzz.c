@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 
 /* A macro, so that the crash report names the failed line. */
 #define check(ok)                                                              \
@@ -21,20 +21,20 @@
 static int run(const char *buf, size_t n, size_t step, char *out, size_t *olen,
                size_t *used)
 {
-    struct dp_h1_chunked st;
+    struct cm_h1_chunked st;
     size_t off = 0, avail = 0;
-    int rc = DP_H1_CHUNK_NEED;
+    int rc = CM_H1_CHUNK_NEED;
 
-    dp_h1_chunked_init(&st, 64, 256);
+    cm_h1_chunked_init(&st, 64, 256);
     *olen = 0;
     while (off < n) {
-        struct dp_h1_slice d;
+        struct cm_h1_slice d;
         size_t c;
         if (avail <= off)
             avail = step == 0 || off + step > n ? n : off + step;
-        rc = dp_h1_chunked_parse(&st, buf + off, avail - off, &c, &d);
+        rc = cm_h1_chunked_parse(&st, buf + off, avail - off, &c, &d);
         check(c <= avail - off);
-        if (rc == DP_H1_CHUNK_DATA) {
+        if (rc == CM_H1_CHUNK_DATA) {
             check(d.len > 0 && d.ptr >= buf + off &&
                   d.ptr + d.len <= buf + off + c);
             memcpy(out + *olen, d.ptr, d.len);
@@ -43,7 +43,7 @@ static int run(const char *buf, size_t n, size_t step, char *out, size_t *olen,
             check(d.len == 0);
         }
         off += c;
-        if (rc < 0 || rc == DP_H1_CHUNK_DONE)
+        if (rc < 0 || rc == CM_H1_CHUNK_DONE)
             break;
     }
     check(rc < 0 || st.total == *olen);
@@ -54,19 +54,19 @@ static int run(const char *buf, size_t n, size_t step, char *out, size_t *olen,
 /* Re-encodes <data> as one chunk and the last chunk; decodes it back. */
 static void roundtrip(const char *data, size_t n)
 {
-    char line[DP_H1_CHUNK_LINE_MAX], *wire = malloc(n + 32), *out;
+    char line[CM_H1_CHUNK_LINE_MAX], *wire = malloc(n + 32), *out;
     struct iovec iov[3];
     size_t w = 0, olen, used;
-    int k = dp_h1_chunk_iov(line, data, n, iov);
+    int k = cm_h1_chunk_iov(line, data, n, iov);
 
     for (int i = 0; i < k; i++) {
         memcpy(wire + w, iov[i].iov_base, iov[i].iov_len);
         w += iov[i].iov_len;
     }
-    memcpy(wire + w, DP_H1_CHUNK_LAST, 5);
+    memcpy(wire + w, CM_H1_CHUNK_LAST, 5);
     w += 5;
     out = malloc(n + 1);
-    check(run(wire, w, 0, out, &olen, &used) == DP_H1_CHUNK_DONE);
+    check(run(wire, w, 0, out, &olen, &used) == CM_H1_CHUNK_DONE);
     check(used == w && olen == n && memcmp(out, data, n) == 0);
     free(out);
     free(wire);

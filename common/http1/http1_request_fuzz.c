@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 
 #define NH 32
 
@@ -20,7 +20,7 @@
             abort();                                                           \
     } while (0)
 
-static bool hdrs_eq(const struct dp_h1_hdr *a, const struct dp_h1_hdr *b,
+static bool hdrs_eq(const struct cm_h1_hdr *a, const struct cm_h1_hdr *b,
                     uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -33,11 +33,11 @@ static bool hdrs_eq(const struct dp_h1_hdr *a, const struct dp_h1_hdr *b,
     return true;
 }
 
-static void same(const struct dp_h1_req *a, const struct dp_h1_req *b)
+static void same(const struct cm_h1_req *a, const struct cm_h1_req *b)
 {
     check(a->msg.state == b->msg.state);
     check(a->msg.status == b->msg.status);
-    if (a->msg.state != DP_H1_S_DONE)
+    if (a->msg.state != CM_H1_S_DONE)
         return;
     check(a->msg.head_len == b->msg.head_len);
     check(a->msg.flags == b->msg.flags);
@@ -51,28 +51,28 @@ static void same(const struct dp_h1_req *a, const struct dp_h1_req *b)
 }
 
 /* Writes <r> for the next hop and parses the result again. */
-static void forward(const struct dp_h1_req *r, const char *buf)
+static void forward(const struct cm_h1_req *r, const char *buf)
 {
-    struct iovec iov[DP_H1_WRITE_IOV_MAX(NH)];
-    struct dp_h1_hdr h2[NH + 8];
-    struct dp_h1_req back;
-    struct dp_h1_limits lim = {1 << 20, 1 << 20};
-    struct dp_h1_fwd fwd = {.flags = DP_H1_FWD_XF | DP_H1_FWD_UPGRADE,
+    struct iovec iov[CM_H1_WRITE_IOV_MAX(NH)];
+    struct cm_h1_hdr h2[NH + 8];
+    struct cm_h1_req back;
+    struct cm_h1_limits lim = {1 << 20, 1 << 20};
+    struct cm_h1_fwd fwd = {.flags = CM_H1_FWD_XF | CM_H1_FWD_UPGRADE,
                             .client_addr = {"10.0.0.1", 8},
                             .proto = {"https", 5}};
     char *out;
     int n, len, rc;
 
-    if (r->msg.flags & DP_H1_F_CHUNKED)
-        fwd.flags |= DP_H1_FWD_CHUNKED;
-    n = dp_h1_req_write_iov(r, buf, &fwd, iov, DP_H1_WRITE_IOV_MAX(NH));
+    if (r->msg.flags & CM_H1_F_CHUNKED)
+        fwd.flags |= CM_H1_FWD_CHUNKED;
+    n = cm_h1_req_write_iov(r, buf, &fwd, iov, CM_H1_WRITE_IOV_MAX(NH));
     check(n > 0);
-    len = (int)dp_h1_iov_len(iov, n);
+    len = (int)cm_h1_iov_len(iov, n);
     out = malloc((size_t)len);
-    check(dp_h1_req_write(r, buf, &fwd, out, (size_t)len) == len);
-    check(dp_h1_req_write(r, buf, &fwd, out, (size_t)len - 1) < 0);
-    check(dp_h1_req_init(&back, h2, NH + 8, &lim) == 0);
-    rc = dp_h1_req_parse(&back, out, (size_t)len);
+    check(cm_h1_req_write(r, buf, &fwd, out, (size_t)len) == len);
+    check(cm_h1_req_write(r, buf, &fwd, out, (size_t)len - 1) < 0);
+    check(cm_h1_req_init(&back, h2, NH + 8, &lim) == 0);
+    rc = cm_h1_req_parse(&back, out, (size_t)len);
     check(rc == len);
     check(back.method == r->method);
     check(back.msg.content_length == r->msg.content_length);
@@ -83,9 +83,9 @@ static void forward(const struct dp_h1_req *r, const char *buf)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct dp_h1_hdr h1[NH], h2[NH];
-    struct dp_h1_req whole, split;
-    struct dp_h1_limits lim = {512, 2048};
+    struct cm_h1_hdr h1[NH], h2[NH];
+    struct cm_h1_req whole, split;
+    struct cm_h1_limits lim = {512, 2048};
     size_t cut;
     char *buf;
     int rc, rc2;
@@ -98,13 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf = malloc(size ? size : 1);
     memcpy(buf, data, size);
 
-    check(dp_h1_req_init(&whole, h1, NH, &lim) == 0);
-    check(dp_h1_req_init(&split, h2, NH, &lim) == 0);
-    rc = dp_h1_req_parse(&whole, buf, size);
+    check(cm_h1_req_init(&whole, h1, NH, &lim) == 0);
+    check(cm_h1_req_init(&split, h2, NH, &lim) == 0);
+    rc = cm_h1_req_parse(&whole, buf, size);
     check(rc == -1 || (rc >= 0 && (size_t)rc <= size));
-    rc2 = dp_h1_req_parse(&split, buf, cut);
+    rc2 = cm_h1_req_parse(&split, buf, cut);
     if (rc2 == 0)
-        rc2 = dp_h1_req_parse(&split, buf, size);
+        rc2 = cm_h1_req_parse(&split, buf, size);
     check(rc == rc2);
     same(&whole, &split);
     if (rc > 0)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 
 #define NH 32
 
@@ -19,7 +19,7 @@
             abort();                                                           \
     } while (0)
 
-static bool hdrs_eq(const struct dp_h1_hdr *a, const struct dp_h1_hdr *b,
+static bool hdrs_eq(const struct cm_h1_hdr *a, const struct cm_h1_hdr *b,
                     uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -34,13 +34,13 @@ static bool hdrs_eq(const struct dp_h1_hdr *a, const struct dp_h1_hdr *b,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const enum dp_h1_method methods[] = {DP_H1_M_GET, DP_H1_M_HEAD,
-                                                DP_H1_M_CONNECT, DP_H1_M_POST};
-    struct dp_h1_hdr h1[NH], h2[NH];
-    struct dp_h1_resp whole, split;
-    struct iovec iov[DP_H1_WRITE_IOV_MAX(NH)];
-    struct dp_h1_fwd fwd = {.flags = DP_H1_FWD_CHUNKED};
-    enum dp_h1_method m;
+    static const enum cm_h1_method methods[] = {CM_H1_M_GET, CM_H1_M_HEAD,
+                                                CM_H1_M_CONNECT, CM_H1_M_POST};
+    struct cm_h1_hdr h1[NH], h2[NH];
+    struct cm_h1_resp whole, split;
+    struct iovec iov[CM_H1_WRITE_IOV_MAX(NH)];
+    struct cm_h1_fwd fwd = {.flags = CM_H1_FWD_CHUNKED};
+    enum cm_h1_method m;
     size_t cut;
     char *buf;
     int rc, rc2;
@@ -54,14 +54,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf = malloc(size ? size : 1);
     memcpy(buf, data, size);
 
-    check(dp_h1_resp_init(&whole, h1, NH, NULL) == 0);
-    check(dp_h1_resp_init(&split, h2, NH, NULL) == 0);
-    dp_h1_resp_reset(&whole, m);
-    dp_h1_resp_reset(&split, m);
-    rc = dp_h1_resp_parse(&whole, buf, size);
-    rc2 = dp_h1_resp_parse(&split, buf, cut);
+    check(cm_h1_resp_init(&whole, h1, NH, NULL) == 0);
+    check(cm_h1_resp_init(&split, h2, NH, NULL) == 0);
+    cm_h1_resp_reset(&whole, m);
+    cm_h1_resp_reset(&split, m);
+    rc = cm_h1_resp_parse(&whole, buf, size);
+    rc2 = cm_h1_resp_parse(&split, buf, cut);
     if (rc2 == 0)
-        rc2 = dp_h1_resp_parse(&split, buf, size);
+        rc2 = cm_h1_resp_parse(&split, buf, size);
     check(rc == rc2);
     check(whole.msg.status == split.msg.status);
     if (rc > 0) {
@@ -71,12 +71,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(whole.msg.nhdr == split.msg.nhdr);
         check(hdrs_eq(h1, h2, whole.msg.nhdr));
         if (whole.code < 200 || whole.code == 204 || whole.code == 304 ||
-            m == DP_H1_M_HEAD)
-            check(whole.msg.body == DP_H1_BODY_NONE);
-        if (whole.msg.body == DP_H1_BODY_CLOSE)
-            check(!(whole.msg.flags & DP_H1_F_KEEPALIVE));
-        check(dp_h1_resp_write_iov(&whole, buf, &fwd, iov,
-                                   DP_H1_WRITE_IOV_MAX(NH)) > 0);
+            m == CM_H1_M_HEAD)
+            check(whole.msg.body == CM_H1_BODY_NONE);
+        if (whole.msg.body == CM_H1_BODY_CLOSE)
+            check(!(whole.msg.flags & CM_H1_F_KEEPALIVE));
+        check(cm_h1_resp_write_iov(&whole, buf, &fwd, iov,
+                                   CM_H1_WRITE_IOV_MAX(NH)) > 0);
     } else if (rc < 0) {
         check(whole.msg.status == 502 && whole.msg.err != NULL);
     }

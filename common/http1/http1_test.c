@@ -13,25 +13,25 @@
 #include <string.h>
 
 #include "common/err/err.h"
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 
 #define NH     100
 #define S(lit) lit, sizeof(lit) - 1
 
 struct rq {
-    struct dp_h1_req r;
-    struct dp_h1_hdr h[NH];
+    struct cm_h1_req r;
+    struct cm_h1_hdr h[NH];
 };
 
 struct rs {
-    struct dp_h1_resp r;
-    struct dp_h1_hdr h[NH];
+    struct cm_h1_resp r;
+    struct cm_h1_hdr h[NH];
 };
 
 static int parse_n(struct rq *q, const char *s, size_t n)
 {
-    assert_int_equal(dp_h1_req_init(&q->r, q->h, NH, NULL), 0);
-    return dp_h1_req_parse(&q->r, s, n);
+    assert_int_equal(cm_h1_req_init(&q->r, q->h, NH, NULL), 0);
+    return cm_h1_req_parse(&q->r, s, n);
 }
 
 static int parse(struct rq *q, const char *s)
@@ -39,20 +39,20 @@ static int parse(struct rq *q, const char *s)
     return parse_n(q, s, strlen(s));
 }
 
-static int rparse(struct rs *q, enum dp_h1_method m, const char *s)
+static int rparse(struct rs *q, enum cm_h1_method m, const char *s)
 {
-    assert_int_equal(dp_h1_resp_init(&q->r, q->h, NH, NULL), 0);
-    dp_h1_resp_reset(&q->r, m);
-    return dp_h1_resp_parse(&q->r, s, strlen(s));
+    assert_int_equal(cm_h1_resp_init(&q->r, q->h, NH, NULL), 0);
+    cm_h1_resp_reset(&q->r, m);
+    return cm_h1_resp_parse(&q->r, s, strlen(s));
 }
 
-static void check_span(const char *buf, struct dp_h1_span sp, const char *want)
+static void check_span(const char *buf, struct cm_h1_span sp, const char *want)
 {
     assert_int_equal(sp.len, strlen(want));
     assert_memory_equal(buf + sp.off, want, sp.len);
 }
 
-static void check_hdr(const char *buf, const struct dp_h1_hdr *h,
+static void check_hdr(const char *buf, const struct cm_h1_hdr *h,
                       const char *name, const char *value)
 {
     check_span(buf, h->name, name);
@@ -72,9 +72,9 @@ static void test_req_get(void **state)
     struct rq q;
 
     assert_int_equal(parse(&q, GET1), strlen(GET1));
-    assert_int_equal(q.r.method, DP_H1_M_GET);
+    assert_int_equal(q.r.method, CM_H1_M_GET);
     check_span(GET1, q.r.method_raw, "GET");
-    assert_int_equal(q.r.form, DP_H1_T_ORIGIN);
+    assert_int_equal(q.r.form, CM_H1_T_ORIGIN);
     check_span(GET1, q.r.target, "/index.html?x=1&y");
     check_span(GET1, q.r.path, "/index.html");
     check_span(GET1, q.r.query, "x=1&y");
@@ -85,15 +85,15 @@ static void test_req_get(void **state)
     check_hdr(GET1, &q.h[0], "Host", "example.com");
     check_hdr(GET1, &q.h[1], "User-Agent", "curl/8.0");
     check_hdr(GET1, &q.h[2], "Accept", "*/*");
-    assert_int_equal(q.h[0].id, DP_H1_H_HOST);
-    assert_int_equal(q.h[1].id, DP_H1_H_OTHER);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
+    assert_int_equal(q.h[0].id, CM_H1_H_HOST);
+    assert_int_equal(q.h[1].id, CM_H1_H_OTHER);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
     assert_int_equal(q.r.msg.content_length, -1);
-    assert_true(q.r.msg.flags & DP_H1_F_KEEPALIVE);
-    assert_true(q.r.msg.flags & DP_H1_F_HAS_HOST);
-    assert_false(q.r.msg.flags & DP_H1_F_CHUNKED);
+    assert_true(q.r.msg.flags & CM_H1_F_KEEPALIVE);
+    assert_true(q.r.msg.flags & CM_H1_F_HAS_HOST);
+    assert_false(q.r.msg.flags & CM_H1_F_CHUNKED);
     /* a second call after completion answers the same */
-    assert_int_equal(dp_h1_req_parse(&q.r, GET1, strlen(GET1)), strlen(GET1));
+    assert_int_equal(cm_h1_req_parse(&q.r, GET1, strlen(GET1)), strlen(GET1));
 }
 
 static void test_req_no_query(void **state)
@@ -102,7 +102,7 @@ static void test_req_no_query(void **state)
     struct rq q;
 
     assert_int_equal(parse(&q, s), strlen(s));
-    assert_int_equal(q.r.method, DP_H1_M_DELETE);
+    assert_int_equal(q.r.method, CM_H1_M_DELETE);
     check_span(s, q.r.path, "/a/b");
     assert_int_equal(q.r.query.len, 0);
 }
@@ -114,11 +114,11 @@ static void test_req_post_length(void **state)
     struct rq q;
 
     assert_int_equal(parse(&q, s), strlen(s) - 5);
-    assert_int_equal(q.r.method, DP_H1_M_POST);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_LENGTH);
+    assert_int_equal(q.r.method, CM_H1_M_POST);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_LENGTH);
     assert_int_equal(q.r.msg.content_length, 5);
-    assert_true(q.r.msg.flags & DP_H1_F_HAS_CL);
-    assert_int_equal(q.h[1].id, DP_H1_H_CONTENT_LENGTH);
+    assert_true(q.r.msg.flags & CM_H1_F_HAS_CL);
+    assert_int_equal(q.h[1].id, CM_H1_H_CONTENT_LENGTH);
 }
 
 static void test_req_length_zero_and_dup(void **state)
@@ -127,7 +127,7 @@ static void test_req_length_zero_and_dup(void **state)
 
     assert_true(parse(&q, "POST / HTTP/1.1\r\nHost: h\r\n"
                           "Content-Length: 0\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
     assert_int_equal(q.r.msg.content_length, 0);
     /* equal duplicates count as one (RFC 9112 6.3) */
     assert_true(parse(&q, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7"
@@ -144,16 +144,16 @@ static void test_req_chunked(void **state)
 
     assert_true(parse(&q, "POST / HTTP/1.1\r\nHost: h\r\n"
                           "Transfer-Encoding: chunked\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_CHUNKED);
-    assert_true(q.r.msg.flags & DP_H1_F_CHUNKED);
-    assert_true(dp_h1_hdr_is_hop(&q.h[1]));
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_CHUNKED);
+    assert_true(q.r.msg.flags & CM_H1_F_CHUNKED);
+    assert_true(cm_h1_hdr_is_hop(&q.h[1]));
     assert_true(parse(&q, "POST / HTTP/1.1\r\nHost: h\r\n"
                           "Transfer-Encoding: gzip ,\tChunked\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_CHUNKED);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_CHUNKED);
     /* codings listed over two lines form one list */
     assert_true(parse(&q, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
                           "deflate\r\nTransfer-Encoding: chunked\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_CHUNKED);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_CHUNKED);
 }
 
 static void test_req_absolute_form(void **state)
@@ -163,7 +163,7 @@ static void test_req_absolute_form(void **state)
     struct rq q;
 
     assert_int_equal(parse(&q, s), strlen(s));
-    assert_int_equal(q.r.form, DP_H1_T_ABSOLUTE);
+    assert_int_equal(q.r.form, CM_H1_T_ABSOLUTE);
     check_span(s, q.r.authority, "example.com:8080");
     check_span(s, q.r.path, "/a/b");
     check_span(s, q.r.query, "c=d");
@@ -183,8 +183,8 @@ static void test_req_connect_and_asterisk(void **state)
     struct rq q;
 
     assert_int_equal(parse(&q, s), strlen(s));
-    assert_int_equal(q.r.method, DP_H1_M_CONNECT);
-    assert_int_equal(q.r.form, DP_H1_T_AUTHORITY);
+    assert_int_equal(q.r.method, CM_H1_M_CONNECT);
+    assert_int_equal(q.r.form, CM_H1_T_AUTHORITY);
     check_span(s, q.r.authority, "example.com:443");
     check_span(s, q.r.host, "example.com:443");
     s = "CONNECT [2001:db8::1]:443 HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -192,8 +192,8 @@ static void test_req_connect_and_asterisk(void **state)
 
     s = "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n";
     assert_int_equal(parse(&q, s), strlen(s));
-    assert_int_equal(q.r.method, DP_H1_M_OPTIONS);
-    assert_int_equal(q.r.form, DP_H1_T_ASTERISK);
+    assert_int_equal(q.r.method, CM_H1_M_OPTIONS);
+    assert_int_equal(q.r.form, CM_H1_T_ASTERISK);
 }
 
 static void test_req_other_method(void **state)
@@ -202,15 +202,15 @@ static void test_req_other_method(void **state)
     struct rq q;
 
     assert_int_equal(parse(&q, s), strlen(s));
-    assert_int_equal(q.r.method, DP_H1_M_OTHER);
+    assert_int_equal(q.r.method, CM_H1_M_OTHER);
     check_span(s, q.r.method_raw, "PURGE");
     assert_int_equal(parse(&q, "get / HTTP/1.1\r\nHost: h\r\n\r\n") > 0, 1);
     assert_int_equal(q.r.method,
-                     DP_H1_M_OTHER); /* methods are case-sensitive */
+                     CM_H1_M_OTHER); /* methods are case-sensitive */
     assert_true(parse(&q, "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
-    assert_int_equal(q.r.method, DP_H1_M_HEAD);
+    assert_int_equal(q.r.method, CM_H1_M_HEAD);
     assert_true(parse(&q, "PATCH / HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
-    assert_int_equal(q.r.method, DP_H1_M_PATCH);
+    assert_int_equal(q.r.method, CM_H1_M_PATCH);
 }
 
 static void test_req_keepalive(void **state)
@@ -219,18 +219,18 @@ static void test_req_keepalive(void **state)
 
     assert_true(parse(&q, "GET / HTTP/1.0\r\n\r\n") > 0);
     assert_int_equal(q.r.msg.minor, 0);
-    assert_false(q.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_false(q.r.msg.flags & CM_H1_F_KEEPALIVE);
     assert_int_equal(q.r.host.len, 0);
     assert_true(parse(&q, "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n") >
                 0);
-    assert_true(q.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_true(q.r.msg.flags & CM_H1_F_KEEPALIVE);
     assert_true(parse(&q, "GET / HTTP/1.1\r\nHost: h\r\n"
                           "Connection: foo, close\r\n\r\n") > 0);
-    assert_false(q.r.msg.flags & DP_H1_F_KEEPALIVE);
-    assert_true(q.r.msg.flags & DP_H1_F_CONN_CLOSE);
+    assert_false(q.r.msg.flags & CM_H1_F_KEEPALIVE);
+    assert_true(q.r.msg.flags & CM_H1_F_CONN_CLOSE);
     assert_true(parse(&q, "GET / HTTP/1.0\r\n"
                           "Connection: keep-alive, close\r\n\r\n") > 0);
-    assert_false(q.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_false(q.r.msg.flags & CM_H1_F_KEEPALIVE);
 }
 
 static void test_req_upgrade_expect(void **state)
@@ -239,20 +239,20 @@ static void test_req_upgrade_expect(void **state)
 
     assert_true(parse(&q, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: "
                           "Upgrade\r\nUpgrade: websocket\r\n\r\n") > 0);
-    assert_true(q.r.msg.flags & DP_H1_F_UPGRADE);
+    assert_true(q.r.msg.flags & CM_H1_F_UPGRADE);
     assert_true(parse(&q, "GET /ws HTTP/1.1\r\nHost: h\r\n"
                           "Upgrade: websocket\r\n\r\n") > 0);
-    assert_false(q.r.msg.flags & DP_H1_F_UPGRADE);
+    assert_false(q.r.msg.flags & CM_H1_F_UPGRADE);
     assert_true(parse(&q, "GET /ws HTTP/1.0\r\nConnection: upgrade\r\n"
                           "Upgrade: websocket\r\n\r\n") > 0);
-    assert_false(q.r.msg.flags & DP_H1_F_UPGRADE);
+    assert_false(q.r.msg.flags & CM_H1_F_UPGRADE);
 
     assert_true(parse(&q, "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
                           "Expect: 100-Continue\r\n\r\n") > 0);
-    assert_true(q.r.msg.flags & DP_H1_F_EXPECT_CONTINUE);
+    assert_true(q.r.msg.flags & CM_H1_F_EXPECT_CONTINUE);
     assert_true(parse(&q, "PUT / HTTP/1.0\r\nContent-Length: 1\r\n"
                           "Expect: 100-continue\r\n\r\n") > 0);
-    assert_false(q.r.msg.flags & DP_H1_F_EXPECT_CONTINUE);
+    assert_false(q.r.msg.flags & CM_H1_F_EXPECT_CONTINUE);
 }
 
 static void test_req_connection_nominates(void **state)
@@ -263,13 +263,13 @@ static void test_req_connection_nominates(void **state)
     struct rq q;
 
     assert_int_equal(parse(&q, s), strlen(s));
-    assert_true(q.r.msg.flags & DP_H1_F_CONN_OTHER);
-    assert_false(dp_h1_hdr_is_hop(&q.h[0])); /* Host is protected */
-    assert_true(dp_h1_hdr_is_hop(&q.h[1]));  /* X-Foo */
-    assert_false(dp_h1_hdr_is_hop(&q.h[2])); /* X-Bar */
-    assert_false(dp_h1_hdr_is_hop(&q.h[3])); /* Content-Length too */
-    assert_true(dp_h1_hdr_is_hop(&q.h[4]));  /* Keep-Alive */
-    assert_true(dp_h1_hdr_is_hop(&q.h[5]));  /* Connection */
+    assert_true(q.r.msg.flags & CM_H1_F_CONN_OTHER);
+    assert_false(cm_h1_hdr_is_hop(&q.h[0])); /* Host is protected */
+    assert_true(cm_h1_hdr_is_hop(&q.h[1]));  /* X-Foo */
+    assert_false(cm_h1_hdr_is_hop(&q.h[2])); /* X-Bar */
+    assert_false(cm_h1_hdr_is_hop(&q.h[3])); /* Content-Length too */
+    assert_true(cm_h1_hdr_is_hop(&q.h[4]));  /* Keep-Alive */
+    assert_true(cm_h1_hdr_is_hop(&q.h[5]));  /* Connection */
 }
 
 static void test_req_leading_empty_lines(void **state)
@@ -292,19 +292,19 @@ static void test_req_pipelined(void **state)
     size_t off = 0, len = strlen(s);
     struct rq q;
 
-    assert_int_equal(dp_h1_req_init(&q.r, q.h, NH, NULL), 0);
+    assert_int_equal(cm_h1_req_init(&q.r, q.h, NH, NULL), 0);
     for (int i = 0; i < 3; i++) {
         int rc;
-        dp_h1_req_reset(&q.r);
-        rc = dp_h1_req_parse(&q.r, s + off, len - off);
+        cm_h1_req_reset(&q.r);
+        rc = cm_h1_req_parse(&q.r, s + off, len - off);
         assert_true(rc > 0);
         check_span(s + off, q.r.path, want[i]);
         off += (size_t)rc;
-        if (q.r.msg.body == DP_H1_BODY_LENGTH)
+        if (q.r.msg.body == CM_H1_BODY_LENGTH)
             off += (size_t)q.r.msg.content_length;
     }
     assert_int_equal(off, len);
-    assert_false(q.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_false(q.r.msg.flags & CM_H1_F_KEEPALIVE);
     assert_int_equal(q.r.msg.nhdr, 2);
 }
 
@@ -322,7 +322,7 @@ static const char SAMPLE[] =
     "X-Empty:\r\n"
     "\r\n";
 
-static bool hdrs_eq(const struct dp_h1_hdr *a, const struct dp_h1_hdr *b,
+static bool hdrs_eq(const struct cm_h1_hdr *a, const struct cm_h1_hdr *b,
                     uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -335,7 +335,7 @@ static bool hdrs_eq(const struct dp_h1_hdr *a, const struct dp_h1_hdr *b,
     return true;
 }
 
-static void same_req(const struct dp_h1_req *a, const struct dp_h1_req *b)
+static void same_req(const struct cm_h1_req *a, const struct cm_h1_req *b)
 {
     assert_int_equal(a->msg.head_len, b->msg.head_len);
     assert_int_equal(a->msg.flags, b->msg.flags);
@@ -359,14 +359,14 @@ static void test_req_every_prefix(void **state)
     struct rq whole, inc;
 
     assert_int_equal(parse(&whole, SAMPLE), n);
-    assert_int_equal(whole.r.msg.body, DP_H1_BODY_CHUNKED);
-    assert_true(dp_h1_hdr_is_hop(&whole.h[5])); /* X-Trace, via Connection */
-    assert_int_equal(dp_h1_req_init(&inc.r, inc.h, NH, NULL), 0);
+    assert_int_equal(whole.r.msg.body, CM_H1_BODY_CHUNKED);
+    assert_true(cm_h1_hdr_is_hop(&whole.h[5])); /* X-Trace, via Connection */
+    assert_int_equal(cm_h1_req_init(&inc.r, inc.h, NH, NULL), 0);
     for (size_t k = 1; k <= n; k++) {
         char *copy = malloc(k);
         int rc;
         memcpy(copy, SAMPLE, k);
-        rc = dp_h1_req_parse(&inc.r, copy, k);
+        rc = cm_h1_req_parse(&inc.r, copy, k);
         free(copy);
         assert_int_equal(rc, k == n ? (int)n : 0);
     }
@@ -382,7 +382,7 @@ static void test_req_every_split(void **state)
     assert_int_equal(parse(&whole, SAMPLE), n);
     for (size_t k = 0; k <= n; k++) {
         assert_int_equal(parse_n(&two, SAMPLE, k), k == n ? (int)n : 0);
-        assert_int_equal(dp_h1_req_parse(&two.r, SAMPLE, n), n);
+        assert_int_equal(cm_h1_req_parse(&two.r, SAMPLE, n), n);
         same_req(&whole.r, &two.r);
     }
 }
@@ -397,7 +397,7 @@ static void test_req_split_error(void **state)
     for (size_t k = 1; k < n; k++) {
         int rc = parse_n(&q, s, k);
         if (rc == 0)
-            rc = dp_h1_req_parse(&q.r, s, n);
+            rc = cm_h1_req_parse(&q.r, s, n);
         assert_int_equal(rc, -1);
         assert_int_equal(q.r.msg.status, 400);
         assert_string_equal(q.r.msg.err, "control byte in header value");
@@ -520,9 +520,9 @@ static void test_req_bad(void **state)
             fail_msg("case %zu (%s): rc %d status %d, want %d", i, BAD[i].s, rc,
                      q.r.msg.status, BAD[i].status);
         assert_non_null(q.r.msg.err);
-        assert_int_equal(q.r.msg.state, DP_H1_S_ERROR);
+        assert_int_equal(q.r.msg.state, CM_H1_S_ERROR);
         /* stays failed */
-        assert_int_equal(dp_h1_req_parse(&q.r, BAD[i].s, BAD[i].n), -1);
+        assert_int_equal(cm_h1_req_parse(&q.r, BAD[i].s, BAD[i].n), -1);
     }
 }
 
@@ -574,7 +574,7 @@ static void test_limits_line(void **state)
 static void test_limits_headers(void **state)
 {
     struct rq q;
-    struct dp_h1_limits lim = {.max_line = 64, .max_headers = 40};
+    struct cm_h1_limits lim = {.max_line = 64, .max_headers = 40};
     /* "X: " + 32760 + "\r\n" plus "Host: h\r\n" and "\r\n" > 32768 */
     char *s =
         repeat("GET / HTTP/1.1\r\nHost: h\r\nX: ", 'v', 32760, "\r\n\r\n");
@@ -587,43 +587,43 @@ static void test_limits_headers(void **state)
     free(s);
 
     /* configured limits */
-    assert_int_equal(dp_h1_req_init(&q.r, q.h, NH, &lim), 0);
+    assert_int_equal(cm_h1_req_init(&q.r, q.h, NH, &lim), 0);
     s = "GET / HTTP/1.1\r\nHost: h\r\nX-Long: 01234567890123456789\r\n\r\n";
-    assert_int_equal(dp_h1_req_parse(&q.r, s, strlen(s)), -1);
+    assert_int_equal(cm_h1_req_parse(&q.r, s, strlen(s)), -1);
     assert_int_equal(q.r.msg.status, 431);
-    dp_h1_req_reset(&q.r);
+    cm_h1_req_reset(&q.r);
     s = "GET / HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789012345678\r\n\r\n";
-    assert_int_equal(dp_h1_req_parse(&q.r, s, strlen(s)), strlen(s));
-    dp_h1_req_reset(&q.r);
+    assert_int_equal(cm_h1_req_parse(&q.r, s, strlen(s)), strlen(s));
+    cm_h1_req_reset(&q.r);
     s = "GET /0123456789012345678901234567890123456789012345678 HTTP/1.1\r\n";
-    assert_int_equal(dp_h1_req_parse(&q.r, s, strlen(s)), -1);
+    assert_int_equal(cm_h1_req_parse(&q.r, s, strlen(s)), -1);
     assert_int_equal(q.r.msg.status, 414);
 }
 
 static void test_limits_count(void **state)
 {
-    struct dp_h1_req r;
-    struct dp_h1_hdr h[3];
+    struct cm_h1_req r;
+    struct cm_h1_hdr h[3];
     const char *ok = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
     const char *bad =
         "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
 
-    assert_int_equal(dp_h1_req_init(&r, h, 3, NULL), 0);
-    assert_int_equal(dp_h1_req_parse(&r, ok, strlen(ok)), strlen(ok));
-    dp_h1_req_reset(&r);
-    assert_int_equal(dp_h1_req_parse(&r, bad, strlen(bad)), -1);
+    assert_int_equal(cm_h1_req_init(&r, h, 3, NULL), 0);
+    assert_int_equal(cm_h1_req_parse(&r, ok, strlen(ok)), strlen(ok));
+    cm_h1_req_reset(&r);
+    assert_int_equal(cm_h1_req_parse(&r, bad, strlen(bad)), -1);
     assert_int_equal(r.msg.status, 431);
 }
 
 static void test_init_invalid(void **state)
 {
-    struct dp_h1_req r;
-    struct dp_h1_hdr h[1];
-    struct dp_h1_limits lim = {.max_line = DP_H1_MAX_LIMIT + 1};
+    struct cm_h1_req r;
+    struct cm_h1_hdr h[1];
+    struct cm_h1_limits lim = {.max_line = CM_H1_MAX_LIMIT + 1};
 
-    assert_int_equal(dp_h1_req_init(&r, NULL, 1, NULL), GW_EINVAL);
-    assert_int_equal(dp_h1_req_init(&r, h, 0, NULL), GW_EINVAL);
-    assert_int_equal(dp_h1_req_init(&r, h, 1, &lim), GW_EINVAL);
+    assert_int_equal(cm_h1_req_init(&r, NULL, 1, NULL), GW_EINVAL);
+    assert_int_equal(cm_h1_req_init(&r, h, 0, NULL), GW_EINVAL);
+    assert_int_equal(cm_h1_req_init(&r, h, 1, &lim), GW_EINVAL);
 }
 
 /* ==== responses ==== */
@@ -634,24 +634,24 @@ static void test_resp_basic(void **state)
                     "Content-Type: text/plain\r\n\r\nhello world!";
     struct rs q;
 
-    assert_int_equal(rparse(&q, DP_H1_M_GET, s), strlen(s) - 12);
+    assert_int_equal(rparse(&q, CM_H1_M_GET, s), strlen(s) - 12);
     assert_int_equal(q.r.code, 200);
     check_span(s, q.r.reason, "OK");
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_LENGTH);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_LENGTH);
     assert_int_equal(q.r.msg.content_length, 12);
-    assert_true(q.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_true(q.r.msg.flags & CM_H1_F_KEEPALIVE);
     assert_int_equal(q.r.msg.nhdr, 2);
 
     s = "HTTP/1.1 404 Not Found Here\r\nTransfer-Encoding: chunked\r\n\r\n";
-    assert_int_equal(rparse(&q, DP_H1_M_GET, s), strlen(s));
+    assert_int_equal(rparse(&q, CM_H1_M_GET, s), strlen(s));
     assert_int_equal(q.r.code, 404);
     check_span(s, q.r.reason, "Not Found Here");
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_CHUNKED);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_CHUNKED);
 
     /* no reason phrase, with or without the SP */
-    assert_true(rparse(&q, DP_H1_M_GET, "HTTP/1.1 200 \r\n\r\n") > 0);
+    assert_true(rparse(&q, CM_H1_M_GET, "HTTP/1.1 200 \r\n\r\n") > 0);
     assert_int_equal(q.r.reason.len, 0);
-    assert_true(rparse(&q, DP_H1_M_GET, "HTTP/1.1 200\r\n\r\n") > 0);
+    assert_true(rparse(&q, CM_H1_M_GET, "HTTP/1.1 200\r\n\r\n") > 0);
     assert_int_equal(q.r.code, 200);
 }
 
@@ -659,59 +659,59 @@ static void test_resp_close_delimited(void **state)
 {
     struct rs q;
 
-    assert_true(rparse(&q, DP_H1_M_GET, "HTTP/1.1 200 OK\r\nX: y\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_CLOSE);
-    assert_false(q.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_true(rparse(&q, CM_H1_M_GET, "HTTP/1.1 200 OK\r\nX: y\r\n\r\n") > 0);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_CLOSE);
+    assert_false(q.r.msg.flags & CM_H1_F_KEEPALIVE);
     /* a coding that does not end in chunked: read until close */
-    assert_true(rparse(&q, DP_H1_M_GET,
+    assert_true(rparse(&q, CM_H1_M_GET,
                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n") >
                 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_CLOSE);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_CLOSE);
     /* unknown codings are the upstream's business when chunked ends them */
-    assert_true(rparse(&q, DP_H1_M_GET,
+    assert_true(rparse(&q, CM_H1_M_GET,
                        "HTTP/1.1 200 OK\r\n"
                        "Transfer-Encoding: br, chunked\r\n"
                        "\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_CHUNKED);
-    assert_true(rparse(&q, DP_H1_M_GET,
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_CHUNKED);
+    assert_true(rparse(&q, CM_H1_M_GET,
                        "HTTP/1.0 200 OK\r\n"
                        "Content-Length: 3\r\n\r\n") > 0);
-    assert_false(q.r.msg.flags & DP_H1_F_KEEPALIVE);
-    assert_true(rparse(&q, DP_H1_M_GET,
+    assert_false(q.r.msg.flags & CM_H1_F_KEEPALIVE);
+    assert_true(rparse(&q, CM_H1_M_GET,
                        "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
                        "Content-Length: 3\r\n\r\n") > 0);
-    assert_true(q.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_true(q.r.msg.flags & CM_H1_F_KEEPALIVE);
 }
 
 static void test_resp_no_body(void **state)
 {
     struct rs q;
 
-    assert_true(rparse(&q, DP_H1_M_GET,
+    assert_true(rparse(&q, CM_H1_M_GET,
                        "HTTP/1.1 204 No Content\r\n"
                        "Content-Length: 10\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
-    assert_true(q.r.msg.flags & DP_H1_F_KEEPALIVE);
-    assert_true(rparse(&q, DP_H1_M_GET,
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
+    assert_true(q.r.msg.flags & CM_H1_F_KEEPALIVE);
+    assert_true(rparse(&q, CM_H1_M_GET,
                        "HTTP/1.1 304 Not Modified\r\n"
                        "Content-Length: 10\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
-    assert_true(rparse(&q, DP_H1_M_HEAD,
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
+    assert_true(rparse(&q, CM_H1_M_HEAD,
                        "HTTP/1.1 200 OK\r\n"
                        "Content-Length: 10\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
     assert_int_equal(q.r.msg.content_length, 10);
-    assert_true(rparse(&q, DP_H1_M_HEAD, "HTTP/1.1 200 OK\r\n\r\n") > 0);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
-    assert_true(q.r.msg.flags & DP_H1_F_KEEPALIVE);
-    assert_true(rparse(&q, DP_H1_M_CONNECT, "HTTP/1.1 200 OK\r\n\r\n") > 0);
-    assert_true(q.r.msg.flags & DP_H1_F_TUNNEL);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
-    assert_true(rparse(&q, DP_H1_M_CONNECT,
+    assert_true(rparse(&q, CM_H1_M_HEAD, "HTTP/1.1 200 OK\r\n\r\n") > 0);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
+    assert_true(q.r.msg.flags & CM_H1_F_KEEPALIVE);
+    assert_true(rparse(&q, CM_H1_M_CONNECT, "HTTP/1.1 200 OK\r\n\r\n") > 0);
+    assert_true(q.r.msg.flags & CM_H1_F_TUNNEL);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
+    assert_true(rparse(&q, CM_H1_M_CONNECT,
                        "HTTP/1.1 407 No\r\n"
                        "Content-Length: 2\r\n\r\n") > 0);
-    assert_false(q.r.msg.flags & DP_H1_F_TUNNEL);
-    assert_int_equal(q.r.msg.body, DP_H1_BODY_LENGTH);
+    assert_false(q.r.msg.flags & CM_H1_F_TUNNEL);
+    assert_int_equal(q.r.msg.body, CM_H1_BODY_LENGTH);
 }
 
 static void test_resp_informational(void **state)
@@ -723,22 +723,22 @@ static void test_resp_informational(void **state)
     int codes[] = {100, 103, 201}, rc;
     struct rs q;
 
-    assert_int_equal(dp_h1_resp_init(&q.r, q.h, NH, NULL), 0);
+    assert_int_equal(cm_h1_resp_init(&q.r, q.h, NH, NULL), 0);
     for (int i = 0; i < 3; i++) {
-        dp_h1_resp_reset(&q.r, DP_H1_M_POST);
-        rc = dp_h1_resp_parse(&q.r, s + off, len - off);
+        cm_h1_resp_reset(&q.r, CM_H1_M_POST);
+        rc = cm_h1_resp_parse(&q.r, s + off, len - off);
         assert_true(rc > 0);
         assert_int_equal(q.r.code, codes[i]);
-        assert_int_equal(q.r.msg.body, DP_H1_BODY_NONE);
+        assert_int_equal(q.r.msg.body, CM_H1_BODY_NONE);
         off += (size_t)rc;
     }
     assert_int_equal(off, len);
 
     s = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\n\r\n";
-    assert_int_equal(rparse(&q, DP_H1_M_GET, s), strlen(s));
-    assert_true(q.r.msg.flags & DP_H1_F_UPGRADE);
-    assert_true(dp_h1_hdr_is_hop(&q.h[0]));
+    assert_int_equal(rparse(&q, CM_H1_M_GET, s), strlen(s));
+    assert_true(q.r.msg.flags & CM_H1_F_UPGRADE);
+    assert_true(cm_h1_hdr_is_hop(&q.h[0]));
 }
 
 static void test_resp_bad(void **state)
@@ -765,7 +765,7 @@ static void test_resp_bad(void **state)
     struct rs q;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = rparse(&q, DP_H1_M_GET, bad[i]);
+        int rc = rparse(&q, CM_H1_M_GET, bad[i]);
         if (rc != -1 || q.r.msg.status != 502)
             fail_msg("case %zu: rc %d status %d", i, rc, q.r.msg.status);
     }
@@ -778,15 +778,15 @@ static void test_resp_every_prefix(void **state)
     size_t n = strlen(s);
     struct rs whole, inc;
 
-    assert_int_equal(rparse(&whole, DP_H1_M_GET, s), n);
-    assert_int_equal(dp_h1_resp_init(&inc.r, inc.h, NH, NULL), 0);
-    dp_h1_resp_reset(&inc.r, DP_H1_M_GET);
+    assert_int_equal(rparse(&whole, CM_H1_M_GET, s), n);
+    assert_int_equal(cm_h1_resp_init(&inc.r, inc.h, NH, NULL), 0);
+    cm_h1_resp_reset(&inc.r, CM_H1_M_GET);
     for (size_t k = 1; k <= n; k++)
-        assert_int_equal(dp_h1_resp_parse(&inc.r, s, k), k == n ? (int)n : 0);
+        assert_int_equal(cm_h1_resp_parse(&inc.r, s, k), k == n ? (int)n : 0);
     assert_int_equal(inc.r.code, 200);
     assert_int_equal(inc.r.msg.content_length, 42);
     assert_int_equal(inc.r.msg.flags, whole.r.msg.flags);
-    assert_false(inc.r.msg.flags & DP_H1_F_KEEPALIVE);
+    assert_false(inc.r.msg.flags & CM_H1_F_KEEPALIVE);
     assert_true(hdrs_eq(inc.h, whole.h, 3));
 }
 
@@ -797,25 +797,25 @@ static void test_resp_every_prefix(void **state)
 static int decode(const char *s, size_t n, size_t step, char *out,
                   size_t *out_len, size_t *used)
 {
-    struct dp_h1_chunked st;
+    struct cm_h1_chunked st;
     size_t off = 0, avail = 0;
-    int rc = DP_H1_CHUNK_NEED;
+    int rc = CM_H1_CHUNK_NEED;
 
-    dp_h1_chunked_init(&st, 0, 0);
+    cm_h1_chunked_init(&st, 0, 0);
     *out_len = 0;
     while (off < n) {
-        struct dp_h1_slice d;
+        struct cm_h1_slice d;
         size_t c;
         if (avail <= off)
             avail = step == 0 || off + step > n ? n : off + step;
-        rc = dp_h1_chunked_parse(&st, s + off, avail - off, &c, &d);
-        if (rc == DP_H1_CHUNK_DATA) {
+        rc = cm_h1_chunked_parse(&st, s + off, avail - off, &c, &d);
+        if (rc == CM_H1_CHUNK_DATA) {
             assert_true(d.ptr >= s + off && d.ptr + d.len <= s + avail);
             memcpy(out + *out_len, d.ptr, d.len);
             *out_len += d.len;
         }
         off += c;
-        if (rc < 0 || rc == DP_H1_CHUNK_DONE)
+        if (rc < 0 || rc == CM_H1_CHUNK_DONE)
             break;
     }
     *used = off;
@@ -836,7 +836,7 @@ static void test_chunked_decode(void **state)
     size_t olen, used, body = strlen(CHUNKS) - strlen("GET / HTTP/1.1\r\n");
 
     assert_int_equal(decode(CHUNKS, strlen(CHUNKS), 0, out, &olen, &used),
-                     DP_H1_CHUNK_DONE);
+                     CM_H1_CHUNK_DONE);
     assert_int_equal(used, body);
     assert_int_equal(olen, strlen(want));
     assert_memory_equal(out, want, olen);
@@ -851,7 +851,7 @@ static void test_chunked_every_split(void **state)
         char out[128];
         size_t olen, used;
         assert_int_equal(decode(CHUNKS, n, step, out, &olen, &used),
-                         DP_H1_CHUNK_DONE);
+                         CM_H1_CHUNK_DONE);
         assert_int_equal(used, body);
         assert_int_equal(olen, strlen(want));
         assert_memory_equal(out, want, olen);
@@ -865,23 +865,23 @@ static void test_chunked_two_parts(void **state)
     size_t n = strlen(s);
 
     for (size_t k = 0; k <= n; k++) {
-        struct dp_h1_chunked st;
-        struct dp_h1_slice d;
+        struct cm_h1_chunked st;
+        struct cm_h1_slice d;
         char out[8];
         size_t off = 0, c, olen = 0;
         int rc;
-        dp_h1_chunked_init(&st, 0, 0);
-        rc = dp_h1_chunked_parse(&st, s, k, &c, &d);
+        cm_h1_chunked_init(&st, 0, 0);
+        rc = cm_h1_chunked_parse(&st, s, k, &c, &d);
         do {
-            if (rc == DP_H1_CHUNK_DATA) {
+            if (rc == CM_H1_CHUNK_DATA) {
                 memcpy(out + olen, d.ptr, d.len);
                 olen += d.len;
             }
             off += c;
-            if (rc == DP_H1_CHUNK_DONE)
+            if (rc == CM_H1_CHUNK_DONE)
                 break;
             assert_true(rc >= 0);
-            rc = dp_h1_chunked_parse(&st, s + off, n - off, &c, &d);
+            rc = cm_h1_chunked_parse(&st, s + off, n - off, &c, &d);
         } while (1);
         assert_int_equal(off, n);
         assert_int_equal(olen, 3);
@@ -931,60 +931,60 @@ static void test_chunked_bad(void **state)
 
 static void test_chunked_limits(void **state)
 {
-    struct dp_h1_chunked st;
-    struct dp_h1_slice d;
+    struct cm_h1_chunked st;
+    struct cm_h1_slice d;
     size_t c;
     const char *big = "4000000000000000\r\nxy";
     char *ext = repeat("1;", 'a', 20, "\r\n");
     const char *trl = "0\r\nX: 0123456789\r\n\r\n";
 
-    dp_h1_chunked_init(&st, 0, 0);
-    assert_int_equal(dp_h1_chunked_parse(&st, big, strlen(big), &c, &d),
-                     DP_H1_CHUNK_DATA);
+    cm_h1_chunked_init(&st, 0, 0);
+    assert_int_equal(cm_h1_chunked_parse(&st, big, strlen(big), &c, &d),
+                     CM_H1_CHUNK_DATA);
     assert_int_equal(d.len, 2);
-    assert_true(st.size == DP_H1_CHUNK_SIZE_MAX - 2);
+    assert_true(st.size == CM_H1_CHUNK_SIZE_MAX - 2);
 
-    dp_h1_chunked_init(&st, 19, 0);
-    assert_int_equal(dp_h1_chunked_parse(&st, ext, strlen(ext), &c, &d), -1);
+    cm_h1_chunked_init(&st, 19, 0);
+    assert_int_equal(cm_h1_chunked_parse(&st, ext, strlen(ext), &c, &d), -1);
     assert_string_equal(st.err, "chunk extension too long");
-    dp_h1_chunked_init(&st, 20, 0);
-    assert_int_equal(dp_h1_chunked_parse(&st, ext, strlen(ext), &c, &d),
-                     DP_H1_CHUNK_NEED);
+    cm_h1_chunked_init(&st, 20, 0);
+    assert_int_equal(cm_h1_chunked_parse(&st, ext, strlen(ext), &c, &d),
+                     CM_H1_CHUNK_NEED);
     assert_int_equal(c, strlen(ext));
     free(ext);
     /* whitespace before ';' counts too */
     ext = repeat("1", ' ', 20, ";\r\n");
-    dp_h1_chunked_init(&st, 19, 0);
-    assert_int_equal(dp_h1_chunked_parse(&st, ext, strlen(ext), &c, &d), -1);
+    cm_h1_chunked_init(&st, 19, 0);
+    assert_int_equal(cm_h1_chunked_parse(&st, ext, strlen(ext), &c, &d), -1);
     free(ext);
 
-    dp_h1_chunked_init(&st, 0, 16);
-    assert_int_equal(dp_h1_chunked_parse(&st, trl, strlen(trl), &c, &d), -1);
+    cm_h1_chunked_init(&st, 0, 16);
+    assert_int_equal(cm_h1_chunked_parse(&st, trl, strlen(trl), &c, &d), -1);
     assert_string_equal(st.err, "trailer section too large");
-    dp_h1_chunked_init(&st, 0, 17);
-    assert_int_equal(dp_h1_chunked_parse(&st, trl, strlen(trl), &c, &d),
-                     DP_H1_CHUNK_DONE);
+    cm_h1_chunked_init(&st, 0, 17);
+    assert_int_equal(cm_h1_chunked_parse(&st, trl, strlen(trl), &c, &d),
+                     CM_H1_CHUNK_DONE);
     assert_true(st.has_trailers);
     /* after the end, nothing more is consumed */
-    assert_int_equal(dp_h1_chunked_parse(&st, "x", 1, &c, &d),
-                     DP_H1_CHUNK_DONE);
+    assert_int_equal(cm_h1_chunked_parse(&st, "x", 1, &c, &d),
+                     CM_H1_CHUNK_DONE);
     assert_int_equal(c, 0);
 }
 
 static void test_chunk_writer(void **state)
 {
-    char line[DP_H1_CHUNK_LINE_MAX];
+    char line[CM_H1_CHUNK_LINE_MAX];
     struct iovec iov[3];
 
-    assert_int_equal(dp_h1_chunk_size_line(line, 0x1a2f), 6);
+    assert_int_equal(cm_h1_chunk_size_line(line, 0x1a2f), 6);
     assert_memory_equal(line, "1a2f\r\n", 6);
-    assert_int_equal(dp_h1_chunk_size_line(line, 1), 3);
+    assert_int_equal(cm_h1_chunk_size_line(line, 1), 3);
     assert_memory_equal(line, "1\r\n", 3);
-    assert_int_equal(dp_h1_chunk_size_line(line, UINT64_MAX), 18);
+    assert_int_equal(cm_h1_chunk_size_line(line, UINT64_MAX), 18);
     assert_memory_equal(line, "ffffffffffffffff\r\n", 18);
-    assert_int_equal(dp_h1_chunk_iov(line, "abc", 0, iov), 0);
-    assert_int_equal(dp_h1_chunk_iov(line, "abc", 3, iov), 3);
-    assert_int_equal(dp_h1_iov_len(iov, 3), 8);
+    assert_int_equal(cm_h1_chunk_iov(line, "abc", 0, iov), 0);
+    assert_int_equal(cm_h1_chunk_iov(line, "abc", 3, iov), 3);
+    assert_int_equal(cm_h1_iov_len(iov, 3), 8);
     assert_memory_equal(iov[0].iov_base, "3\r\n", 3);
     assert_memory_equal(iov[1].iov_base, "abc", 3);
     assert_memory_equal(iov[2].iov_base, "\r\n", 2);
@@ -993,21 +993,21 @@ static void test_chunk_writer(void **state)
 /* What we write, our decoder reads back. */
 static void test_chunk_roundtrip(void **state)
 {
-    char wire[256], line[DP_H1_CHUNK_LINE_MAX], out[64];
+    char wire[256], line[CM_H1_CHUNK_LINE_MAX], out[64];
     struct iovec iov[3];
     size_t w = 0, olen, used;
     const char *parts[] = {"first", "0123456789abcdefghij", "z"};
 
     for (int i = 0; i < 3; i++) {
-        int n = dp_h1_chunk_iov(line, parts[i], strlen(parts[i]), iov);
+        int n = cm_h1_chunk_iov(line, parts[i], strlen(parts[i]), iov);
         for (int k = 0; k < n; k++) {
             memcpy(wire + w, iov[k].iov_base, iov[k].iov_len);
             w += iov[k].iov_len;
         }
     }
-    memcpy(wire + w, DP_H1_CHUNK_LAST, 5);
+    memcpy(wire + w, CM_H1_CHUNK_LAST, 5);
     w += 5;
-    assert_int_equal(decode(wire, w, 0, out, &olen, &used), DP_H1_CHUNK_DONE);
+    assert_int_equal(decode(wire, w, 0, out, &olen, &used), CM_H1_CHUNK_DONE);
     assert_int_equal(used, w);
     assert_int_equal(olen, 26);
     assert_memory_equal(out, "first0123456789abcdefghijz", 26);
@@ -1017,19 +1017,19 @@ static void test_chunk_roundtrip(void **state)
 
 static void test_names(void **state)
 {
-    assert_true(dp_h1_name_eq(S("Content-Length"), S("content-LENGTH")));
-    assert_false(dp_h1_name_eq(S("Content-Length"), S("Content-Lengt")));
-    assert_false(dp_h1_name_eq(S("a"), S("b")));
-    assert_true(dp_h1_name_is_hop(S("connection")));
-    assert_true(dp_h1_name_is_hop(S("Keep-Alive")));
-    assert_true(dp_h1_name_is_hop(S("Proxy-Connection")));
-    assert_true(dp_h1_name_is_hop(S("TE")));
-    assert_true(dp_h1_name_is_hop(S("Trailer")));
-    assert_true(dp_h1_name_is_hop(S("TRANSFER-ENCODING")));
-    assert_true(dp_h1_name_is_hop(S("upgrade")));
-    assert_false(dp_h1_name_is_hop(S("Host")));
-    assert_false(dp_h1_name_is_hop(S("Trailers")));
-    assert_false(dp_h1_name_is_hop(S("X-Forwarded-For")));
+    assert_true(cm_h1_name_eq(S("Content-Length"), S("content-LENGTH")));
+    assert_false(cm_h1_name_eq(S("Content-Length"), S("Content-Lengt")));
+    assert_false(cm_h1_name_eq(S("a"), S("b")));
+    assert_true(cm_h1_name_is_hop(S("connection")));
+    assert_true(cm_h1_name_is_hop(S("Keep-Alive")));
+    assert_true(cm_h1_name_is_hop(S("Proxy-Connection")));
+    assert_true(cm_h1_name_is_hop(S("TE")));
+    assert_true(cm_h1_name_is_hop(S("Trailer")));
+    assert_true(cm_h1_name_is_hop(S("TRANSFER-ENCODING")));
+    assert_true(cm_h1_name_is_hop(S("upgrade")));
+    assert_false(cm_h1_name_is_hop(S("Host")));
+    assert_false(cm_h1_name_is_hop(S("Trailers")));
+    assert_false(cm_h1_name_is_hop(S("X-Forwarded-For")));
 }
 
 static void test_find(void **state)
@@ -1037,10 +1037,10 @@ static void test_find(void **state)
     struct rq q;
 
     assert_true(parse(&q, GET1) > 0);
-    assert_int_equal(dp_h1_find(&q.r.msg, GET1, S("accept"), 0), 2);
-    assert_int_equal(dp_h1_find(&q.r.msg, GET1, S("HOST"), 0), 0);
-    assert_int_equal(dp_h1_find(&q.r.msg, GET1, S("HOST"), 1), -1);
-    assert_int_equal(dp_h1_find(&q.r.msg, GET1, S("Cookie"), 0), -1);
+    assert_int_equal(cm_h1_find(&q.r.msg, GET1, S("accept"), 0), 2);
+    assert_int_equal(cm_h1_find(&q.r.msg, GET1, S("HOST"), 0), 0);
+    assert_int_equal(cm_h1_find(&q.r.msg, GET1, S("HOST"), 1), -1);
+    assert_int_equal(cm_h1_find(&q.r.msg, GET1, S("Cookie"), 0), -1);
 }
 
 static void flatten(const struct iovec *iov, int n, char *out)
@@ -1081,29 +1081,29 @@ static const char FWD_OUT[] = "POST /api?x=1 HTTP/1.1\r\n"
 static void test_write_request(void **state)
 {
     struct rq q, back;
-    struct iovec iov[DP_H1_WRITE_IOV_MAX(NH)];
-    struct dp_h1_fwd fwd = {.flags = DP_H1_FWD_XF,
+    struct iovec iov[CM_H1_WRITE_IOV_MAX(NH)];
+    struct cm_h1_fwd fwd = {.flags = CM_H1_FWD_XF,
                             .client_addr = {S("10.0.0.9")},
                             .proto = {S("https")}};
     char flat[1024], buf[1024];
     int n;
 
     assert_int_equal(parse(&q, FWD_IN), strlen(FWD_IN));
-    n = dp_h1_req_write_iov(&q.r, FWD_IN, &fwd, iov, DP_H1_WRITE_IOV_MAX(NH));
+    n = cm_h1_req_write_iov(&q.r, FWD_IN, &fwd, iov, CM_H1_WRITE_IOV_MAX(NH));
     assert_true(n > 0);
     flatten(iov, n, flat);
     assert_string_equal(flat, FWD_OUT);
-    assert_int_equal(dp_h1_iov_len(iov, n), strlen(FWD_OUT));
+    assert_int_equal(cm_h1_iov_len(iov, n), strlen(FWD_OUT));
     /* Host and User-Agent are one run of the input buffer */
     assert_ptr_equal(iov[2].iov_base,
                      FWD_IN + strlen("POST /api?x=1 HTTP/1.0\r\n"));
     assert_int_equal(iov[2].iov_len,
                      strlen("Host: example.com\r\nUser-Agent: t\r\n"));
     /* too few iovecs, too small a buffer */
-    assert_int_equal(dp_h1_req_write_iov(&q.r, FWD_IN, &fwd, iov, 3),
+    assert_int_equal(cm_h1_req_write_iov(&q.r, FWD_IN, &fwd, iov, 3),
                      GW_ETOOBIG);
-    assert_int_equal(dp_h1_req_write(&q.r, FWD_IN, &fwd, buf, 20), GW_ETOOBIG);
-    assert_int_equal(dp_h1_req_write(&q.r, FWD_IN, &fwd, buf, sizeof(buf)),
+    assert_int_equal(cm_h1_req_write(&q.r, FWD_IN, &fwd, buf, 20), GW_ETOOBIG);
+    assert_int_equal(cm_h1_req_write(&q.r, FWD_IN, &fwd, buf, sizeof(buf)),
                      strlen(FWD_OUT));
     assert_memory_equal(buf, FWD_OUT, strlen(FWD_OUT));
     /* the next hop reads it back */
@@ -1111,7 +1111,7 @@ static void test_write_request(void **state)
     assert_int_equal(back.r.msg.content_length, 3);
     /* an unfinished head is not written */
     assert_int_equal(parse_n(&q, FWD_IN, 10), 0);
-    assert_int_equal(dp_h1_req_write(&q.r, FWD_IN, &fwd, buf, sizeof(buf)),
+    assert_int_equal(cm_h1_req_write(&q.r, FWD_IN, &fwd, buf, sizeof(buf)),
                      GW_EINVAL);
 }
 
@@ -1121,12 +1121,12 @@ static void test_write_request_rewrites(void **state)
                      "Transfer-Encoding: chunked\r\nTE: trailers\r\n"
                      "Upgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
     struct rq q;
-    struct dp_h1_fwd fwd = {.flags = DP_H1_FWD_CHUNKED | DP_H1_FWD_CLOSE};
+    struct cm_h1_fwd fwd = {.flags = CM_H1_FWD_CHUNKED | CM_H1_FWD_CLOSE};
     char out[512];
     int n;
 
     assert_int_equal(parse(&q, in), strlen(in));
-    n = dp_h1_req_write(&q.r, in, &fwd, out, sizeof(out) - 1);
+    n = cm_h1_req_write(&q.r, in, &fwd, out, sizeof(out) - 1);
     assert_true(n > 0);
     out[n] = '\0';
     assert_string_equal(out, "GET /?q HTTP/1.1\r\n"
@@ -1134,12 +1134,12 @@ static void test_write_request_rewrites(void **state)
                              "Connection: close\r\n"
                              "Transfer-Encoding: chunked\r\n\r\n");
     /* caller's target and Host, the upgrade kept */
-    fwd.flags = DP_H1_FWD_UPGRADE | DP_H1_FWD_CHUNKED;
+    fwd.flags = CM_H1_FWD_UPGRADE | CM_H1_FWD_CHUNKED;
     fwd.target.ptr = "/new";
     fwd.target.len = 4;
     fwd.host.ptr = "backend:8080";
     fwd.host.len = 12;
-    n = dp_h1_req_write(&q.r, in, &fwd, out, sizeof(out) - 1);
+    n = cm_h1_req_write(&q.r, in, &fwd, out, sizeof(out) - 1);
     assert_true(n > 0);
     out[n] = '\0';
     assert_string_equal(out, "GET /new HTTP/1.1\r\n"
@@ -1151,7 +1151,7 @@ static void test_write_request_rewrites(void **state)
     in = "GET / HTTP/1.0\r\n\r\n";
     memset(&fwd, 0, sizeof(fwd));
     assert_true(parse(&q, in) > 0);
-    n = dp_h1_req_write(&q.r, in, &fwd, out, sizeof(out) - 1);
+    n = cm_h1_req_write(&q.r, in, &fwd, out, sizeof(out) - 1);
     out[n] = '\0';
     assert_string_equal(out, "GET / HTTP/1.1\r\nHost: \r\n\r\n");
 }
@@ -1161,13 +1161,13 @@ static void test_write_response(void **state)
     const char *in = "HTTP/1.0 200 Fine\r\nServer: s\r\nConnection: close\r\n"
                      "Content-Type: a/b\r\n\r\n";
     struct rs q;
-    struct iovec iov[DP_H1_WRITE_IOV_MAX(NH)];
-    struct dp_h1_fwd fwd = {.flags = DP_H1_FWD_CHUNKED | DP_H1_FWD_KEEPALIVE};
+    struct iovec iov[CM_H1_WRITE_IOV_MAX(NH)];
+    struct cm_h1_fwd fwd = {.flags = CM_H1_FWD_CHUNKED | CM_H1_FWD_KEEPALIVE};
     char out[512];
     int n;
 
-    assert_true(rparse(&q, DP_H1_M_GET, in) > 0);
-    n = dp_h1_resp_write_iov(&q.r, in, &fwd, iov, DP_H1_WRITE_IOV_MAX(NH));
+    assert_true(rparse(&q, CM_H1_M_GET, in) > 0);
+    n = cm_h1_resp_write_iov(&q.r, in, &fwd, iov, CM_H1_WRITE_IOV_MAX(NH));
     assert_true(n > 0);
     flatten(iov, n, out);
     assert_string_equal(out, "HTTP/1.1 200 Fine\r\nServer: s\r\n"

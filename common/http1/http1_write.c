@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "common/err/err.h"
-#include "dataplane/http1/http1-int.h"
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1-int.h"
+#include "common/http1/http1.h"
 
 /* Where pieces go: iovecs or a flat buffer. */
 struct out {
@@ -54,7 +54,7 @@ static void put(struct out *o, const void *p, size_t n)
 
 #define PUT_LIT(o, lit) put(o, lit, sizeof(lit) - 1)
 
-static void put_span(struct out *o, const char *buf, struct dp_h1_span s)
+static void put_span(struct out *o, const char *buf, struct cm_h1_span s)
 {
     put(o, buf + s.off, s.len);
 }
@@ -69,7 +69,7 @@ static void put_field(struct out *o, const char *name_colon_sp, const char *v,
 }
 
 /* The raw line of header <i> and its CRLF, up to the next line. */
-static void put_line(struct out *o, const struct dp_h1_msg *m, const char *buf,
+static void put_line(struct out *o, const struct cm_h1_msg *m, const char *buf,
                      uint32_t i)
 {
     uint32_t s = m->hdrs[i].name.off;
@@ -87,8 +87,8 @@ static int finish(struct out *o)
 
 /* ==== requests ==== */
 
-static void req_start_line(struct out *o, const struct dp_h1_req *r,
-                           const char *buf, const struct dp_h1_fwd *fwd)
+static void req_start_line(struct out *o, const struct cm_h1_req *r,
+                           const char *buf, const struct cm_h1_fwd *fwd)
 {
     uint32_t m = r->method_raw.off, t = r->target.off;
 
@@ -96,7 +96,7 @@ static void req_start_line(struct out *o, const struct dp_h1_req *r,
     put(o, buf + m, t - m);
     if (fwd->target.ptr != NULL) {
         put(o, fwd->target.ptr, fwd->target.len);
-    } else if (r->form == DP_H1_T_ABSOLUTE) {
+    } else if (r->form == CM_H1_T_ABSOLUTE) {
         uint32_t s = r->authority.off + r->authority.len;
         if (r->path.len == 0)
             PUT_LIT(o, "/");
@@ -108,47 +108,47 @@ static void req_start_line(struct out *o, const struct dp_h1_req *r,
 }
 
 /* Is header <h> replaced or dropped by the writer? */
-static bool req_drops(const struct dp_h1_req *r, const struct dp_h1_hdr *h,
-                      const struct dp_h1_fwd *fwd)
+static bool req_drops(const struct cm_h1_req *r, const struct cm_h1_hdr *h,
+                      const struct cm_h1_fwd *fwd)
 {
-    bool xf = fwd->flags & DP_H1_FWD_XF;
+    bool xf = fwd->flags & CM_H1_FWD_XF;
 
-    if (dp_h1_hdr_is_hop(h))
-        return !(h->id == DP_H1_H_UPGRADE && (fwd->flags & DP_H1_FWD_UPGRADE) &&
-                 (r->msg.flags & DP_H1_F_UPGRADE));
+    if (cm_h1_hdr_is_hop(h))
+        return !(h->id == CM_H1_H_UPGRADE && (fwd->flags & CM_H1_FWD_UPGRADE) &&
+                 (r->msg.flags & CM_H1_F_UPGRADE));
     switch (h->id) {
-    case DP_H1_H_HOST:
-        return fwd->host.ptr != NULL || r->form == DP_H1_T_ABSOLUTE;
-    case DP_H1_H_X_FORWARDED_FOR:
+    case CM_H1_H_HOST:
+        return fwd->host.ptr != NULL || r->form == CM_H1_T_ABSOLUTE;
+    case CM_H1_H_X_FORWARDED_FOR:
         return xf && fwd->client_addr.len > 0;
-    case DP_H1_H_X_FORWARDED_PROTO:
+    case CM_H1_H_X_FORWARDED_PROTO:
         return xf && fwd->proto.len > 0;
-    case DP_H1_H_X_FORWARDED_HOST:
+    case CM_H1_H_X_FORWARDED_HOST:
         return xf && r->host.len > 0;
     }
     return false;
 }
 
-static void req_host(struct out *o, const struct dp_h1_req *r, const char *buf,
-                     const struct dp_h1_fwd *fwd)
+static void req_host(struct out *o, const struct cm_h1_req *r, const char *buf,
+                     const struct cm_h1_fwd *fwd)
 {
     if (fwd->host.ptr != NULL)
         put_field(o, "Host: ", fwd->host.ptr, fwd->host.len);
-    else if (r->form == DP_H1_T_ABSOLUTE || !(r->msg.flags & DP_H1_F_HAS_HOST))
+    else if (r->form == CM_H1_T_ABSOLUTE || !(r->msg.flags & CM_H1_F_HAS_HOST))
         put_field(o, "Host: ", buf + r->host.off, r->host.len);
 }
 
 /* X-Forwarded-For: <received values>, <client> */
-static void req_xff(struct out *o, const struct dp_h1_req *r, const char *buf,
-                    const struct dp_h1_fwd *fwd)
+static void req_xff(struct out *o, const struct cm_h1_req *r, const char *buf,
+                    const struct cm_h1_fwd *fwd)
 {
-    const struct dp_h1_msg *m = &r->msg;
+    const struct cm_h1_msg *m = &r->msg;
 
     PUT_LIT(o, "X-Forwarded-For: ");
     for (uint32_t i = 0; i < m->nhdr; i++) {
-        const struct dp_h1_hdr *h = &m->hdrs[i];
-        if (h->id != DP_H1_H_X_FORWARDED_FOR || h->value.len == 0 ||
-            dp_h1_hdr_is_hop(h))
+        const struct cm_h1_hdr *h = &m->hdrs[i];
+        if (h->id != CM_H1_H_X_FORWARDED_FOR || h->value.len == 0 ||
+            cm_h1_hdr_is_hop(h))
             continue;
         put_span(o, buf, h->value);
         PUT_LIT(o, ", ");
@@ -157,11 +157,11 @@ static void req_xff(struct out *o, const struct dp_h1_req *r, const char *buf,
     PUT_LIT(o, "\r\n");
 }
 
-static void req_added(struct out *o, const struct dp_h1_req *r, const char *buf,
-                      const struct dp_h1_fwd *fwd)
+static void req_added(struct out *o, const struct cm_h1_req *r, const char *buf,
+                      const struct cm_h1_fwd *fwd)
 {
     req_host(o, r, buf, fwd);
-    if (fwd->flags & DP_H1_FWD_XF) {
+    if (fwd->flags & CM_H1_FWD_XF) {
         if (fwd->client_addr.len > 0)
             req_xff(o, r, buf, fwd);
         if (fwd->proto.len > 0)
@@ -169,23 +169,23 @@ static void req_added(struct out *o, const struct dp_h1_req *r, const char *buf,
         if (r->host.len > 0)
             put_field(o, "X-Forwarded-Host: ", buf + r->host.off, r->host.len);
     }
-    if ((fwd->flags & DP_H1_FWD_UPGRADE) && (r->msg.flags & DP_H1_F_UPGRADE))
+    if ((fwd->flags & CM_H1_FWD_UPGRADE) && (r->msg.flags & CM_H1_F_UPGRADE))
         PUT_LIT(o, "Connection: upgrade\r\n");
-    else if (fwd->flags & DP_H1_FWD_CLOSE)
+    else if (fwd->flags & CM_H1_FWD_CLOSE)
         PUT_LIT(o, "Connection: close\r\n");
-    else if (fwd->flags & DP_H1_FWD_KEEPALIVE)
+    else if (fwd->flags & CM_H1_FWD_KEEPALIVE)
         PUT_LIT(o, "Connection: keep-alive\r\n");
-    if (fwd->flags & DP_H1_FWD_CHUNKED)
+    if (fwd->flags & CM_H1_FWD_CHUNKED)
         PUT_LIT(o, "Transfer-Encoding: chunked\r\n");
     PUT_LIT(o, "\r\n");
 }
 
-static int req_write(struct out *o, const struct dp_h1_req *r, const char *buf,
-                     const struct dp_h1_fwd *fwd)
+static int req_write(struct out *o, const struct cm_h1_req *r, const char *buf,
+                     const struct cm_h1_fwd *fwd)
 {
-    const struct dp_h1_msg *m = &r->msg;
+    const struct cm_h1_msg *m = &r->msg;
 
-    if (m->state != DP_H1_S_DONE)
+    if (m->state != CM_H1_S_DONE)
         return GW_EINVAL;
     req_start_line(o, r, buf, fwd);
     for (uint32_t i = 0; i < m->nhdr; i++) {
@@ -196,8 +196,8 @@ static int req_write(struct out *o, const struct dp_h1_req *r, const char *buf,
     return finish(o);
 }
 
-int dp_h1_req_write_iov(const struct dp_h1_req *req, const char *buf,
-                        const struct dp_h1_fwd *fwd, struct iovec *iov,
+int cm_h1_req_write_iov(const struct cm_h1_req *req, const char *buf,
+                        const struct cm_h1_fwd *fwd, struct iovec *iov,
                         int iov_max)
 {
     struct out o = {.iov = iov, .max = iov_max};
@@ -205,8 +205,8 @@ int dp_h1_req_write_iov(const struct dp_h1_req *req, const char *buf,
     return req_write(&o, req, buf, fwd);
 }
 
-int dp_h1_req_write(const struct dp_h1_req *req, const char *buf,
-                    const struct dp_h1_fwd *fwd, char *out, size_t cap)
+int cm_h1_req_write(const struct cm_h1_req *req, const char *buf,
+                    const struct cm_h1_fwd *fwd, char *out, size_t cap)
 {
     struct out o = {.buf = out, .cap = cap};
 
@@ -215,39 +215,39 @@ int dp_h1_req_write(const struct dp_h1_req *req, const char *buf,
 
 /* ==== responses ==== */
 
-int dp_h1_resp_write_iov(const struct dp_h1_resp *resp, const char *buf,
-                         const struct dp_h1_fwd *fwd, struct iovec *iov,
+int cm_h1_resp_write_iov(const struct cm_h1_resp *resp, const char *buf,
+                         const struct cm_h1_fwd *fwd, struct iovec *iov,
                          int iov_max)
 {
-    const struct dp_h1_msg *m = &resp->msg;
+    const struct cm_h1_msg *m = &resp->msg;
     struct out o = {.iov = iov, .max = iov_max};
     bool upgrade =
-        (fwd->flags & DP_H1_FWD_UPGRADE) && (m->flags & DP_H1_F_UPGRADE);
+        (fwd->flags & CM_H1_FWD_UPGRADE) && (m->flags & CM_H1_F_UPGRADE);
 
-    if (m->state != DP_H1_S_DONE)
+    if (m->state != CM_H1_S_DONE)
         return GW_EINVAL;
     /* "HTTP/1.1 " then the code and reason as received */
     PUT_LIT(&o, "HTTP/1.1 ");
     put(&o, buf + m->start.off + 9, m->start.len - 9);
     PUT_LIT(&o, "\r\n");
     for (uint32_t i = 0; i < m->nhdr; i++) {
-        const struct dp_h1_hdr *h = &m->hdrs[i];
-        if (!dp_h1_hdr_is_hop(h) || (upgrade && h->id == DP_H1_H_UPGRADE))
+        const struct cm_h1_hdr *h = &m->hdrs[i];
+        if (!cm_h1_hdr_is_hop(h) || (upgrade && h->id == CM_H1_H_UPGRADE))
             put_line(&o, m, buf, i);
     }
     if (upgrade)
         PUT_LIT(&o, "Connection: upgrade\r\n");
-    else if (fwd->flags & DP_H1_FWD_CLOSE)
+    else if (fwd->flags & CM_H1_FWD_CLOSE)
         PUT_LIT(&o, "Connection: close\r\n");
-    else if (fwd->flags & DP_H1_FWD_KEEPALIVE)
+    else if (fwd->flags & CM_H1_FWD_KEEPALIVE)
         PUT_LIT(&o, "Connection: keep-alive\r\n");
-    if (fwd->flags & DP_H1_FWD_CHUNKED)
+    if (fwd->flags & CM_H1_FWD_CHUNKED)
         PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
     PUT_LIT(&o, "\r\n");
     return finish(&o);
 }
 
-size_t dp_h1_iov_len(const struct iovec *iov, int n)
+size_t cm_h1_iov_len(const struct iovec *iov, int n)
 {
     size_t t = 0;
 

@@ -53,7 +53,7 @@ struct cp_http__parser *cp_http__parser_new(void);
 void cp_http__parser_free(struct cp_http__parser *p);
 /* Forgets the request parsed, for the next one. */
 void cp_http__parser_reset(struct cp_http__parser *p);
-/* dp_h1_req_parse(): >0 head length, 0 need more, -1 invalid (then
+/* cm_h1_req_parse(): >0 head length, 0 need more, -1 invalid (then
  * cp_http__parser_status() is the status to answer). */
 int cp_http__parse(struct cp_http__parser *p, const char *buf, size_t len);
 int cp_http__parser_status(const struct cp_http__parser *p);

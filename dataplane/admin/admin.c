@@ -13,7 +13,7 @@
 #include "common/log/log.h"
 #include "common/net/net.h"
 #include "dataplane/admin/admin.h"
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 
 #define AD_BUF_MAX 16384
 #define AD_HDR_MAX 64
@@ -32,8 +32,8 @@ struct ad_conn {
     struct dp_admin *a;
     char buf[AD_BUF_MAX];
     size_t len;
-    struct dp_h1_req req;
-    struct dp_h1_hdr hdrs[AD_HDR_MAX];
+    struct cm_h1_req req;
+    struct cm_h1_hdr hdrs[AD_HDR_MAX];
     char *out;
     bool answered;
 };
@@ -232,7 +232,7 @@ static void reply(struct ad_conn *c, int code, const char *reason,
         return;
     }
     memcpy(c->out, head, (size_t)hl);
-    if (blen > 0 && c->req.method != DP_H1_M_HEAD)
+    if (blen > 0 && c->req.method != CM_H1_M_HEAD)
         memcpy(c->out + hl, body, blen);
     else
         blen = 0;
@@ -254,7 +254,7 @@ static void reply_text(struct ad_conn *c, int code, const char *reason,
 
 static bool path_is(struct ad_conn *c, const char *p)
 {
-    struct dp_h1_slice s = dp_h1_at(c->buf, c->req.path);
+    struct cm_h1_slice s = cm_h1_at(c->buf, c->req.path);
 
     return s.len == strlen(p) && memcmp(s.ptr, p, s.len) == 0;
 }
@@ -263,7 +263,7 @@ static void serve(struct ad_conn *c)
 {
     const struct dp_admin_src *src = &c->a->src;
 
-    if (c->req.method != DP_H1_M_GET && c->req.method != DP_H1_M_HEAD) {
+    if (c->req.method != CM_H1_M_GET && c->req.method != CM_H1_M_HEAD) {
         reply_text(c, 405, "Method Not Allowed", "method not allowed\n");
     } else if (path_is(c, "/ping")) {
         reply_text(c, 200, "OK", "OK");
@@ -316,7 +316,7 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n == 0 || c->answered)
         return;
     c->len += (size_t)n;
-    r = dp_h1_req_parse(&c->req, c->buf, c->len);
+    r = cm_h1_req_parse(&c->req, c->buf, c->len);
     if (r < 0)
         reply_text(c, c->req.msg.status, "Bad Request", "bad request\n");
     else if (r > 0)
@@ -335,7 +335,7 @@ static void on_conn(uv_stream_t *l, int status)
     c->a = a;
     uv_tcp_init(&a->loop, &c->tcp);
     c->tcp.data = c;
-    dp_h1_req_init(&c->req, c->hdrs, AD_HDR_MAX, NULL);
+    cm_h1_req_init(&c->req, c->hdrs, AD_HDR_MAX, NULL);
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
         uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) != 0)
         conn_close(c);

@@ -17,7 +17,7 @@
 
 enum { PX_WAIT = 0, PX_NEXT = 1 };
 
-#define PX_IOV_MAX (DP_H1_WRITE_IOV_MAX(DP_PROXY__HDR_MAX) + 8)
+#define PX_IOV_MAX (CM_H1_WRITE_IOV_MAX(DP_PROXY__HDR_MAX) + 8)
 
 static void conn_written(uv_write_t *wr, int status);
 static void up_written(uv_write_t *wr, int status);
@@ -130,7 +130,7 @@ static int respond(struct dp_proxy__conn *c, int status, const char *body,
     }
     n = dp_proxy_local_response(c->local, cap, status, location, body, blen,
                                 c->close_after,
-                                c->head_len && c->req.method == DP_H1_M_HEAD);
+                                c->head_len && c->req.method == CM_H1_M_HEAD);
     if (n < 0) {
         dp_proxy__conn_close(c);
         return PX_WAIT;
@@ -195,7 +195,7 @@ static int iov_add_lines(struct iovec *iov, int n, const char *add, size_t alen)
         n--;
     iov[n].iov_base = (void *)add;
     iov[n].iov_len = alen;
-    iov[n + 1].iov_base = (void *)DP_H1_CRLF;
+    iov[n + 1].iov_base = (void *)CM_H1_CRLF;
     iov[n + 1].iov_len = 2;
     return n + 2;
 }
@@ -215,59 +215,59 @@ static int64_t req_body_take(struct dp_proxy__conn *c)
 
     if (c->req_done || avail == 0)
         return 0;
-    if (c->req_body == DP_H1_BODY_LENGTH) {
+    if (c->req_body == CM_H1_BODY_LENGTH) {
         n = avail < (uint64_t)c->req_left ? avail : (size_t)c->req_left;
         c->req_left -= (int64_t)n;
         c->req_done = c->req_left == 0;
         return (int64_t)n;
     }
     while (n < avail) {
-        struct dp_h1_slice d;
+        struct cm_h1_slice d;
         size_t used = 0;
-        int r = dp_h1_chunked_parse(&c->req_chunked, c->in.p + c->in.start + n,
+        int r = cm_h1_chunked_parse(&c->req_chunked, c->in.p + c->in.start + n,
                                     avail - n, &used, &d);
         n += used;
         if (r < 0)
             return -1;
-        if (r == DP_H1_CHUNK_DONE) {
+        if (r == CM_H1_CHUNK_DONE) {
             c->req_done = true;
             break;
         }
-        if (r == DP_H1_CHUNK_NEED)
+        if (r == CM_H1_CHUNK_NEED)
             break;
     }
     return (int64_t)n;
 }
 
-static void req_fwd(struct dp_proxy__conn *c, struct dp_h1_fwd *fwd)
+static void req_fwd(struct dp_proxy__conn *c, struct cm_h1_fwd *fwd)
 {
     const struct dp_proxy__plan *pl = &c->plan;
 
     memset(fwd, 0, sizeof(*fwd));
-    fwd->flags = DP_H1_FWD_XF;
-    if (c->req_body == DP_H1_BODY_CHUNKED)
-        fwd->flags |= DP_H1_FWD_CHUNKED;
+    fwd->flags = CM_H1_FWD_XF;
+    if (c->req_body == CM_H1_BODY_CHUNKED)
+        fwd->flags |= CM_H1_FWD_CHUNKED;
     if (c->upgrade)
-        fwd->flags |= DP_H1_FWD_UPGRADE;
-    fwd->client_addr = (struct dp_h1_slice){c->peer, strlen(c->peer)};
-    fwd->proto = (struct dp_h1_slice){"http", 4};
+        fwd->flags |= CM_H1_FWD_UPGRADE;
+    fwd->client_addr = (struct cm_h1_slice){c->peer, strlen(c->peer)};
+    fwd->proto = (struct cm_h1_slice){"http", 4};
     if (pl->target.set)
         fwd->target =
-            (struct dp_h1_slice){sb_at(c, pl->target), pl->target.len};
+            (struct cm_h1_slice){sb_at(c, pl->target), pl->target.len};
     if (pl->host.set)
-        fwd->host = (struct dp_h1_slice){sb_at(c, pl->host), pl->host.len};
+        fwd->host = (struct cm_h1_slice){sb_at(c, pl->host), pl->host.len};
 }
 
 /* Writes the request head (and the body bytes already here). */
 static int pump_req_head(struct dp_proxy__conn *c)
 {
     struct iovec iov[PX_IOV_MAX];
-    struct dp_h1_fwd fwd;
+    struct cm_h1_fwd fwd;
     int64_t nb;
     int n, r;
 
     req_fwd(c, &fwd);
-    n = dp_h1_req_write_iov(&c->req, c->in.p, &fwd, iov, PX_IOV_MAX - 4);
+    n = cm_h1_req_write_iov(&c->req, c->in.p, &fwd, iov, PX_IOV_MAX - 4);
     if (n < 0)
         return respond_error(c, 431, true);
     n = iov_add_lines(iov, n, sb_at(c, c->plan.req_add), c->plan.req_add.len);
@@ -325,9 +325,9 @@ static int64_t resp_body_take(struct dp_proxy__conn *c, size_t off)
 
     if (c->resp_phase != DP_PROXY__R_BODY || avail == 0)
         return 0;
-    if (c->resp_body == DP_H1_BODY_CLOSE)
+    if (c->resp_body == CM_H1_BODY_CLOSE)
         return (int64_t)avail;
-    if (c->resp_body == DP_H1_BODY_LENGTH) {
+    if (c->resp_body == CM_H1_BODY_LENGTH) {
         n = avail < (uint64_t)c->resp_left ? avail : (size_t)c->resp_left;
         c->resp_left -= (int64_t)n;
         if (c->resp_left == 0)
@@ -335,19 +335,19 @@ static int64_t resp_body_take(struct dp_proxy__conn *c, size_t off)
         return (int64_t)n;
     }
     while (n < avail) {
-        struct dp_h1_slice d;
+        struct cm_h1_slice d;
         size_t used = 0;
-        int r = dp_h1_chunked_parse(&c->resp_chunked,
+        int r = cm_h1_chunked_parse(&c->resp_chunked,
                                     u->in.p + u->in.start + off + n, avail - n,
                                     &used, &d);
         n += used;
         if (r < 0)
             return -1;
-        if (r == DP_H1_CHUNK_DONE) {
+        if (r == CM_H1_CHUNK_DONE) {
             c->resp_phase = DP_PROXY__R_DONE;
             break;
         }
-        if (r == DP_H1_CHUNK_NEED)
+        if (r == CM_H1_CHUNK_NEED)
             break;
     }
     return (int64_t)n;
@@ -362,9 +362,9 @@ static void resp_remove(struct dp_proxy__conn *c)
 
     for (; p < end; p += strlen(p) + 1) {
         int i = 0;
-        while ((i = dp_h1_find(&u->resp.msg, u->in.p + u->in.start, p,
+        while ((i = cm_h1_find(&u->resp.msg, u->in.p + u->in.start, p,
                                strlen(p), (uint32_t)i)) >= 0)
-            u->hdrs[i++].flags |= DP_H1_HDR_HOP;
+            u->hdrs[i++].flags |= CM_H1_HDR_HOP;
     }
 }
 
@@ -373,22 +373,22 @@ static int resp_head_out(struct dp_proxy__conn *c, int head_len, bool final)
 {
     struct dp_proxy__up *u = c->up;
     struct iovec iov[PX_IOV_MAX];
-    struct dp_h1_fwd fwd = {0};
+    struct cm_h1_fwd fwd = {0};
     int64_t nb = 0;
     int n;
 
     if (final) {
         if (c->close_after || c->w->draining)
-            fwd.flags |= DP_H1_FWD_CLOSE;
+            fwd.flags |= CM_H1_FWD_CLOSE;
         else if (c->req.msg.minor == 0)
-            fwd.flags |= DP_H1_FWD_KEEPALIVE;
-        if (c->resp_body == DP_H1_BODY_CHUNKED)
-            fwd.flags |= DP_H1_FWD_CHUNKED;
+            fwd.flags |= CM_H1_FWD_KEEPALIVE;
+        if (c->resp_body == CM_H1_BODY_CHUNKED)
+            fwd.flags |= CM_H1_FWD_CHUNKED;
         resp_remove(c);
     }
     if (u->resp.code == 101)
-        fwd.flags = DP_H1_FWD_UPGRADE;
-    n = dp_h1_resp_write_iov(&u->resp, u->in.p + u->in.start, &fwd, iov,
+        fwd.flags = CM_H1_FWD_UPGRADE;
+    n = cm_h1_resp_write_iov(&u->resp, u->in.p + u->in.start, &fwd, iov,
                              PX_IOV_MAX - 4);
     if (n < 0)
         return respond_error(c, 502, true);
@@ -427,7 +427,7 @@ static int up_failed(struct dp_proxy__conn *c, int status)
     bool clean =
         !c->resp_started && !c->body_started && (u == NULL || !u->got_data);
 
-    reused = reused && c->req_body == DP_H1_BODY_NONE;
+    reused = reused && c->req_body == CM_H1_BODY_NONE;
 
     DP_PROXY__INC(c->w, upstream_connect_errors, 1);
     if (!(clean && reused)) /* a stale pooled connection is no failure */
@@ -461,7 +461,7 @@ static int pump_resp_head(struct dp_proxy__conn *c)
 
     if (avail == 0)
         return u->eof ? up_failed(c, UV_EOF) : PX_WAIT;
-    r = dp_h1_resp_parse(&u->resp, u->in.p + u->in.start, avail);
+    r = cm_h1_resp_parse(&u->resp, u->in.p + u->in.start, avail);
     if (r == 0) {
         if (u->eof || (u->in.start == 0 && u->in.end == u->in.cap))
             return respond_error(c, 502, true);
@@ -482,12 +482,12 @@ static int pump_resp_head(struct dp_proxy__conn *c)
         DP_PROXY__INC(c->w, responses[1], 1);
         if (c->req.msg.minor == 0) { /* HTTP/1.0 clients get no 1xx */
             u->in.start += (uint32_t)r;
-            dp_h1_resp_reset(&u->resp, (enum dp_h1_method)c->req.method);
+            cm_h1_resp_reset(&u->resp, (enum cm_h1_method)c->req.method);
             return PX_NEXT;
         }
         r = resp_head_out(c, r, false);
         if (c->state == DP_PROXY__S_FORWARD)
-            dp_h1_resp_reset(&u->resp, (enum dp_h1_method)c->req.method);
+            cm_h1_resp_reset(&u->resp, (enum cm_h1_method)c->req.method);
         return r;
     }
     timer_clear(c);
@@ -495,10 +495,10 @@ static int pump_resp_head(struct dp_proxy__conn *c)
     dp_proxy__outlier_report(c, cur_cand(c), code < 500);
     c->resp_body = u->resp.msg.body;
     c->resp_left = u->resp.msg.content_length;
-    dp_h1_chunked_init(&c->resp_chunked, 0, 0);
+    cm_h1_chunked_init(&c->resp_chunked, 0, 0);
     c->resp_phase =
-        c->resp_body == DP_H1_BODY_NONE ? DP_PROXY__R_DONE : DP_PROXY__R_BODY;
-    if (c->resp_body == DP_H1_BODY_CLOSE)
+        c->resp_body == CM_H1_BODY_NONE ? DP_PROXY__R_DONE : DP_PROXY__R_BODY;
+    if (c->resp_body == CM_H1_BODY_CLOSE)
         c->close_after = true;
     return resp_head_out(c, r, true);
 }
@@ -519,7 +519,7 @@ static int pump_resp(struct dp_proxy__conn *c)
     if (u->in.start == u->in.end) {
         if (!u->eof)
             return PX_WAIT;
-        if (c->resp_body != DP_H1_BODY_CLOSE) {
+        if (c->resp_body != CM_H1_BODY_CLOSE) {
             dp_proxy__conn_close(c); /* truncated */
             return PX_WAIT;
         }
@@ -555,7 +555,7 @@ static int st_head(struct dp_proxy__conn *c)
             timer_set(c, DP_PROXY__T_IDLE, o->idle_timeout_ms);
         return PX_WAIT;
     }
-    r = dp_h1_req_parse(&c->req, c->in.p, c->in.end);
+    r = cm_h1_req_parse(&c->req, c->in.p, c->in.end);
     if (r == 0) {
         if (c->eof) {
             dp_proxy__conn_close(c);
@@ -583,16 +583,16 @@ static int st_head(struct dp_proxy__conn *c)
 
 static int st_route(struct dp_proxy__conn *c)
 {
-    const struct dp_h1_msg *m = &c->req.msg;
+    const struct cm_h1_msg *m = &c->req.msg;
 
     c->req_body = m->body;
     c->req_left = m->content_length;
-    c->req_done = m->body == DP_H1_BODY_NONE;
-    dp_h1_chunked_init(&c->req_chunked, 0, 0);
-    c->upgrade = (m->flags & DP_H1_F_UPGRADE) != 0;
-    if (!(m->flags & DP_H1_F_KEEPALIVE) || c->w->draining)
+    c->req_done = m->body == CM_H1_BODY_NONE;
+    cm_h1_chunked_init(&c->req_chunked, 0, 0);
+    c->upgrade = (m->flags & CM_H1_F_UPGRADE) != 0;
+    if (!(m->flags & CM_H1_F_KEEPALIVE) || c->w->draining)
         c->close_after = true;
-    if (c->req.method == DP_H1_M_CONNECT)
+    if (c->req.method == CM_H1_M_CONNECT)
         return respond_error(c, 405, true);
     if (dp_proxy__route(c) != 0)
         return respond_error(c, 500, true);
@@ -635,7 +635,7 @@ static void forward_begin(struct dp_proxy__conn *c)
     const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
     uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
 
-    dp_h1_resp_reset(&c->up->resp, (enum dp_h1_method)c->req.method);
+    cm_h1_resp_reset(&c->up->resp, (enum cm_h1_method)c->req.method);
     c->up->c = c;
     c->resp_phase = DP_PROXY__R_HEAD;
     c->state = DP_PROXY__S_FORWARD;
@@ -693,8 +693,8 @@ static int forward_end(struct dp_proxy__conn *c)
         return PX_WAIT;
     if (!c->req_done)
         c->close_after = true; /* answered before the body was read */
-    keep = c->req_done && (u->resp.msg.flags & DP_H1_F_KEEPALIVE) &&
-           c->resp_body != DP_H1_BODY_CLOSE && !u->eof && !u->werr;
+    keep = c->req_done && (u->resp.msg.flags & CM_H1_F_KEEPALIVE) &&
+           c->resp_body != CM_H1_BODY_CLOSE && !u->eof && !u->werr;
     c->up = NULL;
     dp_proxy__up_release(u, keep);
     timer_clear(c);
@@ -777,7 +777,7 @@ static int st_done(struct dp_proxy__conn *c)
     c->upgrade = false;
     dp_proxy__plan_release(c);
     memset(&c->plan, 0, sizeof(c->plan));
-    dp_h1_req_reset(&c->req);
+    cm_h1_req_reset(&c->req);
     c->state = DP_PROXY__S_HEAD;
     return PX_NEXT;
 }
@@ -1003,7 +1003,7 @@ void dp_proxy__accept(struct dp_proxy__lsn *lsn)
     w->conns = c;
     DP_PROXY__INC(w, conns_total, 1);
     DP_PROXY__INC(w, conns_active, 1);
-    dp_h1_req_init(&c->req, c->hdrs, DP_PROXY__HDR_MAX, NULL);
+    cm_h1_req_init(&c->req, c->hdrs, DP_PROXY__HDR_MAX, NULL);
     snprintf(c->lsn, sizeof(c->lsn), "%s", lsn->name);
     if (uv_accept((uv_stream_t *)&lsn->tcp, (uv_stream_t *)&c->tcp) != 0) {
         dp_proxy__conn_close(c);

@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #include "common/net/net.h"
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/router/router-t.h"
 #include "dataplane/table/table-t.h"
@@ -179,8 +179,8 @@ struct dp_proxy__conn {
     char peer[CM_NET_ADDRSTRLEN];       /* client IP, for X-Forwarded-For */
     struct dp_proxy__buf in; /* request bytes; head kept at [0,head) */
     uint32_t head_len;       /* 0 until a head is parsed */
-    struct dp_h1_req req;
-    struct dp_h1_hdr hdrs[DP_PROXY__HDR_MAX];
+    struct cm_h1_req req;
+    struct cm_h1_hdr hdrs[DP_PROXY__HDR_MAX];
     /* the exchange in progress */
     struct dp_proxy__plan plan;
     char *sb; /* scratch strings of the plan; sb_len used of sb_cap */
@@ -189,17 +189,17 @@ struct dp_proxy__conn {
     bool head_sent;      /* request head written upstream */
     bool body_started;   /* some request body bytes sent upstream */
     bool req_done;       /* request body fully sent */
-    uint8_t req_body;    /* enum dp_h1_body */
+    uint8_t req_body;    /* enum cm_h1_body */
     int64_t req_left;    /* LENGTH: bytes left */
     uint32_t up_wr_body; /* body bytes of c->in in the upstream write */
-    struct dp_h1_chunked req_chunked;
+    struct cm_h1_chunked req_chunked;
     uint8_t resp_phase; /* enum dp_proxy__resp_phase */
-    uint8_t resp_body;  /* enum dp_h1_body */
+    uint8_t resp_body;  /* enum cm_h1_body */
     bool resp_started;  /* some response byte went to the client */
     bool upgrade;       /* request asks for an upgrade */
     int64_t resp_left;
     uint32_t cl_wr_len; /* bytes of up->in in the client write */
-    struct dp_h1_chunked resp_chunked;
+    struct cm_h1_chunked resp_chunked;
     char *local; /* LOCAL: the response bytes (malloc'ed) */
     uint32_t local_len;
 };
@@ -232,8 +232,8 @@ struct dp_proxy__up {
     int werr; /* a write upstream failed */
     struct sockaddr_storage addr;
     struct dp_proxy__buf in; /* response bytes */
-    struct dp_h1_resp resp;
-    struct dp_h1_hdr hdrs[DP_PROXY__HDR_MAX];
+    struct cm_h1_resp resp;
+    struct cm_h1_hdr hdrs[DP_PROXY__HDR_MAX];
 };
 
 /* ==== proxy.c ==== */

@@ -62,7 +62,7 @@ static int get_header(void *arg, const char *name, size_t len,
                       struct dp_router_slice *value)
 {
     struct dp_proxy__conn *c = arg;
-    int i = dp_h1_find(&c->req.msg, c->in.p, name, len, 0);
+    int i = cm_h1_find(&c->req.msg, c->in.p, name, len, 0);
 
     if (i < 0)
         return 0;
@@ -71,7 +71,7 @@ static int get_header(void *arg, const char *name, size_t len,
     return 1;
 }
 
-static struct dp_router_slice rs(const char *buf, struct dp_h1_span s)
+static struct dp_router_slice rs(const char *buf, struct cm_h1_span s)
 {
     struct dp_router_slice r = {buf + s.off, s.len};
     return r;
@@ -119,7 +119,7 @@ static int plan_redirect(struct dp_proxy__conn *c, const struct dp_route *rt,
 
 static int hdr_present(struct dp_proxy__conn *c, struct dp_router_slice name)
 {
-    return dp_h1_find(&c->req.msg, c->in.p, name.ptr, name.len, 0) >= 0;
+    return cm_h1_find(&c->req.msg, c->in.p, name.ptr, name.len, 0) >= 0;
 }
 
 /* Marks request headers named <name> as dropped. */
@@ -127,9 +127,9 @@ static void req_drop(struct dp_proxy__conn *c, struct dp_router_slice name)
 {
     int i = 0;
 
-    while ((i = dp_h1_find(&c->req.msg, c->in.p, name.ptr, name.len,
+    while ((i = cm_h1_find(&c->req.msg, c->in.p, name.ptr, name.len,
                            (uint32_t)i)) >= 0)
-        c->hdrs[i++].flags |= DP_H1_HDR_HOP;
+        c->hdrs[i++].flags |= CM_H1_HDR_HOP;
 }
 
 static int add_line(struct dp_proxy__conn *c, struct dp_proxy__str *s,

@@ -276,7 +276,7 @@ struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
     u->c = c;
     u->addr = *addr;
     u->state = DP_PROXY__U_CONNECTING;
-    dp_h1_resp_init(&u->resp, u->hdrs, DP_PROXY__HDR_MAX, NULL);
+    cm_h1_resp_init(&u->resp, u->hdrs, DP_PROXY__HDR_MAX, NULL);
     uv_tcp_init(&w->w.loop, &u->tcp);
     uv_timer_init(&w->w.loop, &u->timer);
     u->tcp.data = u->timer.data = u->connect.data = u;

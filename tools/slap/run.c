@@ -14,7 +14,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 #include "tools/slap/slap.h"
 
 #define SL_CONN_BUF    32768 /* response head limit and read buffer */
@@ -59,9 +59,9 @@ struct sl_conn {
     uint8_t has_req;
     uint8_t head_done;
     struct sl_pending req;
-    struct dp_h1_resp resp;
-    struct dp_h1_hdr hdrs[SL_HDR_MAX];
-    struct dp_h1_chunked chunked;
+    struct cm_h1_resp resp;
+    struct cm_h1_hdr hdrs[SL_HDR_MAX];
+    struct cm_h1_chunked chunked;
     int64_t body_left;
     size_t len; /* bytes in buf */
     char buf[SL_CONN_BUF];
@@ -209,8 +209,8 @@ static struct sl_conn *sl_conn_new(struct sl_run *r, uint32_t ep)
     c->endpoint = ep;
     c->handles = 2;
     c->state = SL_C_CONNECTING;
-    dp_h1_resp_init(&c->resp, c->hdrs, SL_HDR_MAX,
-                    &(struct dp_h1_limits){8192, SL_CONN_BUF - 8192});
+    cm_h1_resp_init(&c->resp, c->hdrs, SL_HDR_MAX,
+                    &(struct cm_h1_limits){8192, SL_CONN_BUF - 8192});
     r->nconns++;
     return c;
 }
@@ -284,7 +284,7 @@ static void sl_conn_write(struct sl_conn *c)
 
     c->state = SL_C_BUSY;
     c->len = 0;
-    dp_h1_resp_reset(&c->resp, tg->method_id);
+    cm_h1_resp_reset(&c->resp, tg->method_id);
     c->wreq.data = c;
     rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, sl_conn_written);
     if (rc != 0) {
@@ -319,8 +319,8 @@ static void sl_conn_done(struct sl_conn *c)
 {
     struct sl_run *r = c->run;
     uint64_t now = uv_hrtime();
-    int reuse = (c->resp.msg.flags & DP_H1_F_KEEPALIVE) &&
-                c->resp.msg.body != DP_H1_BODY_CLOSE && c->len == 0 &&
+    int reuse = (c->resp.msg.flags & CM_H1_F_KEEPALIVE) &&
+                c->resp.msg.body != CM_H1_BODY_CLOSE && c->len == 0 &&
                 !c->writing && c->resp.code != 101;
 
     sl_stats_response(r->st, c->resp.code,
@@ -347,7 +347,7 @@ static void sl_conn_consume(struct sl_conn *c, size_t n)
 static int sl_conn_head(struct sl_conn *c)
 {
     for (;;) {
-        int n = dp_h1_resp_parse(&c->resp, c->buf, c->len);
+        int n = cm_h1_resp_parse(&c->resp, c->buf, c->len);
         if (n == 0 && c->len < sizeof(c->buf))
             return 0;
         if (n <= 0) {
@@ -357,11 +357,11 @@ static int sl_conn_head(struct sl_conn *c)
         sl_conn_consume(c, (size_t)n);
         if (c->resp.code >= 200 || c->resp.code == 101)
             break;
-        dp_h1_resp_reset(&c->resp, c->resp.req_method); /* 1xx */
+        cm_h1_resp_reset(&c->resp, c->resp.req_method); /* 1xx */
     }
     c->head_done = 1;
     c->body_left = c->resp.msg.content_length;
-    dp_h1_chunked_init(&c->chunked, 0, 0);
+    cm_h1_chunked_init(&c->chunked, 0, 0);
     return 1;
 }
 
@@ -369,25 +369,25 @@ static int sl_conn_head(struct sl_conn *c)
 static int sl_conn_body(struct sl_conn *c)
 {
     switch (c->resp.msg.body) {
-    case DP_H1_BODY_NONE:
+    case CM_H1_BODY_NONE:
         return 1;
-    case DP_H1_BODY_LENGTH: {
+    case CM_H1_BODY_LENGTH: {
         size_t n =
             c->len < (uint64_t)c->body_left ? c->len : (size_t)c->body_left;
         sl_conn_consume(c, n);
         c->body_left -= (int64_t)n;
         return c->body_left == 0;
     }
-    case DP_H1_BODY_CHUNKED:
+    case CM_H1_BODY_CHUNKED:
         for (;;) {
-            struct dp_h1_slice d;
+            struct cm_h1_slice d;
             size_t used = 0;
             int rc =
-                dp_h1_chunked_parse(&c->chunked, c->buf, c->len, &used, &d);
+                cm_h1_chunked_parse(&c->chunked, c->buf, c->len, &used, &d);
             sl_conn_consume(c, used);
-            if (rc == DP_H1_CHUNK_DONE)
+            if (rc == CM_H1_CHUNK_DONE)
                 return 1;
-            if (rc == DP_H1_CHUNK_NEED)
+            if (rc == CM_H1_CHUNK_NEED)
                 return 0;
             if (rc < 0) {
                 sl_conn_fail(c, SL_ERR_BAD_RESPONSE);
@@ -419,7 +419,7 @@ static void sl_conn_input(struct sl_conn *c)
 /* EOF or a read error on <c>. */
 static void sl_conn_eof(struct sl_conn *c, int err)
 {
-    if (c->has_req && c->head_done && c->resp.msg.body == DP_H1_BODY_CLOSE &&
+    if (c->has_req && c->head_done && c->resp.msg.body == CM_H1_BODY_CLOSE &&
         err == UV_EOF) {
         sl_conn_done(c); /* the body ended with the connection */
         return;

@@ -70,7 +70,7 @@ struct sl_stats {
 /* One line of the targets file, with its request rendered once. */
 struct sl_target {
     char *method;      /* owned, e.g. "GET" */
-    uint8_t method_id; /* enum dp_h1_method */
+    uint8_t method_id; /* enum cm_h1_method */
     char *authority;   /* owned: host[:port] as written (Host header) */
     char *path;        /* owned: origin-form target, "/" at least */
     char *body_path;   /* owned, NULL: file named by @file */

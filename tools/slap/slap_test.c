@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 #include "tools/slap/slap.h"
 
 /* ==== histogram ==== */
@@ -197,7 +197,7 @@ static void test_targets_parse(void **state)
                      0);
     assert_int_equal(t.n, 5);
     assert_string_equal(t.v[0].method, "GET");
-    assert_int_equal(t.v[0].method_id, DP_H1_M_GET);
+    assert_int_equal(t.v[0].method_id, CM_H1_M_GET);
     assert_string_equal(t.v[0].authority, "127.0.0.1:8081");
     assert_string_equal(t.v[0].path, "/whoami");
     assert_int_equal(port_of(&t.v[0]), 8081);
@@ -216,7 +216,7 @@ static void test_targets_parse(void **state)
     assert_string_equal(t.v[2].path, "/");
     assert_int_equal(port_of(&t.v[2]), 80);
 
-    assert_int_equal(t.v[3].method_id, DP_H1_M_HEAD);
+    assert_int_equal(t.v[3].method_id, CM_H1_M_HEAD);
     assert_int_equal(t.v[3].addr.ss_family, AF_INET6);
     assert_string_equal(t.v[3].path, "/?q");
     assert_string_equal(t.v[4].path, "/a/b");
@@ -263,12 +263,12 @@ static void test_targets_errors(void **state)
 static void check_request(const struct sl_target *tg, const char *host,
                           size_t body_len)
 {
-    struct dp_h1_req req;
-    struct dp_h1_hdr hdrs[32];
+    struct cm_h1_req req;
+    struct cm_h1_hdr hdrs[32];
     int n;
 
-    assert_int_equal(dp_h1_req_init(&req, hdrs, 32, NULL), 0);
-    n = dp_h1_req_parse(&req, tg->req, tg->req_len);
+    assert_int_equal(cm_h1_req_init(&req, hdrs, 32, NULL), 0);
+    n = cm_h1_req_parse(&req, tg->req, tg->req_len);
     assert_true(n > 0);
     assert_int_equal((size_t)n + body_len, tg->req_len);
     assert_int_equal(req.method, tg->method_id);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/net/net.h"
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 #include "tools/slap/slap.h"
 
 #define SL_LINE_MAX 8192
@@ -71,17 +71,17 @@ static int sl_is_token(const char *s, size_t n)
 static uint8_t sl_method_id(const char *m)
 {
     static const char *const names[] = {
-        [DP_H1_M_GET] = "GET",         [DP_H1_M_HEAD] = "HEAD",
-        [DP_H1_M_POST] = "POST",       [DP_H1_M_PUT] = "PUT",
-        [DP_H1_M_DELETE] = "DELETE",   [DP_H1_M_CONNECT] = "CONNECT",
-        [DP_H1_M_OPTIONS] = "OPTIONS", [DP_H1_M_TRACE] = "TRACE",
-        [DP_H1_M_PATCH] = "PATCH",
+        [CM_H1_M_GET] = "GET",         [CM_H1_M_HEAD] = "HEAD",
+        [CM_H1_M_POST] = "POST",       [CM_H1_M_PUT] = "PUT",
+        [CM_H1_M_DELETE] = "DELETE",   [CM_H1_M_CONNECT] = "CONNECT",
+        [CM_H1_M_OPTIONS] = "OPTIONS", [CM_H1_M_TRACE] = "TRACE",
+        [CM_H1_M_PATCH] = "PATCH",
     };
 
     for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(m, names[i]) == 0)
             return (uint8_t)i;
-    return DP_H1_M_OTHER;
+    return CM_H1_M_OTHER;
 }
 
 /* Splits <line> at spaces and tabs into at most <max> words. */
@@ -224,7 +224,7 @@ static int sl_targets_line(struct sl_targets *t, char *line, char *err,
     tg->body_path = body ? strdup(body) : NULL;
     if (tg->method == NULL || (body != NULL && tg->body_path == NULL))
         return cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
-    if (tg->method_id == DP_H1_M_CONNECT)
+    if (tg->method_id == CM_H1_M_CONNECT)
         return cm_err_set(err, errlen, GW_EINVAL, "CONNECT is not supported");
     return sl_url_parse(tg, url, err, errlen);
 }
@@ -359,8 +359,8 @@ static int sl_target_render(struct sl_target *tg, const struct sl_req_opts *o,
         rc |= sl_buf_str(&b, o->headers[i]);
         rc |= sl_buf_str(&b, "\r\n");
     }
-    if (body != NULL || tg->method_id == DP_H1_M_POST ||
-        tg->method_id == DP_H1_M_PUT || tg->method_id == DP_H1_M_PATCH) {
+    if (body != NULL || tg->method_id == CM_H1_M_POST ||
+        tg->method_id == CM_H1_M_PUT || tg->method_id == CM_H1_M_PATCH) {
         snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", blen);
         rc |= sl_buf_str(&b, cl);
     }

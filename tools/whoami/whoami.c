@@ -2,7 +2,7 @@
  * whoami.c -- a tiny HTTP/1.1 backend like containous/whoami, for tests,
  * demos and benchmarks. One libuv loop, keep-alive and pipelining, request
  * bodies read and counted (never stored). Parsing is the data node's own
- * codec (dataplane/http1).
+ * codec (common/http1).
  *
  *   GET /             the request echoed back as text (Name, Hostname, IP,
  *                     RemoteAddr, request line, headers)
@@ -25,7 +25,7 @@
 #include "common/log/log.h"
 #include "common/net/net.h"
 #include "common/version/version.h"
-#include "dataplane/http1/http1.h"
+#include "common/http1/http1.h"
 
 #define WH_BUF_MAX  (64 * 1024) /* largest request head we keep */
 #define WH_HDR_MAX  100
@@ -54,10 +54,10 @@ struct wh_conn {
     char *buf;
     size_t len, cap;
     enum wh_state state;
-    struct dp_h1_req req;
-    struct dp_h1_hdr hdrs[WH_HDR_MAX];
-    struct dp_h1_chunked chunked;
-    uint8_t body; /* enum dp_h1_body of the request being read */
+    struct cm_h1_req req;
+    struct cm_h1_hdr hdrs[WH_HDR_MAX];
+    struct cm_h1_chunked chunked;
+    uint8_t body; /* enum cm_h1_body of the request being read */
     int64_t body_left;
     long wait_ms; /* answer delay from ?wait=, or -1 */
     uint64_t body_len;
@@ -217,7 +217,7 @@ static struct wh_text wh_echo(struct wh_conn *c)
     wh_text_add(&t, b + c->req.msg.start.off, c->req.msg.start.len);
     wh_text_add(&t, "\n", 1);
     for (uint32_t i = 0; i < c->req.msg.nhdr; i++) {
-        const struct dp_h1_hdr *h = &c->req.msg.hdrs[i];
+        const struct cm_h1_hdr *h = &c->req.msg.hdrs[i];
         wh_text_add(&t, b + h->name.off, h->name.len);
         wh_text_add(&t, ": ", 2);
         wh_text_add(&t, b + h->value.off, h->value.len);
@@ -230,7 +230,7 @@ static struct wh_text wh_echo(struct wh_conn *c)
 static const char *wh_query(struct wh_conn *c, const char *key, char *out,
                             size_t olen)
 {
-    struct dp_h1_slice q = dp_h1_at(c->buf, c->req.query);
+    struct cm_h1_slice q = cm_h1_at(c->buf, c->req.query);
     size_t kl = strlen(key);
     const char *p = q.ptr, *end = q.ptr + q.len;
 
@@ -269,7 +269,7 @@ static long wh_duration_ms(const char *s)
 
 static int wh_path_is(struct wh_conn *c, const char *p)
 {
-    struct dp_h1_slice s = dp_h1_at(c->buf, c->req.path);
+    struct cm_h1_slice s = cm_h1_at(c->buf, c->req.path);
 
     return s.len == strlen(p) && memcmp(s.ptr, p, s.len) == 0;
 }
@@ -277,8 +277,8 @@ static int wh_path_is(struct wh_conn *c, const char *p)
 /* Builds the answer to the parsed request into c->pending. */
 static void wh_answer(struct wh_conn *c)
 {
-    struct dp_h1_slice path = dp_h1_at(c->buf, c->req.path);
-    int head_only = c->req.method == DP_H1_M_HEAD;
+    struct cm_h1_slice path = cm_h1_at(c->buf, c->req.path);
+    int head_only = c->req.method == CM_H1_M_HEAD;
     int close = c->close_after;
     char qv[32];
     struct wh_text t = {0};
@@ -372,7 +372,7 @@ static void wh_error(struct wh_conn *c, int status)
 /* Reads body bytes from the buffer; returns 1 when the body is complete. */
 static int wh_body(struct wh_conn *c)
 {
-    if (c->body == DP_H1_BODY_LENGTH) {
+    if (c->body == CM_H1_BODY_LENGTH) {
         size_t n =
             c->len < (size_t)c->body_left ? c->len : (size_t)c->body_left;
         wh_consume(c, n);
@@ -381,15 +381,15 @@ static int wh_body(struct wh_conn *c)
         return c->body_left == 0;
     }
     for (;;) {
-        struct dp_h1_slice d;
+        struct cm_h1_slice d;
         size_t used = 0;
-        int r = dp_h1_chunked_parse(&c->chunked, c->buf, c->len, &used, &d);
-        if (r == DP_H1_CHUNK_DATA)
+        int r = cm_h1_chunked_parse(&c->chunked, c->buf, c->len, &used, &d);
+        if (r == CM_H1_CHUNK_DATA)
             c->body_len += d.len;
         wh_consume(c, used);
-        if (r == DP_H1_CHUNK_DONE)
+        if (r == CM_H1_CHUNK_DONE)
             return 1;
-        if (r == DP_H1_CHUNK_NEED)
+        if (r == CM_H1_CHUNK_NEED)
             return 0;
         if (r < 0)
             return -1;
@@ -404,7 +404,7 @@ static void wh_conn_process(struct wh_conn *c)
             int r;
             if (c->len == 0)
                 return;
-            r = dp_h1_req_parse(&c->req, c->buf, c->len);
+            r = cm_h1_req_parse(&c->req, c->buf, c->len);
             if (r == 0) {
                 if (c->len >= WH_BUF_MAX)
                     wh_error(c, 431);
@@ -414,17 +414,17 @@ static void wh_conn_process(struct wh_conn *c)
                 wh_error(c, c->req.msg.status);
                 return;
             }
-            c->close_after = !(c->req.msg.flags & DP_H1_F_KEEPALIVE);
+            c->close_after = !(c->req.msg.flags & CM_H1_F_KEEPALIVE);
             c->body = c->req.msg.body;
             c->body_left = c->req.msg.content_length;
             c->body_len = 0;
-            dp_h1_chunked_init(&c->chunked, 0, 0);
+            cm_h1_chunked_init(&c->chunked, 0, 0);
             wh_answer(c); /* reads the head: before it is consumed */
             wh_consume(c, (size_t)r);
-            dp_h1_req_reset(&c->req);
+            cm_h1_req_reset(&c->req);
             c->state = WH_BODY;
         }
-        if (c->body == DP_H1_BODY_LENGTH || c->body == DP_H1_BODY_CHUNKED) {
+        if (c->body == CM_H1_BODY_LENGTH || c->body == CM_H1_BODY_CHUNKED) {
             int r = wh_body(c);
             if (r < 0) {
                 wh_error(c, 400);
@@ -483,7 +483,7 @@ static void wh_accept(uv_stream_t *l, int status)
     uv_timer_init(srv->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->handles = 2;
-    dp_h1_req_init(&c->req, c->hdrs, WH_HDR_MAX, NULL);
+    cm_h1_req_init(&c->req, c->hdrs, WH_HDR_MAX, NULL);
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
         wh_conn_close(c);
         return;
