@@ -31,7 +31,11 @@ void cp_node_usage(FILE *out)
             "  --redis H:P           a plain Redis (or unix:/path)\n"
             "                        with neither: a private redis-server "
             "under --data-dir\n"
-            "  --data-dir DIR        embedded Redis' directory\n"
+            "  --data-dir DIR        embedded Redis' directory; also where "
+            "the leader that\n"
+            "                        creates the cluster writes the first "
+            "admin password\n"
+            "                        (DIR/admin-password, mode 0600)\n"
             "                        [$XDG_STATE_HOME/traefikee/NODE-ID, "
             "else\n"
             "                        ~/.local/state/traefikee/NODE-ID, else "
@@ -79,6 +83,23 @@ static void default_data_dir(struct cp_node_flags *f)
     else
         snprintf(f->dir_buf, sizeof(f->dir_buf), "traefikee-data");
     f->data_dir = f->dir_buf;
+}
+
+/* The embedded redis-server runs elsewhere (its own cwd), and logs and
+ * sockets must name one place: resolve a relative --data-dir now. */
+static int absolute_data_dir(struct cp_node_flags *f)
+{
+    char cwd[CP_NODE_PATH_LEN], rel[CP_NODE_PATH_LEN];
+    int n;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return GW_ERR;
+    snprintf(rel, sizeof(rel), "%s", f->data_dir);
+    n = snprintf(f->dir_buf, sizeof(f->dir_buf), "%s/%s", cwd, rel);
+    if (n < 0 || (size_t)n >= sizeof(f->dir_buf))
+        return GW_ETOOBIG;
+    f->data_dir = f->dir_buf;
+    return GW_OK;
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -178,6 +199,9 @@ static int finish(struct cp_node_flags *f, char *err, size_t errlen)
                           "--redis and --sentinels exclude each other");
     if (f->data_dir == NULL)
         default_data_dir(f);
+    if (f->data_dir[0] != '/' && absolute_data_dir(f) != 0)
+        return cm_err_set(err, errlen, GW_EINVAL,
+                          "--data-dir %s: cannot make it absolute", f->data_dir);
     if (f->wait_replicas < 0)
         f->wait_replicas = f->sentinels != NULL ? 1 : 0;
     return 0;
