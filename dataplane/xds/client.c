@@ -348,6 +348,9 @@ static void mark_connected(struct dp_xds_client *c, struct stream *s)
 {
     s->connected = true;
     s->healthy_since = now_ms();
+    /* The server now pushes whatever differs from what we hold (delta
+     * answers nothing when nothing does): the config is live again. */
+    c->from_cache = false;
     status_count(c, &c->st.connects);
     cm_log_info(LOG_MOD, "connected", "control=%s protocol=%s",
                 c->control[s->node], s->delta ? "delta" : "sotw");
