@@ -13,6 +13,8 @@
 #include "envoy/config/route/v3/route.pb-c.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
@@ -46,14 +48,18 @@
 #define UP(x)   Envoy__Extensions__Upstreams__Http__V3__##x
 #define UP_D(x) &envoy__extensions__upstreams__http__v3__##x##__descriptor
 #define UP_C(x) ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__##x
-#define MT(x)   Envoy__Type__Matcher__V3__##x
-#define MT_D(x) &envoy__type__matcher__v3__##x##__descriptor
-#define MT_C(x) ENVOY__TYPE__MATCHER__V3__##x
-#define TY(x)   Envoy__Type__V3__##x
-#define TY_D(x) &envoy__type__v3__##x##__descriptor
-#define TY_C(x) ENVOY__TYPE__V3__##x
-#define DS(x)   Envoy__Service__Discovery__V3__##x
-#define DS_D(x) &envoy__service__discovery__v3__##x##__descriptor
+#define TLS(x)  Envoy__Extensions__TransportSockets__Tls__V3__##x
+#define TLS_D(x)                                                               \
+    &envoy__extensions__transport_sockets__tls__v3__##x##__descriptor
+#define TLS_C(x) ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__##x
+#define MT(x)    Envoy__Type__Matcher__V3__##x
+#define MT_D(x)  &envoy__type__matcher__v3__##x##__descriptor
+#define MT_C(x)  ENVOY__TYPE__MATCHER__V3__##x
+#define TY(x)    Envoy__Type__V3__##x
+#define TY_D(x)  &envoy__type__v3__##x##__descriptor
+#define TY_C(x)  ENVOY__TYPE__V3__##x
+#define DS(x)    Envoy__Service__Discovery__V3__##x
+#define DS_D(x)  &envoy__service__discovery__v3__##x##__descriptor
 
 #define TYPE_URL_PREFIX  "type.googleapis.com/"
 #define UNKNOWN_TYPE_URL TYPE_URL_PREFIX "traefikee.test.v1.Opaque"
@@ -1748,6 +1754,162 @@ static ProtobufCMessage *build_delta_response(struct wire_arena *a)
 
 /* ===== registry ===== */
 
+/* ===== envoy.extensions.transport_sockets.tls.v3 ===== */
+
+static CORE(DataSource) * ds_bytes(struct wire_arena *a, const char *s)
+{
+    CORE(DataSource) *d = new_msg(a, CORE_D(data_source));
+
+    d->specifier_case = CORE_C(DATA_SOURCE__SPECIFIER_INLINE_BYTES);
+    d->inline_bytes = bin(a, s, strlen(s));
+    return d;
+}
+
+static CORE(DataSource) * ds_string(struct wire_arena *a, const char *s)
+{
+    CORE(DataSource) *d = new_msg(a, CORE_D(data_source));
+
+    d->specifier_case = CORE_C(DATA_SOURCE__SPECIFIER_INLINE_STRING);
+    d->inline_string = lit(s);
+    return d;
+}
+
+static CORE(DataSource) * ds_file(struct wire_arena *a, const char *s)
+{
+    CORE(DataSource) *d = new_msg(a, CORE_D(data_source));
+
+    d->specifier_case = CORE_C(DATA_SOURCE__SPECIFIER_FILENAME);
+    d->filename = lit(s);
+    return d;
+}
+
+static TLS(TlsCertificate) * tls_cert(struct wire_arena *a)
+{
+    TLS(TlsCertificate) *c = new_msg(a, TLS_D(tls_certificate));
+
+    c->certificate_chain = ds_bytes(a, "-----BEGIN CERTIFICATE-----\nMIIB\n");
+    c->private_key = ds_string(a, "-----BEGIN PRIVATE KEY-----\nMIIE\n");
+    c->ocsp_staple = ds_bytes(a, "\x30\x82\x01\x00");
+    c->n_signed_certificate_timestamp = 1;
+    c->signed_certificate_timestamp = vec(a, 1, ds_bytes(a, "sct"));
+    return c;
+}
+
+static TLS(CertificateValidationContext) * tls_validation(struct wire_arena *a)
+{
+    TLS(CertificateValidationContext) *v =
+        new_msg(a, TLS_D(certificate_validation_context));
+    TLS(SubjectAltNameMatcher) *dns =
+        new_msg(a, TLS_D(subject_alt_name_matcher));
+    TLS(SubjectAltNameMatcher) *other =
+        new_msg(a, TLS_D(subject_alt_name_matcher));
+
+    dns->san_type = TLS_C(SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__DNS);
+    dns->matcher =
+        smatch(a, MT_C(STRING_MATCHER__MATCH_PATTERN_SUFFIX), ".b.test", 1);
+    other->san_type = TLS_C(SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__OTHER_NAME);
+    other->matcher =
+        smatch(a, MT_C(STRING_MATCHER__MATCH_PATTERN_EXACT), "x", 0);
+    other->oid = lit("1.3.6.1.4.1.311.20.2.3");
+    v->trusted_ca = ds_file(a, "/etc/ssl/certs/ca-certificates.crt");
+    v->n_match_typed_subject_alt_names = 2;
+    v->match_typed_subject_alt_names = vec(a, 2, dns, other);
+    v->require_signed_certificate_timestamp = bv(a, 0);
+    v->allow_expired_certificate = 1;
+    v->trust_chain_verification = TLS_C(
+        CERTIFICATE_VALIDATION_CONTEXT__TRUST_CHAIN_VERIFICATION__ACCEPT_UNTRUSTED);
+    return v;
+}
+
+static TLS(SdsSecretConfig) * sds(struct wire_arena *a, const char *name)
+{
+    TLS(SdsSecretConfig) *s = new_msg(a, TLS_D(sds_secret_config));
+
+    s->name = lit(name);
+    s->sds_config = ads(a);
+    return s;
+}
+
+static TLS(CommonTlsContext) * tls_common(struct wire_arena *a, int down)
+{
+    TLS(CommonTlsContext) *c = new_msg(a, TLS_D(common_tls_context));
+    TLS(TlsParameters) *p = new_msg(a, TLS_D(tls_parameters));
+
+    p->tls_minimum_protocol_version =
+        TLS_C(TLS_PARAMETERS__TLS_PROTOCOL__TLSv1_2);
+    p->tls_maximum_protocol_version =
+        TLS_C(TLS_PARAMETERS__TLS_PROTOCOL__TLSv1_3);
+    p->n_cipher_suites = 2;
+    p->cipher_suites = vec(a, 2, lit("ECDHE-ECDSA-AES128-GCM-SHA256"),
+                           lit("ECDHE-RSA-CHACHA20-POLY1305"));
+    p->n_ecdh_curves = 1;
+    p->ecdh_curves = vec(a, 1, lit("X25519"));
+    c->tls_params = p;
+    c->n_alpn_protocols = 2;
+    c->alpn_protocols = vec(a, 2, lit("h2"), lit("http/1.1"));
+    if (down) {
+        c->n_tls_certificates = 1;
+        c->tls_certificates = vec(a, 1, tls_cert(a));
+        c->n_tls_certificate_sds_secret_configs = 2;
+        c->tls_certificate_sds_secret_configs =
+            vec(a, 2, sds(a, "a-test"), sds(a, "wild-b-test"));
+        c->validation_context_type_case = TLS_C(
+            COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT_SDS_SECRET_CONFIG);
+        c->validation_context_sds_secret_config = sds(a, "client-ca");
+    } else {
+        c->validation_context_type_case = TLS_C(
+            COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT);
+        c->validation_context = tls_validation(a);
+    }
+    return c;
+}
+
+static ProtobufCMessage *build_downstream_tls(struct wire_arena *a)
+{
+    TLS(DownstreamTlsContext) *d = new_msg(a, TLS_D(downstream_tls_context));
+
+    d->common_tls_context = tls_common(a, 1);
+    d->require_client_certificate = bv(a, 0);
+    d->require_sni = bv(a, 1);
+    d->session_ticket_keys_type_case = TLS_C(
+        DOWNSTREAM_TLS_CONTEXT__SESSION_TICKET_KEYS_TYPE_DISABLE_STATELESS_SESSION_RESUMPTION);
+    d->disable_stateless_session_resumption = 0;
+    d->disable_stateful_session_resumption = 1;
+    d->ocsp_staple_policy =
+        TLS_C(DOWNSTREAM_TLS_CONTEXT__OCSP_STAPLE_POLICY__MUST_STAPLE);
+    return (ProtobufCMessage *)d;
+}
+
+static ProtobufCMessage *build_upstream_tls(struct wire_arena *a)
+{
+    TLS(UpstreamTlsContext) *u = new_msg(a, TLS_D(upstream_tls_context));
+
+    u->common_tls_context = tls_common(a, 0);
+    u->sni = lit("api.b.test");
+    u->allow_renegotiation = 1;
+    return (ProtobufCMessage *)u;
+}
+
+static ProtobufCMessage *build_secret(struct wire_arena *a)
+{
+    TLS(Secret) *s = new_msg(a, TLS_D(secret));
+
+    s->name = lit("a-test");
+    s->type_case = TLS_C(SECRET__TYPE_TLS_CERTIFICATE);
+    s->tls_certificate = tls_cert(a);
+    return (ProtobufCMessage *)s;
+}
+
+static ProtobufCMessage *build_secret_ca(struct wire_arena *a)
+{
+    TLS(Secret) *s = new_msg(a, TLS_D(secret));
+
+    s->name = lit("client-ca");
+    s->type_case = TLS_C(SECRET__TYPE_VALIDATION_CONTEXT);
+    s->validation_context = tls_validation(a);
+    return (ProtobufCMessage *)s;
+}
+
 const struct wire_type wire_types[] = {
     {"Listener", LS_D(listener), build_listener},
     {"RouteConfiguration", RT_D(route_configuration),
@@ -1764,6 +1926,11 @@ const struct wire_type wire_types[] = {
      build_delta_request},
     {"DeltaDiscoveryResponse", DS_D(delta_discovery_response),
      build_delta_response},
+    {"Secret", TLS_D(secret), build_secret},
+    {"SecretValidation", TLS_D(secret), build_secret_ca},
+    {"DownstreamTlsContext", TLS_D(downstream_tls_context),
+     build_downstream_tls},
+    {"UpstreamTlsContext", TLS_D(upstream_tls_context), build_upstream_tls},
 };
 const size_t wire_n_types = sizeof(wire_types) / sizeof(wire_types[0]);
 

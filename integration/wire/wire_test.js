@@ -41,6 +41,10 @@ const TYPES = {
   DiscoveryResponse: 'envoy.service.discovery.v3.DiscoveryResponse',
   DeltaDiscoveryRequest: 'envoy.service.discovery.v3.DeltaDiscoveryRequest',
   DeltaDiscoveryResponse: 'envoy.service.discovery.v3.DeltaDiscoveryResponse',
+  Secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+  SecretValidation: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+  DownstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  UpstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
 };
 
 const ENVOY_FILES = [
@@ -52,6 +56,8 @@ const ENVOY_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/service/discovery/v3/ads.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
 ];
 
 // protobufjs bundles the well-known types as JSON with camelCase names;
