@@ -31,7 +31,7 @@ static void conn_closed(uv_handle_t *h)
     if (--c->handles > 0)
         return;
     free(c->in.p);
-    free(c->sb);
+    free(c->sb.p);
     free(c->local);
     free(c);
 }
@@ -202,7 +202,7 @@ static int iov_add_lines(struct iovec *iov, int n, const char *add, size_t alen)
 
 static const char *sb_at(struct dp_proxy__conn *c, struct dp_proxy__str s)
 {
-    return c->sb + s.off;
+    return c->sb.p + s.off;
 }
 
 /* ==== request body ==== */
@@ -770,7 +770,7 @@ static int st_done(struct dp_proxy__conn *c)
     c->in.start = 0;
     c->in.end = rest;
     c->head_len = 0;
-    c->sb_len = 0;
+    c->sb.len = 0;
     c->tries = 0;
     c->no_pool = false;
     c->head_sent = c->body_started = c->resp_started = false;

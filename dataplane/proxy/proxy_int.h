@@ -105,6 +105,12 @@ struct dp_proxy__str {
     bool set;
 };
 
+/* Growable scratch bytes holding a plan's strings (dp_proxy__str). */
+struct dp_proxy__sb {
+    char *p;
+    uint32_t len, cap;
+};
+
 /* What a request took from the table while it was routed: copies only, so
  * nothing of the table is held across callbacks. */
 struct dp_proxy__plan {
@@ -119,6 +125,7 @@ struct dp_proxy__plan {
     struct sockaddr_storage cand[DP_PROXY__TRY_MAX]; /* endpoints to try */
     uint32_t cand_ep[DP_PROXY__TRY_MAX]; /* their indices in the cluster */
     uint8_t n_cand;
+    bool http2; /* the cluster's upstreams speak HTTP/2 (h2c) */
     /* FORWARD: the cluster's runtime state, referenced until the exchange
      * ends (dp_proxy__plan_release), and what its accounting needs. */
     struct dp_cluster_state *st;
@@ -183,8 +190,7 @@ struct dp_proxy__conn {
     struct cm_h1_hdr hdrs[DP_PROXY__HDR_MAX];
     /* the exchange in progress */
     struct dp_proxy__plan plan;
-    char *sb; /* scratch strings of the plan; sb_len used of sb_cap */
-    uint32_t sb_len, sb_cap;
+    struct dp_proxy__sb sb; /* scratch strings of the plan */
     uint8_t tries;       /* attempts made */
     bool head_sent;      /* request head written upstream */
     bool body_started;   /* some request body bytes sent upstream */
@@ -294,10 +300,28 @@ void dp_proxy__pool_close_all(struct dp_proxy__worker *w);
 
 /* ==== proxy_route.c ==== */
 
-/* Routes <c>'s parsed request with the current table and fills c->plan.
- * Called on the worker inside a callback; copies what it needs. Returns 0,
- * or a negative error (then c->plan is a LOCAL 500). */
+/* A request as routing reads it, whichever codec parsed it (an HTTP/1
+ * connection or an HTTP/2 stream), and where its plan goes. */
+struct dp_proxy__rreq {
+    struct dp_proxy__worker *w;
+    const char *lsn;         /* listener the request came in on */
+    struct dp_router_req rq; /* host, path, query, method, get_header */
+    /* Marks every request header named <name> as not to be forwarded;
+     * called with rq.get_header_arg. */
+    void (*drop)(void *arg, const char *name, size_t len);
+    struct dp_proxy__plan *plan; /* filled (released first) */
+    struct dp_proxy__sb *sb;     /* the plan's strings (emptied first) */
+};
+
+/* Routes <r> with the current table and fills r->plan. Called on the
+ * worker inside a callback; copies what it needs. Returns 0, or a negative
+ * error (out of memory). */
+int dp_proxy__route_req(struct dp_proxy__rreq *r);
+/* Same for <c>'s parsed HTTP/1 request, into c->plan. */
 int dp_proxy__route(struct dp_proxy__conn *c);
+/* Plan-level forms of dp_proxy__plan_switch/_release below. */
+int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k);
+void dp_proxy__plan_release_pl(struct dp_proxy__plan *pl);
 /* Collects the listeners <t> asks for: returns a new array of *n entries
  * (free with free()), or NULL when there are none or out of memory. */
 struct dp_proxy__lsn_want *dp_proxy__table_listeners(const struct dp_table *t,

@@ -22,41 +22,43 @@
 
 /* ==== scratch strings ==== */
 
-static int sb_reserve(struct dp_proxy__conn *c, size_t n)
+static int sb_reserve(struct dp_proxy__sb *sb, size_t n)
 {
-    size_t cap = c->sb_cap ? c->sb_cap : 512;
+    size_t cap = sb->cap ? sb->cap : 512;
     char *p;
 
-    if (c->sb_len + n <= c->sb_cap)
+    if (sb->len + n <= sb->cap)
         return 0;
-    while (cap < c->sb_len + n)
+    while (cap < sb->len + n)
         cap *= 2;
-    if ((p = realloc(c->sb, cap)) == NULL)
+    if ((p = realloc(sb->p, cap)) == NULL)
         return GW_ENOMEM;
-    c->sb = p;
-    c->sb_cap = (uint32_t)cap;
+    sb->p = p;
+    sb->cap = (uint32_t)cap;
     return 0;
 }
 
 /* Appends to the string <s> (which must be the last one started). */
-static int sb_add(struct dp_proxy__conn *c, struct dp_proxy__str *s,
+static int sb_add(struct dp_proxy__rreq *c, struct dp_proxy__str *s,
                   const void *p, size_t n)
 {
-    if (sb_reserve(c, n + 1) != 0)
+    struct dp_proxy__sb *sb = c->sb;
+
+    if (sb_reserve(sb, n + 1) != 0)
         return GW_ENOMEM;
     if (!s->set) {
-        s->off = c->sb_len;
+        s->off = sb->len;
         s->len = 0;
         s->set = true;
     }
-    memcpy(c->sb + c->sb_len, p, n);
-    c->sb_len += (uint32_t)n;
+    memcpy(sb->p + sb->len, p, n);
+    sb->len += (uint32_t)n;
     s->len += (uint32_t)n;
-    c->sb[c->sb_len] = '\0'; /* not counted: the next add overwrites it */
+    sb->p[sb->len] = '\0'; /* not counted: the next add overwrites it */
     return 0;
 }
 
-/* ==== request view for the router ==== */
+/* ==== request view of an HTTP/1 connection ==== */
 
 static int get_header(void *arg, const char *name, size_t len,
                       struct dp_router_slice *value)
@@ -69,6 +71,16 @@ static int get_header(void *arg, const char *name, size_t len,
     value->ptr = c->in.p + c->hdrs[i].value.off;
     value->len = c->hdrs[i].value.len;
     return 1;
+}
+
+/* Marks request headers named <name> as dropped. */
+static void h1_drop(void *arg, const char *name, size_t len)
+{
+    struct dp_proxy__conn *c = arg;
+    int i = 0;
+
+    while ((i = cm_h1_find(&c->req.msg, c->in.p, name, len, (uint32_t)i)) >= 0)
+        c->hdrs[i++].flags |= CM_H1_HDR_HOP;
 }
 
 static struct dp_router_slice rs(const char *buf, struct cm_h1_span s)
@@ -92,17 +104,17 @@ static void router_req(struct dp_proxy__conn *c, struct dp_router_req *rq)
 
 /* ==== local answers ==== */
 
-static int plan_local(struct dp_proxy__conn *c, uint16_t status,
+static int plan_local(struct dp_proxy__rreq *c, uint16_t status,
                       const char *body, size_t blen)
 {
-    c->plan.kind = DP_PROXY__PLAN_LOCAL;
-    c->plan.status = status;
-    if (body != NULL && sb_add(c, &c->plan.body, body, blen) != 0)
+    c->plan->kind = DP_PROXY__PLAN_LOCAL;
+    c->plan->status = status;
+    if (body != NULL && sb_add(c, &c->plan->body, body, blen) != 0)
         return GW_ENOMEM;
     return 0;
 }
 
-static int plan_redirect(struct dp_proxy__conn *c, const struct dp_route *rt,
+static int plan_redirect(struct dp_proxy__rreq *c, const struct dp_route *rt,
                          const struct dp_router_req *rq)
 {
     char loc[4096];
@@ -112,27 +124,24 @@ static int plan_redirect(struct dp_proxy__conn *c, const struct dp_route *rt,
         return plan_local(c, 500, NULL, 0);
     if (plan_local(c, rt->redirect.code ? rt->redirect.code : 301, "", 0) != 0)
         return GW_ENOMEM;
-    return sb_add(c, &c->plan.location, loc, (size_t)n);
+    return sb_add(c, &c->plan->location, loc, (size_t)n);
 }
 
 /* ==== header edits ==== */
 
-static int hdr_present(struct dp_proxy__conn *c, struct dp_router_slice name)
+static int hdr_present(struct dp_proxy__rreq *c, struct dp_router_slice name)
 {
-    return cm_h1_find(&c->req.msg, c->in.p, name.ptr, name.len, 0) >= 0;
+    struct dp_router_slice v;
+
+    return c->rq.get_header(c->rq.get_header_arg, name.ptr, name.len, &v);
 }
 
-/* Marks request headers named <name> as dropped. */
-static void req_drop(struct dp_proxy__conn *c, struct dp_router_slice name)
+static void req_drop(struct dp_proxy__rreq *c, struct dp_router_slice name)
 {
-    int i = 0;
-
-    while ((i = cm_h1_find(&c->req.msg, c->in.p, name.ptr, name.len,
-                           (uint32_t)i)) >= 0)
-        c->hdrs[i++].flags |= CM_H1_HDR_HOP;
+    c->drop(c->rq.get_header_arg, name.ptr, name.len);
 }
 
-static int add_line(struct dp_proxy__conn *c, struct dp_proxy__str *s,
+static int add_line(struct dp_proxy__rreq *c, struct dp_proxy__str *s,
                     const struct dp_route_hdr_add *a)
 {
     if (a->value.len == 0 && !a->keep_empty_value)
@@ -145,7 +154,7 @@ static int add_line(struct dp_proxy__conn *c, struct dp_proxy__str *s,
     return 0;
 }
 
-static int req_edits(struct dp_proxy__conn *c,
+static int req_edits(struct dp_proxy__rreq *c,
                      const struct dp_route_hdr_edits *e)
 {
     for (size_t i = 0; i < e->n_remove; i++)
@@ -160,7 +169,7 @@ static int req_edits(struct dp_proxy__conn *c,
         if (a->append == DP_ROUTE_HDR_OVERWRITE ||
             a->append == DP_ROUTE_HDR_OVERWRITE_ONLY)
             req_drop(c, a->name);
-        if (add_line(c, &c->plan.req_add, a) != 0)
+        if (add_line(c, &c->plan->req_add, a) != 0)
             return GW_ENOMEM;
     }
     return 0;
@@ -168,10 +177,10 @@ static int req_edits(struct dp_proxy__conn *c,
 
 /* Response edits of <n> levels: the names to drop (NUL-separated) are
  * built first, the lines to add after, so each string stays contiguous. */
-static int resp_edits(struct dp_proxy__conn *c,
+static int resp_edits(struct dp_proxy__rreq *c,
                       const struct dp_route_hdr_edits *const *e, size_t n)
 {
-    struct dp_proxy__str *rm = &c->plan.resp_rm;
+    struct dp_proxy__str *rm = &c->plan->resp_rm;
 
     for (size_t k = 0; k < n; k++) {
         for (size_t i = 0; i < e[k]->n_remove; i++) {
@@ -190,7 +199,7 @@ static int resp_edits(struct dp_proxy__conn *c,
     }
     for (size_t k = 0; k < n; k++) {
         for (size_t i = 0; i < e[k]->n_add; i++) {
-            if (add_line(c, &c->plan.resp_add, &e[k]->add[i]) != 0)
+            if (add_line(c, &c->plan->resp_add, &e[k]->add[i]) != 0)
                 return GW_ENOMEM;
         }
     }
@@ -199,24 +208,23 @@ static int resp_edits(struct dp_proxy__conn *c,
 
 /* ==== forwarding ==== */
 
-static int plan_target(struct dp_proxy__conn *c, const struct dp_route *rt)
+static int plan_target(struct dp_proxy__rreq *c, const struct dp_route *rt)
 {
     char out[8192];
     int n;
 
     if (!(rt->flags & DP_ROUTE_F_HAS_REWRITE))
         return 0;
-    n = dp_router_rewrite_path(rt, rs(c->in.p, c->req.path),
-                               rs(c->in.p, c->req.query), c->w->scratch, out,
+    n = dp_router_rewrite_path(rt, c->rq.path, c->rq.query, c->w->scratch, out,
                                sizeof(out));
     if (n < 0)
         return n;
     if (n == 0 || out[0] != '/')
-        return sb_add(c, &c->plan.target, "/", 1) ||
-                       sb_add(c, &c->plan.target, out, (size_t)n)
+        return sb_add(c, &c->plan->target, "/", 1) ||
+                       sb_add(c, &c->plan->target, out, (size_t)n)
                    ? GW_ENOMEM
                    : 0;
-    return sb_add(c, &c->plan.target, out, (size_t)n);
+    return sb_add(c, &c->plan->target, out, (size_t)n);
 }
 
 /* ==== endpoints and accounting ==== */
@@ -238,10 +246,10 @@ static void cand_set(struct dp_proxy__plan *pl, const struct dp_cluster *cl,
 /* The first candidate by the cluster's policy, for this worker; retries
  * take the next usable endpoints after it (so the RR cursors only see
  * requests). Returns the count. */
-static size_t pick_cands(struct dp_proxy__conn *c, const struct dp_cluster *cl,
+static size_t pick_cands(struct dp_proxy__rreq *c, const struct dp_cluster *cl,
                          size_t max)
 {
-    struct dp_proxy__plan *pl = &c->plan;
+    struct dp_proxy__plan *pl = c->plan;
     int first = dp_table_pick(cl, cl->state, c->w->w.id, dp_proxy__rand(c->w));
     size_t n = 1;
 
@@ -256,9 +264,8 @@ static size_t pick_cands(struct dp_proxy__conn *c, const struct dp_cluster *cl,
     return n;
 }
 
-int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k)
+int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k)
 {
-    struct dp_proxy__plan *pl = &c->plan;
     struct dp_cluster only_cb = {.cb = pl->cb};
     uint32_t ep = pl->cand_ep[k];
 
@@ -273,10 +280,8 @@ int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k)
     return 0;
 }
 
-void dp_proxy__plan_release(struct dp_proxy__conn *c)
+void dp_proxy__plan_release_pl(struct dp_proxy__plan *pl)
 {
-    struct dp_proxy__plan *pl = &c->plan;
-
     if (pl->st == NULL)
         return;
     if (pl->active_ep >= 0)
@@ -286,11 +291,11 @@ void dp_proxy__plan_release(struct dp_proxy__conn *c)
     pl->active_ep = -1;
 }
 
-static int plan_host(struct dp_proxy__conn *c, const struct dp_route *rt,
+static int plan_host(struct dp_proxy__rreq *c, const struct dp_route *rt,
                      const struct dp_route_cluster *rc,
                      const struct dp_cluster *cl)
 {
-    struct dp_proxy__plan *pl = &c->plan;
+    struct dp_proxy__plan *pl = c->plan;
     const struct dp_endpoint *ep;
     char a[CM_NET_ADDRSTRLEN];
 
@@ -309,7 +314,7 @@ static int plan_host(struct dp_proxy__conn *c, const struct dp_route *rt,
     return sb_add(c, &pl->host, a, strlen(a));
 }
 
-static int plan_edits(struct dp_proxy__conn *c, const struct dp_route *rt,
+static int plan_edits(struct dp_proxy__rreq *c, const struct dp_route *rt,
                       const struct dp_route_cluster *rc)
 {
     const struct dp_route_hdr_edits *e[2] = {&rt->resp_hdrs, &rc->resp_hdrs};
@@ -321,10 +326,10 @@ static int plan_edits(struct dp_proxy__conn *c, const struct dp_route *rt,
     return resp_edits(c, e, w ? 2 : 1);
 }
 
-static int plan_forward(struct dp_proxy__conn *c, const struct dp_table *t,
+static int plan_forward(struct dp_proxy__rreq *c, const struct dp_table *t,
                         const struct dp_route *rt)
 {
-    struct dp_proxy__plan *pl = &c->plan;
+    struct dp_proxy__plan *pl = c->plan;
     const struct dp_route_cluster *rc = &rt->cluster;
     const struct dp_cluster *cl;
     size_t max = 1;
@@ -347,7 +352,8 @@ static int plan_forward(struct dp_proxy__conn *c, const struct dp_table *t,
     pl->cb = cl->cb;
     pl->outlier = cl->outlier;
     pl->n_eps = (uint32_t)cl->n_endpoints;
-    if (dp_proxy__plan_switch(c, 0) != 0) {
+    pl->http2 = cl->http2;
+    if (dp_proxy__plan_switch_pl(pl, 0) != 0) {
         DP_PROXY__INC(c->w, overflows, 1);
         return plan_local(c, 503, "upstream overflow\n", 18);
     }
@@ -359,18 +365,17 @@ static int plan_forward(struct dp_proxy__conn *c, const struct dp_table *t,
     return 0;
 }
 
-int dp_proxy__route(struct dp_proxy__conn *c)
+int dp_proxy__route_req(struct dp_proxy__rreq *c)
 {
     const struct dp_table *t = dp_proxy__table(c->w);
     const struct dp_listener *l;
     const struct dp_router *r;
     const struct dp_route *rt;
-    struct dp_router_req rq;
 
-    dp_proxy__plan_release(c);
-    memset(&c->plan, 0, sizeof(c->plan));
-    c->plan.active_ep = -1;
-    c->sb_len = 0;
+    dp_proxy__plan_release_pl(c->plan);
+    memset(c->plan, 0, sizeof(*c->plan));
+    c->plan->active_ep = -1;
+    c->sb->len = 0;
     if (t == NULL)
         return plan_local(c, 503, "no configuration\n", 17);
     if ((l = dp_table_listener_by_name(t, c->lsn)) == NULL)
@@ -379,21 +384,44 @@ int dp_proxy__route(struct dp_proxy__conn *c)
     r = l->inline_routes ? l->router : dp_table_router(t, l->route_config_name);
     if (r == NULL)
         return plan_local(c, 404, NULL, 0);
-    router_req(c, &rq);
-    if ((rt = dp_router_match(r, &rq)) == NULL)
+    if ((rt = dp_router_match(r, &c->rq)) == NULL)
         return plan_local(c, 404, NULL, 0);
     switch (rt->kind) {
     case DP_ROUTE_CLUSTER:
     case DP_ROUTE_WEIGHTED:
         return plan_forward(c, t, rt);
     case DP_ROUTE_REDIRECT:
-        return plan_redirect(c, rt, &rq);
+        return plan_redirect(c, rt, &c->rq);
     case DP_ROUTE_DIRECT:
         return plan_local(c, rt->direct.status, rt->direct.body.ptr,
                           rt->direct.body.len);
     default:
         return plan_local(c, 404, NULL, 0);
     }
+}
+
+int dp_proxy__route(struct dp_proxy__conn *c)
+{
+    struct dp_proxy__rreq r = {
+        .w = c->w,
+        .lsn = c->lsn,
+        .drop = h1_drop,
+        .plan = &c->plan,
+        .sb = &c->sb,
+    };
+
+    router_req(c, &r.rq);
+    return dp_proxy__route_req(&r);
+}
+
+int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k)
+{
+    return dp_proxy__plan_switch_pl(&c->plan, k);
+}
+
+void dp_proxy__plan_release(struct dp_proxy__conn *c)
+{
+    dp_proxy__plan_release_pl(&c->plan);
 }
 
 struct dp_proxy__lsn_want *dp_proxy__table_listeners(const struct dp_table *t,
