@@ -29,6 +29,7 @@ AFTER=${HA_AFTER:-8}
 RATE=${HA_RATE:-50}
 NDATA=${HA_DATA_NODES:-2}
 LIVE=${HA_LIVE:-}
+WAIT=${HA_WAIT:-50ms}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ha-it.XXXXXX")
 DIR=$tmp/cluster
@@ -128,6 +129,7 @@ web=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print([p for p in
   cat <<EOF
 global
     maxconn 4096
+    stats socket $tmp/haproxy.sock mode 600 level admin
 defaults
     mode http
     timeout connect 1s
@@ -159,12 +161,17 @@ ha_pid=$!
 if wait_for 10 curl -fs "http://127.0.0.1:$ha_port/whoami"; then ok haproxy-in-front; else
   fail haproxy-in-front "$(cat "$tmp/haproxy.log")"; exit 1; fi
 
-echo "GET http://127.0.0.1:$ha_port/whoami" >"$tmp/targets"
-slap_phase() { # name seconds [live]
-  local q=(-quiet)
-  [ -n "${3:-}" ] && q=()
-  "$SLAP" -targets "$tmp/targets" -rate "$RATE" -duration "${2}s" -timeout 5s \
-    -json "$tmp/slap-$1.json" "${q[@]}" >"$tmp/slap-$1.out" 2>&1
+# whoami answers after HA_WAIT, so that requests are in flight on the node
+# killed (the load balancer retries those that die with it)
+echo "GET http://127.0.0.1:$ha_port/whoami?wait=$WAIT" >"$tmp/targets"
+slap_phase() { # name seconds [live]: live shows slap's view on the terminal
+  local args=(-targets "$tmp/targets" -rate "$RATE" -duration "${2}s" -timeout 5s
+    -json "$tmp/slap-$1.json")
+  if [ -n "${3:-}" ]; then
+    "$SLAP" "${args[@]}" -minY 100us -maxY 100ms
+  else
+    "$SLAP" "${args[@]}" -quiet >"$tmp/slap-$1.out" 2>&1
+  fi
 }
 
 # ---- the failures (background, during the "during" phase) ----
@@ -221,7 +228,7 @@ failures() {
 }
 
 # ---- load: before, during, after ----
-echo "load: $RATE req/s through HAProxy 127.0.0.1:$ha_port, phases ${BEFORE}s / ${DURING}s / ${AFTER}s"
+echo "load: $RATE req/s of GET /whoami?wait=$WAIT through HAProxy 127.0.0.1:$ha_port, phases ${BEFORE}s / ${DURING}s / ${AFTER}s"
 slap_phase before "$BEFORE"
 rc_before=$?
 phase_t0=$(now_ms)
@@ -255,6 +262,22 @@ for ph in ("before", "during", "after"):
              j["errors"] or "none", l["p50"], l["p99"], l["max"]))
 print("sent: %d  responses: %s%s" % (tot, " ".join("[%s]: %d" % kv for kv in sorted(status.items())),
       ("  errors: %s" % errors) if errors else ""))
+EOF
+# what the load balancer did: health-check downs, retries, redispatches
+$PY - "$tmp/haproxy.sock" <<'EOF' || true
+import csv, io, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1]); s.sendall(b"show stat\n")
+buf = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    buf += d
+rows = list(csv.DictReader(io.StringIO(buf.decode().lstrip("# "))))
+for r in rows:
+    if r["pxname"] == "data_nodes":
+        print("  haproxy %-8s status %-4s check downs %-2s retries %-3s redispatches %-3s responses %s"
+              % (r["svname"], r["status"], r["chkdown"] or "-", r["wretr"], r["wredis"], r["stot"]))
 EOF
 all200() {
   $PY - "$tmp" <<'EOF'
@@ -369,7 +392,7 @@ if out=$("$CTL" apply -f "$tmp/after.yaml" 2>&1) && new=$(rev) && [ "$new" -gt "
 else fail apply-after-failures "$out"; fi
 
 role=$(redis-cli -p "$(CL addr "$old_master" redis 2>/dev/null | cut -d: -f2)" role 2>/dev/null | head -1)
-echo "  restarted $old_master is now: ${role:-unknown} (Sentinel turns an old master into a replica)"
+echo "  restarted $old_master reports role ${role:-unknown} (Sentinel turns a returning old master into a replica after ~15 s)"
 
 # ---- uninstall: exactly the recorded pids ----
 recorded=$($PY -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(open(sys.argv[1]))["processes"]))' "$CJ")
