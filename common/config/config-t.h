@@ -282,10 +282,25 @@ struct cm_config_middleware {
     } u;
 };
 
-/* tls.certificates[i] */
+/* tls.certificates[i]: PEM files (paths on the node that reads them: the
+ * data node in standalone mode or over xDS as DataSource.filename) or the
+ * PEM inline (what `traefikeectl create tls-cert` stores). */
 struct cm_config_certificate {
-    const char *cert_file;
-    const char *key_file;
+    const char *name;      /* NULL = derived (see docs/translation.md) */
+    const char *cert_file; /* or: */
+    const char *certificate;
+    const char *key_file; /* or: */
+    const char *key;
+};
+
+/* http.serversTransports.NAME: how the data node talks TLS to https://
+ * servers. Verification against the system CA bundle is the default. */
+struct cm_config_servers_transport {
+    const char *name;
+    bool insecure_skip_verify; /* the explicit opt-out */
+    const char **root_cas;     /* CA bundle files; empty = system bundle */
+    size_t n_root_cas;
+    const char *server_name; /* NULL = the server's host */
 };
 
 /* tls.options.NAME (TODO: clientAuth, curvePreferences, alpnProtocols) */
@@ -305,6 +320,8 @@ struct cm_config_http {
     size_t n_services;
     struct cm_config_middleware *middlewares;
     size_t n_middlewares;
+    struct cm_config_servers_transport *servers_transports;
+    size_t n_servers_transports;
 };
 
 struct cm_config_tls {

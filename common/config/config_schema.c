@@ -28,6 +28,7 @@ static_assert(O(cm_config_router, name) == 0, "name first");
 static_assert(O(cm_config_service, name) == 0, "name first");
 static_assert(O(cm_config_middleware, name) == 0, "name first");
 static_assert(O(cm_config_tls_options, name) == 0, "name first");
+static_assert(O(cm_config_servers_transport, name) == 0, "name first");
 
 /* ==== entry points, routers ==== */
 
@@ -421,11 +422,25 @@ static const struct cm_config__schema middleware = {
 /* ==== tls, http, root ==== */
 
 static const struct cm_config__field certificate_fields[] = {
+    {"name", CM_CONFIG__F_STR, O(cm_config_certificate, name), 0, NULL},
     {"certFile", CM_CONFIG__F_STR, O(cm_config_certificate, cert_file), 0,
      NULL},
     {"keyFile", CM_CONFIG__F_STR, O(cm_config_certificate, key_file), 0, NULL},
+    {"certificate", CM_CONFIG__F_STR, O(cm_config_certificate, certificate), 0,
+     NULL},
+    {"key", CM_CONFIG__F_STR, O(cm_config_certificate, key), 0, NULL},
 };
 SCHEMA(certificate, cm_config_certificate, NULL);
+
+static const struct cm_config__field servers_transport_fields[] = {
+    {"insecureSkipVerify", CM_CONFIG__F_BOOL,
+     O(cm_config_servers_transport, insecure_skip_verify), 0, NULL},
+    {"rootCAs", CM_CONFIG__F_STRS, O(cm_config_servers_transport, root_cas),
+     O(cm_config_servers_transport, n_root_cas), NULL},
+    {"serverName", CM_CONFIG__F_STR,
+     O(cm_config_servers_transport, server_name), 0, NULL},
+};
+SCHEMA(servers_transport, cm_config_servers_transport, NULL);
 
 static const struct cm_config__field tls_options_fields[] = {
     {"minVersion", CM_CONFIG__F_STR, O(cm_config_tls_options, min_version), 0,
@@ -454,6 +469,9 @@ static const struct cm_config__field http_fields[] = {
      O(cm_config_http, n_services), &service},
     {"middlewares", CM_CONFIG__F_NAMED, O(cm_config_http, middlewares),
      O(cm_config_http, n_middlewares), &middleware},
+    {"serversTransports", CM_CONFIG__F_NAMED,
+     O(cm_config_http, servers_transports),
+     O(cm_config_http, n_servers_transports), &servers_transport},
 };
 SCHEMA(http, cm_config_http, NULL);
 

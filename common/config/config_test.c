@@ -409,8 +409,11 @@ static const char all_kinds[] =
     "100\", checkPeriod: 2, fallbackDuration: 1h, recoveryDuration: 0}}\n"
     "    all: {chain: {middlewares: [sp, spr, ap, rp, rpr, hd, rs, rr, ba, "
     "ip, ipw, rl, if, rt, cb]}}\n"
+    "  serversTransports:\n"
+    "    st: {insecureSkipVerify: true, rootCAs: [/ca.pem], serverName: x}\n"
     "tls:\n"
-    "  certificates: [{certFile: /c.pem, keyFile: /k.pem}]\n"
+    "  certificates: [{certFile: /c.pem, keyFile: /k.pem}, {name: inl, "
+    "certificate: \"-----BEGIN\", key: \"-----KEY\"}]\n"
     "  options:\n"
     "    modern: {minVersion: VersionTLS13, cipherSuites: [A, B], sniStrict: "
     "true}\n";
@@ -457,7 +460,14 @@ static void test_all_kinds(void **state)
     assert_int_equal(m->u.circuit_breaker.recovery_duration_ms, 0);
     m = cm_config_find_middleware(cfg, "all");
     assert_int_equal(m->u.chain.n_middlewares, 15);
-    assert_int_equal(cfg->tls.n_certificates, 1);
+    assert_int_equal(cfg->tls.n_certificates, 2);
+    assert_string_equal(cfg->tls.certificates[1].name, "inl");
+    assert_string_equal(cfg->tls.certificates[1].key, "-----KEY");
+    assert_null(cfg->tls.certificates[1].cert_file);
+    assert_int_equal(cfg->http.n_servers_transports, 1);
+    assert_true(cfg->http.servers_transports[0].insecure_skip_verify);
+    assert_string_equal(cfg->http.servers_transports[0].root_cas[0], "/ca.pem");
+    assert_string_equal(cfg->http.servers_transports[0].server_name, "x");
     assert_string_equal(cfg->tls.options[0].min_version, "VersionTLS13");
     assert_true(cfg->tls.options[0].sni_strict);
 
@@ -686,7 +696,11 @@ static const struct err_case err_cases[] = {
      "http.middlewares.a.headers.customRequestHeaders.a b: line 2, column 54: "
      "invalid header name"},
     {"tls:\n  certificates: [{certFile: /c.pem}]\n",
-     "tls.certificates[0]: line 2, column 18: certFile and keyFile needed"},
+     "tls.certificates[0]: line 2, column 18: certFile and keyFile needed (or "
+     "certificate and key as inline PEM, one of each pair)"},
+    {"tls:\n  certificates: [{certFile: /c.pem, certificate: x, key: y}]\n",
+     "tls.certificates[0]: line 2, column 18: certFile and keyFile needed (or "
+     "certificate and key as inline PEM, one of each pair)"},
     /* YAML itself */
     {"http:\n  routers: {r: {rule: x\n",
      "yaml: line 3, column 1: did not find expected ',' or '}' while parsing "

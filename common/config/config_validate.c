@@ -997,8 +997,11 @@ static int check_tls(struct val *v)
     for (i = 0; i < v->cfg->tls.n_certificates; i++) {
         c = &v->cfg->tls.certificates[i];
         snprintf(path, sizeof(path), "tls.certificates[%zu]", i);
-        if (c->cert_file == NULL || c->key_file == NULL)
-            return verr(v, path, c, OBJ_MARK, "certFile and keyFile needed");
+        if ((c->cert_file == NULL) == (c->certificate == NULL) ||
+            (c->key_file == NULL) == (c->key == NULL))
+            return verr(v, path, c, OBJ_MARK,
+                        "certFile and keyFile needed (or certificate and key "
+                        "as inline PEM, one of each pair)");
     }
     return GW_OK;
 }

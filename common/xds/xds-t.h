@@ -13,15 +13,18 @@
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 
-/* The four resource types, in the order a client asks for them. */
+/* The resource types, in the order a client asks for them. */
 enum cm_xds_type {
     CM_XDS_LISTENER, /* envoy.config.listener.v3.Listener */
     CM_XDS_ROUTE,    /* envoy.config.route.v3.RouteConfiguration */
     CM_XDS_CLUSTER,  /* envoy.config.cluster.v3.Cluster */
     CM_XDS_ENDPOINT, /* envoy.config.endpoint.v3.ClusterLoadAssignment */
+    CM_XDS_SECRET,   /* envoy.extensions.transport_sockets.tls.v3.Secret */
 };
-#define CM_XDS_NTYPES (CM_XDS_ENDPOINT + 1)
+#define CM_XDS_NTYPES (CM_XDS_SECRET + 1)
 
 /* traefikee's own HTTP filters (api/proto/traefikee/filters/v1), in the
  * order they sit in an HttpConnectionManager's http_filters. */
@@ -55,6 +58,8 @@ struct cm_xds_resources {
     size_t n_clusters;
     Envoy__Config__Endpoint__V3__ClusterLoadAssignment **endpoints;
     size_t n_endpoints;
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret **secrets;
+    size_t n_secrets;
 
     /* private */
     struct cm_xds__arena *arena;

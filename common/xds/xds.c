@@ -67,6 +67,8 @@ static const struct {
     {"type.googleapis.com/envoy.config.cluster.v3.Cluster", "clusters"},
     {"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
      "endpoints"},
+    {"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+     "secrets"},
 };
 
 const char *cm_xds_type_url(enum cm_xds_type type)
@@ -142,6 +144,8 @@ NAME_CMP(route_cmp, Envoy__Config__Route__V3__RouteConfiguration, name)
 NAME_CMP(cluster_cmp, Envoy__Config__Cluster__V3__Cluster, name)
 NAME_CMP(cla_cmp, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
          cluster_name)
+NAME_CMP(secret_cmp, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
+         name)
 
 static void sort(void *base, size_t n, int (*cmp)(const void *, const void *))
 {
@@ -155,6 +159,7 @@ static void sort_all(struct cm_xds_resources *res)
     sort(res->routes, res->n_routes, route_cmp);
     sort(res->clusters, res->n_clusters, cluster_cmp);
     sort(res->endpoints, res->n_endpoints, cla_cmp);
+    sort(res->secrets, res->n_secrets, secret_cmp);
 }
 
 static int build(struct cm_xds__ctx *c, struct cm_xds_resources *res,
@@ -170,7 +175,8 @@ static int build(struct cm_xds__ctx *c, struct cm_xds_resources *res,
         if (router(c, &c->routers[i]) != 0)
             return GW_EINVAL;
     }
-    if (cm_xds__clusters(c, res) != 0 || cm_xds__listeners(c, res) != 0)
+    if (cm_xds__secrets(c, res) != 0 || cm_xds__clusters(c, res) != 0 ||
+        cm_xds__listeners(c, res) != 0)
         return GW_EINVAL;
     sort_all(res);
     return 0;
@@ -242,6 +248,9 @@ static void *const *array(const struct cm_xds_resources *res,
     case CM_XDS_ENDPOINT:
         *n = res->n_endpoints;
         return (void *const *)res->endpoints;
+    case CM_XDS_SECRET:
+        *n = res->n_secrets;
+        return (void *const *)res->secrets;
     }
     *n = 0;
     return NULL;
@@ -278,6 +287,9 @@ const char *cm_xds_name(const struct cm_xds_resources *res,
     case CM_XDS_ENDPOINT:
         return ((const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *)m)
             ->cluster_name;
+    case CM_XDS_SECRET:
+        return ((const Envoy__Extensions__TransportSockets__Tls__V3__Secret *)m)
+            ->name;
     }
     return NULL;
 }
@@ -322,6 +334,9 @@ int cm_xds_register_json(void)
         &envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor,
         &envoy__extensions__filters__http__router__v3__router__descriptor,
         &envoy__extensions__upstreams__http__v3__http_protocol_options__descriptor,
+        &envoy__extensions__transport_sockets__tls__v3__secret__descriptor,
+        &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
+        &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor,
     };
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
         if (cm_pbjson_register(top[i]) != 0)

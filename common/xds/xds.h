@@ -56,7 +56,18 @@ const ProtobufCMessage *cm_xds_find(const struct cm_xds_resources *res,
 /* "type.googleapis.com/envoy.config.listener.v3.Listener", ... */
 const char *cm_xds_type_url(enum cm_xds_type type);
 
-/* "listeners", "routes", "clusters", "endpoints". */
+/* TransportSocket.name of TLS, and the CA bundle upstream TLS verifies
+ * against unless a serversTransport names others or opts out. */
+#define CM_XDS_TLS_SOCKET "envoy.transport_sockets.tls"
+#define CM_XDS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
+
+/* The Secret name of tls.certificates entry <cert>: its name, else the
+ * certFile's base name up to the first '.', else "cert-" and 8 hex digits
+ * of a hash of the inline PEM. Written into <buf> (<len> bytes). */
+const char *cm_xds_cert_name(const struct cm_config_certificate *cert,
+                             char *buf, size_t len);
+
+/* "listeners", "routes", "clusters", "endpoints", "secrets". */
 const char *cm_xds_type_key(enum cm_xds_type type);
 
 /* traefikee filter name ("traefikee.filters.basic_auth") and full message

@@ -23,10 +23,6 @@ typedef Envoy__Config__Core__V3__HealthCheck HealthCheck;
 
 #define HTTP_OPTIONS_NAME                                                      \
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-#define TLS_SOCKET_NAME "envoy.transport_sockets.tls"
-#define TLS_CONTEXT_URL                                                        \
-    "type.googleapis.com/"                                                     \
-    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 
 Envoy__Config__Core__V3__ConfigSource *cm_xds__ads(struct cm_xds__ctx *c)
 {
@@ -102,20 +98,6 @@ static void http2(struct cm_xds__ctx *c, Cluster *cl)
                  &cl->n_typed_extension_protocol_options, en);
 }
 
-/* UpstreamTlsContext is not in our proto subset: an empty one (all
- * defaults) is an empty byte string, written as such. */
-static void tls(struct cm_xds__ctx *c, Cluster *cl)
-{
-    Envoy__Config__Core__V3__TransportSocket *ts =
-        cm_xds__msg(c, &envoy__config__core__v3__transport_socket__descriptor);
-    ts->name = cm_xds__str(c, TLS_SOCKET_NAME);
-    ts->config_type_case =
-        ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
-    ts->typed_config = cm_xds__msg(c, &google__protobuf__any__descriptor);
-    ts->typed_config->type_url = cm_xds__str(c, TLS_CONTEXT_URL);
-    cl->transport_socket = ts;
-}
-
 static int check_scheme(struct cm_xds__ctx *c,
                         const struct cm_config_service *s, const char **scheme)
 {
@@ -159,8 +141,8 @@ static Cluster *cluster(struct cm_xds__ctx *c,
                      health_check(c, lb->health_check));
     if (strcmp(scheme, "h2c") == 0)
         http2(c, cl);
-    else if (strcmp(scheme, "https") == 0)
-        tls(c, cl);
+    else if (strcmp(scheme, "https") == 0 && cm_xds__upstream_tls(c, s, cl))
+        return NULL;
     return cl;
 }
 
@@ -252,11 +234,12 @@ int cm_xds__clusters(struct cm_xds__ctx *c, struct cm_xds_resources *res)
             continue;
         const char *scheme;
         Cla *cla;
+        Cluster *cl;
         if (check_scheme(c, s, &scheme) != 0 ||
-            load_assignment(c, s, &cla) != 0)
+            load_assignment(c, s, &cla) != 0 ||
+            (cl = cluster(c, s, scheme)) == NULL)
             return GW_EINVAL;
-        cm_xds__push(c, c->out, &res->clusters, &res->n_clusters,
-                     cluster(c, s, scheme));
+        cm_xds__push(c, c->out, &res->clusters, &res->n_clusters, cl);
         cm_xds__push(c, c->out, &res->endpoints, &res->n_endpoints, cla);
     }
     return 0;

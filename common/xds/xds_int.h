@@ -128,6 +128,23 @@ int cm_xds__clusters(struct cm_xds__ctx *c, struct cm_xds_resources *res);
  * gRPC API listeners), appended to <res>. */
 int cm_xds__listeners(struct cm_xds__ctx *c, struct cm_xds_resources *res);
 
+/* xds_tls.c: one Secret per tls.certificates entry, appended to <res>
+ * (before listeners: they reference them). Returns 0 or GW_EINVAL. */
+int cm_xds__secrets(struct cm_xds__ctx *c, struct cm_xds_resources *res);
+
+/* xds_tls.c: the TLS transport socket of an entry point whose TLS router
+ * <r> (the first one on it) picks the tls.options; references every Secret
+ * of <res>. NULL with c->err filled on error. */
+Envoy__Config__Core__V3__TransportSocket *
+cm_xds__downstream_tls(struct cm_xds__ctx *c, const struct cm_config_router *r,
+                       struct cm_xds_resources *res);
+
+/* xds_tls.c: sets <cl>'s UpstreamTlsContext for https:// service <s>.
+ * Returns 0 or GW_EINVAL. */
+int cm_xds__upstream_tls(struct cm_xds__ctx *c,
+                         const struct cm_config_service *s,
+                         Envoy__Config__Cluster__V3__Cluster *cl);
+
 /* Full-match RE2 pattern equivalent to Go's unanchored match of <re>. */
 const char *cm_xds__full_regex(struct cm_xds__ctx *c, const char *re);
 /* RE2 pattern matching the literal <s>. */

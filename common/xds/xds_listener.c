@@ -229,10 +229,25 @@ static int on_entrypoint(const struct cm_xds__ctx *c,
     return 0;
 }
 
-static void entrypoints(struct cm_xds__ctx *c, struct cm_xds_resources *res)
+/* The first router with tls on <ep> (it picks the TLS options), or NULL:
+ * an entry point with a TLS router serves TLS to all its routers. */
+static const struct cm_config_router *
+tls_router(const struct cm_xds__ctx *c, const struct cm_config_entrypoint *ep)
+{
+    for (size_t i = 0; i < c->n_routers; i++) {
+        const struct cm_config_router *r = c->routers[i].r;
+        if (r->tls != NULL && on_entrypoint(c, r, ep))
+            return r;
+    }
+    return NULL;
+}
+
+static int entrypoints(struct cm_xds__ctx *c, struct cm_xds_resources *res)
 {
     for (size_t e = 0; e < c->cfg->n_entry_points; e++) {
         const struct cm_config_entrypoint *ep = &c->cfg->entry_points[e];
+        const struct cm_config_router *tr = tls_router(c, ep);
+        Listener *l;
         struct rlist rl = {0};
         unsigned filters = 0;
         for (size_t i = 0; i < c->n_routes; i++) {
@@ -243,9 +258,13 @@ static void entrypoints(struct cm_xds__ctx *c, struct cm_xds_resources *res)
         }
         cm_xds__push(c, c->out, &res->routes, &res->n_routes,
                      route_config(c, ep->name, &rl));
-        cm_xds__push(c, c->out, &res->listeners, &res->n_listeners,
-                     ep_listener(c, ep, filters));
+        l = ep_listener(c, ep, filters);
+        if (tr != NULL && (l->filter_chains[0]->transport_socket =
+                               cm_xds__downstream_tls(c, tr, res)) == NULL)
+            return GW_EINVAL;
+        cm_xds__push(c, c->out, &res->listeners, &res->n_listeners, l);
     }
+    return 0;
 }
 
 /* A route a gRPC client can use: forwards, and needs none of our filters
@@ -283,7 +302,8 @@ static void grpc_hosts(struct cm_xds__ctx *c, struct cm_xds_resources *res)
 
 int cm_xds__listeners(struct cm_xds__ctx *c, struct cm_xds_resources *res)
 {
-    entrypoints(c, res);
+    if (entrypoints(c, res) != 0)
+        return GW_EINVAL;
     grpc_hosts(c, res);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "envoy/config/listener/v3/listener_components.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "traefikee/filters/v1/filters.pb-c.h"
 
 typedef Envoy__Config__Route__V3__RouteConfiguration RouteConfiguration;
@@ -930,6 +931,145 @@ static void test_json(void **state)
     cm_xds_resources_free(res);
 }
 
+
+/* ==== TLS ==== */
+
+typedef Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext
+    DownTls;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext
+    UpTls;
+
+static const char TLS_DOC[] =
+    "entryPoints:\n"
+    "  web: {address: \":80\"}\n"
+    "  websecure: {address: \":443\"}\n"
+    "http:\n"
+    "  routers:\n"
+    "    plain: {rule: \"Host(`a.test`)\", service: api, entryPoints: [web]}\n"
+    "    secure:\n"
+    "      rule: \"Host(`a.test`)\"\n"
+    "      service: api\n"
+    "      entryPoints: [websecure]\n"
+    "      tls: {options: modern}\n"
+    "  services:\n"
+    "    api: {loadBalancer: {servers: [{url: \"https://127.0.0.1:9443\"}]}}\n"
+    "    lax: {loadBalancer: {serversTransport: skip, servers: [{url: "
+    "\"https://127.0.0.1:9444\"}]}}\n"
+    "    own: {loadBalancer: {serversTransport: ca@file, servers: [{url: "
+    "\"https://127.0.0.1:9445\"}]}}\n"
+    "  serversTransports:\n"
+    "    skip: {insecureSkipVerify: true}\n"
+    "    ca: {rootCAs: [/etc/test-ca.pem], serverName: api.internal}\n"
+    "tls:\n"
+    "  certificates:\n"
+    "    - {certFile: /certs/a.test.crt, keyFile: /certs/a.test.key}\n"
+    "    - {name: wild, certificate: \"-----BEGIN CERTIFICATE-----\", key: "
+    "\"-----BEGIN PRIVATE KEY-----\"}\n"
+    "  options:\n"
+    "    modern: {minVersion: VersionTLS13, cipherSuites: "
+    "[TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256]}\n";
+
+static const UpTls *up_tls(const struct cm_xds_resources *res, const char *n)
+{
+    const Envoy__Config__Cluster__V3__Cluster *cl =
+        (const void *)cm_xds_find(res, CM_XDS_CLUSTER, n);
+    assert_non_null(cl);
+    assert_non_null(cl->transport_socket);
+    assert_string_equal(cl->transport_socket->name, CM_XDS_TLS_SOCKET);
+    const UpTls *u = (const UpTls *)protobuf_c_message_unpack(
+        &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor,
+        NULL, cl->transport_socket->typed_config->value.len,
+        cl->transport_socket->typed_config->value.data);
+    assert_non_null(u);
+    return u;
+}
+
+static void test_tls(void **state)
+{
+    struct cm_xds_resources *res = translate(TLS_DOC);
+    const Envoy__Config__Listener__V3__Listener *web, *sec;
+    const Envoy__Extensions__TransportSockets__Tls__V3__Secret *s;
+    const DownTls *d;
+    const UpTls *u;
+
+    /* secrets: file names become DataSource filenames, inline PEM bytes */
+    assert_int_equal(cm_xds_count(res, CM_XDS_SECRET), 2);
+    s = (const void *)cm_xds_find(res, CM_XDS_SECRET, "a");
+    assert_non_null(s);
+    assert_string_equal(s->tls_certificate->certificate_chain->filename,
+                        "/certs/a.test.crt");
+    assert_string_equal(s->tls_certificate->private_key->filename,
+                        "/certs/a.test.key");
+    s = (const void *)cm_xds_find(res, CM_XDS_SECRET, "wild");
+    assert_non_null(s);
+    assert_memory_equal(s->tls_certificate->private_key->inline_bytes.data,
+                        "-----BEGIN PRIVATE KEY-----", 27);
+
+    /* only the entry point with a TLS router gets a transport socket */
+    web = (const void *)cm_xds_find(res, CM_XDS_LISTENER, "web");
+    sec = (const void *)cm_xds_find(res, CM_XDS_LISTENER, "websecure");
+    assert_null(web->filter_chains[0]->transport_socket);
+    assert_non_null(sec->filter_chains[0]->transport_socket);
+    d = (const DownTls *)protobuf_c_message_unpack(
+        &envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__descriptor,
+        NULL, sec->filter_chains[0]->transport_socket->typed_config->value.len,
+        sec->filter_chains[0]->transport_socket->typed_config->value.data);
+    assert_non_null(d);
+    assert_int_equal(d->common_tls_context->n_tls_certificate_sds_secret_configs,
+                     2);
+    assert_string_equal(
+        d->common_tls_context->tls_certificate_sds_secret_configs[0]->name,
+        "a");
+    assert_non_null(d->common_tls_context->tls_certificate_sds_secret_configs[0]
+                        ->sds_config->ads);
+    assert_string_equal(d->common_tls_context->alpn_protocols[0], "h2");
+    assert_string_equal(d->common_tls_context->alpn_protocols[1], "http/1.1");
+    assert_int_equal(
+        d->common_tls_context->tls_params->tls_minimum_protocol_version,
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_PARAMETERS__TLS_PROTOCOL__TLSv1_3);
+    assert_int_equal(d->common_tls_context->tls_params->n_cipher_suites, 1);
+    assert_string_equal(d->common_tls_context->tls_params->cipher_suites[0],
+                        "ECDHE-RSA-AES128-GCM-SHA256");
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)d, NULL);
+
+    /* upstream: system bundle by default, the explicit opt-out, own CAs */
+    u = up_tls(res, "api");
+    assert_string_equal(u->sni, "127.0.0.1");
+    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
+                            ->filename,
+                        CM_XDS_CA_BUNDLE);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
+    u = up_tls(res, "lax");
+    assert_null(u->common_tls_context->validation_context);
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
+    u = up_tls(res, "own");
+    assert_string_equal(u->sni, "api.internal");
+    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
+                            ->filename,
+                        "/etc/test-ca.pem");
+    protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
+    cm_xds_resources_free(res);
+}
+
+static void test_tls_reject(void **state)
+{
+    expect_error("entryPoints:\n  web: {address: \":80\"}\n"
+                 "http:\n  routers:\n    r: {rule: \"Host(`a`)\", service: "
+                 "a, tls: {}}\n"
+                 "  services:\n    a: {loadBalancer: {servers: [{url: "
+                 "\"http://127.0.0.1:1\"}]}}\n",
+                 "router \"r\": tls needs a certificate in tls.certificates");
+    expect_error("http:\n  services:\n    a: {loadBalancer: "
+                 "{serversTransport: nope, servers: [{url: "
+                 "\"https://127.0.0.1:1\"}]}}\n",
+                 "service \"a\": serversTransport \"nope\" is not in "
+                 "http.serversTransports");
+    expect_error("tls:\n  certificates:\n    - {certFile: /x/a.pem, keyFile: "
+                 "/k}\n    - {certFile: /y/a.crt, keyFile: /k}\n",
+                 "tls.certificates[1]: name \"a\" is already used; give each "
+                 "a distinct name");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +1095,8 @@ int main(void)
         cmocka_unit_test(test_reject_duplicate_filter),
         cmocka_unit_test(test_grpc_name_collision),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_tls_reject),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -676,8 +676,14 @@ int cp_xds_stream_on_snapshot(struct cp_xds_stream *s,
                               const struct cp_xds_snapshot *snap,
                               const struct cp_xds_stream_out *out)
 {
+    /* Make before break: secrets a listener may name, clusters and their
+     * endpoints a route may name, then listeners and routes. */
+    static const enum cp_xds_type order[CP_XDS_TYPE_COUNT] = {
+        CP_XDS_SECRET, CP_XDS_CLUSTER, CP_XDS_ENDPOINT, CP_XDS_LISTENER,
+        CP_XDS_ROUTE};
     int rc = GW_OK;
-    for (int t = 0; t < CP_XDS_TYPE_COUNT && rc == 0; t++) {
+    for (int k = 0; k < CP_XDS_TYPE_COUNT && rc == 0; k++) {
+        enum cp_xds_type t = order[k];
         if (!s->ts[t].seen)
             continue;
         if (s->delta)

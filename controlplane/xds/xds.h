@@ -64,7 +64,8 @@ struct cp_xds_server *cp_xds_server_new(struct cp_rpc_server *rpc);
 void cp_xds_server_free(struct cp_xds_server *srv);
 
 /* Publishes <snap> (borrowed; the server takes its own reference) to every
- * stream: each type whose content changed is pushed, CDS, EDS, LDS, RDS. */
+ * stream: each type whose content changed is pushed, SDS, CDS, EDS, LDS,
+ * RDS. */
 void cp_xds_server_set_snapshot(struct cp_xds_server *srv,
                                 struct cp_xds_snapshot *snap);
 

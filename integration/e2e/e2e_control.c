@@ -84,7 +84,8 @@ static int fill(struct cp_xds_snapshot *snap,
     } map[] = {{CM_XDS_LISTENER, CP_XDS_LISTENER},
                {CM_XDS_ROUTE, CP_XDS_ROUTE},
                {CM_XDS_CLUSTER, CP_XDS_CLUSTER},
-               {CM_XDS_ENDPOINT, CP_XDS_ENDPOINT}};
+               {CM_XDS_ENDPOINT, CP_XDS_ENDPOINT},
+               {CM_XDS_SECRET, CP_XDS_SECRET}};
 
     for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++)
         for (size_t i = 0; i < cm_xds_count(res, map[k].from); i++)

@@ -35,6 +35,7 @@ root.loadSync([
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
   'traefikee/filters/v1/filters.proto',
 ], {keepCase: true});
 root.resolveAll();
@@ -68,6 +69,7 @@ const want = {
   'envoy.config.route.v3.RouteConfiguration': 'name',
   'envoy.config.cluster.v3.Cluster': 'name',
   'envoy.config.endpoint.v3.ClusterLoadAssignment': 'cluster_name',
+  'envoy.extensions.transport_sockets.tls.v3.Secret': 'name',
 };
 const lines = fs.readFileSync(process.argv[3], 'utf8').split('\n').filter(Boolean);
 for (const line of lines) {
