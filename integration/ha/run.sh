@@ -122,6 +122,17 @@ want = {"redis": 3, "sentinel": 3, "control": 3, "data": int(sys.argv[2]), "back
 assert roles == want, roles
 EOF
 
+# the printed admin password opens the dashboard's API (when the control
+# plane takes it: SetAdminHash)
+dash=$(CL addr control-1 http)
+pw=$(cat "$DIR/admin-password")
+if grep -q "not set in the cluster" "$tmp/install.out"; then
+  echo "  skip dashboard-password: the control plane has no SetAdminHash"
+elif [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$pw" "http://$dash/api/overview")" = 200 ] &&
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:x$pw" "http://$dash/api/overview")" = 401 ]; then
+  ok dashboard-password
+else fail dashboard-password "http://$dash/api/overview"; fi
+
 # ---- HAProxy in front of the data nodes ----
 ha_port=$((base + 90))
 web=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print([p for p in d["processes"] if p["role"]=="data"][0]["addresses"]["entryPoints"]["web"])' "$CJ")

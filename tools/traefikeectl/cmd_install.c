@@ -90,6 +90,8 @@ struct ti_install {
     char control[512];   /* every control node's gRPC address */
     char sentinels[256]; /* every sentinel */
     char password[CP_AUTH_PASSWORD_LEN + 1];
+    char hash[CP_AUTH_HASH_MAX];
+    int password_set; /* 1 set in the cluster, 0 no SetAdminHash there */
     uint64_t revision;
     struct ti_proc procs[TI_MAX_PROCS];
     size_t n;
@@ -821,6 +823,48 @@ static char *sample_config(const struct ti_install *t)
     return s;
 }
 
+/* Sends the admin password's hash to the cluster (SetAdminHash; the
+ * request, one string field, is encoded here so that this builds with and
+ * without that RPC in the .proto). Sets t->password_set: 1 done, 0 the
+ * control nodes do not know the RPC. Retries while no leader answers. */
+static int set_admin_hash(struct ti_install *t)
+{
+    uint8_t req[CP_AUTH_HASH_MAX + 8];
+    struct cp_mgmt_reply r = {0};
+    char last[CP_MGMT_DETAILS_LEN] = "no answer";
+    size_t n = strlen(t->hash), len = 0;
+    int64_t end = now_ms() + 15000;
+
+    req[len++] = 0x0a; /* field 1, length-delimited */
+    for (size_t v = n; len < 8; v >>= 7) {
+        req[len++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        if (v <= 0x7f)
+            break;
+    }
+    memcpy(req + len, t->hash, n);
+    len += n;
+    while (now_ms() < end && check_alive(t) == 0) {
+        for (int i = 0; i < t->n_control; i++) {
+            char addr[32];
+            grpc_status_code st;
+            snprintf(addr, sizeof(addr), "127.0.0.1:%d",
+                     t->base + TI_PORT_GRPC + i);
+            if (cp_mgmt_client_unary(addr, TCTL_METHOD("SetAdminHash"), req,
+                                     len, 5000, &r) != 0)
+                continue;
+            st = r.status;
+            snprintf(last, sizeof(last), "%s", r.details);
+            cp_mgmt_reply_deinit(&r);
+            if (st == GRPC_STATUS_OK || st == GRPC_STATUS_UNIMPLEMENTED) {
+                t->password_set = st == GRPC_STATUS_OK;
+                return 0;
+            }
+        }
+        sleep_ms(300);
+    }
+    return t->err[0] ? -1 : fail(t, "cannot set the admin password: %s", last);
+}
+
 /* Writes DIR/config.yaml and applies it through any control node. */
 static int apply_sample(struct ti_install *t)
 {
@@ -969,11 +1013,11 @@ static int check_ports(struct ti_install *t)
 
 static int write_password(struct ti_install *t)
 {
-    char hash[CP_AUTH_HASH_MAX], path[PATH_MAX + 32];
+    char *hash = t->hash, path[PATH_MAX + 32];
     int fd;
 
     if (cp_auth_generate_password(t->password, sizeof(t->password)) != 0 ||
-        cp_auth_hash(t->password, NULL, hash, sizeof(hash)) != 0)
+        cp_auth_hash(t->password, NULL, hash, sizeof(t->hash)) != 0)
         return fail(t, "cannot generate the admin password");
     snprintf(path, sizeof(path), "%s/admin-password", t->dir);
     if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
@@ -1028,7 +1072,8 @@ static int run_install(struct ti_install *t)
         return -1;
     step("starting the control nodes");
     if (start_controls(t) != 0 ||
-        wait_for(t, end, "the control nodes", controls_ready) != 0)
+        wait_for(t, end, "the control nodes", controls_ready) != 0 ||
+        set_admin_hash(t) != 0)
         return -1;
     step("starting 2 whoami backends and applying the sample config");
     if (start_backends(t) != 0 ||
@@ -1050,8 +1095,13 @@ static void print_summary(struct ti_install *t)
            "credentials:\n"
            "Dashboard: http://127.0.0.1:%d/dashboard/\n"
            "Username:  admin\n"
-           "Password:  %s   (also in %s/admin-password)\n\n",
+           "Password:  %s   (also in %s/admin-password)\n",
            t->base + TI_PORT_HTTP, t->password, t->dir);
+    if (!t->password_set)
+        printf("           (not set in the cluster: these control nodes "
+               "have no SetAdminHash;\n            set it later with "
+               "traefikeectl reset-password --password -)\n");
+    printf("\n");
     printf("Entry points:\n");
     for (int i = 0; i < t->n_data; i++)
         printf("  data-%d  web  http://127.0.0.1:%d/whoami\n", i + 1,
