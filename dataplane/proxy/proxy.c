@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log/log.h"
+#include "dataplane/filter/filter.h"
 #include "dataplane/proxy/proxy_int.h"
 #include "dataplane/router/router.h"
 
@@ -22,6 +23,7 @@ struct dp_proxy {
     int n_started;
     struct dp_table_slot slot; /* RCU-published; writers hold mu */
     struct dp_proxy__hc *hc;   /* active health checker, once started */
+    struct dp_filter_registry *filters; /* filter states; outlive tables */
     pthread_mutex_t mu;
     bool draining;
     uint64_t swaps;
@@ -183,6 +185,8 @@ static void wk_init(struct dp_worker *ww, void *arg)
 
     ww->data = w;
     w->scratch = dp_router_scratch_new();
+    w->fscratch = dp_filter_scratch_new();
+    w->fbuf = malloc(DP_FILTER_BUF_DEF);
     w->rnd = (uint64_t)time(NULL) * 2654435761u + (uint64_t)ww->id * 7919 +
              (uint64_t)getpid() + 1;
     uv_timer_init(&ww->loop, &w->ol_timer);
@@ -201,6 +205,10 @@ static void wk_fini(struct dp_worker *ww, void *arg)
     uv_close((uv_handle_t *)&w->ol_timer, NULL);
     dp_router_scratch_free(w->scratch);
     w->scratch = NULL;
+    dp_filter_scratch_free(w->fscratch);
+    w->fscratch = NULL;
+    free(w->fbuf);
+    w->fbuf = NULL;
 }
 
 /* ==== owner side ==== */
@@ -233,7 +241,10 @@ struct dp_proxy *dp_proxy_new(const struct dp_proxy_opts *opts)
     dp_table_slot_init(&p->slot);
     p->n_workers = o->workers;
     p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
-    if (p->workers == NULL) {
+    p->filters = dp_filter_registry_new();
+    if (p->workers == NULL || p->filters == NULL) {
+        dp_filter_registry_free(p->filters);
+        free(p->workers);
         pthread_mutex_destroy(&p->mu);
         free(p);
         return NULL;
@@ -299,6 +310,7 @@ struct dp_table *dp_proxy_build_table(struct dp_proxy *p,
     pthread_mutex_lock(&p->mu);
     x.prev = dp_table_current(&p->slot);
     x.n_workers = p->n_workers;
+    x.filters = p->filters;
     t = dp_table_build(&x, err, len);
     pthread_mutex_unlock(&p->mu);
     return t;
@@ -385,6 +397,7 @@ void dp_proxy_free(struct dp_proxy *p)
     if (p == NULL)
         return;
     dp_table_slot_deinit(&p->slot);
+    dp_filter_registry_free(p->filters); /* after the tables' chains */
     pthread_mutex_destroy(&p->mu);
     free(p->workers);
     free(p);

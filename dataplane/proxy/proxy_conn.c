@@ -108,6 +108,7 @@ static int respond(struct dp_proxy__conn *c, int status, const char *body,
                    size_t blen, const char *location, bool close)
 {
     size_t cap = 512 + blen + (location ? strlen(location) : 0);
+    bool extra = c->plan.kind == DP_PROXY__PLAN_LOCAL && c->plan.resp_add.len;
     int n;
 
     if (c->resp_started) {
@@ -128,15 +129,21 @@ static int respond(struct dp_proxy__conn *c, int status, const char *body,
         dp_proxy__conn_close(c);
         return PX_WAIT;
     }
+    cap += extra ? c->plan.resp_add.len : 0;
     n = dp_proxy_local_response(c->local, cap, status, location, body, blen,
                                 c->close_after,
                                 c->head_len && c->req.method == CM_H1_M_HEAD);
+    if (n >= 0 && extra) /* filters' WWW-Authenticate, Retry-After... */
+        n = dp_proxy__splice_hdrs(c->local, cap, n,
+                                  c->sb.p + c->plan.resp_add.off,
+                                  c->plan.resp_add.len);
     if (n < 0) {
         dp_proxy__conn_close(c);
         return PX_WAIT;
     }
     c->local_len = (uint32_t)n;
     c->resp_started = true;
+    c->plan.resp_status = (uint16_t)status;
     DP_PROXY__INC(c->w, responses[status / 100 % 6], 1);
     c->state = DP_PROXY__S_LOCAL;
     return PX_NEXT;
@@ -492,6 +499,7 @@ static int pump_resp_head(struct dp_proxy__conn *c)
     }
     timer_clear(c);
     DP_PROXY__INC(c->w, responses[code / 100 % 6], 1);
+    c->plan.resp_status = (uint16_t)code;
     dp_proxy__outlier_report(c, cur_cand(c), code < 500);
     c->resp_body = u->resp.msg.body;
     c->resp_left = u->resp.msg.content_length;
@@ -607,6 +615,11 @@ static int st_route(struct dp_proxy__conn *c)
     if (c->plan.n_cand == 0)
         return respond_error(c, 503, false);
     c->state = DP_PROXY__S_CONNECT;
+    if (c->plan.delay_ms > 0) { /* rateLimit: Traefik waits, then goes */
+        c->state = DP_PROXY__S_DELAY;
+        timer_set(c, DP_PROXY__T_DELAY, c->plan.delay_ms);
+        return PX_WAIT;
+    }
     return PX_NEXT;
 }
 
@@ -894,6 +907,9 @@ void dp_proxy__conn_run(struct dp_proxy__conn *c)
         case DP_PROXY__S_DONE:
             r = st_done(c);
             break;
+        case DP_PROXY__S_DELAY:
+            r = PX_WAIT; /* the timer moves on to S_CONNECT */
+            break;
         default:
             return;
         }
@@ -959,6 +975,11 @@ static void conn_timeout(uv_timer_t *t)
             dp_proxy__conn_run(c);
         return;
     }
+    if (kind == DP_PROXY__T_DELAY) {
+        c->state = DP_PROXY__S_CONNECT;
+        dp_proxy__conn_run(c);
+        return;
+    }
     if (kind == DP_PROXY__T_ROUTE) {
         dp_proxy__outlier_report(c, cur_cand(c), false);
         if (respond_error(c, 504, true) == PX_NEXT)
@@ -976,6 +997,7 @@ static void peer_ip(struct dp_proxy__conn *c)
     c->peer[0] = '\0';
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
         return;
+    c->peer_sa = ss;
     if (ss.ss_family == AF_INET)
         uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
     else if (ss.ss_family == AF_INET6)

@@ -15,6 +15,7 @@
 
 #include "common/net/net.h"
 #include "common/http1/http1.h"
+#include "dataplane/filter/filter-t.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/router/router-t.h"
 #include "dataplane/table/table-t.h"
@@ -30,6 +31,7 @@
 #define DP_PROXY__IOV_EXTRA 4           /* iovecs after the written head */
 #define DP_PROXY__OL_MAX    64          /* outlier entries per worker */
 #define DP_PROXY__OL_TICK   100         /* un-ejection check period, ms */
+#define DP_PROXY__STICKY_MAX 64 /* endpoints a sticky cookie can name */
 
 /* Increments a counter only its worker writes; others read it relaxed. */
 #define DP_PROXY__INC(w, f, n)                                                 \
@@ -84,6 +86,8 @@ struct dp_proxy__worker {
     struct dp_proxy__pool *pools[DP_PROXY__POOL_HASH];
     struct dp_proxy__conn *conns; /* every open client connection */
     struct dp_router_scratch *scratch;
+    struct dp_filter_scratch *fscratch; /* dataplane/filter regex data */
+    char *fbuf; /* DP_FILTER_BUF_DEF bytes: filter outputs, read at once */
     uint64_t rnd;                             /* splitmix64 state */
     struct dp_proxy__ol ol[DP_PROXY__OL_MAX]; /* passive health entries */
     size_t n_ol;
@@ -136,6 +140,13 @@ struct dp_proxy__plan {
     uint32_t retries;    /* further attempts allowed */
     uint32_t retry_on;   /* DP_RETRY_* */
     uint64_t timeout_ms; /* response head wait */
+    /* Our filters (proxy_filter.c): the request's filter context, ended by
+     * dp_proxy__plan_release_pl() with <resp_status>, which the codec sets
+     * to the final status the client got (0: none). LOCAL plans may carry
+     * resp_add lines too (WWW-Authenticate, Retry-After). */
+    struct dp_filter_ctx fctx;
+    uint16_t resp_status;
+    uint32_t delay_ms; /* rateLimit: wait this long before connecting */
 };
 
 /* Client connection states (one function each in proxy_conn.c). */
@@ -147,6 +158,7 @@ enum dp_proxy__state {
     DP_PROXY__S_FORWARD,  /* request and response streaming */
     DP_PROXY__S_TUNNEL,   /* after 101: bytes both ways */
     DP_PROXY__S_DONE,     /* exchange complete: next request or close */
+    DP_PROXY__S_DELAY,    /* rateLimit delay before connecting (timer) */
     DP_PROXY__S_CLOSING,  /* handles closing */
 };
 
@@ -163,6 +175,7 @@ enum dp_proxy__timer {
     DP_PROXY__T_IDLE,  /* keep-alive idle: close */
     DP_PROXY__T_HEAD,  /* head incomplete: 408 */
     DP_PROXY__T_ROUTE, /* response head late: 504 */
+    DP_PROXY__T_DELAY, /* rateLimit delay over: connect */
 };
 
 /* A client connection. Freed when both handles have closed. */
@@ -184,6 +197,7 @@ struct dp_proxy__conn {
     uint8_t tkind;                      /* enum dp_proxy__timer */
     char lsn[DP_PROXY__NAME_MAX];       /* listener the connection came in on */
     char peer[CM_NET_ADDRSTRLEN];       /* client IP, for X-Forwarded-For */
+    struct sockaddr_storage peer_sa;    /* the same, for the filters */
     struct dp_proxy__buf in; /* request bytes; head kept at [0,head) */
     uint32_t head_len;       /* 0 until a head is parsed */
     struct cm_h1_req req;
@@ -311,6 +325,13 @@ struct dp_proxy__rreq {
     void (*drop)(void *arg, const char *name, size_t len);
     struct dp_proxy__plan *plan; /* filled (released first) */
     struct dp_proxy__sb *sb;     /* the plan's strings (emptied first) */
+    const struct sockaddr *peer; /* client address (NULL: unknown) */
+    bool tls;                    /* the client connection is TLS */
+    /* set while routing (proxy_filter.c) */
+    const struct dp_route *route;
+    const struct dp_filter_chain *chain; /* the route's, or NULL */
+    uint8_t cookie; /* a Set-Cookie to add: enum dp_proxy__cookie */
+    const struct dp_route_hash_policy *cookie_hp; /* DP_PROXY__COOKIE_HASH */
 };
 
 /* Routes <r> with the current table and fills r->plan. Called on the
@@ -332,6 +353,54 @@ int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k);
 /* Ends <c>'s in-flight accounting and drops its cluster state reference.
  * Idempotent. */
 void dp_proxy__plan_release(struct dp_proxy__conn *c);
+
+/* Appends <n> bytes to the plan string <s> (the last one started). */
+int dp_proxy__str_add(struct dp_proxy__rreq *c, struct dp_proxy__str *s,
+                      const void *p, size_t n);
+
+/* ==== proxy_filter.c ==== */
+
+enum dp_proxy__cookie {
+    DP_PROXY__COOKIE_NONE = 0,
+    DP_PROXY__COOKIE_STICKY, /* the StickyCookie filter's */
+    DP_PROXY__COOKIE_HASH,   /* a cookie hash_policy's (rreq.cookie_hp) */
+};
+
+/* What dp_proxy__filter_cond() hands the router. */
+struct dp_proxy__fcond {
+    const struct dp_filter_set *set;
+    const struct sockaddr *peer;
+};
+
+/* Makes <c>'s router request evaluate ClientIP conditions of <set> (may be
+ * NULL) against the peer; <fc> (caller's) must outlive the match. */
+void dp_proxy__filter_cond(struct dp_proxy__rreq *c,
+                           const struct dp_filter_set *set,
+                           struct dp_proxy__fcond *fc);
+/* Runs c->chain: returns 0 (forward; path, headers and delay noted in
+ * the plan), 1 (the plan is now a LOCAL answer) or GW_ENOMEM. */
+int dp_proxy__filter_request(struct dp_proxy__rreq *c);
+/* Request header lines the filters add, into plan.req_add. */
+int dp_proxy__filter_req_add(struct dp_proxy__rreq *c);
+/* Failover, and a sticky cookie naming a weighted route's cluster: may
+ * change <*rc>; returns the cluster to use, or NULL (503: both down). */
+const struct dp_cluster *
+dp_proxy__filter_upstream(struct dp_proxy__rreq *c, const struct dp_table *t,
+                          const struct dp_route_cluster **rc,
+                          const struct dp_cluster *cl);
+/* The endpoint the sticky cookie or the route's hash_policy designates in
+ * <cl>, or -1 (pick by the cluster's policy); notes a cookie to set. */
+int dp_proxy__filter_first(struct dp_proxy__rreq *c,
+                           const struct dp_cluster *cl);
+/* Adds the noted Set-Cookie for endpoint plan.cand_ep[0] of <cl> to
+ * plan.resp_add. */
+int dp_proxy__filter_cookie(struct dp_proxy__rreq *c,
+                            const struct dp_cluster *cl);
+/* Inserts header <lines> ("Name: v\r\n"...) before the blank line of the
+ * local response in out[0, n) (<cap> bytes). Returns the new length or
+ * GW_ETOOBIG. */
+int dp_proxy__splice_hdrs(char *out, size_t cap, int n, const char *lines,
+                          size_t len);
 
 /* ==== proxy_outlier.c ==== */
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/filter/filter.h"
 #include "dataplane/proxy/proxy_int.h"
 #include "dataplane/router/router.h"
 #include "dataplane/table/table.h"
@@ -56,6 +57,12 @@ static int sb_add(struct dp_proxy__rreq *c, struct dp_proxy__str *s,
     s->len += (uint32_t)n;
     sb->p[sb->len] = '\0'; /* not counted: the next add overwrites it */
     return 0;
+}
+
+int dp_proxy__str_add(struct dp_proxy__rreq *c, struct dp_proxy__str *s,
+                      const void *p, size_t n)
+{
+    return sb_add(c, s, p, n);
 }
 
 /* ==== request view of an HTTP/1 connection ==== */
@@ -210,13 +217,14 @@ static int resp_edits(struct dp_proxy__rreq *c,
 
 static int plan_target(struct dp_proxy__rreq *c, const struct dp_route *rt)
 {
+    const struct dp_filter_ctx *f = &c->plan->fctx; /* a path filter's */
     char out[8192];
     int n;
 
-    if (!(rt->flags & DP_ROUTE_F_HAS_REWRITE))
+    if (!(rt->flags & DP_ROUTE_F_HAS_REWRITE) && !f->path_set)
         return 0;
-    n = dp_router_rewrite_path(rt, c->rq.path, c->rq.query, c->w->scratch, out,
-                               sizeof(out));
+    n = dp_router_rewrite_path(rt, f->path_set ? f->path : c->rq.path,
+                               c->rq.query, c->w->scratch, out, sizeof(out));
     if (n < 0)
         return n;
     if (n == 0 || out[0] != '/')
@@ -250,9 +258,11 @@ static size_t pick_cands(struct dp_proxy__rreq *c, const struct dp_cluster *cl,
                          size_t max)
 {
     struct dp_proxy__plan *pl = c->plan;
-    int first = dp_table_pick(cl, cl->state, c->w->w.id, dp_proxy__rand(c->w));
+    int first = dp_proxy__filter_first(c, cl); /* sticky, hash_policy */
     size_t n = 1;
 
+    if (first < 0)
+        first = dp_table_pick(cl, cl->state, c->w->w.id, dp_proxy__rand(c->w));
     if (first < 0)
         return 0;
     cand_set(pl, cl, 0, (size_t)first);
@@ -282,6 +292,7 @@ int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k)
 
 void dp_proxy__plan_release_pl(struct dp_proxy__plan *pl)
 {
+    dp_filter_end(&pl->fctx, pl->resp_status, uv_hrtime()); /* idempotent */
     if (pl->st == NULL)
         return;
     if (pl->active_ep >= 0)
@@ -338,6 +349,8 @@ static int plan_forward(struct dp_proxy__rreq *c, const struct dp_table *t,
         rc = dp_route_pick_weighted(rt, dp_proxy__rand(c->w));
     if (rc == NULL || (cl = dp_table_cluster_at(t, rc->index)) == NULL)
         return plan_local(c, 503, NULL, 0);
+    if ((cl = dp_proxy__filter_upstream(c, t, &rc, cl)) == NULL)
+        return plan_local(c, 503, "no healthy upstream\n", 20); /* failover */
     if ((rt->flags & DP_ROUTE_F_HAS_RETRY) &&
         (rt->retry.retry_on & RETRY_BEFORE_RESPONSE)) {
         pl->retries = rt->retry.num_retries;
@@ -360,7 +373,8 @@ static int plan_forward(struct dp_proxy__rreq *c, const struct dp_table *t,
     pl->kind = DP_PROXY__PLAN_FORWARD;
     pl->timeout_ms = rt->timeout_ms;
     if (plan_target(c, rt) != 0 || plan_host(c, rt, rc, cl) != 0 ||
-        plan_edits(c, rt, rc) != 0)
+        dp_proxy__filter_req_add(c) != 0 || plan_edits(c, rt, rc) != 0 ||
+        dp_proxy__filter_cookie(c, cl) != 0)
         return GW_ENOMEM;
     return 0;
 }
@@ -371,6 +385,8 @@ int dp_proxy__route_req(struct dp_proxy__rreq *c)
     const struct dp_listener *l;
     const struct dp_router *r;
     const struct dp_route *rt;
+    struct dp_proxy__fcond fc;
+    int v;
 
     dp_proxy__plan_release_pl(c->plan);
     memset(c->plan, 0, sizeof(*c->plan));
@@ -384,8 +400,13 @@ int dp_proxy__route_req(struct dp_proxy__rreq *c)
     r = l->inline_routes ? l->router : dp_table_router(t, l->route_config_name);
     if (r == NULL)
         return plan_local(c, 404, NULL, 0);
+    dp_proxy__filter_cond(c, l->filters, &fc); /* ClientIP */
     if ((rt = dp_router_match(r, &c->rq)) == NULL)
         return plan_local(c, 404, NULL, 0);
+    c->route = rt;
+    c->chain = dp_filter_set_get(l->filters, rt);
+    if ((v = dp_proxy__filter_request(c)) != 0)
+        return v < 0 ? v : 0; /* answered by a filter */
     switch (rt->kind) {
     case DP_ROUTE_CLUSTER:
     case DP_ROUTE_WEIGHTED:
@@ -408,6 +429,7 @@ int dp_proxy__route(struct dp_proxy__conn *c)
         .drop = h1_drop,
         .plan = &c->plan,
         .sb = &c->sb,
+        .peer = (const struct sockaddr *)&c->peer_sa,
     };
 
     router_req(c, &r.rq);

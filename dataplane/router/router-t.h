@@ -8,6 +8,7 @@
 #ifndef DP_ROUTER_T_H
 #define DP_ROUTER_T_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,12 @@ struct dp_router_hdr {
 typedef int (*dp_router_header_cb)(void *arg, const char *name, size_t name_len,
                                    struct dp_router_slice *value);
 
+struct dp_route;
+
+/* Extra match condition of a route flagged DP_ROUTE_F_COND (e.g. ClientIP,
+ * evaluated by dataplane/filter): true if <rt> may match. <rt> borrowed. */
+typedef bool (*dp_router_cond_cb)(void *arg, const struct dp_route *rt);
+
 /* What a lookup sees of a request. Every slice is borrowed for the call. */
 struct dp_router_req {
     struct dp_router_slice host;      /* Host / :authority, port included */
@@ -47,6 +54,10 @@ struct dp_router_req {
     /* Per-worker scratch for regex matching (dp_router_scratch_new()); if
      * NULL, regex matchers allocate match data per call (tests only). */
     struct dp_router_scratch *scratch;
+    /* Routes flagged DP_ROUTE_F_COND match only if cond(cond_arg, route)
+     * says so; with cond NULL they never match. */
+    dp_router_cond_cb cond;
+    void *cond_arg;
 };
 
 enum dp_route_kind {
@@ -188,6 +199,8 @@ struct dp_route_filter_config {
 #define DP_ROUTE_F_HAS_RETRY         0x02 /* retry is set */
 #define DP_ROUTE_F_HAS_REWRITE       0x04 /* prefix_rewrite or regex set */
 #define DP_ROUTE_F_XFH               0x08 /* append_x_forwarded_host */
+/* a match condition (traefikee.filters.client_ip): dp_router_req.cond */
+#define DP_ROUTE_F_COND 0x10
 
 /* One compiled route. Immutable; owned by its dp_router. */
 struct dp_route {

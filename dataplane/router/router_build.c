@@ -451,6 +451,9 @@ static int tpfc_add(struct build *b, struct dp_route_filter_config *fc,
     return GW_OK;
 }
 
+/* The per-filter config that makes a route conditional (ClientIP). */
+#define COND_FILTER "traefikee.filters.client_ip"
+
 static int filter_configs(struct build *b, const RT(Route) * rt,
                           struct dp_route *out)
 {
@@ -476,6 +479,9 @@ static int filter_configs(struct build *b, const RT(Route) * rt,
                      rc->typed_per_filter_config[i]->value);
     out->filter_configs = fc;
     out->n_filter_configs = n;
+    for (i = 0; i < n; i++)
+        if (strcmp(fc[i].filter.ptr, COND_FILTER) == 0)
+            out->flags |= DP_ROUTE_F_COND;
     return r;
 }
 

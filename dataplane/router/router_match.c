@@ -229,6 +229,9 @@ static bool route_ok(const struct dp_router__vhost *v, uint32_t i,
     for (k = 0; k < m->n_qs; k++)
         if (!query_ok(q, &m->qs[k]))
             return false;
+    if ((v->routes[i].flags & DP_ROUTE_F_COND) &&
+        (q->cond == NULL || !q->cond(q->cond_arg, &v->routes[i])))
+        return false;
     return true;
 }
 

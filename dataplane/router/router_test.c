@@ -743,6 +743,58 @@ static void test_scratch_regex(void **state)
     dp_rtb_free(&b);
 }
 
+/* A ClientIP-style condition: true when the route's name is in the arg. */
+static bool cond_named(void *arg, const struct dp_route *rt)
+{
+    return strstr((const char *)arg, rt->name.ptr) != NULL;
+}
+
+/* Routes with a traefikee.filters.client_ip config are conditional: a
+ * failed condition falls through to the next route, in every index. */
+static void test_match_condition(void **state)
+{
+    struct dp_rtb b = {0};
+    RT(RouteConfiguration) *rc = dp_rtb_config(&b, "rc");
+    RT(VirtualHost) *vh = dp_rtb_vhost(&b, rc, "v", "*");
+    RT(Route) * rts[3];
+    struct dp_router *r;
+    struct dp_router_req q;
+
+    (void)state;
+    rts[0] = named(&b, vh, DP_RTB_PATH, "/a", "exact");
+    rts[1] = named(&b, vh, DP_RTB_PREFIX, "/a", "prefix");
+    rts[2] = named(&b, vh, DP_RTB_REGEX, "/a.*", "regex");
+    named(&b, vh, DP_RTB_PREFIX, "/", "last");
+    for (int i = 0; i < 3; i++) {
+        RT(Route__TypedPerFilterConfigEntry) *e = dp_rtb_alloc(&b, sizeof(*e));
+        Google__Protobuf__Any *any = dp_rtb_alloc(&b, sizeof(*any));
+        envoy__config__route__v3__route__typed_per_filter_config_entry__init(e);
+        google__protobuf__any__init(any);
+        any->type_url = dp_rtb_str(&b, "type.googleapis.com/x.ClientIpMatch");
+        e->key = dp_rtb_str(&b, "traefikee.filters.client_ip");
+        e->value = any;
+        dp_rtb_push(&b, &rts[i]->typed_per_filter_config,
+                    &rts[i]->n_typed_per_filter_config, e);
+    }
+    r = build(rc);
+    q = rq("h", "/a", 0);
+    assert_string_equal(hit(r, q), "v/last"); /* no callback: never */
+    q.cond = cond_named;
+    q.cond_arg = "exact prefix regex";
+    assert_string_equal(hit(r, q), "v/exact");
+    q.cond_arg = "prefix regex";
+    assert_string_equal(hit(r, q), "v/prefix");
+    q.cond_arg = "regex";
+    assert_string_equal(hit(r, q), "v/regex");
+    q.cond_arg = "";
+    assert_string_equal(hit(r, q), "v/last");
+    assert_false(dp_router_match(r, &q)->flags & DP_ROUTE_F_COND);
+    q.cond_arg = "exact";
+    assert_true(dp_router_match(r, &q)->flags & DP_ROUTE_F_COND);
+    dp_router_free(r);
+    dp_rtb_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -757,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_route_fields),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_scratch_regex),
+        cmocka_unit_test(test_match_condition),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

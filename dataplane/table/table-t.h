@@ -17,6 +17,7 @@
 #include "dataplane/router/router-t.h"
 
 struct dp_table;         /* opaque: one immutable snapshot */
+struct dp_filter_set;    /* dataplane/filter: chains of a route config */
 struct dp_cluster_state; /* opaque: runtime state, refcounted */
 
 /* Where the current table is published. Owned by the data node; written by
@@ -39,6 +40,8 @@ struct dp_listener {
     struct dp_table_addr addr;
     const char *route_config_name;   /* RDS name, or the inline config's */
     const struct dp_router *router;  /* resolved; owned by the table */
+    const struct dp_filter_set *filters; /* its filter chains, beside the
+                                            router; NULL without a registry */
     const char *const *http_filters; /* names, in order; last is the router */
     size_t n_http_filters;
     bool inline_routes; /* route_config inside the HCM */
@@ -53,6 +56,9 @@ enum dp_lb_policy {
     DP_LB_ROUND_ROBIN = 0, /* smooth weighted round robin, per worker */
     DP_LB_RANDOM,          /* weighted random */
     DP_LB_LEAST_REQUEST,   /* power of two choices on in-flight counts */
+    DP_LB_RING_HASH,       /* consistent hash of the route's hash_policy
+                              (dp_table_pick_hash); without a hash: RR */
+    DP_LB_MAGLEV,          /* picked as RING_HASH */
 };
 
 /* Health as EDS reports it (Envoy's HealthStatus). */

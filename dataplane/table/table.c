@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/filter/filter.h"
 #include "dataplane/router/router.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
@@ -425,6 +426,12 @@ static int kind_and_policy(struct tb *b, const CL(Cluster) * m,
     case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST:
         c->lb = DP_LB_LEAST_REQUEST;
         return GW_OK;
+    case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH:
+        c->lb = DP_LB_RING_HASH; /* sticky services (common/xds) */
+        return GW_OK;
+    case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV:
+        c->lb = DP_LB_MAGLEV;
+        return GW_OK;
     default:
         return fail(b, GW_EINVAL,
                     "cluster \"%s\": lb_policy %s is not "
@@ -531,6 +538,22 @@ static int resolve_cluster(void *arg, const char *name)
     return c ? (int)c->index : -1;
 }
 
+/* The filter chains of <rc>, beside its router (none without a registry).
+ * Returns GW_OK or GW_EINVAL with the message in b->err. */
+static int filter_set(struct tb *b,
+                      const Envoy__Config__Route__V3__RouteConfiguration *rc,
+                      struct dp_filter_set **out)
+{
+    struct dp_filter_opts o = {.resolve = resolve_cluster, .resolve_arg = b->t};
+
+    *out = NULL;
+    if (b->in->filters == NULL)
+        return GW_OK;
+    /* its message names the route config, virtual host and route */
+    *out = dp_filter_set_new(rc, b->in->filters, &o, b->err, b->len);
+    return *out != NULL ? GW_OK : GW_EINVAL;
+}
+
 static int cmp_router(const void *a, const void *b)
 {
     return strcmp(((const struct dp_table__router *)a)->name,
@@ -556,6 +579,10 @@ static int routers(struct tb *b)
         if (t->routers[i].router == NULL)
             return GW_EINVAL;
         t->routers[i].name = dp_router_name(t->routers[i].router);
+        if (filter_set(b, rc, &t->routers[i].filters) != GW_OK) {
+            t->n_routers++; /* freed with the table */
+            return GW_EINVAL;
+        }
     }
     qsort(t->routers, n, sizeof(*t->routers), cmp_router);
     t->n_rds = n;
@@ -621,6 +648,8 @@ inline_router(struct tb *b,
     t->routers[t->n_routers].router = r;
     t->routers[t->n_routers].name = dp_router_name(r);
     t->n_routers++;
+    if (filter_set(b, rc, &t->routers[t->n_routers - 1].filters) != GW_OK)
+        return NULL;
     return r;
 }
 
@@ -643,6 +672,7 @@ static int hcm(struct tb *b, const char *what, const LS(Filter) * f,
         const char *name = h->rds->route_config_name;
         l->route_config_name = tstr(b, name);
         l->router = dp_table_router(b->t, name ? name : "");
+        l->filters = dp_table_filters(b->t, name ? name : "");
         if (l->router == NULL)
             fail(b, GW_ENOENT,
                  "%s: route_config_name \"%s\": no such "
@@ -656,6 +686,7 @@ static int hcm(struct tb *b, const char *what, const LS(Filter) * f,
         l->inline_routes = true;
         l->router = inline_router(b, h->route_config);
         if (l->router != NULL) {
+            l->filters = b->t->routers[b->t->n_routers - 1].filters;
             l->route_config_name = dp_router_name(l->router);
             rc = GW_OK;
         }
@@ -757,8 +788,10 @@ void dp_table_free(struct dp_table *t)
         return;
     for (i = 0; i < t->n_clusters; i++)
         dp_cluster_state_unref(t->clusters[i].state);
-    for (i = 0; i < t->n_routers; i++)
+    for (i = 0; i < t->n_routers; i++) {
         dp_router_free(t->routers[i].router);
+        dp_filter_set_free(t->routers[i].filters);
+    }
     for (i = 0; i < t->n_allocs; i++)
         free(t->allocs[i]);
     free(t->allocs);
@@ -789,11 +822,21 @@ const struct dp_listener *dp_table_listener_by_name(const struct dp_table *t,
 const struct dp_router *dp_table_router(const struct dp_table *t,
                                         const char *name)
 {
-    struct dp_table__router key = {name, NULL};
+    struct dp_table__router key = {name, NULL, NULL};
     const struct dp_table__router *r;
 
     r = bsearch(&key, t->routers, t->n_rds, sizeof(*t->routers), cmp_router);
     return r ? r->router : NULL;
+}
+
+const struct dp_filter_set *dp_table_filters(const struct dp_table *t,
+                                             const char *name)
+{
+    struct dp_table__router key = {name, NULL, NULL};
+    const struct dp_table__router *r;
+
+    r = bsearch(&key, t->routers, t->n_rds, sizeof(*t->routers), cmp_router);
+    return r ? r->filters : NULL;
 }
 
 size_t dp_table_cluster_count(const struct dp_table *t)

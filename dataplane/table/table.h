@@ -39,6 +39,10 @@ struct dp_table_input {
     size_t n_endpoints;
     const struct dp_table *prev; /* runtime state donor, or NULL */
     int n_workers;               /* >= 1: per-worker LB state rows */
+    /* Runtime states of the traefikee.filters.* chains compiled beside
+     * each router (dp_filter_set_new); NULL: no filter set is built (tests
+     * only: routes then run without their filters). */
+    struct dp_filter_registry *filters;
 };
 
 /* ==== Building and freeing ==== */
@@ -80,6 +84,11 @@ const struct dp_listener *dp_table_listener_by_name(const struct dp_table *t,
 /* The router compiled from the RouteConfiguration named <name>, or NULL. */
 const struct dp_router *dp_table_router(const struct dp_table *t,
                                         const char *name);
+/* The filter chains compiled from the RouteConfiguration named <name>
+ * (RDS), or NULL (none, or built without a registry). Borrowed like the
+ * router; an inline route_config's set is its dp_listener.filters. */
+const struct dp_filter_set *dp_table_filters(const struct dp_table *t,
+                                             const char *name);
 size_t dp_table_cluster_count(const struct dp_table *t);
 /* By index (dp_route_cluster.index), or NULL if out of range. */
 const struct dp_cluster *dp_table_cluster_at(const struct dp_table *t,
@@ -97,6 +106,17 @@ const struct dp_cluster *dp_table_cluster(const struct dp_table *t,
  * worker id. Lock-free; RR cursors are per worker. */
 int dp_table_pick(const struct dp_cluster *c, struct dp_cluster_state *st,
                   int worker, uint64_t rnd);
+
+/* Consistent pick for <hash> (a hash of the request's hash_policy values),
+ * whatever the cluster's policy: weighted rendezvous hashing over the
+ * eligible endpoints (all of them in panic mode), so a key keeps its
+ * endpoint while that endpoint stays eligible and only the keys of an
+ * endpoint that goes move. Returns the endpoint index or GW_ENOENT. */
+int dp_table_pick_hash(const struct dp_cluster *c,
+                       const struct dp_cluster_state *st, uint64_t hash);
+
+/* True if the cluster's policy hashes (RING_HASH, MAGLEV). */
+bool dp_table_lb_hashes(const struct dp_cluster *c);
 
 /* The state a table's cluster uses (borrowed from the table). */
 struct dp_cluster_state *dp_cluster_state_of(const struct dp_cluster *c);

@@ -31,6 +31,7 @@ struct dp_cluster_state {
 struct dp_table__router {
     const char *name;
     struct dp_router *router;
+    struct dp_filter_set *filters; /* or NULL without a registry */
 };
 
 struct dp_table {

@@ -7,6 +7,7 @@
  */
 #include "dataplane/table/table_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #define LINE_I64 8 /* int64s per cache line */
@@ -231,4 +232,48 @@ int dp_table_pick(const struct dp_cluster *c, struct dp_cluster_state *st,
         break;
     }
     return i < 0 ? GW_ENOENT : i;
+}
+
+bool dp_table_lb_hashes(const struct dp_cluster *c)
+{
+    return c->lb == DP_LB_RING_HASH || c->lb == DP_LB_MAGLEV;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Endpoint <i>'s identity: its address and port, not its position. */
+static uint64_t ep_seed(const struct dp_endpoint *e)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (const char *p = e->addr.text; *p != '\0'; p++)
+        h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    return mix64(h ^ e->addr.port);
+}
+
+int dp_table_pick_hash(const struct dp_cluster *c,
+                       const struct dp_cluster_state *st, uint64_t hash)
+{
+    bool panic;
+    double best_score = 0;
+    int best = -1;
+
+    if (c->n_endpoints == 0 || st->n_eps != c->n_endpoints)
+        return GW_ENOENT;
+    panic = panic_mode(c, st);
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        const struct dp_endpoint *e = &c->endpoints[i];
+        /* u in (0, 1): 53 random bits, never 0 */
+        double u = ((double)(mix64(hash ^ ep_seed(e)) >> 11) + 0.5) /
+                   9007199254740992.0;
+        double score = (double)e->weight / -log(u);
+        if (usable(c, st, i, panic) && (best < 0 || score > best_score))
+            best = (int)i, best_score = score;
+    }
+    return best < 0 ? GW_ENOENT : best;
 }

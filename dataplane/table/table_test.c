@@ -11,16 +11,19 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <urcu-qsbr.h>
 
+#include "dataplane/filter/filter.h"
 #include "dataplane/router/router.h"
 #include "dataplane/router/router_testlib.h"
 #include "dataplane/table/table.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
+#include "traefikee/filters/v1/filters.pb-c.h"
 
 #define CL(x)   Envoy__Config__Cluster__V3__##x
 #define EP(x)   Envoy__Config__Endpoint__V3__##x
@@ -304,9 +307,9 @@ static void test_errors(void **state)
                            "port 70000 out of range [1, 65535]");
     sa->port_value = 9000;
     f.cls[0]->lb_policy =
-        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH;
-    expect_build_error(&f, "cluster \"whoami\": lb_policy RING_HASH is not "
-                           "supported");
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__CLUSTER_PROVIDED;
+    expect_build_error(&f, "cluster \"whoami\": lb_policy CLUSTER_PROVIDED is "
+                           "not supported");
     f.cls[0]->lb_policy =
         ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN;
     f.cls[1]->name = "whoami";
@@ -488,6 +491,7 @@ struct rcu_ctx {
     struct dp_table_slot slot;
     atomic_int stop;
     atomic_long lookups;
+    atomic_int started; /* readers that made a lookup */
     int id;
 };
 
@@ -514,7 +518,8 @@ static void *reader_main(void *arg)
                 dp_table_pick(c, c->state, r->id, (uint64_t)n * 2654435761u);
             assert_true(e >= 0 && (size_t)e < c->n_endpoints);
             assert_int_equal(c->endpoints[e].addr.port, 9000);
-            n++;
+            if (n++ == 0) /* the test waits for every reader's first */
+                atomic_fetch_add(&r->ctx->started, 1);
         }
         rcu_quiescent_state(); /* as a worker between callbacks */
     }
@@ -539,6 +544,8 @@ static void test_rcu_swap(void **state)
         rd[i] = (struct reader){&ctx, i};
         assert_int_equal(pthread_create(&th[i], NULL, reader_main, &rd[i]), 0);
     }
+    while (atomic_load(&ctx.started) < READERS) /* readers are reading */
+        sched_yield();
     for (i = 0; i < SWAPS; i++) {
         /* Alternate the endpoint count so states are replaced too. */
         f.clas[0]->endpoints[0]->n_lb_endpoints = 1 + (size_t)(i % 2);
@@ -554,6 +561,101 @@ static void test_rcu_swap(void **state)
     dp_rtb_free(&f.b);
 }
 
+/* RING_HASH / MAGLEV: accepted; a key keeps its endpoint, and only the keys
+ * of an endpoint that goes away move. */
+static void test_pick_hash(void **state)
+{
+    struct fixture f;
+    struct dp_table *t;
+    const struct dp_cluster *c;
+    struct dp_cluster_state *st;
+    int before[3000], counts[3] = {0}, moved = 0;
+
+    fixture(&f, 1);
+    f.cls[0]->lb_policy =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RING_HASH;
+    f.cls[1]->lb_policy =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV;
+    t = build_ok(&f.in);
+    c = dp_table_cluster(t, "whoami"); /* weights 5, 1, 1 */
+    st = dp_cluster_state_of(c);
+    assert_int_equal(c->lb, DP_LB_RING_HASH);
+    assert_true(dp_table_lb_hashes(c));
+    assert_int_equal(dp_table_cluster(t, "api")->lb, DP_LB_MAGLEV);
+    assert_in_range(dp_table_pick(c, st, 0, 7), 0, 2); /* no hash: RR */
+    for (int k = 0; k < 3000; k++) {
+        before[k] =
+            dp_table_pick_hash(c, st, (uint64_t)k * 0x9e3779b97f4a7c15ull);
+        assert_int_equal(
+            dp_table_pick_hash(c, st, (uint64_t)k * 0x9e3779b97f4a7c15ull),
+            before[k]);
+        counts[before[k]]++;
+    }
+    assert_in_range(counts[0], 1900, 2400); /* 5/7 of 3000 = 2143 */
+    assert_in_range(counts[1], 300, 560);
+    dp_cluster_state_set_ejected(st, 1, true);
+    for (int k = 0; k < 3000; k++) {
+        int now =
+            dp_table_pick_hash(c, st, (uint64_t)k * 0x9e3779b97f4a7c15ull);
+        assert_int_not_equal(now, 1);
+        if (before[k] != 1)
+            assert_int_equal(now, before[k]);
+        else
+            moved++;
+    }
+    assert_int_equal(moved, counts[1]);
+    dp_table_free(t);
+    dp_rtb_free(&f.b);
+}
+
+/* With a registry, each RouteConfiguration gets its filter chains; a
+ * filter config that does not compile fails the whole build. */
+static void test_filters(void **state)
+{
+    struct fixture f;
+    struct dp_table *t;
+    struct dp_filter_registry *reg = dp_filter_registry_new();
+    Traefikee__Filters__V1__Failover fo =
+        TRAEFIKEE__FILTERS__V1__FAILOVER__INIT;
+    RT(Route__TypedPerFilterConfigEntry) * e;
+    RT(Route) * rt;
+    const struct dp_route *m;
+    struct dp_router_req q = {.host = {"x", 1}, .path = {"/", 1}};
+
+    fixture(&f, 1);
+    t = build_ok(&f.in);
+    assert_null(dp_table_filters(t, "web")); /* no registry */
+    dp_table_free(t);
+    f.in.filters = reg;
+    rt = f.rcs[0]->virtual_hosts[0]->routes[1];
+    e = dp_rtb_alloc(&f.b, sizeof(*e));
+    envoy__config__route__v3__route__typed_per_filter_config_entry__init(e);
+    e->key = "traefikee.filters.failover";
+    fo.fallback_cluster = "nope";
+    e->value = any(&f.b, "type.googleapis.com/traefikee.filters.v1.Failover",
+                   &fo.base);
+    dp_rtb_push(&f.b, &rt->typed_per_filter_config,
+                &rt->n_typed_per_filter_config, e);
+    expect_build_error(&f, "route_config \"web\": virtual_host \"whoami\" "
+                           "route 2: traefikee.filters.failover: "
+                           "fallback_cluster \"nope\" is not a known cluster");
+    fo.fallback_cluster = "api";
+    e->value = any(&f.b, "type.googleapis.com/traefikee.filters.v1.Failover",
+                   &fo.base);
+    t = build_ok(&f.in);
+    assert_non_null(dp_table_filters(t, "web"));
+    assert_ptr_equal(dp_table_listener(t, 0)->filters,
+                     dp_table_filters(t, "web"));
+    assert_null(dp_table_filters(t, "nope"));
+    m = dp_router_match(dp_table_router(t, "web"), &q);
+    assert_int_equal(dp_filter_failover_cluster(
+                         dp_filter_set_get(dp_table_filters(t, "web"), m)),
+                     (int)dp_table_cluster(t, "api")->index);
+    dp_table_free(t);
+    dp_filter_registry_free(reg);
+    dp_rtb_free(&f.b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +666,8 @@ int main(void)
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_state_carried),
         cmocka_unit_test(test_rcu_swap),
+        cmocka_unit_test(test_pick_hash),
+        cmocka_unit_test(test_filters),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
