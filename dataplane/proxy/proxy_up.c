@@ -279,7 +279,7 @@ struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
     cm_h1_resp_init(&u->resp, u->hdrs, DP_PROXY__HDR_MAX, NULL);
     uv_tcp_init(&w->w.loop, &u->tcp);
     uv_timer_init(&w->w.loop, &u->timer);
-    u->tcp.data = u->timer.data = u->connect.data = u;
+    u->tcp.data = u->timer.data = u->connect.data = u->wr.data = u;
     u->handles = 2;
     DP_PROXY__INC(w, upstream_conns_active, 1);
     if (uv_tcp_connect(&u->connect, &u->tcp, (const struct sockaddr *)addr,
