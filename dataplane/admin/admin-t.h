@@ -13,7 +13,7 @@
 
 struct dp_admin; /* opaque: the server, its thread and loop */
 
-#define DP_ADMIN_XDS_TYPES 4
+#define DP_ADMIN_XDS_TYPES 5
 
 /* The xDS client's side of /metrics (dataplane/xds's status, copied). */
 struct dp_admin_xds {

@@ -281,9 +281,10 @@ static void send_answer(struct stream *s, enum dp_xds_type t,
  * listeners and clusters name. */
 static void send_subs(struct dp_xds_client *c, struct stream *s)
 {
-    static const enum dp_xds_type types[] = {DP_XDS_ENDPOINT, DP_XDS_ROUTE};
+    static const enum dp_xds_type types[] = {DP_XDS_ENDPOINT, DP_XDS_SECRET,
+                                             DP_XDS_ROUTE};
     struct cm_strset want = {0}, add = {0}, del = {0};
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < 3; k++) {
         enum dp_xds_type t = types[k];
         if (dp_xds__set_subs(&c->cur, t, &want) != 0 ||
             cm_strset_equal(&want, &s->subs[t]) ||
@@ -361,16 +362,16 @@ static void mark_connected(struct dp_xds_client *c, struct stream *s)
 static void log_apply(struct dp_xds_client *c, const char *src)
 {
     const struct dp_xds__set *s = &c->cur;
-    char q[4][DP_XDS_VER_LEN + 8];
-    const char *v[4];
+    char q[DP_XDS_TYPE_COUNT][DP_XDS_VER_LEN + 8];
+    const char *v[DP_XDS_TYPE_COUNT];
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++)
         v[t] = cm_log_quote(q[t], sizeof(q[t]),
                             s->version[t] ? s->version[t] : "");
     cm_log_info(LOG_MOD, "apply",
-                "source=%s cds=%s eds=%s lds=%s rds=%s clusters=%zu "
-                "endpoints=%zu listeners=%zu routes=%zu",
-                src, v[0], v[1], v[2], v[3], s->n[0], s->n[1], s->n[2],
-                s->n[3]);
+                "source=%s cds=%s eds=%s lds=%s rds=%s sds=%s clusters=%zu "
+                "endpoints=%zu listeners=%zu routes=%zu secrets=%zu",
+                src, v[0], v[1], v[2], v[3], v[4], s->n[0], s->n[1], s->n[2],
+                s->n[3], s->n[4]);
 }
 
 /* Builds a table from <cand>; on success applies it and makes <cand> the

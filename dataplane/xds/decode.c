@@ -12,9 +12,13 @@
 #include "dataplane/xds/xds.h"
 #include "dataplane/xds/xds_int.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "dataplane/tls/tls.h"
 
 #define TYPE_PREFIX "type.googleapis.com/"
+#define DOWN_TLS_URL                                                           \
+    TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 #define HCM_URL                                                                \
     TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager."    \
                 "v3.HttpConnectionManager"
@@ -27,10 +31,11 @@ static const char *const type_urls[DP_XDS_TYPE_COUNT] = {
     TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment",
     TYPE_PREFIX "envoy.config.listener.v3.Listener",
     TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration",
+    TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret",
 };
 
 static const char *const type_shorts[DP_XDS_TYPE_COUNT] = {"cds", "eds", "lds",
-                                                           "rds"};
+                                                           "rds", "sds"};
 
 const char *dp_xds_type_url(enum dp_xds_type t)
 {
@@ -61,6 +66,8 @@ const ProtobufCMessageDescriptor *dp_xds__descriptor(enum dp_xds_type t)
         return &envoy__config__listener__v3__listener__descriptor;
     case DP_XDS_ROUTE:
         return &envoy__config__route__v3__route_configuration__descriptor;
+    case DP_XDS_SECRET:
+        return &envoy__extensions__transport_sockets__tls__v3__secret__descriptor;
     default:
         return NULL;
     }
@@ -148,12 +155,40 @@ static int hcm_deps(struct dp_xds__res *r, const Google__Protobuf__Any *any,
     return rc;
 }
 
+/* The SDS names a filter chain's TLS transport socket uses. */
+static int tls_deps(struct dp_xds__res *r,
+                    const Envoy__Config__Core__V3__TransportSocket *ts)
+{
+    const Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext *ct;
+    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext *d;
+    int rc = GW_OK;
+
+    if (ts == NULL || ts->typed_config == NULL ||
+        strcmp(ts->typed_config->type_url, DOWN_TLS_URL) != 0)
+        return GW_OK;
+    d = envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__unpack(
+        NULL, ts->typed_config->value.len, ts->typed_config->value.data);
+    if (d == NULL)
+        return GW_OK; /* the table build says what is wrong */
+    ct = d->common_tls_context;
+    for (size_t i = 0; ct != NULL && rc == GW_OK &&
+                       i < ct->n_tls_certificate_sds_secret_configs;
+         i++)
+        rc = cm_strset_add(&r->secrets,
+                           ct->tls_certificate_sds_secret_configs[i]->name);
+    envoy__extensions__transport_sockets__tls__v3__downstream_tls_context__free_unpacked(
+        d, NULL);
+    return rc;
+}
+
 static int chain_deps(struct dp_xds__res *r,
                       const Envoy__Config__Listener__V3__FilterChain *fc,
                       char *err, size_t len)
 {
     if (fc == NULL)
         return GW_OK;
+    if (tls_deps(r, fc->transport_socket) != GW_OK)
+        return GW_ENOMEM;
     for (size_t i = 0; i < fc->n_filters; i++) {
         const Envoy__Config__Listener__V3__Filter *f = fc->filters[i];
         if (f->config_type_case !=
@@ -204,6 +239,9 @@ static const char *msg_name(enum dp_xds_type t, const ProtobufCMessage *m)
             ->cluster_name;
     case DP_XDS_LISTENER:
         return ((const Envoy__Config__Listener__V3__Listener *)m)->name;
+    case DP_XDS_SECRET:
+        return ((const Envoy__Extensions__TransportSockets__Tls__V3__Secret *)m)
+            ->name;
     default:
         return ((const Envoy__Config__Route__V3__RouteConfiguration *)m)->name;
     }
@@ -238,6 +276,13 @@ static int res_fill(struct dp_xds__res *r, const char *name, char *err,
         return cluster_deps(r);
     case DP_XDS_ROUTE:
         return route_config_clusters((const void *)r->msg, &r->clusters);
+    case DP_XDS_SECRET: {
+        char e[CM_ERR_LEN];
+        if (dp_tls_secret_check((const void *)r->msg, e, sizeof(e)) != GW_OK)
+            return cm_err_set(err, len, GW_EINVAL, "secret \"%s\": %s",
+                              r->name, e);
+        return GW_OK;
+    }
     default:
         return GW_OK;
     }
@@ -286,6 +331,7 @@ void dp_xds__res_unref(struct dp_xds__res *r)
     if (r->msg != NULL)
         protobuf_c_message_free_unpacked(r->msg, NULL);
     cm_strset_deinit(&r->subs);
+    cm_strset_deinit(&r->secrets);
     cm_strset_deinit(&r->clusters);
     free(r->name);
     free(r->version);

@@ -138,6 +138,15 @@ int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
 {
     cm_strset_clear(out);
     enum dp_xds_type from;
+    if (t == DP_XDS_SECRET) {
+        for (size_t i = 0; i < s->n[DP_XDS_LISTENER]; i++) {
+            const struct cm_strset *l = &s->v[DP_XDS_LISTENER][i]->secrets;
+            for (size_t j = 0; j < l->n; j++)
+                if (cm_strset_add(out, l->v[j]) != 0)
+                    return GW_ENOMEM;
+        }
+        return GW_OK;
+    }
     if (t == DP_XDS_ROUTE)
         from = DP_XDS_LISTENER;
     else if (t == DP_XDS_ENDPOINT)
@@ -218,6 +227,10 @@ int dp_xds__set_gc(struct dp_xds__set *s)
         rc = dp_xds__set_subs(s, DP_XDS_ENDPOINT, &keep);
     if (rc == 0)
         set_keep_only(s, DP_XDS_ENDPOINT, &keep);
+    if (rc == 0)
+        rc = dp_xds__set_subs(s, DP_XDS_SECRET, &keep);
+    if (rc == 0)
+        set_keep_only(s, DP_XDS_SECRET, &keep);
     cm_strset_deinit(&keep);
     return rc;
 }
@@ -282,6 +295,9 @@ static bool listener_warm(const struct dp_xds__set *s,
     for (size_t j = 0; j < l->subs.n; j++)
         if (dp_xds__set_find(s, DP_XDS_ROUTE, l->subs.v[j]) == NULL)
             return false;
+    for (size_t j = 0; j < l->secrets.n; j++)
+        if (dp_xds__set_find(s, DP_XDS_SECRET, l->secrets.v[j]) == NULL)
+            return false;
     return true;
 }
 
@@ -312,6 +328,8 @@ int dp_xds__set_resources(const struct dp_xds__set *s,
     out->n_listeners = n[DP_XDS_LISTENER];
     out->routes = (const void *)start[DP_XDS_ROUTE];
     out->n_routes = n[DP_XDS_ROUTE];
+    out->secrets = (const void *)start[DP_XDS_SECRET];
+    out->n_secrets = n[DP_XDS_SECRET];
     *storage = all;
     return GW_OK;
 }

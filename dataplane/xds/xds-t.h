@@ -14,6 +14,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb-c.h"
 
 struct dp_xds_client; /* opaque: the ADS client, its thread and resources */
 struct dp_table;      /* the compiled table (dataplane/table) */
@@ -24,14 +25,16 @@ enum dp_xds_type {
     DP_XDS_ENDPOINT = 1, /* envoy.config.endpoint.v3.ClusterLoadAssignment */
     DP_XDS_LISTENER = 2, /* envoy.config.listener.v3.Listener */
     DP_XDS_ROUTE = 3,    /* envoy.config.route.v3.RouteConfiguration */
-    DP_XDS_TYPE_COUNT = 4,
+    DP_XDS_SECRET = 4,   /* envoy.extensions.transport_sockets.tls.v3.Secret */
+    DP_XDS_TYPE_COUNT = 5,
 };
 
 /* The full resource set a table is built from (the same arrays as
  * struct dp_table_input). Every pointer is borrowed for the duration of the
  * build call and must not be modified; arrays are in name order. Listeners
- * whose RDS route configuration has not arrived yet are left out (they are
- * "warming", as in Envoy); clusters whose endpoints have not arrived are in. */
+ * whose RDS route configuration or SDS secrets have not arrived yet are
+ * left out (they are "warming", as in Envoy); clusters whose endpoints
+ * have not arrived are in. */
 struct dp_xds_resources {
     Envoy__Config__Cluster__V3__Cluster *const *clusters;
     size_t n_clusters;
@@ -41,6 +44,8 @@ struct dp_xds_resources {
     size_t n_listeners;
     Envoy__Config__Route__V3__RouteConfiguration *const *routes;
     size_t n_routes;
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *const *secrets;
+    size_t n_secrets;
 };
 
 /* Builds a table from <res> (borrowed). Returns new (always handed to

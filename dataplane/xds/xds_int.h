@@ -44,6 +44,8 @@ struct dp_xds__res {
     struct cm_strset subs;
     /* route, listener (inline route configs): clusters routed to */
     struct cm_strset clusters;
+    /* listener: SDS secret names its TLS transport sockets use */
+    struct cm_strset secrets;
 };
 
 /* Decodes <data> (copied) as a <t> message. <name> may be NULL or "" (SotW:
@@ -87,7 +89,8 @@ int dp_xds__set_version(struct dp_xds__set *s, enum dp_xds_type t,
                         const char *v) CM_MUST_CHECK;
 
 /* Names to subscribe for <t> (DP_XDS_ROUTE: route_config_names of the
- * listeners; DP_XDS_ENDPOINT: EDS service names of the clusters) into
+ * listeners; DP_XDS_SECRET: the SDS names of their TLS transport sockets;
+ * DP_XDS_ENDPOINT: EDS service names of the clusters) into
  * <out> (cleared first). LDS and CDS are wildcards: <out> stays empty. */
 int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
                      struct cm_strset *out) CM_MUST_CHECK;

@@ -19,6 +19,7 @@
 
 #include "dataplane/xds/xds.h"
 #include "dataplane/xds/xds_int.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
@@ -39,7 +40,10 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
 }
 
 /* A listener whose HCM (in a filter chain) uses RDS <rds>. */
-static struct blob listener_bytes(const char *name, const char *rds)
+/* A listener; with <secret>, its chain terminates TLS with that SDS
+ * certificate. */
+static struct blob listener_tls_bytes(const char *name, const char *rds,
+                                      const char *secret)
 {
     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds r =
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT;
@@ -67,6 +71,35 @@ static struct blob listener_bytes(const char *name, const char *rds)
         ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT;
     fc.n_filters = 1;
     fc.filters = fs;
+    Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig sc =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SDS_SECRET_CONFIG__INIT;
+    Envoy__Extensions__TransportSockets__Tls__V3__SdsSecretConfig *scs[1] = {
+        &sc};
+    Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext ct =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__INIT;
+    Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext d =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__DOWNSTREAM_TLS_CONTEXT__INIT;
+    Google__Protobuf__Any dany = GOOGLE__PROTOBUF__ANY__INIT;
+    Envoy__Config__Core__V3__TransportSocket ts =
+        ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__INIT;
+    uint8_t *db = NULL;
+    if (secret != NULL) {
+        size_t dl;
+        sc.name = (char *)secret;
+        ct.n_tls_certificate_sds_secret_configs = 1;
+        ct.tls_certificate_sds_secret_configs = scs;
+        d.common_tls_context = &ct;
+        db = pack(&d.base, &dl);
+        dany.type_url = "type.googleapis.com/envoy.extensions.transport_"
+                        "sockets.tls.v3.DownstreamTlsContext";
+        dany.value.data = db;
+        dany.value.len = dl;
+        ts.name = "envoy.transport_sockets.tls";
+        ts.config_type_case =
+            ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
+        ts.typed_config = &dany;
+        fc.transport_socket = &ts;
+    }
     Envoy__Config__Listener__V3__FilterChain *fcs[1] = {&fc};
     Envoy__Config__Listener__V3__Listener l =
         ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
@@ -76,6 +109,44 @@ static struct blob listener_bytes(const char *name, const char *rds)
     struct blob out;
     out.p = pack(&l.base, &out.n);
     free(hb);
+    free(db);
+    return out;
+}
+
+static struct blob listener_bytes(const char *name, const char *rds)
+{
+    return listener_tls_bytes(name, rds, NULL);
+}
+
+/* A tls_certificate Secret from PEM files under $TEST_TMPDIR/certs. */
+static struct blob secret_bytes(const char *name, const char *crt,
+                                const char *key)
+{
+    char cp[600], kp[600];
+    const char *tmp = getenv("TEST_TMPDIR");
+    Envoy__Config__Core__V3__DataSource c =
+        ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT;
+    Envoy__Config__Core__V3__DataSource k =
+        ENVOY__CONFIG__CORE__V3__DATA_SOURCE__INIT;
+    Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate tc =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__TLS_CERTIFICATE__INIT;
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret s =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__INIT;
+    struct blob out;
+
+    snprintf(cp, sizeof(cp), "%s/certs/%s", tmp ? tmp : "/tmp", crt);
+    snprintf(kp, sizeof(kp), "%s/certs/%s", tmp ? tmp : "/tmp", key);
+    c.specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
+    c.filename = cp;
+    k.specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
+    k.filename = kp;
+    tc.certificate_chain = &c;
+    tc.private_key = &k;
+    s.name = (char *)name;
+    s.type_case =
+        ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SECRET__TYPE_TLS_CERTIFICATE;
+    s.tls_certificate = &tc;
+    out.p = pack(&s.base, &out.n);
     return out;
 }
 
@@ -635,6 +706,50 @@ static void test_new_validates_options(void **state)
     assert_null(dp_xds_new(&o, err, sizeof(err)));
 }
 
+/* A TLS listener subscribes to its secrets and warms until they are in;
+ * a secret whose key does not match its certificate is rejected. */
+static void test_secrets(void **state)
+{
+    char cmd[700], err[CM_ERR_LEN] = "";
+    const char *tmp = getenv("TEST_TMPDIR");
+    struct dp_xds__set s;
+    struct cm_strset l = {0};
+    struct dp_xds_resources res;
+    void *storage;
+    struct blob b;
+
+    snprintf(cmd, sizeof(cmd), "sh dataplane/tls/testdata/gen.sh %s/certs",
+             tmp ? tmp : "/tmp");
+    assert_int_equal(system(cmd), 0);
+    dp_xds__set_init(&s);
+    put(&s, DP_XDS_LISTENER, listener_tls_bytes("web", "web", "a-cert"), "1");
+    put(&s, DP_XDS_ROUTE, route_bytes("web", NULL, 0), "1");
+    assert_int_equal(dp_xds__set_subs(&s, DP_XDS_SECRET, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.v[0], "a-cert");
+    assert_int_equal(dp_xds__set_resources(&s, &res, &storage), 0);
+    assert_int_equal(res.n_listeners, 0); /* warming: no secret yet */
+    free(storage);
+    put(&s, DP_XDS_SECRET, secret_bytes("a-cert", "a.crt", "a.key"), "1");
+    assert_int_equal(dp_xds__set_resources(&s, &res, &storage), 0);
+    assert_int_equal(res.n_listeners, 1);
+    assert_int_equal(res.n_secrets, 1);
+    assert_string_equal(res.secrets[0]->name, "a-cert");
+    free(storage);
+    /* an unreferenced secret is dropped by gc */
+    put(&s, DP_XDS_SECRET, secret_bytes("old", "a.crt", "a.key"), "1");
+    assert_int_equal(dp_xds__set_gc(&s), 0);
+    assert_null(dp_xds__set_find(&s, DP_XDS_SECRET, "old"));
+    b = secret_bytes("bad", "a.crt", "wild.key");
+    assert_null(dp_xds__res_new(DP_XDS_SECRET, NULL, "1", b.p, b.n, err,
+                                sizeof(err)));
+    assert_non_null(strstr(err, "secret \"bad\": private_key does not match"));
+    free(b.p);
+    assert_string_equal(dp_xds_type_short(DP_XDS_SECRET), "sds");
+    cm_strset_deinit(&l);
+    dp_xds__set_deinit(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -653,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_parse_control),
         cmocka_unit_test(test_new_validates_options),
+        cmocka_unit_test(test_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
