@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # usage: bench/xds_scale.sh   [STREAMS=1000 CHANNELS=8 MODE=sotw|delta|both
-#                              ROUTES=10000 CLUSTERS=1000 REPS=3 TIMEOUT_S=120]
+#                              ROUTES=10000 CLUSTERS=1000 REPS=3 TIMEOUT_S=120
+#                              BIN_DIR=dir of prebuilt binaries: no build
+#                              MALLOC_TRIM=1: glibc returns freed memory at
+#                              once, so RSS is closer to live memory]
 #
 # Issue 5: one control node (//controlplane, embedded Redis under a temp
 # dir) serving ROUTES routes and CLUSTERS clusters to STREAMS ADS streams of
@@ -24,6 +27,8 @@ ROUTES=${ROUTES:-10000}
 CLUSTERS=${CLUSTERS:-1000}
 REPS=${REPS:-3}
 TIMEOUT_S=${TIMEOUT_S:-120}
+CP_ENV=()
+[ -n "${MALLOC_TRIM:-}" ] && CP_ENV=(MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0)
 TMP=$(mktemp -d /tmp/bench-xds.XXXXXX)
 PIDS=()
 FLOOD_PID=
@@ -40,12 +45,16 @@ now_ms() { date +%s%3N; }
 die() { echo "xds_scale: $*" >&2; exit 1; }
 
 # ---- build (copies: other builds may rewrite bazel-bin) ----
-bazel build -c opt //controlplane //tools/traefikeectl //bench/tools:ads_flood \
-    >"$TMP/build.log" 2>&1 || { tail -30 "$TMP/build.log"; exit 1; }
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
-mkdir -p "$TMP/bin"
-cp "$BIN/controlplane/controlplane" "$BIN/tools/traefikeectl/traefikeectl" \
-    "$BIN/bench/tools/ads_flood" "$TMP/bin/" || die "binaries missing"
+if [ -n "${BIN_DIR:-}" ]; then # prebuilt binaries, e.g. while the tree does not build
+    mkdir -p "$TMP/bin" && cp "$BIN_DIR"/* "$TMP/bin/" || die "cannot copy $BIN_DIR"
+else
+    bazel build -c opt //controlplane //tools/traefikeectl //bench/tools:ads_flood \
+        >"$TMP/build.log" 2>&1 || { tail -30 "$TMP/build.log"; exit 1; }
+    BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
+    mkdir -p "$TMP/bin"
+    cp "$BIN/controlplane/controlplane" "$BIN/tools/traefikeectl/traefikeectl" \
+        "$BIN/bench/tools/ads_flood" "$TMP/bin/" || die "binaries missing"
+fi
 
 freeport() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -95,7 +104,7 @@ run_mode() { # run_mode sotw|delta
     local p_grpc p_http cp_pid
     p_grpc=$(freeport); p_http=$(freeport)
     CONTROL=127.0.0.1:$p_grpc
-    "$TMP/bin/controlplane" --node-id bench-cp --grpc-addr "$CONTROL" \
+    env "${CP_ENV[@]}" "$TMP/bin/controlplane" --node-id bench-cp --grpc-addr "$CONTROL" \
         --http-addr "127.0.0.1:$p_http" --data-dir "$TMP/cp-$mode" \
         --log-level warn >"$TMP/cp-$mode.log" 2>&1 &
     cp_pid=$!
@@ -148,6 +157,8 @@ run_mode() { # run_mode sotw|delta
     kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
     FLOOD_PID=
     kill "$cp_pid" 2>/dev/null; wait "$cp_pid" 2>/dev/null
+    grep -E 'level=(warn|error)' "$TMP/cp-$mode.log" | grep -v 'election stopped' |
+        sed "s/^/[$mode] control node: /" | head -10
 
     local per=$(((rss1 - rss0) / STREAMS))
     ROWS+=("$(printf '%-6s %-44s %12s   %s' "$mode" \
@@ -169,7 +180,7 @@ run_mode() { # run_mode sotw|delta
 }
 
 echo "xds_scale: $ROUTES routes, $CLUSTERS clusters (2 endpoints each), $STREAMS" \
-    "streams on $CHANNELS channels, $REPS reps; $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+    "streams on $CHANNELS channels, $REPS reps${CP_ENV:+, ${CP_ENV[*]}}; $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 ROWS=()
 case $MODE in
 sotw | delta) run_mode "$MODE" ;;
