@@ -33,6 +33,9 @@ static void mark_forwarded(struct cp_mgmt__job *job)
     case CP_MGMT__ROLLBACK:
         ((Traefikee__V1__RollbackRequest *)job->msg)->forwarded = 1;
         break;
+    case CP_MGMT__SET_ADMIN_HASH:
+        ((Traefikee__V1__SetAdminHashRequest *)job->msg)->forwarded = 1;
+        break;
     default:
         break;
     }

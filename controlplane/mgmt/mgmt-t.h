@@ -46,14 +46,20 @@ struct cp_mgmt_diff {
     size_t n[CP_MGMT_NDIFF_KINDS][CP_MGMT_NCHANGES];
 };
 
+/* The leader wrote a new admin password hash <hash> (borrowed for the
+ * call) on behalf of SetAdminHash. Loop thread. */
+typedef void (*cp_mgmt_admin_hash_cb)(void *arg, const char *hash);
+
 /* What cp_mgmt_new() needs; strings borrowed for the call (copied). */
 struct cp_mgmt_config {
     uv_loop_t *loop;           /* the store's loop; ops run on it */
     struct cp_rpc_server *rpc; /* not started yet; borrowed */
     struct cp_store *store;    /* borrowed */
     const char *node_id;
-    unsigned forward_timeout_ms; /* follower -> leader calls [5000] */
-    unsigned history;            /* revisions the store keeps [10] */
+    unsigned forward_timeout_ms;         /* follower -> leader calls [5000] */
+    unsigned history;                    /* revisions the store keeps [10] */
+    cp_mgmt_admin_hash_cb on_admin_hash; /* may be NULL */
+    void *on_admin_hash_arg;
 };
 
 /* A stored document's outcome (cp_mgmt_store_doc()): <status> 0,

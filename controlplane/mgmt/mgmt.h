@@ -1,9 +1,9 @@
 /*
  * mgmt.h -- the management API (traefikee.v1.Management) of a control node:
  * Version, ListNodes, Apply (with dry-run diff), Get, Delete, History,
- * Rollback and the Events stream, on the node's cp_rpc server; writes go to
- * the leader (forwarded by followers). Also the pure model helpers (kinds,
- * diff, delete) and a blocking client (traefikeectl, forwarding).
+ * Rollback, SetAdminHash and the Events stream, on the node's cp_rpc server;
+ * writes go to the leader (forwarded by followers). Also the pure model helpers
+ * (kinds, diff, delete) and a blocking client (traefikeectl, forwarding).
  *
  * Threads: rpc callbacks (CQ thread) only queue work; every operation runs
  * on the store's libuv loop; cp_mgmt_post_event() may be called anywhere.
@@ -82,6 +82,13 @@ int cp_mgmt_diff(const struct cm_config *old, const struct cm_config *new,
 void cp_mgmt_diff_deinit(struct cp_mgmt_diff *d);
 /* Number of names in <d>. */
 size_t cp_mgmt_diff_count(const struct cp_mgmt_diff *d);
+
+/* Writes <d> as one line into <out> of <len> bytes: "+router echo,
+ * ~service whoami, -middleware m" (added, removed, changed per kind),
+ * ending with ", and N more" when it does not fit; "" without change.
+ * Returns <out>. */
+const char *cp_mgmt_diff_summary(const struct cp_mgmt_diff *d, char *out,
+                                 size_t len);
 
 /* Writes into <out> a new document: <cfg> as JSON without <kind> <name>
  * (router, service or middleware). Returns 0 (free *out with free()),

@@ -23,6 +23,7 @@ enum cp_mgmt__method {
     CP_MGMT__DELETE,
     CP_MGMT__HISTORY,
     CP_MGMT__ROLLBACK,
+    CP_MGMT__SET_ADMIN_HASH,
     CP_MGMT__EVENTS,
     CP_MGMT__NMETHODS,
     CP_MGMT__EVENT = CP_MGMT__NMETHODS, /* a posted event, not a call */
@@ -65,6 +66,8 @@ struct cp_mgmt {
     char *node_id;
     unsigned forward_timeout_ms;
     unsigned history;
+    cp_mgmt_admin_hash_cb on_admin_hash;
+    void *on_admin_hash_arg;
     struct cp_mgmt__method_arg margs[CP_MGMT__NMETHODS];
     struct cp_rpc_method_ops ops[CP_MGMT__NMETHODS];
 
@@ -105,6 +108,7 @@ void cp_mgmt__op_history(struct cp_mgmt__job *job);
 void cp_mgmt__op_apply(struct cp_mgmt__job *job);
 void cp_mgmt__op_delete(struct cp_mgmt__job *job);
 void cp_mgmt__op_rollback(struct cp_mgmt__job *job);
+void cp_mgmt__op_set_admin_hash(struct cp_mgmt__job *job);
 
 /* ---- forward.c ---- */
 /* The method path of <method>. */

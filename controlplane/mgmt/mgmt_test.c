@@ -193,13 +193,44 @@ static void test_delete(void **state)
     cm_config_free(cfg);
 }
 
+static void test_diff_summary(void **state)
+{
+    struct cm_config *a = parse(base_doc), *b;
+    struct cp_mgmt_diff d;
+    char line[512], tiny[40];
+    const char *changed =
+        "entryPoints: {web: {address: ':8000'}}\n"
+        "http:\n"
+        "  routers:\n"
+        "    a: {rule: 'Host(`a2`)', service: s1}\n"
+        "    c: {rule: 'Host(`c`)', service: s1}\n"
+        "  services:\n"
+        "    s1: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}\n";
+
+    b = parse(changed);
+    assert_int_equal(cp_mgmt_diff(a, b, &d), 0);
+    cp_mgmt_diff_summary(&d, line, sizeof(line));
+    assert_string_equal(line, "+router c, -router b, ~router a, -service s2, "
+                              "-service s3, -service w, -middleware add, "
+                              "-middleware ch, -middleware strip");
+    /* too long: cut at an item, the rest counted */
+    cp_mgmt_diff_summary(&d, tiny, sizeof(tiny));
+    assert_string_equal(tiny, "+router c, and 8 more");
+    cp_mgmt_diff_deinit(&d);
+    /* no change */
+    assert_int_equal(cp_mgmt_diff(a, a, &d), 0);
+    assert_string_equal(cp_mgmt_diff_summary(&d, line, sizeof(line)), "");
+    cp_mgmt_diff_deinit(&d);
+    cm_config_free(a);
+    cm_config_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_select),
-        cmocka_unit_test(test_diff),
-        cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_kinds),        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_diff),         cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_diff_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

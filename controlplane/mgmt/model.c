@@ -195,6 +195,46 @@ size_t cp_mgmt_diff_count(const struct cp_mgmt_diff *d)
     return n;
 }
 
+/* Appends <s> to <out> (of <len>, holding <*used> characters); 0, or -1
+ * when it did not fit (nothing appended). */
+static int append(char *out, size_t len, size_t *used, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (*used + n + 1 > len)
+        return -1;
+    memcpy(out + *used, s, n + 1);
+    *used += n;
+    return 0;
+}
+
+const char *cp_mgmt_diff_summary(const struct cp_mgmt_diff *d, char *out,
+                                 size_t len)
+{
+    static const char sign[CP_MGMT_NCHANGES] = {'+', '-', '~'};
+    char item[300];
+    size_t used = 0, total = cp_mgmt_diff_count(d), done = 0;
+
+    if (len == 0)
+        return out;
+    out[0] = '\0';
+    for (int k = 0; k < CP_MGMT_NDIFF_KINDS; k++)
+        for (int c = 0; c < CP_MGMT_NCHANGES; c++)
+            for (size_t i = 0; i < d->n[k][c]; i++, done++) {
+                snprintf(item, sizeof(item), "%s%c%s %s", done ? ", " : "",
+                         sign[c], cp_mgmt_kind_singular(k), d->names[k][c][i]);
+                /* keep room for ", and N more" */
+                if (used + strlen(item) + 24 > len) {
+                    snprintf(item, sizeof(item), "%s%zu more",
+                             done ? ", and " : "", total - done);
+                    (void)append(out, len, &used, item);
+                    return out;
+                }
+                (void)append(out, len, &used, item);
+            }
+    return out;
+}
+
 /* ==== delete ==== */
 
 /* 1 if the reference <ref> ("NAME" or "NAME@file") names <name>. */

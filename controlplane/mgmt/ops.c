@@ -270,6 +270,7 @@ static void on_metas(struct cp_store *s, int status,
             infos[i].size = jnum(js[j], "size");
             infos[i].leader_id = (char *)jstr(js[j], "leader");
             infos[i].source = (char *)jstr(js[j], "source");
+            infos[i].summary = (char *)jstr(js[j], "summary");
         }
     }
     r.current = h->n > 0 ? h->revs[0] : 0;

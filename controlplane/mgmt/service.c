@@ -23,6 +23,7 @@ static const char *const paths[CP_MGMT__NMETHODS] = {
     [CP_MGMT__DELETE] = "/traefikee.v1.Management/Delete",
     [CP_MGMT__HISTORY] = "/traefikee.v1.Management/History",
     [CP_MGMT__ROLLBACK] = "/traefikee.v1.Management/Rollback",
+    [CP_MGMT__SET_ADMIN_HASH] = "/traefikee.v1.Management/SetAdminHash",
     [CP_MGMT__EVENTS] = "/traefikee.v1.Management/Events",
 };
 
@@ -258,6 +259,9 @@ static void run_job(struct cp_mgmt__job *job)
     case CP_MGMT__ROLLBACK:
         cp_mgmt__op_rollback(job);
         break;
+    case CP_MGMT__SET_ADMIN_HASH:
+        cp_mgmt__op_set_admin_hash(job);
+        break;
     case CP_MGMT__EVENT:
         cp_mgmt_event(job->m, job->ev_kind, job->ev_node, job->ev_rev,
                       job->ev_message);
@@ -309,6 +313,8 @@ struct cp_mgmt *cp_mgmt_new(const struct cp_mgmt_config *cfg, char *err,
     m->forward_timeout_ms =
         cfg->forward_timeout_ms ? cfg->forward_timeout_ms : 5000;
     m->history = cfg->history ? cfg->history : 10;
+    m->on_admin_hash = cfg->on_admin_hash;
+    m->on_admin_hash_arg = cfg->on_admin_hash_arg;
     pthread_mutex_init(&m->qlock, NULL);
     for (int i = 0; i < CP_MGMT__NMETHODS; i++) {
         m->margs[i].m = m;

@@ -1,9 +1,10 @@
 /*
  * write.c -- the write operations of the management API, on the store's
  * loop: Apply (validate, translate, diff; dry-run or store), Delete and
- * Rollback. A follower forwards writes to the leader (forward.c); the
- * leader stores a revision with cp_mgmt_store_doc(), which also records the
- * revision's metadata (time, size, leader, source) for History.
+ * Rollback, and SetAdminHash. A follower forwards writes to the leader
+ * (forward.c); the leader stores a revision with cp_mgmt_store_doc(), which
+ * also records the revision's metadata (time, size, leader, source, what
+ * changed) for History.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "common/config/config.h"
 #include "common/log/log.h"
 #include "common/xds/xds.h"
+#include "controlplane/auth/auth.h"
 #include "controlplane/mgmt/mgmt_int.h"
 #include "controlplane/store/store.h"
 
@@ -61,6 +63,7 @@ struct store_op {
     void *arg;
     size_t size;
     char *source;
+    char *summary;
 };
 
 static void on_meta(struct cp_store *s, int status, void *arg)
@@ -70,13 +73,13 @@ static void on_meta(struct cp_store *s, int status, void *arg)
                     cp_store_strerror(status));
 }
 
-static void write_meta(struct cp_mgmt *m, uint64_t rev, size_t size,
-                       const char *source)
+static void write_meta(struct cp_mgmt *m, uint64_t rev,
+                       const struct store_op *op)
 {
-    json_t *j =
-        json_pack("{s:I, s:I, s:I, s:s, s:s}", "rev", (json_int_t)rev, "ts",
-                  (json_int_t)cp_mgmt__now_ms(), "size", (json_int_t)size,
-                  "leader", m->node_id, "source", source);
+    json_t *j = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s}", "rev",
+                          (json_int_t)rev, "ts", (json_int_t)cp_mgmt__now_ms(),
+                          "size", (json_int_t)op->size, "leader", m->node_id,
+                          "source", op->source, "summary", op->summary);
     char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL, id[48];
 
     snprintf(id, sizeof(id), "@rev:%llu", (unsigned long long)rev);
@@ -97,7 +100,7 @@ static void on_put(struct cp_store *s, int status, uint64_t rev, int replicas,
 
     msg[0] = '\0';
     if (rev > 0)
-        write_meta(op->m, rev, op->size, op->source);
+        write_meta(op->m, rev, op);
     if (status == CP_STORE_ENOREPLICA)
         snprintf(msg, sizeof(msg),
                  "revision %llu was written but no replica confirmed it "
@@ -115,7 +118,23 @@ static void on_put(struct cp_store *s, int status, uint64_t rev, int replicas,
                     (unsigned long long)rev, op->source, op->size, replicas);
     op->cb(op->arg, status, rev, msg);
     free(op->source);
+    free(op->summary);
     free(op);
+}
+
+/* Returns new (free()): what <doc> changes against what this node serves,
+ * one line ("" if it does not parse or on no memory). */
+static char *doc_summary(const struct cp_mgmt *m, const char *doc, size_t len)
+{
+    char err[CM_ERR_LEN], line[512] = "";
+    struct cm_config *cfg = cm_config_parse(doc, len, err, sizeof(err));
+    struct cp_mgmt_diff d = {0};
+
+    if (cfg != NULL && cp_mgmt_diff(m->cfg, cfg, &d) == 0)
+        cp_mgmt_diff_summary(&d, line, sizeof(line));
+    cp_mgmt_diff_deinit(&d);
+    cm_config_free(cfg);
+    return strdup(line);
 }
 
 int cp_mgmt_store_doc(struct cp_mgmt *m, const char *doc, size_t len,
@@ -124,7 +143,10 @@ int cp_mgmt_store_doc(struct cp_mgmt *m, const char *doc, size_t len,
     struct store_op *op = calloc(1, sizeof(*op));
     int rc;
 
-    if (op == NULL || (op->source = strdup(source)) == NULL) {
+    if (op == NULL || (op->source = strdup(source)) == NULL ||
+        (op->summary = doc_summary(m, doc, len)) == NULL) {
+        if (op != NULL)
+            free(op->source);
         free(op);
         return GW_ENOMEM;
     }
@@ -135,6 +157,7 @@ int cp_mgmt_store_doc(struct cp_mgmt *m, const char *doc, size_t len,
     rc = cp_store_put_revision(m->store, doc, len, on_put, op);
     if (rc != 0) {
         free(op->source);
+        free(op->summary);
         free(op);
     }
     return rc;
@@ -453,5 +476,64 @@ void cp_mgmt__op_rollback(struct cp_mgmt__job *job)
     if (rc != 0)
         cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
                       "control node %s: store unavailable: %s", job->m->node_id,
+                      cp_store_strerror(rc));
+}
+
+/* ==== SetAdminHash ==== */
+
+static void on_admin_set(struct cp_store *s, int status, void *arg)
+{
+    struct cp_mgmt__job *job = arg;
+    struct cp_mgmt *m = job->m;
+    Traefikee__V1__SetAdminHashRequest *req =
+        (Traefikee__V1__SetAdminHashRequest *)job->msg;
+    Traefikee__V1__SetAdminHashResponse r =
+        TRAEFIKEE__V1__SET_ADMIN_HASH_RESPONSE__INIT;
+
+    if (status == 0 || status == CP_STORE_ENOREPLICA) {
+        /* written on the master either way: it is in force */
+        if (m->on_admin_hash != NULL)
+            m->on_admin_hash(m->on_admin_hash_arg, req->hash);
+        cp_mgmt_event(m, "admin_password_changed", m->node_id, 0, NULL);
+    }
+    if (status == CP_STORE_ENOREPLICA) {
+        cp_mgmt__fail(job, GRPC_STATUS_ABORTED,
+                      "the new password hash was written but no replica "
+                      "confirmed it; it may be lost if Redis fails over now");
+        return;
+    }
+    if (status != 0) {
+        cp_mgmt__fail(job, put_status(status),
+                      "control node %s: writing the password hash failed: %s",
+                      m->node_id, cp_store_strerror(status));
+        return;
+    }
+    r.leader_id = m->node_id;
+    cp_mgmt__reply(job, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+void cp_mgmt__op_set_admin_hash(struct cp_mgmt__job *job)
+{
+    Traefikee__V1__SetAdminHashRequest *req;
+    struct cp_auth_hash parsed;
+    int rc;
+
+    if (unpack(job, &traefikee__v1__set_admin_hash_request__descriptor) != 0)
+        return;
+    req = (Traefikee__V1__SetAdminHashRequest *)job->msg;
+    if (strlen(req->hash) >= CP_AUTH_HASH_MAX ||
+        cp_auth_parse(req->hash, &parsed) != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT,
+                      "not a password hash this cluster accepts (expected "
+                      "$scrypt$... or $pbkdf2-sha256$... within bounds)");
+        return;
+    }
+    if (!leader_or_forward(job, req->forwarded))
+        return;
+    rc =
+        cp_store_set_admin_hash(job->m->store, req->hash, 0, on_admin_set, job);
+    if (rc != 0)
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: cannot write: %s", job->m->node_id,
                       cp_store_strerror(rc));
 }

@@ -201,7 +201,8 @@ static int finish(struct cp_node_flags *f, char *err, size_t errlen)
         default_data_dir(f);
     if (f->data_dir[0] != '/' && absolute_data_dir(f) != 0)
         return cm_err_set(err, errlen, GW_EINVAL,
-                          "--data-dir %s: cannot make it absolute", f->data_dir);
+                          "--data-dir %s: cannot make it absolute",
+                          f->data_dir);
     if (f->wait_replicas < 0)
         f->wait_replicas = f->sentinels != NULL ? 1 : 0;
     return 0;

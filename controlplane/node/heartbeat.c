@@ -2,8 +2,10 @@
  * heartbeat.c -- every second: this control node's heartbeat, one for each
  * data node connected to its xDS server (so ListNodes on any control node
  * sees every node), then a listing of all heartbeats to report nodes that
- * joined or left and leader changes as events. Also the xDS event hook
- * (gRPC thread: it only posts). Loop thread otherwise.
+ * joined or left and leader changes as events, and to feed the HTTP
+ * server's view (cluster.c); the admin hash and the revision list are
+ * re-read too. Also the xDS event hook (gRPC thread: it only posts). Loop
+ * thread otherwise.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,37 +50,48 @@ static void beat_self(struct cp_node *n)
 {
     beat(n, n->flags->node_id, CP_MGMT_ROLE_CONTROL,
          json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "grpc", n->grpc_addr,
-                   "http", n->flags->http_addr, "version", CM_VERSION, "commit",
+                   "http", n->http_addr, "version", CM_VERSION, "commit",
                    cm_version_commit(), "revision", (json_int_t)n->served, "ts",
                    (json_int_t)now_ms(), "leader",
                    cp_store_is_leader(n->store)));
 }
 
-/* The revision a data node runs: the lowest version ACKed over the types
- * it subscribed to (0 until each has one). */
+/* The revision a data node runs (0 until each type it subscribed to has
+ * an ACK). The server pushes only the types a revision changed, so when
+ * every type ACKed what it was sent the node runs the newest version ACKed;
+ * while a push is pending or was NACKed, the lowest. */
 static uint64_t acked_revision(const struct cp_xds_node_info *d)
 {
-    uint64_t rev = UINT64_MAX, v;
+    uint64_t lo = UINT64_MAX, hi = 0, v;
+    bool in_sync = true;
 
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
-        if (!d->types[t].subscribed)
+        const struct cp_xds_type_info *ti = &d->types[t];
+        if (!ti->subscribed)
             continue;
-        v = strtoull(d->types[t].acked_version, NULL, 10);
-        if (v < rev)
-            rev = v;
+        v = strtoull(ti->acked_version, NULL, 10);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        in_sync &= strcmp(ti->acked_version, ti->sent_version) == 0;
     }
-    return rev == UINT64_MAX ? 0 : rev;
+    if (lo == UINT64_MAX || lo == 0)
+        return 0;
+    return in_sync ? hi : lo;
 }
 
-/* The NACK of the latest push, if the node refused it. */
-static const char *current_nack(const struct cp_xds_node_info *d)
+/* The NACK of the latest push, if the node refused it, and the revision
+ * it refused in *rev (0 if none). */
+static const char *current_nack(const struct cp_xds_node_info *d, uint64_t *rev)
 {
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
         const struct cp_xds_type_info *ti = &d->types[t];
         if (ti->nack_message[0] != '\0' &&
-            strcmp(ti->acked_version, ti->sent_version) != 0)
+            strcmp(ti->acked_version, ti->sent_version) != 0) {
+            *rev = strtoull(ti->sent_version, NULL, 10);
             return ti->nack_message;
+        }
     }
+    *rev = 0;
     return "";
 }
 
@@ -87,6 +100,8 @@ static void beat_data_nodes(struct cp_node *n)
     struct cp_xds_node_info *nodes = NULL;
     char agent[CP_XDS_SHORT_LEN * 2 + 2];
     size_t count = 0;
+    uint64_t nack_rev;
+    const char *nack;
 
     if (cp_xds_server_list_nodes(n->xds, &nodes, &count) != 0)
         return;
@@ -94,13 +109,15 @@ static void beat_data_nodes(struct cp_node *n)
         const struct cp_xds_node_info *d = &nodes[i];
         snprintf(agent, sizeof(agent), "%s %s", d->user_agent_name,
                  d->user_agent_version);
+        nack = current_nack(d, &nack_rev);
         beat(n, d->id[0] != '\0' ? d->id : d->peer, CP_MGMT_ROLE_DATA,
-             json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I}", "cluster",
-                       d->cluster, "peer", d->peer, "control",
+             json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:I}",
+                       "cluster", d->cluster, "peer", d->peer, "control",
                        n->flags->node_id, "revision",
-                       (json_int_t)acked_revision(d), "nack", current_nack(d),
-                       "version", agent, "ts", (json_int_t)now_ms(),
-                       "connected", (json_int_t)d->connected_ms));
+                       (json_int_t)acked_revision(d), "nack", nack, "nack_rev",
+                       (json_int_t)nack_rev, "version", agent, "ts",
+                       (json_int_t)now_ms(), "connected",
+                       (json_int_t)d->connected_ms));
     }
     free(nodes);
 }
@@ -143,6 +160,7 @@ static void on_listed(struct cp_store *s, int status,
     n->hb_listing = false;
     if (status != 0 || n->stopping)
         return;
+    cp_node__view_listed(n, nodes, count);
     set = calloc(count + 1, sizeof(*set));
     if (set == NULL)
         return;
@@ -175,6 +193,7 @@ void cp_node__check_leader(struct cp_node *n)
     if (strcmp(leader, n->leader) == 0)
         return;
     snprintf(n->leader, sizeof(n->leader), "%s", leader);
+    cp_node__view_leader(n, leader);
     if (*leader == '\0')
         return; /* unknown for now: report the next known holder */
     cm_log_info(CP_NODE__MOD, "leader_changed", "leader=%s self=%s", leader,
@@ -193,6 +212,8 @@ void cp_node__heartbeat_tick(uv_timer_t *t)
     beat_data_nodes(n);
     if (!n->hb_listing && cp_store_list_nodes(n->store, on_listed, n) == 0)
         n->hb_listing = true;
+    cp_node__view_refresh_revisions(n);
+    cp_node__admin_tick(n);
 }
 
 void cp_node__heartbeat_deinit(struct cp_node *n)

@@ -1,9 +1,10 @@
 /*
  * node.c -- a control node's life: start the embedded redis-server when no
  * Redis is given, open the store, the gRPC server with the xDS and
- * management services, join the election, run the loop; on SIGTERM/SIGINT
- * step down, stop gRPC, close the store and stop the embedded Redis. The
- * store callbacks land here. Main thread (the loop).
+ * management services, the HTTP server (dashboard, REST API, /metrics),
+ * join the election, run the loop; on SIGTERM/SIGINT step down, stop gRPC
+ * and HTTP, close the store and stop the embedded Redis. The store
+ * callbacks land here. Main thread (the loop).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -39,8 +40,10 @@ static void on_leader(struct cp_store *s, int is_leader, uint64_t epoch,
                 "epoch=%llu leader=%s", (unsigned long long)epoch,
                 leader_id != NULL ? leader_id : "-");
     cp_node__check_leader(n);
-    if (is_leader)
+    if (is_leader) {
         cp_node__provider_check(n);
+        cp_node__admin_tick(n); /* a new cluster gets its password now */
+    }
 }
 
 static void on_revision(struct cp_store *s, uint64_t rev, void *arg)
@@ -66,6 +69,8 @@ static void on_stop_timer(uv_timer_t *t)
 
     cp_rpc_server_stop(n->rpc);
     cp_mgmt_close(n->mgmt);
+    cp_http_close(n->http);
+    n->http = NULL;
     cp_store_close(n->store);
     n->store = NULL;
     cp_node__provider_close(n);
@@ -143,6 +148,8 @@ static int start_grpc(struct cp_node *n, char *err, size_t errlen)
     mc.store = n->store;
     mc.node_id = f->node_id;
     mc.history = f->history;
+    mc.on_admin_hash = cp_node__admin_written;
+    mc.on_admin_hash_arg = n;
     n->mgmt = cp_mgmt_new(&mc, err, errlen);
     if (n->mgmt == NULL)
         return GW_ERR;
@@ -153,6 +160,27 @@ static int start_grpc(struct cp_node *n, char *err, size_t errlen)
     (void)cp_store_parse_addr(f->grpc_addr, &a);
     a.port = port;
     cp_store_addr_str(&a, n->grpc_addr, sizeof(n->grpc_addr));
+    return 0;
+}
+
+static int start_http(struct cp_node *n, char *err, size_t errlen)
+{
+    const struct cp_node_flags *f = n->flags;
+    struct cp_http_config hc = {
+        .loop = n->loop, .addr = f->http_addr, .node_id = f->node_id};
+    struct cp_http_source src;
+    struct cp_store_addr a;
+    char herr[CM_ERR_LEN];
+
+    if (cp_node__view_new(n) != 0)
+        return cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
+    cp_node__view_source(n, &src);
+    n->http = cp_http_new(&hc, &src, herr, sizeof(herr));
+    if (n->http == NULL)
+        return cm_err_set(err, errlen, GW_ERR, "--http-addr: %s", herr);
+    (void)cp_store_parse_addr(f->http_addr, &a);
+    a.port = cp_http_port(n->http);
+    cp_store_addr_str(&a, n->http_addr, sizeof(n->http_addr));
     return 0;
 }
 
@@ -187,6 +215,7 @@ static void teardown(struct cp_node *n)
     cp_xds_server_free(n->xds);
     cp_rpc_server_free(n->rpc);
     cp_node__heartbeat_deinit(n);
+    cp_node__view_free(n);
     cp_store_embedded_stop(n->embedded);
 }
 
@@ -210,12 +239,16 @@ int cp_node_run(const struct cp_node_flags *f)
     if (rc == 0)
         rc = start_grpc(&n, err, sizeof(err));
     if (rc == 0)
+        rc = start_http(&n, err, sizeof(err));
+    if (rc == 0)
         rc = start_loop_handles(&n, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "controlplane: %s\n", err);
         cp_rpc_server_stop(n.rpc);
         if (n.mgmt != NULL)
             cp_mgmt_close(n.mgmt);
+        cp_http_close(n.http);
+        n.http = NULL;
         cp_store_close(n.store);
         cp_node__provider_close(&n);
         uv_walk(&loop, close_all, NULL);
@@ -226,7 +259,7 @@ int cp_node_run(const struct cp_node_flags *f)
     }
     cm_log_info(CP_NODE__MOD, "started",
                 "node=%s grpc=%s http=%s store=%s version=\"%s\"", f->node_id,
-                n.grpc_addr, f->http_addr,
+                n.grpc_addr, n.http_addr,
                 f->sentinels != NULL ? "sentinel"
                 : f->redis != NULL   ? "redis"
                                      : "embedded",

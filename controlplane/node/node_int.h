@@ -2,7 +2,8 @@
  * node_int.h -- the running control node's state, shared by the files of
  * controlplane/node (node.c life and store callbacks, pipeline.c revisions
  * to xDS, heartbeat.c heartbeats and node events, provider.c the file
- * provider). Everything here is touched on the loop (main) thread only,
+ * provider, cluster.c the HTTP server's view of the cluster, admin.c the
+ * admin password). Everything here is touched on the loop (main) thread only,
  * except that the xDS event hook runs on the gRPC thread and only posts.
  */
 #ifndef CP_NODE_INT_H
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "controlplane/auth/auth-t.h"
+#include "controlplane/http/http.h"
 #include "controlplane/mgmt/mgmt.h"
 #include "controlplane/node/node.h"
 #include "controlplane/rpc/rpc.h"
@@ -21,8 +24,13 @@
 #define CP_NODE__MOD              "node"
 #define CP_NODE__HEARTBEAT_MS     1000
 #define CP_NODE__HEARTBEAT_TTL_MS 3000
+/* A heartbeat younger than this is healthy (as in ListNodes). */
+#define CP_NODE__HEALTHY_MS 3000
+/* The file the creating leader writes the first admin password to. */
+#define CP_NODE__PASSWORD_FILE "admin-password"
 
 struct cp_node__provider;
+struct cp_node__view;
 
 struct cp_node {
     const struct cp_node_flags *flags;
@@ -32,7 +40,9 @@ struct cp_node {
     struct cp_rpc_server *rpc;
     struct cp_xds_server *xds;
     struct cp_mgmt *mgmt;
+    struct cp_http *http;
     char grpc_addr[300]; /* as others reach us */
+    char http_addr[300]; /* the dashboard, as others reach us */
 
     uv_timer_t hb_timer;
     uv_signal_t sigterm, sigint;
@@ -52,6 +62,15 @@ struct cp_node {
     bool hb_listing;
 
     struct cp_node__provider *provider;
+
+    /* cluster.c */
+    struct cp_node__view *view;
+
+    /* admin.c */
+    char admin_hash[CP_AUTH_HASH_MAX]; /* "" while unknown */
+    bool admin_reading;                /* a GET is in flight */
+    bool admin_creating;               /* a first password is being made */
+    bool admin_checking;               /* the password file is being checked */
 };
 
 /* pipeline.c: the current revision changed (or may have). */
@@ -64,6 +83,30 @@ void cp_node__heartbeat_tick(uv_timer_t *t);
 void cp_node__check_leader(struct cp_node *n);
 void cp_node__xds_event(void *arg, const struct cp_xds_event *ev);
 void cp_node__heartbeat_deinit(struct cp_node *n);
+
+/* cluster.c: the source of the HTTP server (dashboard, REST API) */
+int cp_node__view_new(struct cp_node *n);
+void cp_node__view_free(struct cp_node *n);
+/* Fills <src> with the view's callbacks. */
+void cp_node__view_source(struct cp_node *n, struct cp_http_source *src);
+/* Heartbeats listed (control, data, revision metadata): updates nodes and
+ * metadata, publishes "node", "ack" and "nack" events. */
+void cp_node__view_listed(struct cp_node *n, const struct cp_store_node *nodes,
+                          size_t count);
+/* Re-reads the kept revisions (each tick, and after a new one). */
+void cp_node__view_refresh_revisions(struct cp_node *n);
+/* The leader changed to <leader> ("" unknown): "leader" event. */
+void cp_node__view_leader(struct cp_node *n, const char *leader);
+/* This node now serves <rev>: "revision" event. */
+void cp_node__view_revision(struct cp_node *n, uint64_t rev);
+
+/* admin.c: the admin password hash */
+/* Each tick: re-reads the hash; the leader creates the first password. */
+void cp_node__admin_tick(struct cp_node *n);
+/* The leader wrote <hash> for SetAdminHash (cp_mgmt_admin_hash_cb). */
+void cp_node__admin_written(void *arg, const char *hash);
+/* For the HTTP server: the hash, or NULL while unknown. */
+const char *cp_node__admin_hash(const struct cp_node *n);
 
 /* provider.c */
 int cp_node__provider_start(struct cp_node *n, const char *path);

@@ -19,6 +19,7 @@ static const enum cp_xds_type xds_type[CM_XDS_NTYPES] = {
     [CM_XDS_ROUTE] = CP_XDS_ROUTE,
     [CM_XDS_CLUSTER] = CP_XDS_CLUSTER,
     [CM_XDS_ENDPOINT] = CP_XDS_ENDPOINT,
+    [CM_XDS_SECRET] = CP_XDS_SECRET,
 };
 
 struct cp_xds_snapshot *cp_node_snapshot(const struct cm_config *cfg,
@@ -101,6 +102,7 @@ static void on_current(struct cp_store *s, int status, uint64_t rev,
     n->served = rev;
     cp_mgmt_set_current(n->mgmt, rev, doc, len, cfg);
     cp_mgmt_event(n->mgmt, "revision_applied", n->flags->node_id, rev, NULL);
+    cp_node__view_revision(n, rev);
     loaded(n);
 }
 

@@ -160,6 +160,8 @@ const char *cp_store_strerror(int code)
         return "not enough replicas acknowledged";
     case CP_STORE_EDOWN:
         return "not connected to a master";
+    case CP_STORE_EEXIST:
+        return "already set";
     }
     return cm_err_str(code);
 }

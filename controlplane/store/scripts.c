@@ -61,8 +61,20 @@ static const char get[] = "local n = ARGV[2]\n"
                           "if not d then return false end\n"
                           "return {n, d}\n";
 
+/* KEYS: epoch, admin hash. ARGV: epoch, hash, "1" to keep a hash already
+ * there. Fenced like put: {1} written, {0} kept. */
+static const char admin_set[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('STALE stale epoch')\n"
+    "end\n"
+    "if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('SET', KEYS[2], ARGV[2])\n"
+    "return 1\n";
+
 const char *const cp_store__script_src[CP_STORE__NSCRIPTS] = {
     [CP_STORE__S_ACQUIRE] = acquire, [CP_STORE__S_RENEW] = renew,
     [CP_STORE__S_RESIGN] = resign,   [CP_STORE__S_PUT] = put,
-    [CP_STORE__S_GET] = get,
+    [CP_STORE__S_GET] = get,         [CP_STORE__S_ADMIN_SET] = admin_set,
 };

@@ -18,6 +18,7 @@ struct cp_store_embedded;
 #define CP_STORE_ENOTLEADER (-1101) /* this node holds no term */
 #define CP_STORE_ENOREPLICA (-1102) /* written, but WAIT saw too few */
 #define CP_STORE_EDOWN      (-1103) /* not connected to a master now */
+#define CP_STORE_EEXIST     (-1104) /* kept: the key was set already */
 
 #define CP_STORE_HOST_LEN      256
 #define CP_STORE_PATH_LEN      108 /* sun_path */
@@ -107,6 +108,11 @@ typedef void (*cp_store_list_cb)(struct cp_store *store, int status,
 typedef void (*cp_store_nodes_cb)(struct cp_store *store, int status,
                                   const struct cp_store_node *nodes, size_t n,
                                   void *arg);
+
+/* A value: <value>/<len> borrowed during the call (NUL-terminated);
+ * <status> GW_ENOENT when the key is not set. */
+typedef void (*cp_store_value_cb)(struct cp_store *store, int status,
+                                  const char *value, size_t len, void *arg);
 
 /* A plain completion. */
 typedef void (*cp_store_done_cb)(struct cp_store *store, int status, void *arg);

@@ -60,6 +60,7 @@ static void store_free(struct cp_store *s)
     free(s->k_rev);
     free(s->k_events);
     free(s->k_node);
+    free(s->k_admin);
     free(s);
 }
 
@@ -457,8 +458,10 @@ static int make_keys(struct cp_store *s)
     s->k_rev = cp_store__key(s, "rev:");
     s->k_events = cp_store__key(s, "events");
     s->k_node = cp_store__key(s, "node:");
+    s->k_admin = cp_store__key(s, "admin:hash");
     return s->k_leader && s->k_epoch && s->k_revision && s->k_current &&
-                   s->k_history && s->k_rev && s->k_events && s->k_node
+                   s->k_history && s->k_rev && s->k_events && s->k_node &&
+                   s->k_admin
                ? GW_OK
                : GW_ENOMEM;
 }

@@ -93,6 +93,22 @@ int cp_store_heartbeat(struct cp_store *store, const char *node_id,
 int cp_store_list_nodes(struct cp_store *store, cp_store_nodes_cb cb,
                         void *arg) CM_MUST_CHECK;
 
+/* ==== admin password hash (admin.c) ==== */
+
+/* GET <prefix>admin:hash (the dashboard's admin password hash string):
+ * <cb> gets 0 with the value, or GW_ENOENT when it is not set. */
+int cp_store_get_admin_hash(struct cp_store *store, cp_store_value_cb cb,
+                            void *arg) CM_MUST_CHECK;
+
+/* Sets it to <hash> (borrowed for the call) fenced by this node's term
+ * (CP_STORE_ENOTLEADER when not leader; CP_STORE_ESTALE through <cb> when
+ * the term ended), then WAITs like a revision (CP_STORE_ENOREPLICA: written
+ * but not confirmed). With <only_if_unset>, a hash already there is kept
+ * and <cb> gets CP_STORE_EEXIST. */
+int cp_store_set_admin_hash(struct cp_store *store, const char *hash,
+                            int only_if_unset, cp_store_done_cb cb,
+                            void *arg) CM_MUST_CHECK;
+
 /* ==== pure helpers (addr.c) ==== */
 
 /* Parses "host:port", "[v6]:port" or "unix:/path". 0 or GW_EINVAL. */

@@ -65,6 +65,7 @@ enum cp_store__script {
     CP_STORE__S_RESIGN,
     CP_STORE__S_PUT,
     CP_STORE__S_GET,
+    CP_STORE__S_ADMIN_SET,
     CP_STORE__NSCRIPTS,
 };
 
@@ -86,7 +87,7 @@ struct cp_store {
 
     /* keys: prefix + suffix, owned */
     char *k_leader, *k_epoch, *k_revision, *k_current, *k_history;
-    char *k_rev, *k_events, *k_node;
+    char *k_rev, *k_events, *k_node, *k_admin;
 
     /* connection machine (store.c) */
     enum cp_store__phase phase;

@@ -2,7 +2,10 @@
 # integration/controlplane/run.sh -- the control plane as a product, with
 # real processes: a Redis master, two replicas and three sentinels, three
 # control nodes on --sentinels, traefikeectl, a Python ADS client standing
-# in for a data node, and the embedded single-node mode. Prints "ok CASE" /
+# in for a data node, and the embedded single-node mode; the dashboard and
+# REST API (--http-addr) of every control node: the admin password printed
+# once, Basic and cookie auth, cluster-wide nodes/routers/revisions, SSE,
+# reset-password, /metrics. Prints "ok CASE" /
 # "FAIL CASE" per case and timings, exits non-zero on any failure. Every
 # process gets free loopback ports and this run's temp dir; only pids
 # started here are killed.
@@ -99,13 +102,14 @@ if wait_for 30 sentinels_settled; then ok redis-sentinel-cluster; else
 
 # ---- three control nodes ----
 
-declare -A cp_port cp_pid
+declare -A cp_port cp_pid cp_http
 start_cp() { # name
   local p=${cp_port[$1]:-$(free_port)}
   cp_port[$1]=$p
-  "$CP" --node-id "$1" --grpc-addr "127.0.0.1:$p" --http-addr "127.0.0.1:$(free_port)" \
+  cp_http[$1]=${cp_http[$1]:-$(free_port)}
+  "$CP" --node-id "$1" --grpc-addr "127.0.0.1:$p" --http-addr "127.0.0.1:${cp_http[$1]}" \
     --sentinels "$sentinels" --master-name mymaster --wait-timeout 2s \
-    --log-level info >>"$tmp/$1.log" 2>&1 &
+    --data-dir "$tmp/data-$1" --log-level info >>"$tmp/$1.log" 2>&1 &
   cp_pid[$1]=$!
   pids+=($!)
 }
@@ -149,6 +153,52 @@ followers=()
 for n in cp-1 cp-2 cp-3; do [ "$n" != "$leader" ] && followers+=("$n"); done
 f1=${followers[0]}; f2=${followers[1]}
 echo "leader $leader, followers $f1 $f2"
+
+# ---- dashboard / REST API: the admin password, auth on every node ----
+# http_code NODE PATH [curl args...]
+http_code() {
+  local n=$1 p=$2; shift 2
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "http://127.0.0.1:${cp_http[$n]}$p"
+}
+api() { # NODE PATH [curl args...]: the body, with the admin password
+  local n=$1 p=$2; shift 2
+  curl -sf --max-time 5 -u "admin:$PW" "$@" "http://127.0.0.1:${cp_http[$n]}$p"
+}
+pw_lines() { cat "$tmp"/cp-*.log | grep -c '^admin password: '; }
+wait_for 5 grep -q '^admin password: ' "$tmp/$leader.log"
+PW=$(sed -n 's/^admin password: \([^ ]*\) (printed once; reset with traefikeectl reset-password)$/\1/p' "$tmp/$leader.log" | head -1)
+pw_file="$tmp/data-$leader/admin-password"
+if [ -n "$PW" ] && [ "$(pw_lines)" = 1 ] && [ "$(cat "$pw_file" 2>/dev/null)" = "$PW" ] &&
+   [ "$(stat -c %a "$pw_file")" = 600 ]; then
+  ok admin-password-printed-once-by-leader-and-file-0600
+else fail admin-password-printed-once-by-leader-and-file-0600 "pw='$PW' lines=$(pw_lines) $(ls -l "$pw_file" 2>&1)"; fi
+codes=""
+for n in cp-1 cp-2 cp-3; do
+  codes+="$n:$(http_code "$n" /api/overview -u "admin:$PW")/$(http_code "$n" /api/overview)/$(http_code "$n" /api/overview -u admin:wrong-password) "
+done
+if [ "$codes" = "cp-1:200/401/401 cp-2:200/401/401 cp-3:200/401/401 " ]; then
+  ok api-overview-200-with-password-401-without-every-node
+else fail api-overview-200-with-password-401-without-every-node "$codes"; fi
+nodes_ok() { # NODE [data node]: 3 healthy control nodes, one leader [, the data node at rev 1]
+  api "$1" /api/nodes | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+c = [x for x in d if x["role"] == "control" and x["healthy"]]
+ok = len(c) == 3 and sum(x["leader"] for x in c) == 1 and all(x["httpAddress"] for x in c)
+if len(sys.argv) > 1:
+    ok = ok and any(x["role"] == "data" and x["name"] == sys.argv[1] and x["healthy"]
+                    and x["revision"] == 1 for x in d)
+sys.exit(0 if ok else 1)' ${2:+"$2"}
+}
+# f1's event stream, read after the failovers
+curl -s -N --max-time 300 -u "admin:$PW" "http://127.0.0.1:${cp_http[$f1]}/api/events" >"$tmp/sse-f1.out" &
+sse_f1=$!
+pids+=($sse_f1)
+# the HTTP view lists heartbeats each second: give it one round
+if wait_for 3 nodes_ok cp-1 && wait_for 3 nodes_ok cp-2 && wait_for 3 nodes_ok cp-3; then
+  ok api-nodes-three-control-one-leader
+else
+  fail api-nodes-three-control-one-leader "$(api "$f1" /api/nodes)"; fi
 
 # ---- events stream (kept running through the failovers) ----
 "$CTL" --control "127.0.0.1:${cp_port[$f2]}" events -o json >"$tmp/events.out" 2>"$tmp/events.err" &
@@ -202,6 +252,29 @@ data_node_listed() {
 }
 if wait_for 6 data_node_listed "$f1"; then ok list-nodes-shows-data-node; else
   fail list-nodes-shows-data-node "$(ctl_at "$f1" list-nodes 2>&1)"; fi
+# the data node streams from f2; f1 and the leader show it from the store
+if wait_for 6 nodes_ok "$f1" it-data-1 && wait_for 6 nodes_ok "$leader" it-data-1; then
+  ok api-nodes-shows-xds-client-as-data-node
+else fail api-nodes-shows-xds-client-as-data-node "$(api "$f1" /api/nodes)"; fi
+routers_ok() {
+  api "$1" /api/http/routers | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if [(r["name"], r["service"], r["status"]) for r in d] == [("whoami@file", "whoami", "enabled")] else 1)'
+}
+if routers_ok cp-1 && routers_ok cp-2 && routers_ok cp-3; then ok api-http-routers-after-apply; else
+  fail api-http-routers-after-apply "$(api "$f1" /api/http/routers)"; fi
+revisions_ok() {
+  api "$f2" /api/revisions | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+r = d[0]
+sys.exit(0 if len(d) == 1 and r["revision"] == 1 and r["current"] and r["source"] == "apply"
+         and "+router whoami" in r["summary"] and r["time"] else 1)'
+}
+# the metadata is written after the revision: give the view a round
+if wait_for 3 revisions_ok; then ok api-revisions; else
+  fail api-revisions "$(api "$f2" /api/revisions)"; fi
 
 current_rev() { ctl history -o json | $PY -c 'import json,sys; h=json.load(sys.stdin); print(h[0]["revision"] if h else 0)'; }
 
@@ -331,6 +404,155 @@ if [ $ev_rc -eq 0 ] && ev_has revision_applied && ev_has leader_changed &&
   ok events-stream
 else fail events-stream "rc=$ev_rc $(head -c 600 "$tmp/events.out") $(cat "$tmp/events.err")"; fi
 
+# ---- dashboard after the failovers: SSE, sessions, reset-password, metrics ----
+if [ "$(pw_lines)" = 1 ] && [ "$(http_code "$f1" /api/overview -u "admin:$PW")" = 200 ]; then
+  ok admin-password-survives-leader-and-redis-failover
+else fail admin-password-survives-leader-and-redis-failover "lines=$(pw_lines)"; fi
+# sse_has FILE TYPE REV: the stream in FILE has an event TYPE whose data
+# has "revision": REV
+sse_has() {
+  $PY - "$@" <<'EOPY'
+import json, sys
+path, typ, rev = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ev = None
+for line in open(path):
+    line = line.rstrip("\n")
+    if line.startswith("event: "):
+        ev = line[7:]
+    elif line.startswith("data: ") and ev == typ:
+        try:
+            if json.loads(line[6:]).get("revision") == rev:
+                sys.exit(0)
+        except ValueError:
+            pass
+sys.exit(1)
+EOPY
+}
+l_now=$(leader_of "$f1")
+sse_node=$f2; [ "$sse_node" = "$l_now" ] && sse_node=$f1
+apply_node=$l_now # the write happens on another control node than the stream
+curl -s -N --max-time 30 -u "admin:$PW" "http://127.0.0.1:${cp_http[$sse_node]}/api/events" >"$tmp/sse.out" &
+sse_pid=$!
+pids+=($sse_pid)
+wait_for 5 grep -q '^event: hello' "$tmp/sse.out"
+rev_before=$(current_rev)
+next=$((rev_before + 1))
+cat >"$tmp/cfg3.yaml" <<'EOC'
+entryPoints:
+  web: {address: "127.0.0.1:18000"}
+http:
+  routers:
+    whoami:
+      rule: "Host(`whoami.localhost`)"
+      service: whoami
+    echo:
+      rule: "PathPrefix(`/echo`)"
+      service: whoami
+  services:
+    whoami:
+      loadBalancer:
+        servers:
+          - url: "http://127.0.0.1:8081"
+EOC
+t0=$(now_ms)
+ctl_at "$apply_node" apply -f "$tmp/cfg3.yaml" >/dev/null 2>&1
+sse_rev() { sse_has "$tmp/sse.out" revision "$next"; }
+if wait_for 3 sse_rev; then
+  t1=$(now_ms)
+  echo "timing apply-to-sse-revision-event-ms $((t1 - t0)) (applied on $apply_node, streamed by $sse_node)"
+  if [ $((t1 - t0)) -le 1000 ]; then ok sse-revision-event-within-1s-from-other-node; else
+    fail sse-revision-event-within-1s-from-other-node "$((t1 - t0)) ms"; fi
+else fail sse-revision-event-within-1s-from-other-node "$(tail -c 600 "$tmp/sse.out")"; fi
+routers_two() {
+  api "$1" /api/http/routers | $PY -c '
+import json, sys
+sys.exit(0 if sorted(r["name"] for r in json.load(sys.stdin)) == ["echo@file", "whoami@file"] else 1)'
+}
+if wait_for 3 routers_two cp-1 && wait_for 3 routers_two cp-2 && wait_for 3 routers_two cp-3; then
+  ok api-http-routers-follow-apply-every-node
+else fail api-http-routers-follow-apply-every-node "$(api "$f1" /api/http/routers)"; fi
+kill "$sse_pid" 2>/dev/null; wait "$sse_pid" 2>/dev/null
+
+# a session cookie from one node opens every node (stateless, signed)
+jar="$tmp/cookies"
+curl -s -o /dev/null -c "$jar" -d "user=admin&password=$PW" "http://127.0.0.1:${cp_http[$f1]}/api/login"
+cookie_codes() { for n in cp-1 cp-2 cp-3; do printf '%s ' "$(http_code "$n" /api/nodes -b "$jar")"; done; }
+if [ "$(cookie_codes)" = "200 200 200 " ]; then ok session-cookie-valid-on-every-node; else
+  fail session-cookie-valid-on-every-node "$(cookie_codes)"; fi
+
+out=$(ctl_at "$f2" reset-password 2>&1); rc=$?
+NEW=$(echo "$out" | sed -n 's/^admin password: \([^ ]*\) (printed once.*/\1/p')
+if [ $rc -eq 0 ] && [ -n "$NEW" ] && [ "$NEW" != "$PW" ]; then ok reset-password-prints-new; else
+  fail reset-password-prints-new "rc=$rc $out"; fi
+reset_seen() {
+  for n in cp-1 cp-2 cp-3; do
+    [ "$(http_code "$n" /api/overview -u "admin:$PW")" = 401 ] || return 1
+    [ "$(http_code "$n" /api/overview -u "admin:$NEW")" = 200 ] || return 1
+  done
+}
+t0=$(now_ms)
+if wait_for 5 reset_seen; then
+  echo "timing reset-password-everywhere-ms $(($(now_ms) - t0))"
+  ok reset-password-old-401-new-200-every-node
+else fail reset-password-old-401-new-200-every-node "$(for n in cp-1 cp-2 cp-3; do echo "$n old=$(http_code "$n" /api/overview -u "admin:$PW") new=$(http_code "$n" /api/overview -u "admin:$NEW")"; done)"; fi
+if [ "$(cookie_codes)" = "401 401 401 " ]; then ok reset-password-ends-sessions; else
+  fail reset-password-ends-sessions "$(cookie_codes)"; fi
+if wait_for 5 eval "[ ! -e '$pw_file' ]"; then ok reset-password-removes-stale-password-file; else
+  fail reset-password-removes-stale-password-file "$(ls -l "$pw_file")"; fi
+out=$(ctl reset-password --password short 2>&1); rc=$?
+if [ $rc -ne 0 ] && echo "$out" | grep -q 'must have 8 to' &&
+   [ "$(http_code "$f1" /api/overview -u "admin:$NEW")" = 200 ]; then
+  ok reset-password-refuses-short
+else fail reset-password-refuses-short "rc=$rc $out"; fi
+out=$(echo "chosen-$RANDOM-password" | tee "$tmp/chosen" | ctl reset-password --password - 2>&1); rc=$?
+chosen=$(cat "$tmp/chosen")
+chosen_ok() { [ "$(http_code "$f2" /api/overview -u "admin:$chosen")" = 200 ]; }
+if [ $rc -eq 0 ] && echo "$out" | grep -q "^admin password: $chosen " && wait_for 5 chosen_ok; then
+  ok reset-password-from-stdin
+else fail reset-password-from-stdin "rc=$rc $out"; fi
+PW=$chosen
+
+metrics_ok() {
+  curl -sf --max-time 5 "http://127.0.0.1:${cp_http[$1]}/metrics" >"$tmp/metrics.$1" &&
+    grep -q '^controlplane_cluster_nodes{role="control",healthy="true"} 3$' "$tmp/metrics.$1" &&
+    grep -q "^controlplane_cluster_leader{node=\"$l_now\"} 1$" "$tmp/metrics.$1" &&
+    grep -q "^controlplane_config_revision $next\$" "$tmp/metrics.$1" &&
+    grep -q '^controlplane_store_connected 1$' "$tmp/metrics.$1" &&
+    grep -q "^controlplane_node_leader $([ "$1" = "$l_now" ] && echo 1 || echo 0)\$" "$tmp/metrics.$1"
+}
+if metrics_ok cp-1 && metrics_ok cp-2 && metrics_ok cp-3; then ok metrics-open-every-node; else
+  fail metrics-open-every-node "$(grep -E '^controlplane_(cluster|config|store|node)' "$tmp/metrics.cp-1" | head -12)"; fi
+if [ "$(http_code "$f1" /dashboard/ -u "admin:$PW")" = 200 ] && [ "$(http_code "$f1" /ping)" = 200 ]; then
+  ok dashboard-and-ping; else fail dashboard-and-ping; fi
+
+# f1's event stream saw it all: the killed leader turn unhealthy and come
+# back, the new leader, the data node's ACKs, the revisions
+kill "$sse_f1" 2>/dev/null; wait "$sse_f1" 2>/dev/null; sse_f1_rc=$?
+if $PY - "$tmp/sse-f1.out" "$leader" "$new_leader" <<'EOPY'
+import json, sys
+path, old, new = sys.argv[1:4]
+evs, ev = [], None
+for line in open(path):
+    line = line.rstrip("\n")
+    if line.startswith("event: "):
+        ev = line[7:]
+    elif line.startswith("data: ") and ev:
+        evs.append((ev, json.loads(line[6:])))
+has = lambda t, f: any(e == t and f(d) for e, d in evs)
+want = {
+    "old leader unhealthy": has("node", lambda x: x["node"] == old and not x["healthy"]),
+    "old leader back": has("node", lambda x: x["node"] == old and x["healthy"]),
+    "new leader": has("leader", lambda x: x["node"] == new),
+    "data node ack": has("ack", lambda x: x["node"] == "it-data-1" and x["revision"] >= 3),
+    "revision 5": has("revision", lambda x: x["revision"] == 5),
+}
+missing = [k for k, v in want.items() if not v]
+print("missing: " + ", ".join(missing)) if missing else None
+sys.exit(1 if missing else 0)
+EOPY
+then ok sse-node-leader-ack-revision-events
+else fail sse-node-leader-ack-revision-events "$(grep -c '^event:' "$tmp/sse-f1.out") events, curl rc $sse_f1_rc"; fi
+
 # ---- unreachable cluster ----
 dead=$(free_port)
 out=$("$CTL" --control "127.0.0.1:$dead" list-nodes 2>&1); rc=$?
@@ -343,7 +565,9 @@ if [ $rc -eq 0 ]; then ok client-fails-over-to-next-control; else
 
 # ---- embedded mode: one node, its own redis ----
 ep=$(free_port)
-"$CP" --node-id solo --grpc-addr "127.0.0.1:$ep" --data-dir "$tmp/solo" >"$tmp/solo.log" 2>&1 &
+eh=$(free_port)
+"$CP" --node-id solo --grpc-addr "127.0.0.1:$ep" --http-addr "127.0.0.1:$eh" \
+  --data-dir "$tmp/solo" >"$tmp/solo.out" 2>"$tmp/solo.log" &
 solo=$!
 pids+=($solo)
 solo_up() { "$CTL" --control "127.0.0.1:$ep" list-nodes | grep -q 'solo .*Current Leader'; }
@@ -352,6 +576,11 @@ if wait_for 10 solo_up &&
    "$CTL" --control "127.0.0.1:$ep" get routers | grep -q '^whoami '; then
   ok embedded-apply-get
 else fail embedded-apply-get "$(tail -5 "$tmp/solo.log")"; fi
+solo_pw=$(sed -n 's/^admin password: \([^ ]*\) .*/\1/p' "$tmp/solo.out")
+if [ -n "$solo_pw" ] && [ "$(cat "$tmp/solo/admin-password")" = "$solo_pw" ] &&
+   [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$solo_pw" "http://127.0.0.1:$eh/api/http/routers")" = 200 ]; then
+  ok embedded-prints-password-on-stdout-serves-dashboard
+else fail embedded-prints-password-on-stdout-serves-dashboard "$(cat "$tmp/solo.out")"; fi
 rpid=$(cat "$tmp/solo/redis.pid" 2>/dev/null)
 kill -9 "$solo"; wait "$solo" 2>/dev/null
 redis_gone() { ! kill -0 "$rpid" 2>/dev/null; }
@@ -362,6 +591,7 @@ if [ -n "$rpid" ] && wait_for 5 redis_gone; then ok embedded-redis-dies-with-nod
 fp=$(free_port)
 cp "$tmp/cfg1.yaml" "$tmp/provided.yaml"
 "$CP" --node-id filenode --grpc-addr "127.0.0.1:$fp" --data-dir "$tmp/fnode" \
+  --http-addr "127.0.0.1:$(free_port)" \
   --config "$tmp/provided.yaml" >"$tmp/fnode.log" 2>&1 &
 fnode=$!
 pids+=($fnode)
@@ -383,5 +613,16 @@ if ! rev_is 3 && grep -q 'file_invalid' "$tmp/fnode.log"; then
 kill -TERM "$fnode"
 if wait_for 5 eval '! kill -0 '"$fnode"' 2>/dev/null' && wait "$fnode"; then
   ok sigterm-clean-exit; else fail sigterm-clean-exit "$(tail -3 "$tmp/fnode.log")"; fi
+
+# ---- the three control nodes stop cleanly, an event stream open (with
+# IT_BAZEL_FLAGS=--config=asan a leak or error makes the exit non-zero) ----
+curl -s -N --max-time 20 -u "admin:$PW" "http://127.0.0.1:${cp_http[cp-1]}/api/events" >/dev/null &
+pids+=($!)
+sleep 0.3
+for n in cp-1 cp-2 cp-3; do kill -TERM "${cp_pid[$n]}" 2>/dev/null; done
+rcs=""
+for n in cp-1 cp-2 cp-3; do wait "${cp_pid[$n]}"; rcs+="$? "; done
+if [ "$rcs" = "0 0 0 " ]; then ok control-nodes-sigterm-clean-exit; else
+  fail control-nodes-sigterm-clean-exit "exit codes $rcs; $(grep -h -A3 'Sanitizer' "$tmp"/cp-*.log | head -20)"; fi
 
 exit "$failed"

@@ -27,7 +27,9 @@ static void usage(FILE *f)
                "(translate --help)\n"
                "  install      install --local: a whole cluster on this "
                "machine\n"
-               "  uninstall    uninstall --local: stop it\n\n"
+               "  uninstall    uninstall --local: stop it\n"
+               "  reset-password  set a new dashboard password, print it "
+               "once\n\n"
                "options: --control H:P,... (or TRAEFIKEE_CONTROL; default "
                "127.0.0.1:4242);\nCOMMAND --help for each command.\n");
 }

@@ -19,6 +19,9 @@ int tctl_delete(int argc, char **argv);
 int tctl_history(int argc, char **argv);
 int tctl_rollback(int argc, char **argv);
 
+/* reset-password [--password P] (cmd_admin.c). */
+int tctl_reset_password(int argc, char **argv);
+
 /* install --local / uninstall --local (cmd_install.c). */
 int tctl_install(int argc, char **argv);
 int tctl_uninstall(int argc, char **argv);
@@ -33,11 +36,17 @@ struct tctl_command {
 };
 
 static const struct tctl_command tctl_commands[] = {
-    {"version", tctl_version},   {"list-nodes", tctl_list_nodes},
-    {"apply", tctl_apply},       {"get", tctl_get},
-    {"delete", tctl_delete},     {"history", tctl_history},
-    {"rollback", tctl_rollback}, {"events", tctl_events},
-    {"install", tctl_install},   {"uninstall", tctl_uninstall},
+    {"version", tctl_version},
+    {"list-nodes", tctl_list_nodes},
+    {"apply", tctl_apply},
+    {"get", tctl_get},
+    {"delete", tctl_delete},
+    {"history", tctl_history},
+    {"rollback", tctl_rollback},
+    {"events", tctl_events},
+    {"install", tctl_install},
+    {"uninstall", tctl_uninstall},
+    {"reset-password", tctl_reset_password},
 };
 
 #endif

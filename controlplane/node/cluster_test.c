@@ -1,0 +1,203 @@
+/*
+ * cluster_test.c -- unit tests of the HTTP server's view of the cluster
+ * (cluster.c): heartbeats become nodes (roles, addresses, health, NACKs),
+ * a node whose heartbeat expired stays listed as unhealthy, the leader
+ * flag follows the leader, the admin hash source. A store that never
+ * connects stands in (no Redis needed).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "controlplane/node/node_int.h"
+
+struct fixture {
+    uv_loop_t loop;
+    struct cp_node_flags flags;
+    struct cp_node node;
+    struct cp_http_source src;
+    char info[4][512];
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct cp_store_config sc = {.redis = "127.0.0.1:1", .node_id = "cp-1"};
+    struct cp_store_callbacks cbs = {0};
+    char err[CM_ERR_LEN];
+
+    assert_non_null(f);
+    uv_loop_init(&f->loop);
+    f->flags.node_id = "cp-1";
+    f->flags.data_dir = "/nonexistent";
+    f->node.flags = &f->flags;
+    f->node.loop = &f->loop;
+    f->node.store = cp_store_new(&f->loop, &sc, &cbs, err, sizeof(err));
+    assert_non_null(f->node.store);
+    assert_int_equal(cp_node__view_new(&f->node), 0);
+    cp_node__view_source(&f->node, &f->src);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    cp_store_close(f->node.store);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cp_node__view_free(&f->node);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    return 0;
+}
+
+static const struct cp_http_node *find(struct fixture *f, const char *name,
+                                       size_t *count)
+{
+    const struct cp_http_node *nodes = NULL;
+    size_t n = f->src.nodes(f->src.arg, &nodes);
+
+    *count = n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(nodes[i].name, name) == 0)
+            return &nodes[i];
+    return NULL;
+}
+
+/* Two control nodes, a data node that NACKed, revision metadata and a
+ * role the view ignores. */
+static void list_all(struct fixture *f, int64_t ts)
+{
+    struct cp_store_node hb[5] = {
+        {"cp-1", "control", f->info[0]},
+        {"cp-2", "control", f->info[1]},
+        {"dn-1", "data", f->info[2]},
+        {"@rev:7", "revision", f->info[3]},
+        {"x", "other", "{}"},
+    };
+
+    snprintf(f->info[0], 512,
+             "{\"grpc\":\"127.0.0.1:4242\",\"http\":\"127.0.0.1:8099\","
+             "\"revision\":7,\"ts\":%lld}",
+             (long long)ts);
+    snprintf(f->info[1], 512,
+             "{\"grpc\":\"127.0.0.1:4243\",\"http\":\"127.0.0.1:8100\","
+             "\"revision\":6,\"ts\":%lld}",
+             (long long)ts);
+    snprintf(f->info[2], 512,
+             "{\"peer\":\"ipv4:10.0.0.9:5555\",\"revision\":6,\"nack\":"
+             "\"rds: bad route\",\"nack_rev\":7,\"ts\":%lld}",
+             (long long)ts);
+    snprintf(f->info[3], 512,
+             "{\"rev\":7,\"ts\":1000,\"source\":\"apply\",\"summary\":"
+             "\"+router a\"}");
+    cp_node__view_listed(&f->node, hb, 5);
+}
+
+static void test_nodes_from_heartbeats(void **state)
+{
+    struct fixture *f = *state;
+    const struct cp_http_node *cp1, *cp2, *dn;
+    int64_t now = wall_ms();
+    size_t n;
+
+    list_all(f, now);
+    cp1 = find(f, "cp-1", &n);
+    assert_int_equal(n, 3); /* "revision" and "other" are not nodes */
+    assert_non_null(cp1);
+    assert_string_equal(cp1->role, CP_HTTP_ROLE_CONTROL);
+    assert_true(cp1->healthy);
+    assert_false(cp1->leader); /* the store knows no leader */
+    assert_string_equal(cp1->address, "127.0.0.1:4242");
+    assert_string_equal(cp1->http_address, "127.0.0.1:8099");
+    assert_int_equal(cp1->revision, 7);
+    assert_int_equal(cp1->last_seen_ms, now);
+    assert_null(cp1->nack_error);
+    cp2 = find(f, "cp-2", &n);
+    assert_non_null(cp2);
+    assert_string_equal(cp2->http_address, "127.0.0.1:8100");
+    dn = find(f, "dn-1", &n);
+    assert_non_null(dn);
+    assert_string_equal(dn->role, CP_HTTP_ROLE_DATA);
+    assert_string_equal(dn->address, "10.0.0.9:5555");
+    assert_null(dn->http_address);
+    assert_int_equal(dn->revision, 6);
+    assert_int_equal(dn->nack_revision, 7);
+    assert_string_equal(dn->nack_error, "rds: bad route");
+
+    /* the leader flag follows the leader */
+    cp_node__view_leader(&f->node, "cp-2");
+    assert_false(find(f, "cp-1", &n)->leader);
+    assert_true(find(f, "cp-2", &n)->leader);
+    assert_false(find(f, "dn-1", &n)->leader);
+
+    /* a stale heartbeat is unhealthy */
+    list_all(f, now - 10000);
+    assert_false(find(f, "cp-1", &n)->healthy);
+    assert_false(find(f, "dn-1", &n)->healthy);
+}
+
+static void test_expired_node_kept_unhealthy(void **state)
+{
+    struct fixture *f = *state;
+    struct cp_store_node only[1] = {{"cp-1", "control", NULL}};
+    const struct cp_http_node *dn;
+    size_t n;
+
+    list_all(f, wall_ms());
+    only[0].info = f->info[0];
+    cp_node__view_listed(&f->node, only, 1);
+    dn = find(f, "dn-1", &n);
+    assert_int_equal(n, 3);
+    assert_non_null(dn);
+    assert_false(dn->healthy);
+    assert_string_equal(dn->address, "10.0.0.9:5555"); /* as last seen */
+    assert_true(find(f, "cp-1", &n)->healthy);
+    assert_false(find(f, "cp-2", &n)->healthy);
+    /* and healthy again when it beats again */
+    list_all(f, wall_ms());
+    assert_true(find(f, "dn-1", &n)->healthy);
+    assert_int_equal(n, 3);
+}
+
+static void test_admin_hash_source(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_null(f->src.admin_hash(f->src.arg));
+    cp_node__admin_written(&f->node, "$scrypt$N=1024,r=8,p=1$AAAA$BBBB");
+    assert_string_equal(f->src.admin_hash(f->src.arg),
+                        "$scrypt$N=1024,r=8,p=1$AAAA$BBBB");
+    /* nothing served yet: no revisions, and the callbacks are set */
+    assert_non_null(f->src.config);
+    assert_null(f->src.traffic);
+    assert_null(f->src.endpoints);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_nodes_from_heartbeats, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_expired_node_kept_unhealthy, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_admin_hash_source, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

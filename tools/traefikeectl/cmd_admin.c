@@ -1,0 +1,140 @@
+/*
+ * cmd_admin.c -- `traefikeectl reset-password`: makes (or takes) the
+ * dashboard's admin password, hashes it here with scrypt, sends only the
+ * hash to the cluster (SetAdminHash, written by the leader) and prints the
+ * password once. Every dashboard session ends, since sessions are signed
+ * with a key derived from the hash. Caller's thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controlplane/auth/auth.h"
+#include "tools/traefikeectl/client.h"
+#include "tools/traefikeectl/traefikeectl.h"
+#include "traefikee/v1/management.pb-c.h"
+
+/* A password a person chose must be at least this long. */
+#define MIN_PASSWORD 8
+#define MAX_PASSWORD 256
+
+struct reset_opts {
+    const char *control;
+    const char *password; /* NULL: generate; "-": read a line from stdin */
+    int help;
+};
+
+static void reset_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: traefikeectl reset-password [--password P|-] "
+            "[--control H:P,...]\n\n"
+            "Sets a new password for the dashboard's user \"admin\" and "
+            "prints it once.\nWithout --password, a random one is generated; "
+            "with --password -, the first\nline of stdin is used. Only its "
+            "scrypt hash leaves this machine. Every\ndashboard session ends; "
+            "the old password stops working on every control node\nwithin a "
+            "second.\n");
+}
+
+static int parse(int argc, char **argv, struct reset_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], **dst = NULL;
+        size_t n = 0;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            o->help = 1;
+            continue;
+        }
+        if (strncmp(a, "--password", 10) == 0 && strchr("=", a[10]))
+            dst = &o->password, n = 10;
+        else if (strncmp(a, "--control", 9) == 0 && strchr("=", a[9]))
+            dst = &o->control, n = 9;
+        if (dst != NULL && a[n] == '=') {
+            *dst = a + n + 1;
+            continue;
+        }
+        if (dst != NULL && a[n] == '\0' && i + 1 < argc) {
+            *dst = argv[++i];
+            continue;
+        }
+        fprintf(stderr, "traefikeectl reset-password: %s %s (try --help)\n",
+                dst != NULL ? "a value is needed after" : "unexpected argument",
+                a);
+        return 2;
+    }
+    return 0;
+}
+
+/* Fills <out> from the options: generated, given, or read from stdin.
+ * Returns 0, or 2 after printing a line. */
+static int get_password(const struct reset_opts *o, char *out, size_t len)
+{
+    size_t n;
+
+    if (o->password == NULL) {
+        if (cp_auth_generate_password(out, len) == 0)
+            return 0;
+        fprintf(stderr, "traefikeectl: no randomness for a password\n");
+        return 1;
+    }
+    if (strcmp(o->password, "-") == 0) {
+        if (fgets(out, (int)len, stdin) == NULL) {
+            fprintf(stderr, "traefikeectl: no password on stdin\n");
+            return 2;
+        }
+        out[strcspn(out, "\r\n")] = '\0';
+    } else {
+        snprintf(out, len, "%s", o->password);
+    }
+    n = strlen(out);
+    if (n < MIN_PASSWORD || n >= MAX_PASSWORD) {
+        fprintf(stderr,
+                "traefikeectl: the password must have %d to %d characters\n",
+                MIN_PASSWORD, MAX_PASSWORD - 1);
+        return 2;
+    }
+    return 0;
+}
+
+int tctl_reset_password(int argc, char **argv)
+{
+    Traefikee__V1__SetAdminHashRequest req =
+        TRAEFIKEE__V1__SET_ADMIN_HASH_REQUEST__INIT;
+    Traefikee__V1__SetAdminHashResponse *r;
+    char password[MAX_PASSWORD + 2], hash[CP_AUTH_HASH_MAX];
+    struct reset_opts o;
+    struct tctl_ctx c;
+    int rc;
+
+    if ((rc = parse(argc, argv, &o)) != 0)
+        return rc;
+    if (o.help) {
+        reset_usage(stdout);
+        return 0;
+    }
+    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+        return rc;
+    rc = get_password(&o, password, sizeof(password));
+    if (rc == 0 && cp_auth_hash(password, NULL, hash, sizeof(hash)) != 0) {
+        fprintf(stderr, "traefikeectl: cannot hash the password\n");
+        rc = 1;
+    }
+    if (rc == 0) {
+        req.hash = hash;
+        rc = tctl_call(&c, TCTL_METHOD("SetAdminHash"), &req.base,
+                       &traefikee__v1__set_admin_hash_response__descriptor,
+                       (ProtobufCMessage **)&r);
+    }
+    tctl_ctx_deinit(&c);
+    if (rc == 0) {
+        printf("admin password: %s (printed once; every dashboard session "
+               "has ended; written by leader %s)\n",
+               password, r->leader_id);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    explicit_bzero(password, sizeof(password));
+    return rc;
+}
