@@ -15,6 +15,8 @@ debs=(
   # real peers in tests and benchmarks
   redis-server redis-sentinel python3-grpcio nodejs npm
   nginx-light haproxy wrk nghttp2-client curl
+  # the HA test cuts a data node off the network with a drop rule
+  nftables iproute2
   # the dashboard's browser test (headless)
   chromium
 )
