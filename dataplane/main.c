@@ -113,6 +113,7 @@ static char *dump_json(const char *version, const struct dp_table_input *in)
         .n_clusters = in->n_clusters,
         .endpoints = (void *)in->endpoints,
         .n_endpoints = in->n_endpoints,
+        /* secrets (private keys) are not dumped */
     };
     json_t *j = cm_xds_to_json(&res);
     char *out = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
@@ -164,6 +165,8 @@ static struct dp_table *load_table(struct dp_main *m, char *version,
         .n_clusters = res->n_clusters,
         .endpoints = res->endpoints,
         .n_endpoints = res->n_endpoints,
+        .secrets = res->secrets,
+        .n_secrets = res->n_secrets,
     };
     t = dp_proxy_build_table(m->proxy, &in, err, elen);
     *dump = t != NULL ? dump_json(version, &in) : NULL;
@@ -217,6 +220,8 @@ static struct dp_table *xds_build(void *ctx, const struct dp_xds_resources *r,
         .n_clusters = r->n_clusters,
         .endpoints = r->endpoints,
         .n_endpoints = r->n_endpoints,
+        .secrets = r->secrets,
+        .n_secrets = r->n_secrets,
     };
     struct dp_table *t = dp_proxy_build_table(m->proxy, &in, err, len);
     char *dump = t != NULL ? dump_json("xds", &in) : NULL;

@@ -17,6 +17,8 @@
 #include "dataplane/router/router-t.h"
 
 struct dp_table;         /* opaque: one immutable snapshot */
+struct dp_tls_server;    /* dataplane/tls: a listener's certificates */
+struct dp_tls_client;    /* dataplane/tls: upstream TLS of a cluster */
 struct dp_filter_set;    /* dataplane/filter: chains of a route config */
 struct dp_cluster_state; /* opaque: runtime state, refcounted */
 
@@ -45,6 +47,7 @@ struct dp_listener {
     const char *const *http_filters; /* names, in order; last is the router */
     size_t n_http_filters;
     bool inline_routes; /* route_config inside the HCM */
+    struct dp_tls_server *tls; /* TLS termination, or NULL (plain) */
 };
 
 enum dp_cluster_type {
@@ -128,6 +131,7 @@ struct dp_cluster {
     const struct dp_endpoint *endpoints;
     size_t n_endpoints;
     struct dp_cluster_state *state;
+    struct dp_tls_client *tls; /* https upstream, or NULL (plain) */
 };
 
 #endif

@@ -498,6 +498,8 @@ static int cluster(struct tb *b, size_t i)
         c->state = dp_table__state_new(c->n_endpoints, b->in->n_workers);
     if (c->eds_service_name == NULL || c->state == NULL)
         return fail(b, GW_ENOMEM, "out of memory");
+    if (dp_table__cluster_tls(m, c, b->err, b->len) != GW_OK)
+        return GW_EINVAL;
     return GW_OK;
 }
 
@@ -738,7 +740,9 @@ static int listeners(struct tb *b)
             if (strcmp(t->listeners[j].name, m->name) == 0)
                 return fail(b, GW_EINVAL, "listener \"%s\": duplicate name",
                             m->name);
-        if (listener(b, m, &t->listeners[t->n_listeners]) != GW_OK)
+        if (listener(b, m, &t->listeners[t->n_listeners]) != GW_OK ||
+            dp_table__listener_tls(b->in, m, &t->listeners[t->n_listeners],
+                                   b->err, b->len) != GW_OK)
             return GW_EINVAL;
         t->n_listeners++;
     }
@@ -786,6 +790,7 @@ void dp_table_free(struct dp_table *t)
 
     if (t == NULL)
         return;
+    dp_table__tls_free(t);
     for (i = 0; i < t->n_clusters; i++)
         dp_cluster_state_unref(t->clusters[i].state);
     for (i = 0; i < t->n_routers; i++) {

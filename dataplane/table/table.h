@@ -26,6 +26,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb-c.h"
 
 /* Everything a snapshot is built from. All borrowed for the call. */
 struct dp_table_input {
@@ -43,6 +44,10 @@ struct dp_table_input {
      * each router (dp_filter_set_new); NULL: no filter set is built (tests
      * only: routes then run without their filters). */
     struct dp_filter_registry *filters;
+    /* SDS secrets the listeners' TLS contexts name */
+    Envoy__Extensions__TransportSockets__Tls__V3__Secret *const *secrets;
+    size_t n_secrets;
+    unsigned tls_flags; /* DP_TLS_* of dataplane/tls (e.g. ALLOW_H2) */
 };
 
 /* ==== Building and freeing ==== */

@@ -48,6 +48,16 @@ struct dp_table {
     size_t n_allocs, cap_allocs;
 };
 
+/* table_tls.c: the TLS contexts of a listener and a cluster (left NULL
+ * without a TLS transport socket); 0 or GW_EINVAL with <err>. */
+int dp_table__listener_tls(const struct dp_table_input *in,
+                           const Envoy__Config__Listener__V3__Listener *m,
+                           struct dp_listener *l, char *err, size_t len);
+int dp_table__cluster_tls(const Envoy__Config__Cluster__V3__Cluster *m,
+                          struct dp_cluster *c, char *err, size_t len);
+/* Drops the table's references to its TLS contexts. */
+void dp_table__tls_free(struct dp_table *t);
+
 /* New state for <n> endpoints and <workers> workers, refs = 1. */
 struct dp_cluster_state *dp_table__state_new(size_t n, int workers);
 
