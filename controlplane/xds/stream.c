@@ -541,6 +541,26 @@ static int delta_record_sent(struct type_state *ts,
     return GW_OK;
 }
 
+/* Nothing to send of type <t> and nothing sent yet on this stream: the
+ * client already holds the snapshot's content (a reconnect whose
+ * initial_resource_versions match). Recorded as sent and ACKed at the
+ * snapshot's version, as no response will carry an ACK for it. */
+static void delta_in_sync(struct cp_xds_stream *s, struct type_state *ts, int t,
+                          const struct cp_xds_snapshot *snap)
+{
+    const char *v = cp_xds_snapshot_version(snap);
+    char q[CP_XDS_STR_LEN + 8];
+
+    if (ts->nonce[0] != '\0' || strcmp(ts->info.acked_version, v) == 0)
+        return;
+    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version), v);
+    copy_str(ts->info.acked_version, sizeof(ts->info.acked_version), v);
+    cm_log_info("xds", "in_sync", "stream=%llu node=%s type=%s version=%s",
+                (unsigned long long)s->id,
+                cm_log_quote(q, sizeof(q), s->node.id), cp_xds_type_short(t),
+                v);
+}
+
 static int delta_push(struct cp_xds_stream *s,
                       const struct cp_xds_snapshot *snap, int t,
                       const struct cp_xds_stream_out *out)
@@ -551,8 +571,10 @@ static int delta_push(struct cp_xds_stream *s,
     delta_forget_unwanted(ts);
     size_t nupd = delta_updated(ts, snap, t, NULL, NULL);
     size_t nrem = delta_removed(ts, snap, t, NULL);
-    if (nupd == 0 && nrem == 0)
+    if (nupd == 0 && nrem == 0) {
+        delta_in_sync(s, ts, t, snap);
         return GW_OK;
+    }
     Envoy__Service__Discovery__V3__Resource *res =
         calloc(nupd ? nupd : 1, sizeof(*res));
     Envoy__Service__Discovery__V3__Resource **ptrs =

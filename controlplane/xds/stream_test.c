@@ -497,6 +497,76 @@ static void test_delta_reconnect_initial_versions(void **state)
     cp_xds_snapshot_put(s2);
 }
 
+/* A delta reconnect whose initial_resource_versions match the snapshot gets
+ * nothing re-sent: the type reads as ACKed at the snapshot's version (the
+ * node's revision in list-nodes), unlike one that is sent something, which
+ * waits for the ACK. */
+static void test_delta_reconnect_in_sync_records_ack(void **state)
+{
+    struct sink k = {.delta = true};
+    struct cp_xds_snapshot *s = snap_v("7");
+    const char *va = NULL, *vb = NULL;
+    struct cp_xds_node_info info;
+    cp_xds_snapshot_at(
+        s, CP_XDS_LISTENER,
+        (size_t)cp_xds_snapshot_find(s, CP_XDS_LISTENER, "lis-a"), NULL, &va,
+        NULL, NULL);
+    cp_xds_snapshot_at(
+        s, CP_XDS_LISTENER,
+        (size_t)cp_xds_snapshot_find(s, CP_XDS_LISTENER, "lis-b"), NULL, &vb,
+        NULL, NULL);
+    struct cp_xds_stream *st = cp_xds_stream_new(12, true, "p");
+    struct delta_args same = {.initial = NAMES("lis-a", va, "lis-b", vb)};
+    assert_int_equal(delta_req(st, s, &k, CP_XDS_LISTENER, &same), 0);
+    assert_int_equal(k.n, 0);
+    /* a stale copy of a cluster: re-sent, not ACKed until answered */
+    struct delta_args stale = {.initial = NAMES("cl-a", "old", "cl-b", "old")};
+    assert_int_equal(delta_req(st, s, &k, CP_XDS_CLUSTER, &stale), 0);
+    assert_int_equal(k.n, 1);
+    cp_xds_stream_info(st, &info);
+    assert_string_equal(info.types[CP_XDS_LISTENER].acked_version, "7");
+    assert_string_equal(info.types[CP_XDS_LISTENER].sent_version, "7");
+    assert_int_equal(info.types[CP_XDS_LISTENER].acks, 0);
+    assert_string_equal(info.types[CP_XDS_CLUSTER].acked_version, "");
+    assert_string_equal(info.types[CP_XDS_CLUSTER].sent_version, "7");
+    /* a later snapshot that changes no listener: still in sync, at it */
+    struct cp_xds_snapshot *s2 = snap_v("8");
+    sink_clear(&k);
+    assert_int_equal(push(st, s2, &k), 0);
+    assert_int_equal(k.n, 0); /* CDS is unanswered but unchanged */
+    cp_xds_stream_info(st, &info);
+    assert_string_equal(info.types[CP_XDS_LISTENER].acked_version, "8");
+    assert_string_equal(info.types[CP_XDS_CLUSTER].acked_version, "");
+    sink_clear(&k);
+    cp_xds_stream_free(st);
+    cp_xds_snapshot_put(s);
+    cp_xds_snapshot_put(s2);
+}
+
+/* SotW: a reconnecting client is always answered (no nonce), so its ACK of
+ * the current version is recorded. */
+static void test_sotw_reconnect_acked(void **state)
+{
+    struct sink k = {0};
+    struct cp_xds_snapshot *s1 = snap_v("3");
+    struct cp_xds_stream *st = cp_xds_stream_new(13, false, "p");
+    struct cp_xds_node_info info;
+    char nonce[32];
+    assert_int_equal(
+        sotw_req(st, s1, &k, CP_XDS_LISTENER, NAMES("lis-a"), "3", "", NULL),
+        0);
+    assert_int_equal(k.n, 1);
+    snprintf(nonce, sizeof(nonce), "%s", k.sotw[0]->nonce);
+    assert_int_equal(
+        sotw_req(st, s1, &k, CP_XDS_LISTENER, NAMES("lis-a"), "3", nonce, NULL),
+        0);
+    cp_xds_stream_info(st, &info);
+    assert_string_equal(info.types[CP_XDS_LISTENER].acked_version, "3");
+    sink_clear(&k);
+    cp_xds_stream_free(st);
+    cp_xds_snapshot_put(s1);
+}
+
 int main(void)
 {
     cm_log_set_level(CM_LOG_ERROR);
@@ -509,6 +579,8 @@ int main(void)
         cmocka_unit_test(test_bad_bytes),
         cmocka_unit_test(test_delta_subscribe_update_remove),
         cmocka_unit_test(test_delta_reconnect_initial_versions),
+        cmocka_unit_test(test_delta_reconnect_in_sync_records_ack),
+        cmocka_unit_test(test_sotw_reconnect_acked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
