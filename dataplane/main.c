@@ -4,9 +4,9 @@
  * client (--control, --node-id, --cache-dir: dataplane/xds builds and
  * applies tables on its own thread), or standalone (--config FILE: YAML
  * parsed by common/config, translated by common/xds, compiled by
- * dataplane/table; reloaded on SIGHUP). SIGTERM/SIGINT drain within
- * --drain-timeout. The main thread runs a libuv loop for signals and the
- * drain timer only.
+ * dataplane/table; reloaded on SIGHUP). SIGTERM/SIGINT fail /ready, wait
+ * --drain-delay, then drain within --drain-timeout. The main thread runs a
+ * libuv loop for signals and the drain timer only.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -35,7 +35,9 @@ struct dp_main {
     const char *cache_dir;
     const char *node_id;
     const char *admin_addr;
+    const char *listen_host; /* replaces every listener's host, or NULL */
     int64_t drain_timeout_ms;
+    int64_t drain_delay_ms; /* /ready 503, still serving, before draining */
     int64_t route_timeout_ms;
     int workers;
 
@@ -52,6 +54,7 @@ struct dp_main {
     /* read by the admin thread: under mu */
     pthread_mutex_t mu;
     bool ready;
+    bool draining; /* SIGTERM received: /ready answers 503 */
     char version[64];
     char reason[CM_ERR_LEN];
     uint64_t loads, failures;
@@ -167,6 +170,7 @@ static struct dp_table *load_table(struct dp_main *m, char *version,
         .n_endpoints = res->n_endpoints,
         .secrets = res->secrets,
         .n_secrets = res->n_secrets,
+        .listen_host = m->listen_host,
     };
     t = dp_proxy_build_table(m->proxy, &in, err, elen);
     *dump = t != NULL ? dump_json(version, &in) : NULL;
@@ -222,6 +226,7 @@ static struct dp_table *xds_build(void *ctx, const struct dp_xds_resources *r,
         .n_endpoints = r->n_endpoints,
         .secrets = r->secrets,
         .n_secrets = r->n_secrets,
+        .listen_host = m->listen_host,
     };
     struct dp_table *t = dp_proxy_build_table(m->proxy, &in, err, len);
     char *dump = t != NULL ? dump_json("xds", &in) : NULL;
@@ -330,6 +335,13 @@ static int adm_ready(void *arg, char *reason, size_t len)
     struct dp_main *m = arg;
     int r;
 
+    pthread_mutex_lock(&m->mu);
+    r = m->draining;
+    pthread_mutex_unlock(&m->mu);
+    if (r) { /* load balancers stop sending before the listeners close */
+        snprintf(reason, len, "draining");
+        return 0;
+    }
     if (m->xds != NULL)
         return adm_ready_xds(m, reason, len);
     pthread_mutex_lock(&m->mu);
@@ -415,6 +427,16 @@ static void on_drain_tick(uv_timer_t *t)
     }
 }
 
+/* --drain-delay is over (load balancers saw /ready fail): drain. */
+static void on_drain_delay(uv_timer_t *t)
+{
+    struct dp_main *m = t->data;
+
+    m->drain_start = uv_now(m->loop) ? uv_now(m->loop) : 1;
+    dp_proxy_drain(m->proxy);
+    uv_timer_start(&m->drain, on_drain_tick, 0, 50);
+}
+
 static void on_signal(uv_signal_t *s, int sig)
 {
     struct dp_main *m = s->data;
@@ -429,11 +451,14 @@ static void on_signal(uv_signal_t *s, int sig)
     }
     if (m->drain_start != 0)
         return;
-    cm_log_info("dataplane", "draining", "signal=%d timeout_ms=%lld", sig,
-                (long long)m->drain_timeout_ms);
+    cm_log_info("dataplane", "draining",
+                "signal=%d delay_ms=%lld timeout_ms=%lld", sig,
+                (long long)m->drain_delay_ms, (long long)m->drain_timeout_ms);
     m->drain_start = uv_now(m->loop) ? uv_now(m->loop) : 1;
-    dp_proxy_drain(m->proxy);
-    uv_timer_start(&m->drain, on_drain_tick, 0, 50);
+    pthread_mutex_lock(&m->mu);
+    m->draining = true;
+    pthread_mutex_unlock(&m->mu);
+    uv_timer_start(&m->drain, on_drain_delay, (uint64_t)m->drain_delay_ms, 0);
 }
 
 /* ==== flags ==== */
@@ -456,9 +481,17 @@ static int usage(FILE *f)
         "                       start while no control node answers\n"
         "  --node-id ID         this node's name (default: hostname)\n"
         "  --workers N          worker threads (default: number of cores)\n"
+        "  --listen-host IP     listen on IP instead of the host of every "
+        "entry point's\n"
+        "                       address (ports kept): one address per node\n"
         "  --admin-addr H:P     admin server: /ping /ready /metrics "
         "/config_dump\n"
         "                       (default " DP_ADMIN_ADDR_DEF ")\n"
+        "  --drain-delay D      on SIGTERM, /ready fails at once but the "
+        "listeners stay\n"
+        "                       open for D (load balancers stop sending), "
+        "then drain\n"
+        "                       (default 0)\n"
         "  --drain-timeout D    SIGTERM drain limit, e.g. 15s (default "
         "15s)\n"
         "  --route-timeout D    wait for a response head when the route sets "
@@ -505,12 +538,19 @@ static int parse_flags(struct dp_main *m, int argc, char **argv)
             flag(argc, argv, &i, "--control", &m->control) ||
             flag(argc, argv, &i, "--cache-dir", &m->cache_dir) ||
             flag(argc, argv, &i, "--node-id", &m->node_id) ||
-            flag(argc, argv, &i, "--admin-addr", &m->admin_addr))
+            flag(argc, argv, &i, "--admin-addr", &m->admin_addr) ||
+            flag(argc, argv, &i, "--listen-host", &m->listen_host))
             continue;
         if (flag(argc, argv, &i, "--workers", &v)) {
             m->workers = atoi(v);
             if (m->workers < 1 || m->workers > 1024) {
                 fprintf(stderr, "dataplane: --workers: 1..1024\n");
+                return 2;
+            }
+        } else if (flag(argc, argv, &i, "--drain-delay", &v)) {
+            if (cm_config_parse_duration(v, &m->drain_delay_ms) != 0 ||
+                m->drain_delay_ms < 0) {
+                fprintf(stderr, "dataplane: --drain-delay: bad duration\n");
                 return 2;
             }
         } else if (flag(argc, argv, &i, "--drain-timeout", &v)) {

@@ -704,6 +704,33 @@ out:
     return rc;
 }
 
+/* Replaces the host of <a> with the IP literal <host>, keeping its port. */
+static int override_host(struct tb *b, const char *what, const char *host,
+                         struct dp_table_addr *a)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&a->sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->sa;
+
+    if (strlen(host) >= sizeof(a->text))
+        return fail(b, GW_EINVAL, "%s: listen host \"%s\" is too long", what,
+                    host);
+    memset(&a->sa, 0, sizeof(a->sa));
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(a->port);
+        a->sa_len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(a->port);
+        a->sa_len = sizeof(*v6);
+    } else {
+        return fail(b, GW_EINVAL, "%s: listen host \"%s\" is not an IP literal",
+                    what, host);
+    }
+    strcpy(a->text, host);
+    return GW_OK;
+}
+
 static int listener(struct tb *b, const LS(Listener) * m, struct dp_listener *l)
 {
     const LS(Filter) * f;
@@ -713,6 +740,9 @@ static int listener(struct tb *b, const LS(Listener) * m, struct dp_listener *l)
     if ((l->name = tstr(b, m->name)) == NULL)
         return fail(b, GW_ENOMEM, "out of memory");
     if (ip_addr(b, what, m->address, &l->addr) != GW_OK)
+        return GW_EINVAL;
+    if (b->in->listen_host != NULL &&
+        override_host(b, what, b->in->listen_host, &l->addr) != GW_OK)
         return GW_EINVAL;
     if ((f = find_hcm(m)) == NULL)
         return fail(b, GW_EINVAL,

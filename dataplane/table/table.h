@@ -48,6 +48,10 @@ struct dp_table_input {
     Envoy__Extensions__TransportSockets__Tls__V3__Secret *const *secrets;
     size_t n_secrets;
     unsigned tls_flags; /* DP_TLS_* of dataplane/tls (e.g. ALLOW_H2) */
+    /* An IP literal that replaces the host of every listener's address
+     * (ports kept; endpoints untouched), or NULL: the data node's
+     * --listen-host, one address per node on a shared config. */
+    const char *listen_host;
 };
 
 /* ==== Building and freeing ==== */

@@ -276,6 +276,40 @@ static void test_build(void **state)
     dp_rtb_free(&f.b);
 }
 
+/* --listen-host: every listener's host replaced, its port kept; endpoints
+ * untouched; a bad host fails the build. */
+static void test_listen_host(void **state)
+{
+    struct fixture f;
+    struct dp_table *t;
+    const struct dp_listener *l;
+    char err[CM_ERR_LEN] = "";
+
+    fixture(&f, 1);
+    f.in.listen_host = "127.0.0.12";
+    t = build_ok(&f.in);
+    l = dp_table_listener(t, 0);
+    assert_string_equal(l->addr.text, "127.0.0.12");
+    assert_int_equal(l->addr.port, 8000);
+    assert_int_equal(
+        ntohl(((struct sockaddr_in *)&l->addr.sa)->sin_addr.s_addr),
+        0x7f00000c);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&l->addr.sa)->sin_port),
+                     8000);
+    assert_string_equal(dp_table_cluster(t, "api")->endpoints[0].addr.text,
+                        "10.0.0.1");
+    dp_table_free(t);
+    f.in.listen_host = "::1";
+    t = build_ok(&f.in);
+    assert_int_equal(dp_table_listener(t, 0)->addr.sa.ss_family, AF_INET6);
+    dp_table_free(t);
+    f.in.listen_host = "node-2";
+    assert_null(dp_table_build(&f.in, err, sizeof(err)));
+    assert_string_equal(err, "listener \"web\": listen host \"node-2\" is "
+                             "not an IP literal");
+    dp_rtb_free(&f.b);
+}
+
 static void expect_build_error(struct fixture *f, const char *want)
 {
     char err[CM_ERR_LEN] = "";
@@ -661,6 +695,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_listen_host),
         cmocka_unit_test(test_pick_rr),
         cmocka_unit_test(test_pick_random_least),
         cmocka_unit_test(test_circuit_breaker),
