@@ -200,7 +200,7 @@ def main():
     sys.stdout.flush()
 
     from_ret, from_start, applies = [], [], []
-    missed = stale = 0
+    missed = stale = no_leader = 0
     extra = ""
     for i in range(2, a.changes + 2):
         path = "/rev-%d" % i
@@ -213,13 +213,19 @@ def main():
             st, _ = pins.get(n, "probe.test", path)
             if st != 404:
                 stale += 1
-        t_start = now_ms()
-        r = subprocess.run([a.ctl, "--control", a.control, "apply", "-f", cfg],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=60)
-        t_ret = now_ms()
+        for attempt in range(61):  # a leader may be missing for a while
+            t_start = now_ms()
+            r = subprocess.run([a.ctl, "--control", a.control, "apply", "-f",
+                                cfg], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            t_ret = now_ms()
+            out = r.stdout.decode(errors="replace")
+            if r.returncode == 0 or "no leader" not in out or attempt == 60:
+                break
+            no_leader += 1
+            time.sleep(0.5)
         if r.returncode != 0:
-            sys.exit("convergence_probe: apply failed: %s" % r.stdout.decode())
+            sys.exit("convergence_probe: apply failed: %s" % out)
         applies.append(t_ret - t_start)
         waiting = set(pids)
         done_at = {}
@@ -261,6 +267,8 @@ def main():
         print("%-50s %10.1f   %s" % (name, v, goal))
     print("%-50s %10d" % ("changes not served within %.0f s" % a.timeout_s, missed))
     print("%-50s %10d" % ("probes answering != 404 before their change", stale))
+    print("%-50s %10d" % ("applies refused: no leader (retried after 0.5 s)",
+                          no_leader))
     print("(below 0: a node served the change before apply returned)")
 
 
