@@ -49,6 +49,7 @@ long cm_config__ref_len(const char *s, const char **provider);
 
 enum cm_config__ftype {
     CM_CONFIG__F_STR,     /* const char * (NULL = absent) */
+    CM_CONFIG__F_PEM,     /* same, line breaks allowed (inline PEM) */
     CM_CONFIG__F_REF,     /* const char *, a name: "@file" stripped */
     CM_CONFIG__F_INT,     /* int64_t */
     CM_CONFIG__F_BOOL,    /* bool */

@@ -93,6 +93,7 @@ static int field_json(json_t *o, const struct cm_config__field *f,
     switch (f->type) {
     case CM_CONFIG__F_STR:
     case CM_CONFIG__F_REF:
+    case CM_CONFIG__F_PEM:
         if (*(const char *const *)at == NULL)
             return GW_OK;
         return put(o, f->key, json_string(*(const char *const *)at));

@@ -160,12 +160,15 @@ static int is_null(const yaml_node_t *n)
 
 /* Returns the offset of the first character that has no place in a
  * configuration string (control characters, NUL, DEL, C1 controls,
- * U+FEFF, U+FFFE, U+FFFF), or -1 when there is none. */
-static long bad_char(const unsigned char *s, size_t len)
+ * U+FEFF, U+FFFE, U+FFFF), or -1 when there is none. Line breaks are
+ * allowed with <multiline> (PEM text). */
+static long bad_char(const unsigned char *s, size_t len, bool multiline)
 {
     size_t i;
 
     for (i = 0; i < len; i++) {
+        if (multiline && (s[i] == '\n' || s[i] == '\r'))
+            continue;
         if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
             return (long)i;
         if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
@@ -179,11 +182,12 @@ static long bad_char(const unsigned char *s, size_t len)
 }
 
 /* Copies scalar <n> into the arena as <*out>. */
-static int take_text(struct dec *d, const yaml_node_t *n, const char **out)
+static int take_text(struct dec *d, const yaml_node_t *n, const char **out,
+                     bool multiline)
 {
     const unsigned char *v = n->data.scalar.value;
     size_t len = n->data.scalar.length;
-    long bad = bad_char(v, len);
+    long bad = bad_char(v, len, multiline);
 
     if (bad >= 0)
         return fail(d, n, "control character at offset %ld", bad);
@@ -215,6 +219,7 @@ static int check_ref(struct dec *d, const yaml_node_t *n, const char **s)
     return GW_OK;
 }
 
+/* <ref>: 1 a name ("@provider" stripped), 2 multi-line text (PEM). */
 static int dec_str(struct dec *d, const yaml_node_t *n, const char **out,
                    int ref)
 {
@@ -226,8 +231,8 @@ static int dec_str(struct dec *d, const yaml_node_t *n, const char **out,
         *out = NULL;
         return GW_OK;
     }
-    rc = take_text(d, n, out);
-    if (rc == GW_OK && ref)
+    rc = take_text(d, n, out, ref == 2);
+    if (rc == GW_OK && ref == 1)
         rc = check_ref(d, n, out);
     return rc != GW_OK ? rc : mark_val(d, out, n);
 }
@@ -553,7 +558,11 @@ static int dec_field(struct dec *d, yaml_node_t *v,
     switch (f->type) {
     case CM_CONFIG__F_STR:
     case CM_CONFIG__F_REF:
-        return dec_str(d, v, at, f->type == CM_CONFIG__F_REF);
+    case CM_CONFIG__F_PEM:
+        return dec_str(d, v, at,
+                       f->type == CM_CONFIG__F_REF   ? 1
+                       : f->type == CM_CONFIG__F_PEM ? 2
+                                                     : 0);
     case CM_CONFIG__F_INT:
         return dec_int(d, v, at);
     case CM_CONFIG__F_BOOL:

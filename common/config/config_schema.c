@@ -426,9 +426,9 @@ static const struct cm_config__field certificate_fields[] = {
     {"certFile", CM_CONFIG__F_STR, O(cm_config_certificate, cert_file), 0,
      NULL},
     {"keyFile", CM_CONFIG__F_STR, O(cm_config_certificate, key_file), 0, NULL},
-    {"certificate", CM_CONFIG__F_STR, O(cm_config_certificate, certificate), 0,
+    {"certificate", CM_CONFIG__F_PEM, O(cm_config_certificate, certificate), 0,
      NULL},
-    {"key", CM_CONFIG__F_STR, O(cm_config_certificate, key), 0, NULL},
+    {"key", CM_CONFIG__F_PEM, O(cm_config_certificate, key), 0, NULL},
 };
 SCHEMA(certificate, cm_config_certificate, NULL);
 

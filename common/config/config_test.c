@@ -413,7 +413,7 @@ static const char all_kinds[] =
     "    st: {insecureSkipVerify: true, rootCAs: [/ca.pem], serverName: x}\n"
     "tls:\n"
     "  certificates: [{certFile: /c.pem, keyFile: /k.pem}, {name: inl, "
-    "certificate: \"-----BEGIN\", key: \"-----KEY\"}]\n"
+    "certificate: \"-----BEGIN\\nMII\\n\", key: \"-----KEY\"}]\n"
     "  options:\n"
     "    modern: {minVersion: VersionTLS13, cipherSuites: [A, B], sniStrict: "
     "true}\n";
@@ -463,6 +463,8 @@ static void test_all_kinds(void **state)
     assert_int_equal(cfg->tls.n_certificates, 2);
     assert_string_equal(cfg->tls.certificates[1].name, "inl");
     assert_string_equal(cfg->tls.certificates[1].key, "-----KEY");
+    assert_string_equal(cfg->tls.certificates[1].certificate,
+                        "-----BEGIN\nMII\n"); /* PEM keeps its lines */
     assert_null(cfg->tls.certificates[1].cert_file);
     assert_int_equal(cfg->http.n_servers_transports, 1);
     assert_true(cfg->http.servers_transports[0].insecure_skip_verify);

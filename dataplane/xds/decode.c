@@ -332,6 +332,7 @@ void dp_xds__res_unref(struct dp_xds__res *r)
         protobuf_c_message_free_unpacked(r->msg, NULL);
     cm_strset_deinit(&r->subs);
     cm_strset_deinit(&r->secrets);
+    dp_xds__res_unref(r->prev);
     cm_strset_deinit(&r->clusters);
     free(r->name);
     free(r->version);

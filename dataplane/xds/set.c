@@ -81,13 +81,23 @@ struct dp_xds__res *dp_xds__set_find(const struct dp_xds__set *s,
     return found ? s->v[t][at] : NULL;
 }
 
+static bool listener_warm(const struct dp_xds__set *s,
+                          const struct dp_xds__res *l);
+
 int dp_xds__set_put(struct dp_xds__set *s, struct dp_xds__res *r)
 {
     enum dp_xds_type t = r->type;
     bool found;
     size_t at = set_pos(s, t, r->name, &found);
     if (found) {
-        dp_xds__res_unref(s->v[t][at]);
+        struct dp_xds__res *old = s->v[t][at];
+        if (t == DP_XDS_LISTENER && old != r) {
+            /* keep the last warm version to serve while <r> warms */
+            struct dp_xds__res *keep = listener_warm(s, old) ? old : old->prev;
+            dp_xds__res_unref(r->prev);
+            r->prev = keep != NULL ? dp_xds__res_ref(keep) : NULL;
+        }
+        dp_xds__res_unref(old);
         s->v[t][at] = r;
         return GW_OK;
     }
@@ -138,12 +148,18 @@ int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
 {
     cm_strset_clear(out);
     enum dp_xds_type from;
-    if (t == DP_XDS_SECRET) {
+    if (t == DP_XDS_SECRET || t == DP_XDS_ROUTE) {
+        /* a warming listener's names, and those of the version it serves */
         for (size_t i = 0; i < s->n[DP_XDS_LISTENER]; i++) {
-            const struct cm_strset *l = &s->v[DP_XDS_LISTENER][i]->secrets;
-            for (size_t j = 0; j < l->n; j++)
-                if (cm_strset_add(out, l->v[j]) != 0)
-                    return GW_ENOMEM;
+            const struct dp_xds__res *r = s->v[DP_XDS_LISTENER][i];
+            for (int k = 0; k < 2 && r != NULL; k++) {
+                const struct cm_strset *l =
+                    t == DP_XDS_SECRET ? &r->secrets : &r->subs;
+                for (size_t j = 0; j < l->n; j++)
+                    if (cm_strset_add(out, l->v[j]) != 0)
+                        return GW_ENOMEM;
+                r = listener_warm(s, r) ? NULL : r->prev;
+            }
         }
         return GW_OK;
     }
@@ -314,9 +330,14 @@ int dp_xds__set_resources(const struct dp_xds__set *s,
     size_t n[DP_XDS_TYPE_COUNT];
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++) {
         start[t] = p;
-        for (size_t i = 0; i < s->n[t]; i++)
-            if (t != DP_XDS_LISTENER || listener_warm(s, s->v[t][i]))
-                *p++ = s->v[t][i]->msg;
+        for (size_t i = 0; i < s->n[t]; i++) {
+            const struct dp_xds__res *r = s->v[t][i];
+            if (t == DP_XDS_LISTENER && !listener_warm(s, r))
+                r = r->prev != NULL && listener_warm(s, r->prev) ? r->prev
+                                                                 : NULL;
+            if (r != NULL)
+                *p++ = r->msg;
+        }
         n[t] = (size_t)(p - start[t]);
     }
     memset(out, 0, sizeof(*out));

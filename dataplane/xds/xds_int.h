@@ -46,6 +46,10 @@ struct dp_xds__res {
     struct cm_strset clusters;
     /* listener: SDS secret names its TLS transport sockets use */
     struct cm_strset secrets;
+    /* listener: the version it replaced, while this one warms (its RDS or
+     * SDS resources have not all arrived): served meanwhile, as Envoy
+     * keeps the old listener until the new one is warm. A reference. */
+    struct dp_xds__res *prev;
 };
 
 /* Decodes <data> (copied) as a <t> message. <name> may be NULL or "" (SotW:
@@ -106,8 +110,9 @@ int dp_xds__set_check_clusters(const struct dp_xds__set *s, char *err,
 int dp_xds__set_gc(struct dp_xds__set *s) CM_MUST_CHECK;
 
 /* Fills <out> with arrays of borrowed messages (valid while <s> is and
- * unchanged); listeners whose RDS names are not all in the set are left
- * out. <*storage> is returned new; free() it after the build. */
+ * unchanged); a listener whose RDS or SDS names are not all in the set
+ * is replaced by the version it replaced (res->prev) if that one is
+ * complete, else left out. <*storage> is returned new; free() it after the build. */
 int dp_xds__set_resources(const struct dp_xds__set *s,
                           struct dp_xds_resources *out,
                           void **storage) CM_MUST_CHECK;

@@ -736,6 +736,26 @@ static void test_secrets(void **state)
     assert_int_equal(res.n_secrets, 1);
     assert_string_equal(res.secrets[0]->name, "a-cert");
     free(storage);
+    /* a new secret name: the old listener is served until it arrives, and
+     * its secret stays subscribed meanwhile */
+    put(&s, DP_XDS_LISTENER, listener_tls_bytes("web", "web", "b-cert"), "2");
+    assert_int_equal(dp_xds__set_gc(&s), 0);
+    assert_non_null(dp_xds__set_find(&s, DP_XDS_SECRET, "a-cert"));
+    assert_int_equal(dp_xds__set_subs(&s, DP_XDS_SECRET, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(dp_xds__set_resources(&s, &res, &storage), 0);
+    assert_int_equal(res.n_listeners, 1); /* the previous version */
+    assert_ptr_equal(res.listeners[0],
+                     dp_xds__set_find(&s, DP_XDS_LISTENER, "web")->prev->msg);
+    free(storage);
+    put(&s, DP_XDS_SECRET, secret_bytes("b-cert", "wild.crt", "wild.key"), "2");
+    assert_int_equal(dp_xds__set_resources(&s, &res, &storage), 0);
+    assert_int_equal(res.n_listeners, 1);
+    assert_ptr_equal(res.listeners[0],
+                     dp_xds__set_find(&s, DP_XDS_LISTENER, "web")->msg);
+    free(storage);
+    assert_int_equal(dp_xds__set_gc(&s), 0);
+    assert_null(dp_xds__set_find(&s, DP_XDS_SECRET, "a-cert"));
     /* an unreferenced secret is dropped by gc */
     put(&s, DP_XDS_SECRET, secret_bytes("old", "a.crt", "a.key"), "1");
     assert_int_equal(dp_xds__set_gc(&s), 0);

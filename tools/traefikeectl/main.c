@@ -20,6 +20,9 @@ static void usage(FILE *f)
                "  get          show routers|services|middlewares|entrypoints|"
                "config|nodes\n"
                "  delete       delete a router, service or middleware\n"
+               "  create       create tls-cert --cert FILE --key FILE "
+               "[--name N]\n               (get tls-certs, delete tls-cert "
+               "NAME)\n"
                "  history      list the kept revisions\n"
                "  rollback     re-apply a kept revision\n"
                "  events       follow the cluster's events\n"
@@ -41,6 +44,9 @@ int main(int argc, char **argv)
         return 2;
     }
     tctl_hoist_global(argc, argv);
+    if ((strcmp(argv[1], "get") == 0 || strcmp(argv[1], "delete") == 0) &&
+        tctl_tls_wants(argc - 1, argv + 1))
+        return tctl_tls(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(tctl_commands) / sizeof(tctl_commands[0]);
          i++)
         if (strcmp(argv[1], tctl_commands[i].name) == 0)

@@ -14,6 +14,10 @@ int tctl_version(int argc, char **argv);
 int tctl_list_nodes(int argc, char **argv);
 int tctl_events(int argc, char **argv);
 int tctl_apply(int argc, char **argv);
+/* create tls-cert / get tls-certs / delete tls-cert (argv[0] is the verb). */
+int tctl_tls(int argc, char **argv);
+/* Whether get/delete <argv> (argv[0] the verb) is about tls-cert(s). */
+int tctl_tls_wants(int argc, char **argv);
 int tctl_get(int argc, char **argv);
 int tctl_delete(int argc, char **argv);
 int tctl_history(int argc, char **argv);
@@ -39,6 +43,7 @@ static const struct tctl_command tctl_commands[] = {
     {"version", tctl_version},
     {"list-nodes", tctl_list_nodes},
     {"apply", tctl_apply},
+    {"create", tctl_tls},
     {"get", tctl_get},
     {"delete", tctl_delete},
     {"history", tctl_history},

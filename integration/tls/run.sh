@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# integration/tls/run.sh -- TLS at the edge and to backends, with
+# certificates made by the openssl CLI (dataplane/tls/testdata/gen.sh: a
+# test CA, a.test, *.b.test, an expired one, a second a.test for rotation).
+# Part 1, standalone data node (--config): certificate per SNI (exact and
+# wildcard), default certificate without SNI, TLS 1.1 refused, ALPN
+# http/1.1, session resumption, X-Forwarded-Proto, https backends (openssl
+# s_server) verified with the right CA, refused with the wrong one, the
+# explicit insecureSkipVerify. Part 2, a control node (embedded Redis) and
+# a data node over xDS/SDS: traefikeectl create/get/delete tls-cert, a
+# rotation while a keep-alive TLS connection stays open.
+#
+#   integration/tls/run.sh        (TLS_ASAN=1: ASan+UBSan build)
+#
+# Prints "ok <case>" / "FAIL <case>"; exits non-zero if any failed. Only
+# the pids started here are killed.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$PWD
+TMP=$(mktemp -d /tmp/tls-it.XXXXXX)
+PIDS=()
+FAILS=0
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
+}
+trap cleanup EXIT
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
+
+BAZEL_FLAGS=()
+if [ -n "${TLS_ASAN:-}" ]; then
+    BAZEL_FLAGS=(--config=asan)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
+fi
+bazel build "${BAZEL_FLAGS[@]}" //dataplane //controlplane //tools/whoami //tools/traefikeectl >"$TMP/build.log" 2>&1 ||
+    { tail -20 "$TMP/build.log"; echo "FAIL build"; exit 1; }
+BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
+DP=$BIN/dataplane/dataplane
+CP=$BIN/controlplane/controlplane
+CTL=$BIN/tools/traefikeectl/traefikeectl
+WHOAMI=$BIN/tools/whoami/whoami
+
+freeport() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_for() { # wait_for SECONDS COMMAND...
+    local n=$(($1 * 10)); shift
+    for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+
+C=$TMP/certs
+sh dataplane/tls/testdata/gen.sh "$C" || { echo "FAIL certs"; exit 1; }
+
+P_TLS=$(freeport); P_WEB=$(freeport); P_W=$(freeport); P_S=$(freeport)
+P_ADMIN=$(freeport)
+"$WHOAMI" --addr "127.0.0.1:$P_W" --name w1 >"$TMP/whoami.log" 2>&1 &
+PIDS+=($!)
+openssl s_server -accept "$P_S" -cert "$C/ip.crt" -key "$C/ip.key" -www -quiet \
+    >"$TMP/s_server.log" 2>&1 &
+PIDS+=($!)
+
+config() { # config CERT_A: the document, with a.test from CERT_A
+    cat <<YAML
+entryPoints:
+  websecure: {address: "127.0.0.1:$P_TLS"}
+  web: {address: "127.0.0.1:$P_WEB"}
+http:
+  routers:
+    app: {rule: "PathPrefix(\`/\`)", service: app, entryPoints: [websecure], tls: {}}
+    up: {rule: "PathPrefix(\`/up\`)", service: sys, entryPoints: [web]}
+    ca: {rule: "PathPrefix(\`/ca\`)", service: ca, entryPoints: [web]}
+    wrong: {rule: "PathPrefix(\`/wrong\`)", service: wrong, entryPoints: [web]}
+    skip: {rule: "PathPrefix(\`/skip\`)", service: skip, entryPoints: [web]}
+  services:
+    app: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_W"}]}}
+    sys: {loadBalancer: {servers: [{url: "https://127.0.0.1:$P_S"}]}}
+    ca: {loadBalancer: {serversTransport: ca, servers: [{url: "https://127.0.0.1:$P_S"}]}}
+    wrong: {loadBalancer: {serversTransport: wrong, servers: [{url: "https://127.0.0.1:$P_S"}]}}
+    skip: {loadBalancer: {serversTransport: skip, servers: [{url: "https://127.0.0.1:$P_S"}]}}
+  serversTransports:
+    ca: {rootCAs: [$C/ca.crt]}
+    wrong: {rootCAs: [$C/other-ca.crt]}
+    skip: {insecureSkipVerify: true}
+tls:
+  certificates:
+    - {name: a, certFile: $C/$1.crt, keyFile: $C/$1.key}
+    - {certFile: $C/wild.crt, keyFile: $C/wild.key}
+YAML
+}
+
+# subject CN of the certificate served for SNI $1 ("" = no SNI)
+served_cn() {
+    local sni=(-servername "$1")
+    [ -z "$1" ] && sni=(-noservername)
+    echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" "${sni[@]}" 2>/dev/null |
+        openssl x509 -noout -subject 2>/dev/null | sed 's/.*CN *= *//'
+}
+curl_tls() { # curl_tls HOST PATH [curl args]
+    local h=$1 p=$2; shift 2
+    curl -sS --max-time 5 --cacert "$C/ca.crt" --resolve "$h:$P_TLS:127.0.0.1" "$@" "https://$h:$P_TLS$p"
+}
+code_web() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P_WEB$1"; }
+
+# ==== part 1: standalone ====
+config a >"$TMP/cfg.yaml"
+"$DP" --config "$TMP/cfg.yaml" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" >"$TMP/dp.log" 2>&1 &
+DPID=$!
+PIDS+=($DPID)
+wait_for 10 curl -s "http://127.0.0.1:$P_ADMIN/ready" || fail dp-ready "$(tail -3 "$TMP/dp.log")"
+tls_up() { [ -n "$(served_cn a.test)" ]; }
+wait_for 10 tls_up || fail tls-listener-up
+
+[ "$(served_cn a.test)" = a ] && ok sni-exact || fail sni-exact "$(served_cn a.test)"
+[ "$(served_cn x.b.test)" = wild ] && ok sni-wildcard || fail sni-wildcard "$(served_cn x.b.test)"
+[ "$(served_cn "")" = a ] && ok default-cert-without-sni || fail default-cert-without-sni
+[ "$(served_cn c.test)" = a ] && ok default-cert-unknown-sni || fail default-cert-unknown-sni
+out=$(curl_tls a.test /hello) && echo "$out" | grep -q '^X-Forwarded-Proto: https' &&
+    echo "$out" | grep -q '^Name: w1' && ok https-request-forwarded ||
+    fail https-request-forwarded "$out"
+curl_tls x.b.test /w -o /dev/null && ok curl-verifies-wildcard || fail curl-verifies-wildcard
+if echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -tls1_1 >"$TMP/t11.out" 2>&1 &&
+    grep -q 'Cipher is (NONE)\|alert' "$TMP/t11.out"; then ok tls11-refused
+elif grep -q 'alert\|no protocols available\|Cipher is (NONE)' "$TMP/t11.out"; then ok tls11-refused
+else fail tls11-refused "$(tail -3 "$TMP/t11.out")"; fi
+for v in tls1_2 tls1_3; do
+    echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -$v \
+        >"$TMP/$v.out" 2>&1
+    grep -q "^New, TLSv1\.[23]" "$TMP/$v.out" && ok "handshake-$v" || fail "handshake-$v"
+done
+echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -alpn h2,http/1.1 \
+    >"$TMP/alpn.out" 2>&1
+grep -q 'ALPN protocol: http/1.1' "$TMP/alpn.out" && ok alpn-http11 || fail alpn-http11 "$(grep ALPN "$TMP/alpn.out")"
+v=$(curl_tls a.test / -o /dev/null -w '%{http_version}' --http2)
+[ "$v" = 1.1 ] && ok alpn-curl-http11-without-h2 || fail alpn-curl-http11-without-h2 "$v"
+echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -tls1_2 \
+    -sess_out "$TMP/sess.pem" >/dev/null 2>&1
+echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -tls1_2 \
+    -sess_in "$TMP/sess.pem" >"$TMP/resume.out" 2>&1
+grep -q '^Reused' "$TMP/resume.out" && ok session-resumption || fail session-resumption "$(grep -E '^(New|Reused)' "$TMP/resume.out")"
+
+[ "$(code_web /up)" = 502 ] && ok upstream-untrusted-ca-502 || fail upstream-untrusted-ca-502 "$(code_web /up)"
+[ "$(code_web /ca)" = 200 ] && ok upstream-verified-with-ca || fail upstream-verified-with-ca "$(code_web /ca)"
+[ "$(code_web /wrong)" = 502 ] && ok upstream-wrong-ca-502 || fail upstream-wrong-ca-502
+[ "$(code_web /skip)" = 200 ] && ok upstream-insecure-skip-verify || fail upstream-insecure-skip-verify
+grep -q 'upstream_tls_failed.*certificate verify failed' "$TMP/dp.log" && ok upstream-failure-logged ||
+    fail upstream-failure-logged
+
+# rotation by SIGHUP while a keep-alive TLS connection stays open: the
+# old connection keeps its certificate and works, new ones get the new
+python3 - "$P_TLS" "$C/ca.crt" "$TMP" <<'PY' >"$TMP/keepalive.out" 2>&1 &
+import socket, ssl, sys, time, os
+port, ca, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="a.test")
+def get():
+    s.sendall(b"GET /k HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < n:
+        body += s.recv(4096)
+    return head.split(b"\r\n")[0].decode()
+serial = s.getpeercert()["serialNumber"]
+print("first", get(), serial, flush=True)
+open(os.path.join(tmp, "ka-ready"), "w").close()
+for _ in range(100):
+    if os.path.exists(os.path.join(tmp, "ka-go")):
+        break
+    time.sleep(0.1)
+print("after", get(), s.getpeercert()["serialNumber"] == serial, flush=True)
+PY
+KA=$!
+PIDS+=($KA)
+wait_for 5 test -e "$TMP/ka-ready"
+old_serial=$(echo | openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test 2>/dev/null | openssl x509 -noout -serial)
+config a2 >"$TMP/cfg.yaml"
+kill -HUP "$DPID"
+new_cert() { [ "$(echo | openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test 2>/dev/null | openssl x509 -noout -serial)" != "$old_serial" ]; }
+wait_for 5 new_cert && ok rotation-new-connections-new-cert || fail rotation-new-connections-new-cert
+touch "$TMP/ka-go"
+wait "$KA" 2>/dev/null
+grep -q '^after HTTP/1.1 200 OK True' "$TMP/keepalive.out" && ok rotation-open-connection-kept ||
+    fail rotation-open-connection-kept "$(cat "$TMP/keepalive.out")"
+
+kill "$DPID"; wait "$DPID" 2>/dev/null
+[ -z "${TLS_ASAN:-}" ] || ! grep -q 'ERROR: AddressSanitizer\|runtime error' "$TMP/dp.log" &&
+    ok standalone-clean-exit || fail standalone-clean-exit "$(grep -m3 'ERROR\|runtime error' "$TMP/dp.log")"
+
+# ==== part 2: through a control node, certificates over SDS ====
+P_GRPC=$(freeport); P_HTTP=$(freeport); P_ADMIN2=$(freeport)
+"$CP" --node-id cp1 --grpc-addr "127.0.0.1:$P_GRPC" --http-addr "127.0.0.1:$P_HTTP" \
+    --data-dir "$TMP/cp" >"$TMP/cp.out" 2>"$TMP/cp.log" &
+PIDS+=($!)
+ctl() { "$CTL" --control "127.0.0.1:$P_GRPC" "$@"; }
+wait_for 15 sh -c "'$CTL' --control 127.0.0.1:$P_GRPC list-nodes | grep -q 'cp1 .*Current Leader'" ||
+    fail cp-up "$(tail -3 "$TMP/cp.log")"
+# the YAML without certificates; they come from create tls-cert
+config a | sed '/^tls:/,$d' >"$TMP/base.yaml"
+cat >>"$TMP/base.yaml" <<YAML
+tls:
+  certificates:
+    - {certFile: $C/wild.crt, keyFile: $C/wild.key}
+YAML
+ctl apply -f "$TMP/base.yaml" >"$TMP/apply.out" 2>&1 || fail apply "$(cat "$TMP/apply.out")"
+ctl create tls-cert --cert "$C/a.crt" --key "$C/a.key" --name a >"$TMP/create.out" 2>&1 &&
+    ok ctl-create-tls-cert || fail ctl-create-tls-cert "$(cat "$TMP/create.out")"
+ctl get tls-certs >"$TMP/get.out" 2>&1
+grep -q '^a  *a.test, localhost' "$TMP/get.out" && grep -q '^wild ' "$TMP/get.out" &&
+    ok ctl-get-tls-certs || fail ctl-get-tls-certs "$(cat "$TMP/get.out")"
+"$DP" --control "127.0.0.1:$P_GRPC" --node-id dp1 --workers 2 --admin-addr "127.0.0.1:$P_ADMIN2" \
+    >"$TMP/dp2.log" 2>&1 &
+DPID=$!
+PIDS+=($DPID)
+wait_for 15 curl -sf "http://127.0.0.1:$P_ADMIN2/ready" || fail dp-xds-ready "$(tail -3 "$TMP/dp2.log")"
+wait_for 10 sh -c "echo | openssl s_client -connect 127.0.0.1:$P_TLS -servername a.test 2>/dev/null | grep -q 'CN *= *a$'"
+[ "$(served_cn a.test)" = a ] && ok xds-sni-exact || fail xds-sni-exact "$(served_cn a.test)"
+[ "$(served_cn x.b.test)" = wild ] && ok xds-sni-wildcard || fail xds-sni-wildcard
+curl_tls a.test /x -o /dev/null && ok xds-https-request || fail xds-https-request
+
+# rotation through the control plane with an open keep-alive connection
+rm -f "$TMP/ka-ready" "$TMP/ka-go"
+python3 - "$P_TLS" "$C/ca.crt" "$TMP" <<'PY' >"$TMP/keepalive2.out" 2>&1 &
+import socket, ssl, sys, time, os
+port, ca, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="a.test")
+def get():
+    s.sendall(b"GET /k HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < n:
+        body += s.recv(4096)
+    return head.split(b"\r\n")[0].decode()
+print("first", get(), flush=True)
+open(os.path.join(tmp, "ka-ready"), "w").close()
+for _ in range(150):
+    if os.path.exists(os.path.join(tmp, "ka-go")):
+        break
+    time.sleep(0.1)
+print("after", get(), flush=True)
+PY
+KA=$!
+PIDS+=($KA)
+wait_for 5 test -e "$TMP/ka-ready"
+old_serial=$(echo | openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test 2>/dev/null | openssl x509 -noout -serial)
+ctl create tls-cert --cert "$C/a2.crt" --key "$C/a2.key" --name a >"$TMP/create2.out" 2>&1 ||
+    fail ctl-rotate "$(cat "$TMP/create2.out")"
+wait_for 10 new_cert && ok xds-rotation-new-connections-new-cert || fail xds-rotation-new-connections-new-cert
+touch "$TMP/ka-go"
+wait "$KA" 2>/dev/null
+grep -q '^after HTTP/1.1 200 OK' "$TMP/keepalive2.out" && ok xds-rotation-open-connection-kept ||
+    fail xds-rotation-open-connection-kept "$(cat "$TMP/keepalive2.out")"
+
+ctl delete tls-cert wild >"$TMP/del.out" 2>&1 && ok ctl-delete-tls-cert || fail ctl-delete-tls-cert "$(cat "$TMP/del.out")"
+wild_gone() { local cn; cn=$(served_cn x.b.test); [ -n "$cn" ] && [ "$cn" != wild ]; }
+wait_for 10 wild_gone && ok xds-deleted-cert-gone || fail xds-deleted-cert-gone "$(served_cn x.b.test)"
+out=$(ctl delete tls-cert nope 2>&1); [ $? -ne 0 ] && echo "$out" | grep -q "no TLS certificate named 'nope'" &&
+    ok ctl-delete-unknown || fail ctl-delete-unknown "$out"
+# a key that does not match: traefikeectl refuses it; applied anyway (a
+# document), the data node NACKs the secret and keeps serving the last good
+out=$(ctl create tls-cert --cert "$C/a.crt" --key "$C/wild.key" --name bad 2>&1)
+[ $? -ne 0 ] && echo "$out" | grep -q 'does not match' && ok ctl-mismatched-key-refused ||
+    fail ctl-mismatched-key-refused "$out"
+cat >>"$TMP/base.yaml" <<YAML
+    - {name: a, certFile: $C/a2.crt, keyFile: $C/a2.key}
+    - {name: bad, certFile: $C/a.crt, keyFile: $C/wild.key}
+YAML
+ctl apply -f "$TMP/base.yaml" >"$TMP/apply3.out" 2>&1 || fail apply-bad "$(cat "$TMP/apply3.out")"
+nacked() { grep -q 'does not match' "$TMP/dp2.log"; }
+wait_for 10 nacked && [ "$(served_cn a.test)" = a2 ] && ok xds-bad-secret-nacked-last-good-kept ||
+    fail xds-bad-secret-nacked-last-good-kept "$(served_cn a.test)"
+
+echo "$FAILS failure(s)"
+[ "$FAILS" -eq 0 ]
