@@ -6,7 +6,8 @@ its recorded argv (detached, appending to its log) with the new pid written
 back, so that `uninstall --local` stops it too.
 
   cluster.py FILE pid NAME
-  cluster.py FILE addr NAME KEY          e.g. admin, grpc, redis
+  cluster.py FILE addr NAME KEY          e.g. admin, grpc, redis,
+                                         entryPoints.web
   cluster.py FILE name-of ROLE ADDR      the process of ROLE at H:P
   cluster.py FILE names ROLE             one name per line
   cluster.py FILE restart NAME           prints the new pid
@@ -53,7 +54,10 @@ def main(argv):
     if cmd == "pid":
         print(find(doc, args[0])["pid"])
     elif cmd == "addr":
-        print(find(doc, args[0])["addresses"][args[1]])
+        a = find(doc, args[0])["addresses"]
+        for k in args[1].split("."):
+            a = a[k]
+        print(a)
     elif cmd == "names":
         for p in doc["processes"]:
             if p["role"] == args[0]:

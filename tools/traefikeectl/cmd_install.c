@@ -7,10 +7,13 @@
  * restart any of them; uninstall stops exactly the recorded pids. Runs on
  * the caller's thread only; blocking sockets with timeouts.
  *
- * Ports, from --base-port P (default 18000): P entry point "web" (every
- * data node; they share it with SO_REUSEPORT), P+1..P+3 Redis, P+11..P+13
- * sentinels, P+20+i control gRPC, P+40+i control HTTP, P+60+i data node
- * admin, P+80 and P+81 whoami.
+ * Ports, from --base-port P (default 18000): P entry point "web", P+1..P+3
+ * Redis, P+11..P+13 sentinels, P+20+i control gRPC, P+40+i control HTTP,
+ * P+60+i data node admin, P+80 and P+81 whoami; all on 127.0.0.1 but the
+ * data nodes': data node N listens on its own loopback address 127.0.0.(10+N)
+ * (--listen-host for the entry points, and its admin server), as if each
+ * were a machine of its own: a load balancer addresses them one by one, a
+ * test can cut one off. The block P..P+99 is checked free on 127.0.0.1 too.
  */
 #define _GNU_SOURCE /* asprintf, posix_spawn_file_actions_addclosefrom_np */
 #include <arpa/inet.h>
@@ -51,6 +54,7 @@ extern char **environ;
 #define TI_MASTER      "traefikee"
 #define TI_DEFAULT_DIR "traefikee-local"
 #define TI_ERR_LEN     1024
+#define TI_DATA_IP     10 /* data node N: 127.0.0.(TI_DATA_IP + N) */
 
 /* Port offsets from --base-port. */
 enum {
@@ -290,7 +294,20 @@ static int find_programs(struct ti_install *t)
 
 /* ==== network probes (blocking, bounded) ==== */
 
-static int tcp_connect(int port, int timeout_ms)
+/* Data node <i>'s (0-based) own loopback address, host order; in text. */
+static uint32_t data_ip(int i)
+{
+    return (127u << 24) | (uint32_t)(TI_DATA_IP + 1 + i);
+}
+
+static const char *data_host(int i, char *out, size_t len)
+{
+    snprintf(out, len, "127.0.0.%u", (unsigned)(TI_DATA_IP + 1 + i) & 255u);
+    return out;
+}
+
+/* <ip> in host order. */
+static int tcp_connect(uint32_t ip, int port, int timeout_ms)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
@@ -298,7 +315,7 @@ static int tcp_connect(int port, int timeout_ms)
     int fd, err = 0;
     socklen_t elen = sizeof(err);
 
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_addr.s_addr = htonl(ip);
     if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) ==
         -1)
         return -1;
@@ -315,8 +332,8 @@ fail:
     return -1;
 }
 
-/* 1 if nothing listens on 127.0.0.1:<port> and we may bind it. */
-static int port_free(int port)
+/* 1 if nothing listens on <ip>:<port> (host order) and we may bind it. */
+static int port_free(uint32_t ip, int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
@@ -324,29 +341,31 @@ static int port_free(int port)
 
     if (fd == -1)
         return 0;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_addr.s_addr = htonl(ip);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
     close(fd);
     return ok;
 }
 
-/* GET <path> on 127.0.0.1:<port> (HTTP/1.0, one connection). Returns the
- * status code (the head and body in <resp>, NUL-terminated) or -1. */
-static int http_get(int port, const char *path, char *resp, size_t cap,
-                    int timeout_ms)
+/* GET <path> on <ip>:<port> (host order; HTTP/1.0, one connection).
+ * Returns the status code (the head and body in <resp>, NUL-terminated) or
+ * -1. */
+static int http_get(uint32_t ip, int port, const char *path, char *resp,
+                    size_t cap, int timeout_ms)
 {
     char req[512];
     size_t got = 0;
     int64_t end = now_ms() + timeout_ms;
-    int fd = tcp_connect(port, timeout_ms), n, status = -1;
+    int fd = tcp_connect(ip, port, timeout_ms), n, status = -1;
 
     if (fd == -1)
         return -1;
     n = snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nUser-Agent: "
+                 "GET %s HTTP/1.0\r\nHost: %u.%u.%u.%u:%d\r\nUser-Agent: "
                  "traefikeectl-install\r\n\r\n",
-                 path, port);
+                 path, ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255,
+                 port);
     if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
         goto out;
     while (got + 1 < cap) {
@@ -783,8 +802,8 @@ static int backends_ready(struct ti_install *t, char *why, size_t len)
     char resp[1024];
 
     for (int i = 0; i < TI_N_BACKENDS; i++)
-        if (http_get(t->base + TI_PORT_WHOAMI + i, "/health", resp,
-                     sizeof(resp), 1000) != 200) {
+        if (http_get(INADDR_LOOPBACK, t->base + TI_PORT_WHOAMI + i, "/health",
+                     resp, sizeof(resp), 1000) != 200) {
             snprintf(why, len, "whoami-%d does not answer /health", i + 1);
             return 0;
         }
@@ -800,8 +819,9 @@ static char *sample_config(const struct ti_install *t)
     if (asprintf(&s,
                  "# The sample configuration of `traefikeectl install "
                  "--local`: every data node\n"
-                 "# serves the entry point web; /whoami goes to two whoami "
-                 "backends.\n"
+                 "# serves the entry point web (on its own address: "
+                 "--listen-host);\n"
+                 "# /whoami goes to two whoami backends.\n"
                  "entryPoints:\n"
                  "  web: {address: \"127.0.0.1:%d\"}\n"
                  "http:\n"
@@ -923,17 +943,22 @@ static int apply_sample(struct ti_install *t)
 static int start_datas(struct ti_install *t)
 {
     char name[32], admin[32], cache[PATH_MAX + 40], web[32], workers[16];
+    char host[16];
 
     snprintf(workers, sizeof(workers), "%d", t->workers);
-    snprintf(web, sizeof(web), "127.0.0.1:%d", t->base + TI_PORT_WEB);
     for (int i = 0; i < t->n_data; i++) {
+        /* on SIGTERM, /ready fails for 2 s before the listeners close: a
+         * load balancer checking it stops sending first */
         const char *argv[] = {
-            t->dp_bin, "--control",    t->control, "--node-id",
-            name,      "--cache-dir",  cache,      "--workers",
-            workers,   "--admin-addr", admin,      "--drain-timeout",
-            "5s",      "--log-level",  "info",     NULL};
+            t->dp_bin, "--control",     t->control, "--node-id",
+            name,      "--cache-dir",   cache,      "--workers",
+            workers,   "--listen-host", host,       "--admin-addr",
+            admin,     "--drain-delay", "2s",       "--drain-timeout",
+            "5s",      "--log-level",   "info",     NULL};
+        data_host(i, host, sizeof(host));
         snprintf(name, sizeof(name), "data-%d", i + 1);
-        snprintf(admin, sizeof(admin), "127.0.0.1:%d",
+        snprintf(web, sizeof(web), "%s:%d", host, t->base + TI_PORT_WEB);
+        snprintf(admin, sizeof(admin), "%s:%d", host,
                  t->base + TI_PORT_ADMIN + i);
         snprintf(cache, sizeof(cache), "%s/%s/cache", t->dir, name);
         if (mkdir_p(cache, 0755) != 0)
@@ -954,8 +979,8 @@ static int datas_ready(struct ti_install *t, char *why, size_t len)
     int acked = 0;
 
     for (int i = 0; i < t->n_data; i++)
-        if (http_get(t->base + TI_PORT_ADMIN + i, "/ready", resp, sizeof(resp),
-                     1000) != 200) {
+        if (http_get(data_ip(i), t->base + TI_PORT_ADMIN + i, "/ready", resp,
+                     sizeof(resp), 1000) != 200) {
             snprintf(why, len, "data-%d is not ready", i + 1);
             return 0;
         }
@@ -972,13 +997,12 @@ static int datas_ready(struct ti_install *t, char *why, size_t len)
                  acked, t->n_data, (unsigned long long)t->revision);
         return 0;
     }
-    /* one request per data node through the entry point (the kernel
-     * spreads new connections over the nodes sharing the port) */
+    /* one request through each data node's entry point */
     for (int i = 0; i < t->n_data; i++)
-        if (http_get(t->base + TI_PORT_WEB, "/whoami", resp, sizeof(resp),
-                     2000) != 200 ||
+        if (http_get(data_ip(i), t->base + TI_PORT_WEB, "/whoami", resp,
+                     sizeof(resp), 2000) != 200 ||
             strstr(resp, "X-Whoami-Name: whoami-") == NULL) {
-            snprintf(why, len, "GET /whoami through the entry point failed");
+            snprintf(why, len, "GET /whoami through data-%d failed", i + 1);
             return 0;
         }
     return 1;
@@ -1001,13 +1025,24 @@ static int check_ports(struct ti_install *t)
         {TI_PORT_WHOAMI, TI_N_BACKENDS, "whoami"},
     };
 
+    char host[16];
+
     for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
         for (int k = 0; k < ranges[i].n; k++)
-            if (!port_free(t->base + ranges[i].off + k))
+            if (!port_free(INADDR_LOOPBACK, t->base + ranges[i].off + k))
                 return fail(t,
                             "port %d (%s) is in use on 127.0.0.1; pick "
                             "another --base-port",
                             t->base + ranges[i].off + k, ranges[i].what);
+    /* and each data node's two ports on its own address */
+    for (int i = 0; i < t->n_data; i++)
+        if (!port_free(data_ip(i), t->base + TI_PORT_WEB) ||
+            !port_free(data_ip(i), t->base + TI_PORT_ADMIN + i))
+            return fail(t,
+                        "port %d or %d is in use on %s; pick another "
+                        "--base-port",
+                        t->base + TI_PORT_WEB, t->base + TI_PORT_ADMIN + i,
+                        data_host(i, host, sizeof(host)));
     return 0;
 }
 
@@ -1090,6 +1125,7 @@ static int run_install(struct ti_install *t)
 static void print_summary(struct ti_install *t)
 {
     struct tctl_ctx c;
+    char host[16];
 
     printf("\nYou can access the dashboard with the following "
            "credentials:\n"
@@ -1102,10 +1138,10 @@ static void print_summary(struct ti_install *t)
                "have no SetAdminHash;\n            set it later with "
                "traefikeectl reset-password --password -)\n");
     printf("\n");
-    printf("Entry points:\n");
+    printf("Entry points (each data node on its own loopback address):\n");
     for (int i = 0; i < t->n_data; i++)
-        printf("  data-%d  web  http://127.0.0.1:%d/whoami\n", i + 1,
-               t->base + TI_PORT_WEB);
+        printf("  data-%d  web  http://%s:%d/whoami\n", i + 1,
+               data_host(i, host, sizeof(host)), t->base + TI_PORT_WEB);
     printf("\nControl nodes: export TRAEFIKEE_CONTROL=%s\n\n", t->control);
     if (tctl_ctx_init(&c, t->control) == 0) {
         tctl_print_nodes(&c, TCTL_TABLE);
@@ -1142,7 +1178,9 @@ static void install_usage(FILE *f)
             "                       P+1.. Redis, P+11.. sentinels, P+20.. "
             "control gRPC,\n"
             "                       P+40.. control HTTP, P+60.. data admin, "
-            "P+80.. whoami\n"
+            "P+80.. whoami;\n"
+            "                       data node N's web and admin on "
+            "127.0.0.(10+N)\n"
             "  --workers N          worker threads per data node [2]\n"
             "  --timeout D          bound on the whole start [60s]\n",
             TI_MAX_CONTROL, TI_MAX_DATA);
