@@ -1,48 +1,64 @@
 #!/usr/bin/env bash
 # integration/ha/run.sh -- TraefikEE's high-availability demo as a test.
-# `traefikeectl install --local` (3 control nodes, HA_DATA_NODES data nodes)
-# into a temp dir; HAProxy in front of the data nodes (the cloud load
-# balancer of the demo: health checks on /ready, redispatch, retries);
-# tools/slap at HA_RATE req/s through it in three phases, before / during /
-# after the failures. During: kill -9 a data node (the "machine reboot"),
-# restart it from its recorded argv 5 s later; kill -9 the control-plane
-# leader (restarted 5 s later); kill -9 the Redis master (restarted 5 s
-# later). Asserts: every request answered 200; a new leader and a new Redis
-# master; the restarted data node ready and serving; list-nodes all healthy
-# with the current revision; an apply after the failures reaches every data
-# node. Prints the summary like slapper's and the latency per phase.
+# `traefikeectl install --local` (3 control nodes, HA_DATA_NODES=6 data
+# nodes, each on its own loopback address 127.0.0.(10+N)) into a temp dir;
+# HAProxy in front of the data nodes (what a cloud load balancer does:
+# health checks on each node's /ready, retries of idempotent requests on
+# connection failure, redispatch). tools/slap through HAProxy at each rate
+# of HA_RATES ("50 2000" req/s), in back-to-back windows of HA_WINDOW s: one
+# before any fault, then one per fault, the fault starting 0.5 s into it:
+#   (1) kill -9 a data node, restarted from its recorded argv 2 s later
+#   (2) SIGTERM a data node (planned maintenance: /ready fails at once, the
+#       listeners close after --drain-delay, it drains and exits), restarted
+#   (3) kill -9 the control-plane leader, restarted 3.5 s later
+#   (4) kill -9 the Redis master (Sentinel fails over), restarted 3.5 s later
+#   (5) a data node cut off the network for 5 s: packets to its address
+#       vanish (an nftables table of this test drops them on input, no
+#       reset), then the rule goes
+#   (6) a config change applied in the middle of a fault: the leader and a
+#       data node killed, a new route applied meanwhile, both restarted
+# Asserts: zero failed requests (every answer a 200) in every window; a new
+# leader and a new Redis master; within 30 s after each run list-nodes
+# shows every node healthy, one leader and every data node on the latest
+# revision; the route applied during the fault answers on every data node.
+# Prints a table: rate, fault, requests sent, failed, p50/p99 before and
+# during. Then uninstalls (exactly the recorded pids).
 #
-#   integration/ha/run.sh           (~70 s)
-#   HA_BEFORE=20 HA_DURING=60 HA_AFTER=20 HA_LIVE=1 HA_DATA_NODES=3 \
-#     integration/ha/run.sh         (what bench/ha.sh does)
-#   HA_KEEP=1 keeps the temp dir (logs of every process).
+#   integration/ha/run.sh           (~3 min)
+#   HA_WINDOW=20 HA_LIVE=1 integration/ha/run.sh   (what bench/ha.sh does)
+#   HA_KEEP=1 keeps the temp dir (logs of every process, slap summaries).
 #
+# Needs root for nft (the cut): without it case (5) is skipped and said so.
 # Prints "ok CASE" / "FAIL CASE: why"; exits non-zero on any failure. Kills
-# only pids it started or that cluster.json records.
+# only pids it started or that cluster.json records; the nft table is
+# deleted on every exit path.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 
-BEFORE=${HA_BEFORE:-8}
-DURING=${HA_DURING:-24}
-AFTER=${HA_AFTER:-8}
-RATE=${HA_RATE:-50}
-NDATA=${HA_DATA_NODES:-2}
+RATES=${HA_RATES:-50 2000}
+WINDOW=${HA_WINDOW:-7}
+NDATA=${HA_DATA_NODES:-6}
 LIVE=${HA_LIVE:-}
-WAIT=${HA_WAIT:-50ms}
+WAIT=${HA_WAIT:-20ms}
+[ "$WINDOW" -ge 7 ] || { echo "FAIL setup: HA_WINDOW must be >= 7 (the cut lasts 5 s)"; exit 2; }
+[ "$NDATA" -ge 4 ] || { echo "FAIL setup: HA_DATA_NODES must be >= 4"; exit 2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ha-it.XXXXXX")
 DIR=$tmp/cluster
 CJ=$DIR/cluster.json
 PY=/usr/bin/python3
+NFT_TABLE=ha_it_$$
 CL() { $PY "$ROOT/integration/ha/cluster.py" "$CJ" "$@"; }
-pids=() # haproxy, background helpers: ours to kill
+pids=() # haproxy, fault runners: ours to kill
 failed=0
 installed=0
+nft_made=0
 
 cleanup() {
   for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]+"${pids[@]}"}"; do wait "$p" 2>/dev/null; done
+  [ "$nft_made" = 1 ] && nft delete table inet "$NFT_TABLE" 2>/dev/null
   if [ "$installed" = 1 ]; then
     "$CTL" uninstall --local --dir "$DIR" --timeout 10s >"$tmp/uninstall.out" 2>&1 ||
       cat "$tmp/uninstall.out"
@@ -68,10 +84,22 @@ wait_for() { # SECONDS CMD...: polls every 200 ms
 for tool in haproxy redis-server redis-sentinel redis-cli curl; do
   command -v "$tool" >/dev/null || { echo "FAIL setup: $tool not found"; exit 1; }
 done
+can_cut=1
+if ! command -v nft >/dev/null; then
+  can_cut=0
+  echo "  skip network cut: nft not found (tools/install-deps.sh installs nftables)"
+elif ! nft add table inet "$NFT_TABLE" 2>"$tmp/nft.err"; then
+  can_cut=0
+  echo "  skip network cut: nft: $(cat "$tmp/nft.err")"
+else
+  nft_made=1
+  nft add chain inet "$NFT_TABLE" cut '{ type filter hook prerouting priority -300; policy accept; }'
+fi
 
 # ---- build (HA_NO_BUILD=1: take what bazel-bin has) ----
 if [ -z "${HA_NO_BUILD:-}" ] &&
-  ! bazel build //tools/traefikeectl //tools/slap >"$tmp/build.log" 2>&1; then
+  ! bazel build //tools/traefikeectl //tools/slap //controlplane //dataplane //tools/whoami \
+    >"$tmp/build.log" 2>&1; then
   tail -30 "$tmp/build.log"
   echo "FAIL build"
   exit 1
@@ -91,15 +119,14 @@ for try in 1 2 3 4 5; do
   base=$((20000 + (RANDOM % 400) * 100))
   t0=$(now_ms)
   if "$CTL" install --local --dir "$DIR" --base-port "$base" --data-nodes "$NDATA" \
-    >"$tmp/install.out" 2>"$tmp/install.err"; then
+    --workers 1 >"$tmp/install.out" 2>"$tmp/install.err"; then
     installed=1
     break
   fi
   grep -q "in use" "$tmp/install.err" || break
 done
 if [ "$installed" = 1 ]; then
-  ok "install-local ($(($(now_ms) - t0)) ms, base port $base)"
-  cat "$tmp/install.out"
+  ok "install-local ($(($(now_ms) - t0)) ms, base port $base, $NDATA data nodes)"
 else
   fail install-local "$(cat "$tmp/install.err")"
   exit 1
@@ -108,22 +135,27 @@ export TRAEFIKEE_CONTROL
 TRAEFIKEE_CONTROL=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$CJ")
 sentinel_port=$((base + 11))
 
-# cluster.json names every process with role, pid, addresses and argv
+# cluster.json names every process with role, pid, addresses and argv; each
+# data node has its own address
 if $PY - "$CJ" "$NDATA" <<'EOF'; then ok cluster-json; else fail cluster-json; fi
 import json, os, sys
 doc = json.load(open(sys.argv[1]))
-roles = {}
+roles, hosts = {}, set()
 for p in doc["processes"]:
     roles[p["role"]] = roles.get(p["role"], 0) + 1
     assert p["argv"] and p["name"] and p["pid"] > 1 and p["addresses"], p
     cmd = open("/proc/%d/cmdline" % p["pid"], "rb").read().decode()
     assert cmd.startswith(p["argv"][0]), (p["name"], cmd)
+    if p["role"] == "data":
+        web = p["addresses"]["entryPoints"]["web"]
+        assert p["addresses"]["admin"].split(":")[0] == web.split(":")[0], p
+        hosts.add(web.split(":")[0])
 want = {"redis": 3, "sentinel": 3, "control": 3, "data": int(sys.argv[2]), "backend": 2}
 assert roles == want, roles
+assert len(hosts) == int(sys.argv[2]), hosts
 EOF
 
-# the printed admin password opens the dashboard's API (when the control
-# plane takes it: SetAdminHash)
+# the printed admin password opens the dashboard's API
 dash=$(CL addr control-1 http)
 pw=$(cat "$DIR/admin-password")
 if grep -q "not set in the cluster" "$tmp/install.out"; then
@@ -134,8 +166,8 @@ elif [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$pw" "http://$dash/ap
 else fail dashboard-password "http://$dash/api/overview"; fi
 
 # ---- HAProxy in front of the data nodes ----
+web() { CL addr "$1" entryPoints.web; }
 ha_port=$((base + 90))
-web=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print([p for p in d["processes"] if p["role"]=="data"][0]["addresses"]["entryPoints"]["web"])' "$CJ")
 {
   cat <<EOF
 global
@@ -143,49 +175,62 @@ global
     stats socket $tmp/haproxy.sock mode 600 level admin
 defaults
     mode http
+    maxconn 4000
     timeout connect 1s
     timeout client 30s
-    timeout server 3s
-    timeout check 1s
-    option redispatch
+    timeout server 2s
+    timeout check 500ms
+    # retry idempotent requests on a connection failure, an empty answer
+    # or a silent server; every retry on another node
     retries 3
+    option redispatch 1
     retry-on conn-failure empty-response response-timeout
-    # a new connection per request, so that the kernel spreads them over
-    # the data nodes sharing the entry point's port (SO_REUSEPORT)
-    option http-server-close
 frontend web
     bind 127.0.0.1:$ha_port
     default_backend data_nodes
 backend data_nodes
     balance roundrobin
     option httpchk GET /ready
-    default-server inter 500ms fall 2 rise 2
+    default-server inter 300ms fall 2 rise 2
 EOF
   for n in $(CL names data); do
     admin=$(CL addr "$n" admin)
-    echo "    server $n $web check port ${admin##*:}"
+    echo "    server $n $(web "$n") check port ${admin##*:}"
   done
 } >"$tmp/haproxy.cfg"
 haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
 pids+=($!)
 ha_pid=$!
-if wait_for 10 curl -fs "http://127.0.0.1:$ha_port/whoami"; then ok haproxy-in-front; else
-  fail haproxy-in-front "$(cat "$tmp/haproxy.log")"; exit 1; fi
-
-# whoami answers after HA_WAIT, so that requests are in flight on the node
-# killed (the load balancer retries those that die with it)
-echo "GET http://127.0.0.1:$ha_port/whoami?wait=$WAIT" >"$tmp/targets"
-slap_phase() { # name seconds [live]: live shows slap's view on the terminal
-  local args=(-targets "$tmp/targets" -rate "$RATE" -duration "${2}s" -timeout 5s
-    -json "$tmp/slap-$1.json")
-  if [ -n "${3:-}" ]; then
-    "$SLAP" "${args[@]}" -minY 100us -maxY 100ms
-  else
-    "$SLAP" "${args[@]}" -quiet >"$tmp/slap-$1.out" 2>&1
-  fi
+ha_stat() { # name status per line (data_nodes servers)
+  $PY - "$tmp/haproxy.sock" "${1:-}" <<'EOF'
+import csv, io, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1]); s.sendall(b"show stat\n")
+buf = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    buf += d
+for r in csv.DictReader(io.StringIO(buf.decode().lstrip("# "))):
+    if r["pxname"] == "data_nodes" and r["svname"] not in ("BACKEND", "FRONTEND"):
+        if sys.argv[2] == "full":
+            print("  haproxy %-7s %-5s check downs %-2s retries %-4s redispatches %-4s responses %s"
+                  % (r["svname"], r["status"], r["chkdown"] or "0", r["wretr"], r["wredis"], r["stot"]))
+        elif sys.argv[2]:  # retries and redispatches of that server
+            if r["svname"] == sys.argv[2]:
+                print(int(r["wretr"] or 0) + int(r["wredis"] or 0))
+        else:
+            print(r["svname"], r["status"])
+EOF
 }
+all_up() { [ "$(ha_stat | grep -vc ' UP$')" = 0 ] && [ "$(ha_stat | wc -l)" = "$NDATA" ]; }
+if wait_for 10 curl -fs "http://127.0.0.1:$ha_port/whoami" && wait_for 10 all_up; then
+  ok "haproxy-in-front ($NDATA servers, each node's own address)"
+else
+  fail haproxy-in-front "$(cat "$tmp/haproxy.log")"; exit 1
+fi
 
-# ---- the failures (background, during the "during" phase) ----
+# ---- cluster views ----
 leader() {
   "$CTL" list-nodes -o json 2>/dev/null | $PY -c '
 import json, sys
@@ -197,222 +242,288 @@ redis_master() { # the name of the master the sentinels agree on
   a=$(redis-cli -p "$sentinel_port" sentinel get-master-addr-by-name traefikee | paste -sd:)
   CL name-of redis "$a"
 }
-log_ev() { echo "$(($(now_ms) - phase_t0)) ms: $*" >>"$tmp/events.log"; }
-at() { # at SECONDS: sleeps until phase start + SECONDS
-  local d=$((phase_t0 + $1 * 1000 - $(now_ms)))
-  [ "$d" -gt 0 ] && sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+rev() { "$CTL" history -o json 2>/dev/null | $PY -c 'import json,sys; h=json.load(sys.stdin); print(h[0]["revision"] if h else 0)'; }
+ready() { curl -fs -o /dev/null --max-time 1 "http://$(CL addr "$1" admin)/ready"; }
+gone() { # PID exited (a zombie waiting for its reaper counts)
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+  [ "${st#Z}" != "$st" ]
 }
-failures() {
-  local victim="data-$NDATA" old_leader old_master new t
-  at $((DURING * 12 / 100))
-  kill -9 "$(CL pid "$victim")" && log_ev "kill -9 $victim (pid $(CL pid "$victim"))"
-  at $((DURING * 12 / 100 + 5))
-  log_ev "restart $victim: pid $(CL restart "$victim")"
+# every node healthy, one leader, every data node on revision $1
+converged() {
+  "$CTL" list-nodes -o json 2>/dev/null | $PY -c '
+import json, sys
+n, want, rev = json.load(sys.stdin), int(sys.argv[1]), int(sys.argv[2])
+c = [x for x in n if x["role"] == "control" and x["healthy"]]
+d = [x for x in n if x["role"] == "data" and x["healthy"] and x["revision"] == rev]
+sys.exit(0 if len(c) == 3 and sum(x["leader"] for x in c) == 1 and len(d) == want
+         and len(n) == 3 + want else 1)' "$NDATA" "$1"
+}
 
-  at $((DURING * 45 / 100))
-  old_leader=$(leader) || { log_ev "no leader to kill"; return; }
-  echo "$old_leader" >"$tmp/old_leader"
-  kill -9 "$(CL pid "$old_leader")" && log_ev "kill -9 leader $old_leader"
+# ---- the faults (each in the background of its window) ----
+EV=$tmp/events.log
+: >"$EV"
+log_ev() { echo "$RATE_NOW/s $FAULT_NOW +$(($(now_ms) - win_t0)) ms: $*" >>"$EV"; }
+at() { # at MS: sleeps until window start + MS
+  local d=$((win_t0 + $1 - $(now_ms)))
+  [ "$d" -gt 0 ] && sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"
+  return 0
+}
+wait_ready() { # NAME SECONDS [WHAT]: logs how long the node took to be ready
+  local t=$(now_ms)
+  if wait_for "$2" ready "$1"; then log_ev "$1 ready $(($(now_ms) - t)) ms after ${3:-its restart}"
+  else log_ev "$1 NOT ready ${2}s after ${3:-its restart}"; fi
+}
+f_kill_data() {
+  local v=$1 pid
+  at 500
+  pid=$(CL pid "$v")
+  kill -9 "$pid" && log_ev "kill -9 $v (pid $pid)"
+  at 2500
+  log_ev "restart $v: pid $(CL restart "$v")"
+  wait_ready "$v" 15
+}
+f_term_data() {
+  local v=$1 pid t r0
+  at 500
+  pid=$(CL pid "$v")
+  r0=$(ha_stat "$v")
+  kill -TERM "$pid" && log_ev "SIGTERM $v (pid $pid)"
+  t=$(now_ms)
+  wait_for 2 sh -c "! curl -fs -o /dev/null --max-time 1 http://$(CL addr "$v" admin)/ready" &&
+    log_ev "$v /ready fails $(($(now_ms) - t)) ms after SIGTERM: $(curl -s "http://$(CL addr "$v" admin)/ready")"
+  if wait_for 12 gone "$pid"; then log_ev "$v exited $(($(now_ms) - t)) ms after SIGTERM"
+  else log_ev "$v still running 12 s after SIGTERM"; return; fi
+  # planned maintenance: the load balancer stopped sending before the
+  # listeners closed, so nothing had to be retried or redispatched
+  echo "$v $((${r0:-0})) $(($(ha_stat "$v")))" >>"$tmp/drain_retries"
+  log_ev "restart $v: pid $(CL restart "$v")"
+  wait_ready "$v" 15
+}
+f_kill_leader() {
+  local old new t
+  at 500
+  old=$(leader) || { log_ev "no leader to kill"; return; }
+  echo "$old" >>"$tmp/old_leaders"
+  kill -9 "$(CL pid "$old")" && log_ev "kill -9 leader $old"
   t=$(now_ms)
   while [ $(($(now_ms) - t)) -lt 15000 ]; do
-    new=$(leader) && [ "$new" != "$old_leader" ] && break
+    new=$(leader) && [ "$new" != "$old" ] && break
+    new=""
     sleep 0.1
   done
   log_ev "leader now ${new:-none} ($(($(now_ms) - t)) ms after the kill)"
-  echo "${new:-}" >"$tmp/new_leader"
-  at $((DURING * 45 / 100 + 5))
-  log_ev "restart $old_leader: pid $(CL restart "$old_leader")"
-
-  at $((DURING * 70 / 100))
-  old_master=$(redis_master) || { log_ev "no redis master found"; return; }
-  echo "$old_master" >"$tmp/old_master"
-  kill -9 "$(CL pid "$old_master")" && log_ev "kill -9 redis master $old_master"
+  echo "$old ${new:-none}" >>"$tmp/leader_changes"
+  at 4000
+  log_ev "restart $old: pid $(CL restart "$old")"
+}
+f_kill_redis() {
+  local old new t
+  at 500
+  old=$(redis_master) || { log_ev "no redis master found"; return; }
+  kill -9 "$(CL pid "$old")" && log_ev "kill -9 redis master $old"
   t=$(now_ms)
   while [ $(($(now_ms) - t)) -lt 15000 ]; do
-    new=$(redis_master) && [ "$new" != "$old_master" ] && break
+    new=$(redis_master) && [ "$new" != "$old" ] && break
+    new=""
     sleep 0.1
   done
-  log_ev "sentinels name $new master ($(($(now_ms) - t)) ms after the kill)"
-  echo "$new" >"$tmp/new_master"
-  at $((DURING * 70 / 100 + 5))
-  log_ev "restart $old_master: pid $(CL restart "$old_master")"
+  log_ev "sentinels name ${new:-none} master ($(($(now_ms) - t)) ms after the kill)"
+  echo "$old ${new:-none}" >>"$tmp/master_changes"
+  at 4000
+  log_ev "restart $old: pid $(CL restart "$old")"
 }
-
-# ---- load: before, during, after ----
-echo "load: $RATE req/s of GET /whoami?wait=$WAIT through HAProxy 127.0.0.1:$ha_port, phases ${BEFORE}s / ${DURING}s / ${AFTER}s"
-slap_phase before "$BEFORE"
-rc_before=$?
-phase_t0=$(now_ms)
-: >"$tmp/events.log"
-failures &
-fail_pid=$!
-pids+=($fail_pid)
-slap_phase during "$DURING" "$LIVE"
-rc_during=$?
-wait "$fail_pid"
-slap_phase after "$AFTER"
-rc_after=$?
-echo "events during the load:"
-sed 's/^/  /' "$tmp/events.log"
-
-# slapper-like summary and latency per phase
-$PY - "$tmp" <<'EOF'
-import json, sys
-tot, status, errors = 0, {}, {}
-for ph in ("before", "during", "after"):
-    try:
-        j = json.load(open("%s/slap-%s.json" % (sys.argv[1], ph)))
-    except Exception as e:
-        print("  %-7s no summary (%s)" % (ph, e)); continue
-    tot += j["sent"]
-    for k, v in j["status"].items(): status[k] = status.get(k, 0) + v
-    for k, v in j["errors"].items(): errors[k] = errors.get(k, 0) + v
-    l = j["latency_ms"]
-    print("  %-7s sent: %5d  responses: %s  errors: %s  p50 %.2fms  p99 %.2fms  max %.2fms"
-          % (ph, j["sent"], " ".join("[%s]: %d" % kv for kv in sorted(j["status"].items())),
-             j["errors"] or "none", l["p50"], l["p99"], l["max"]))
-print("sent: %d  responses: %s%s" % (tot, " ".join("[%s]: %d" % kv for kv in sorted(status.items())),
-      ("  errors: %s" % errors) if errors else ""))
-EOF
-# what the load balancer did: health-check downs, retries, redispatches
-$PY - "$tmp/haproxy.sock" <<'EOF' || true
-import csv, io, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1]); s.sendall(b"show stat\n")
-buf = b""
-while True:
-    d = s.recv(65536)
-    if not d: break
-    buf += d
-rows = list(csv.DictReader(io.StringIO(buf.decode().lstrip("# "))))
-for r in rows:
-    if r["pxname"] == "data_nodes":
-        print("  haproxy %-8s status %-4s check downs %-2s retries %-3s redispatches %-3s responses %s"
-              % (r["svname"], r["status"], r["chkdown"] or "-", r["wretr"], r["wredis"], r["stot"]))
-EOF
-all200() {
-  $PY - "$tmp" <<'EOF'
-import json, sys
-for ph in ("before", "during", "after"):
-    j = json.load(open("%s/slap-%s.json" % (sys.argv[1], ph)))
-    assert j["sent"] > 0 and j["failed"] == 0 and not j["errors"], (ph, j)
-    assert list(j["status"]) == ["200"] and j["status"]["200"] == j["sent"], (ph, j["status"])
-EOF
+f_cut_data() {
+  local v=$1 ip
+  ip=$(CL addr "$v" admin)
+  ip=${ip%:*}
+  at 500
+  if [ "$can_cut" != 1 ]; then log_ev "cut skipped (no nft)"; return; fi
+  nft add rule inet "$NFT_TABLE" cut ip daddr "$ip" drop &&
+    nft add rule inet "$NFT_TABLE" cut ip saddr "$ip" drop &&
+    log_ev "cut $v off the network ($ip: packets dropped, no reset)"
+  at 5500
+  nft flush chain inet "$NFT_TABLE" cut && log_ev "$v back on the network"
+  wait_ready "$v" 10 "the cut"
 }
-if [ "$rc_before$rc_during$rc_after" = 000 ] && all200; then
-  ok every-request-answered-200
-else
-  fail every-request-answered-200 "slap exit codes $rc_before/$rc_during/$rc_after"
-fi
-
-# ---- the cluster healed ----
-old_leader=$(cat "$tmp/old_leader" 2>/dev/null)
-new_leader=$(cat "$tmp/new_leader" 2>/dev/null)
-if [ -n "$new_leader" ] && [ "$new_leader" != "$old_leader" ]; then
-  ok "new-leader-elected ($old_leader -> $new_leader)"
-else fail new-leader-elected "old ${old_leader:-?} new ${new_leader:-none}"; fi
-old_master=$(cat "$tmp/old_master" 2>/dev/null)
-new_master=$(cat "$tmp/new_master" 2>/dev/null)
-if [ -n "$new_master" ] && [ "$new_master" != "$old_master" ]; then
-  ok "redis-failover ($old_master -> $new_master)"
-else fail redis-failover "old ${old_master:-?} new ${new_master:-none}"; fi
-
-victim="data-$NDATA"
-vadmin=$(CL addr "$victim" admin)
-if grep -q "serving from cache" "$DIR/logs/$victim.log"; then
-  echo "  $victim started from its cache: $(grep -c 'serving from cache' "$DIR/logs/$victim.log") time(s)"
-fi
-requests_of() { curl -fs "http://$vadmin/metrics" | awk '$1 == "dataplane_http_requests_total" {print $2}'; }
-serves_again() {
-  local before after
-  curl -fs "http://$vadmin/ready" >/dev/null || return 1
-  before=$(requests_of) || return 1
-  for _ in $(seq 30); do curl -fs -o /dev/null "http://$web/whoami" || return 1; done
-  after=$(requests_of) || return 1
-  [ "${after:-0}" -gt "${before:-0}" ]
-}
-if wait_for 10 serves_again; then ok "restarted-data-node-serves ($victim)"; else
-  fail restarted-data-node-serves "$(curl -s "http://$vadmin/ready")"; fi
-
-rev() { "$CTL" history -o json | $PY -c 'import json,sys; h=json.load(sys.stdin); print(h[0]["revision"] if h else 0)'; }
-all_healthy() { # every control and data node healthy, one leader
-  "$CTL" list-nodes -o json 2>/dev/null | $PY -c '
-import json, sys
-n = json.load(sys.stdin)
-c = [x for x in n if x["role"] == "control" and x["healthy"]]
-d = [x for x in n if x["role"] == "data" and x["healthy"]]
-sys.exit(0 if len(c) == 3 and sum(x["leader"] for x in c) == 1 and len(d) == int(sys.argv[1]) and len(n) == 3 + int(sys.argv[1]) else 1)' "$NDATA"
-}
-# list-nodes' revision of a data node is the lowest version it ACKed over
-# LDS/RDS/CDS/EDS; after moving to another control node (delta xDS with
-# initial_resource_versions) an unchanged type is not re-sent, so it can
-# read 0 while the node serves the current revision: noted, not asserted.
-revision_note() {
-  "$CTL" list-nodes -o json 2>/dev/null | $PY -c '
-import json, sys
-lag = ["%s=%d" % (x["name"], x["revision"]) for x in json.load(sys.stdin)
-       if x["role"] == "data" and x["revision"] < int(sys.argv[1])]
-if lag: print("  note: list-nodes shows an older revision than %s for %s" % (sys.argv[1], ", ".join(lag)))' "$1"
-}
-# every data node serves <text> (its own /config_dump)
-dumps_have() {
-  for n in $(CL names data); do
-    curl -fs "http://$(CL addr "$n" admin)/config_dump" | grep -q "$1" || return 1
+f_apply_during() { # a data node and the leader down while a route is added
+  local v=$1 route=$2 old t out r=""
+  at 500
+  old=$(leader) || { log_ev "no leader to kill"; return; }
+  kill -9 "$(CL pid "$v")" && kill -9 "$(CL pid "$old")" &&
+    log_ev "kill -9 $v and leader $old, then apply a route $route"
+  t=$(now_ms)
+  sed "s|@ROUTE@|$route|" "$tmp/config.tmpl" >"$tmp/config-$route.yaml"
+  while [ $(($(now_ms) - t)) -lt 15000 ]; do
+    if out=$("$CTL" apply -f "$tmp/config-$route.yaml" 2>&1); then r=$(rev); break; fi
+    sleep 0.2
   done
+  if [ -n "$r" ]; then log_ev "applied: revision $r ($(($(now_ms) - t)) ms after the kills)"
+  else log_ev "apply failed for 15 s: $out"; fi
+  echo "${r:-0}" >"$tmp/applied-$route"
+  at 3500
+  log_ev "restart $v: pid $(CL restart "$v"), $old: pid $(CL restart "$old")"
+  wait_ready "$v" 15
 }
-cur=$(rev)
-if wait_for 30 all_healthy; then
-  ok list-nodes-all-healthy
-  "$CTL" list-nodes
-  revision_note "$cur"
-else fail list-nodes-all-healthy "$("$CTL" list-nodes 2>&1)"; fi
 
-# ---- apply after the failures ----
+# the config applied during fault (6): the sample's route plus @ROUTE@
 w1=$(CL addr whoami-1 http)
-cat >"$tmp/after.yaml" <<EOF
+w2=$(CL addr whoami-2 http)
+cat >"$tmp/config.tmpl" <<EOF
 entryPoints:
-  web: {address: "$web"}
+  web: {address: "127.0.0.1:$base"}
 http:
   routers:
     whoami:
       rule: "PathPrefix(\`/whoami\`)"
       service: whoami
-    hello:
-      rule: "PathPrefix(\`/hello\`)"
-      service: hello
+    extra:
+      rule: "PathPrefix(\`/@ROUTE@\`)"
+      service: one
   services:
     whoami:
       loadBalancer:
         servers:
           - url: "http://$w1"
-          - url: "http://$(CL addr whoami-2 http)"
-    hello:
+          - url: "http://$w2"
+        healthCheck: {path: /health, interval: 2s, timeout: 1s}
+    one:
       loadBalancer:
         servers:
           - url: "http://$w1"
 EOF
-hello_everywhere() { # 20 fresh connections through the shared port
-  for _ in $(seq 20); do
-    curl -fs -D - -o /dev/null "http://$web/hello" | grep -q 'X-Whoami-Name: whoami-1' || return 1
-  done
-}
-t0=$(now_ms)
-if out=$("$CTL" apply -f "$tmp/after.yaml" 2>&1) && new=$(rev) && [ "$new" -gt "$cur" ] &&
-  wait_for 15 dumps_have '"hello"' && wait_for 5 hello_everywhere; then
-  ok "apply-after-failures (revision $new on every data node in $(($(now_ms) - t0)) ms)"
-else fail apply-after-failures "$out"; fi
 
-role=$(redis-cli -p "$(CL addr "$old_master" redis 2>/dev/null | cut -d: -f2)" role 2>/dev/null | head -1)
-echo "  restarted $old_master reports role ${role:-unknown} (Sentinel turns a returning old master into a replica after ~15 s)"
+# ---- load: per rate, a window before, then one per fault ----
+echo "GET http://127.0.0.1:$ha_port/whoami?wait=$WAIT" >"$tmp/targets"
+slap_window() { # name: one window of load
+  local args=(-targets "$tmp/targets" -rate "$RATE_NOW" -duration "${WINDOW}s" -timeout 5s
+    -json "$tmp/slap-$RATE_NOW-$1.json")
+  if [ -n "$LIVE" ]; then
+    echo "--- $RATE_NOW req/s: $1"
+    "$SLAP" "${args[@]}" -minY 100us -maxY 100ms
+  else
+    "$SLAP" "${args[@]}" -quiet >"$tmp/slap-$RATE_NOW-$1.out" 2>&1
+  fi
+}
+FAULTS="kill9-data sigterm-data kill9-leader kill9-redis-master netcut-data apply-during-fault"
+run_fault() { # fault run-index
+  local k=$2 # victims differ per run
+  local d1="data-$(((0 + 4 * k) % NDATA + 1))" d2="data-$(((1 + 4 * k) % NDATA + 1))"
+  local d3="data-$(((2 + 4 * k) % NDATA + 1))" d4="data-$(((3 + 4 * k) % NDATA + 1))"
+  case $1 in
+  kill9-data) f_kill_data "$d1" ;;
+  sigterm-data) f_term_data "$d2" ;;
+  kill9-leader) f_kill_leader ;;
+  kill9-redis-master) f_kill_redis ;;
+  netcut-data) f_cut_data "$d3" ;;
+  apply-during-fault) f_apply_during "$d4" "hello-$RATE_NOW" ;;
+  esac
+}
+converge_ms=()
+k=0
+for RATE_NOW in $RATES; do
+  echo "load: $RATE_NOW req/s of GET /whoami?wait=$WAIT through HAProxy, windows of ${WINDOW}s: before, then one per fault"
+  FAULT_NOW=before
+  win_t0=$(now_ms)
+  slap_window before
+  for FAULT_NOW in $FAULTS; do
+    win_t0=$(now_ms)
+    run_fault "$FAULT_NOW" "$k" &
+    fpid=$!
+    pids+=($fpid)
+    slap_window "$FAULT_NOW"
+    wait "$fpid"
+  done
+  # ---- converged within 30 s: every node healthy, one leader, every data
+  # node on the latest revision ----
+  t0=$(now_ms)
+  cur=$(rev)
+  if wait_for 30 converged "$cur"; then
+    converge_ms+=("$(($(now_ms) - t0))")
+    ok "list-nodes-converged at $RATE_NOW req/s (revision $cur, $(($(now_ms) - t0)) ms after the last window)"
+  else
+    converge_ms+=(-)
+    fail "list-nodes-converged at $RATE_NOW req/s" "revision $cur: $("$CTL" list-nodes 2>&1)"
+  fi
+  # the route applied during the fault answers through every data node
+  route=hello-$RATE_NOW
+  applied=$(cat "$tmp/applied-$route" 2>/dev/null || echo 0)
+  every_node_serves() {
+    for n in $(CL names data); do
+      curl -fs -o /dev/null --max-time 2 "http://$(web "$n")/$route" || return 1
+    done
+    curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$ha_port/$route"
+  }
+  if [ "$applied" -gt 0 ] && wait_for 10 every_node_serves; then
+    ok "apply-during-fault at $RATE_NOW req/s (revision $applied: /$route on every data node)"
+  else fail "apply-during-fault at $RATE_NOW req/s" "revision ${applied}; /$route not served everywhere"; fi
+  if ! wait_for 20 all_up; then fail "haproxy-all-up after $RATE_NOW req/s" "$(ha_stat)"; fi
+  k=$((k + 1))
+done
+echo "events:"
+sed 's/^/  /' "$EV"
+ha_stat full || true
+
+# ---- the summary table, and zero failed requests ----
+if $PY - "$tmp" "$RATES" "$FAULTS" <<'EOF'; then ok zero-failed-requests; else fail zero-failed-requests; fi
+import json, sys
+tmp, rates, faults = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+bad = []
+def load(rate, name):
+    try:
+        return json.load(open("%s/slap-%s-%s.json" % (tmp, rate, name)))
+    except Exception as e:
+        bad.append("%s/s %s: no summary (%s)" % (rate, name, e))
+        return None
+def failed(j):
+    return j["sent"] - j["status"].get("200", 0) + sum(j["errors"].values()) if j else 0
+print("%-6s %-19s %6s %6s %14s %14s %8s" % ("rate", "fault", "sent", "failed",
+      "before p50/p99", "during p50/p99", "p99 bump"))
+for rate in rates:
+    b = load(rate, "before")
+    rows = [("(none: before)", b)] + [(f, load(rate, f)) for f in faults]
+    for name, j in rows:
+        if j is None:
+            continue
+        f = failed(j)
+        if j["sent"] == 0 or f or j["failed"]:
+            bad.append("%s/s %s: sent %d, status %s, errors %s" % (rate, name, j["sent"], j["status"], j["errors"]))
+        bl, l = b["latency_ms"] if b else {"p50": 0, "p99": 0}, j["latency_ms"]
+        print("%-6s %-19s %6d %6d %6.1f/%-7.1f %6.1f/%-7.1f %7.1fx" % (
+            rate, name, j["sent"], f, bl["p50"], bl["p99"], l["p50"], l["p99"],
+            l["p99"] / bl["p99"] if bl["p99"] else 0))
+print("(latencies in ms; 'before' is the window before any fault at that rate)")
+for x in bad:
+    print("  " + x)
+sys.exit(1 if bad else 0)
+EOF
+echo "converged (list-nodes healthy, one leader, latest revision) after: ${converge_ms[*]} ms"
+
+# ---- leader and Redis master changes ----
+if [ -s "$tmp/leader_changes" ] && ! grep -q ' none$' "$tmp/leader_changes" &&
+  awk '$1 == $2 {exit 1}' "$tmp/leader_changes"; then
+  ok "new-leader-elected ($(paste -sd, "$tmp/leader_changes" | sed 's/ / -> /g'))"
+else fail new-leader-elected "$(cat "$tmp/leader_changes" 2>/dev/null)"; fi
+if [ -s "$tmp/master_changes" ] && ! grep -q ' none$' "$tmp/master_changes" &&
+  awk '$1 == $2 {exit 1}' "$tmp/master_changes"; then
+  ok "redis-failover ($(paste -sd, "$tmp/master_changes" | sed 's/ / -> /g'))"
+else fail redis-failover "$(cat "$tmp/master_changes" 2>/dev/null)"; fi
+if [ "$can_cut" = 1 ]; then
+  if grep -q "cut data-.* off the network" "$EV" && [ -z "$(nft list chain inet "$NFT_TABLE" cut | grep drop)" ]; then
+    ok "network-cut (rules added and removed)"
+  else fail network-cut "$(grep -i cut "$EV")"; fi
+fi
+if [ -s "$tmp/drain_retries" ] && awk '$2 != $3 {exit 1}' "$tmp/drain_retries"; then
+  ok "sigterm-drain-without-retries ($(awk '{print $1}' "$tmp/drain_retries" | paste -sd,): HAProxy saw /ready fail before the listeners closed)"
+else fail sigterm-drain-without-retries "victim, retries+redispatches before/after: $(paste -sd, "$tmp/drain_retries" 2>/dev/null)"; fi
+if grep -q "NOT ready\|still running" "$EV"; then fail restarted-nodes-ready "$(grep "NOT ready\|still running" "$EV")"; fi
 
 # ---- uninstall: exactly the recorded pids ----
 recorded=$($PY -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(open(sys.argv[1]))["processes"]))' "$CJ")
 if "$CTL" uninstall --local --dir "$DIR" >"$tmp/uninstall.out" 2>&1; then
   installed=0
   left=""
-  for p in $recorded; do # a zombie waits for its reaper: it is stopped
-    st=$(ps -o stat= -p "$p" 2>/dev/null) && [ "${st#Z}" = "$st" ] && left+=" $p"
-  done
+  for p in $recorded; do gone "$p" || left+=" $p"; done
   if [ -z "$left" ] && [ ! -e "$CJ" ] && [ -d "$DIR/logs" ]; then ok uninstall-local; else
     fail uninstall-local "still running:$left"; fi
 else fail uninstall-local "$(cat "$tmp/uninstall.out")"; fi
