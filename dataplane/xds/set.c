@@ -11,6 +11,7 @@
 
 #include "dataplane/xds/xds.h"
 #include "dataplane/xds/xds_int.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
 
 void dp_xds__set_init(struct dp_xds__set *s)
 {
@@ -143,6 +144,14 @@ int dp_xds__set_version(struct dp_xds__set *s, enum dp_xds_type t,
 
 /* ==== subscriptions and references ==== */
 
+/* An API listener (proxyless gRPC clients): the data node does not serve it
+ * (the table skips it), so the routes it names are not fetched. */
+static bool api_listener(const struct dp_xds__res *r)
+{
+    const Envoy__Config__Listener__V3__Listener *l = (const void *)r->msg;
+    return r->type == DP_XDS_LISTENER && l != NULL && l->api_listener != NULL;
+}
+
 int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
                      struct cm_strset *out)
 {
@@ -152,6 +161,8 @@ int dp_xds__set_subs(const struct dp_xds__set *s, enum dp_xds_type t,
         /* a warming listener's names, and those of the version it serves */
         for (size_t i = 0; i < s->n[DP_XDS_LISTENER]; i++) {
             const struct dp_xds__res *r = s->v[DP_XDS_LISTENER][i];
+            if (api_listener(r))
+                continue;
             for (int k = 0; k < 2 && r != NULL; k++) {
                 const struct cm_strset *l =
                     t == DP_XDS_SECRET ? &r->secrets : &r->subs;

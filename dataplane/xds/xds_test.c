@@ -118,6 +118,38 @@ static struct blob listener_bytes(const char *name, const char *rds)
     return listener_tls_bytes(name, rds, NULL);
 }
 
+/* An API listener (proxyless gRPC) whose HCM uses RDS <rds>. */
+static struct blob api_listener_bytes(const char *name, const char *rds)
+{
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds r =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__RDS__INIT;
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
+        h = ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT;
+    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    Envoy__Config__Listener__V3__ApiListener api =
+        ENVOY__CONFIG__LISTENER__V3__API_LISTENER__INIT;
+    Envoy__Config__Listener__V3__Listener l =
+        ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
+    struct blob out;
+    size_t hl;
+
+    r.route_config_name = (char *)rds;
+    h.route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
+    h.rds = &r;
+    uint8_t *hb = pack(&h.base, &hl);
+    any.type_url = "type.googleapis.com/envoy.extensions.filters.network."
+                   "http_connection_manager.v3.HttpConnectionManager";
+    any.value.data = hb;
+    any.value.len = hl;
+    api.api_listener = &any;
+    l.name = (char *)name;
+    l.api_listener = &api;
+    out.p = pack(&l.base, &out.n);
+    free(hb);
+    return out;
+}
+
 /* A tls_certificate Secret from PEM files under $TEST_TMPDIR/certs. */
 static struct blob secret_bytes(const char *name, const char *crt,
                                 const char *key)
@@ -306,6 +338,15 @@ static void test_subs(void **state)
     assert_int_equal(dp_xds__set_subs(&s, DP_XDS_ROUTE, &l), 0);
     assert_int_equal(l.n, 2);
     assert_string_equal(l.v[0], "api-routes");
+    /* an API listener (for proxyless gRPC clients) is not served here: its
+     * route config is not fetched, and one it shares with a served
+     * listener still is */
+    put(&s, DP_XDS_LISTENER, api_listener_bytes("grpc-a", "grpc-routes"), "3");
+    put(&s, DP_XDS_LISTENER, api_listener_bytes("grpc-b", "web"), "3");
+    assert_int_equal(dp_xds__set_subs(&s, DP_XDS_ROUTE, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_false(cm_strset_has(&l, "grpc-routes"));
+    assert_true(cm_strset_has(&l, "web"));
     cm_strset_deinit(&l);
     dp_xds__set_deinit(&s);
 }
@@ -761,8 +802,8 @@ static void test_secrets(void **state)
     assert_int_equal(dp_xds__set_gc(&s), 0);
     assert_null(dp_xds__set_find(&s, DP_XDS_SECRET, "old"));
     b = secret_bytes("bad", "a.crt", "wild.key");
-    assert_null(dp_xds__res_new(DP_XDS_SECRET, NULL, "1", b.p, b.n, err,
-                                sizeof(err)));
+    assert_null(
+        dp_xds__res_new(DP_XDS_SECRET, NULL, "1", b.p, b.n, err, sizeof(err)));
     assert_non_null(strstr(err, "secret \"bad\": private_key does not match"));
     free(b.p);
     assert_string_equal(dp_xds_type_short(DP_XDS_SECRET), "sds");
