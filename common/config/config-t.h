@@ -334,6 +334,7 @@ struct cm_config_tls {
 /* Where a value came from in the document (1-based); private to the module. */
 struct cm_config__mark;
 struct cm_config__arena;
+struct cm_config__index;
 
 /* The whole document. Returned by cm_config_parse(); owns everything. */
 struct cm_config {
@@ -346,6 +347,7 @@ struct cm_config {
     struct cm_config__arena *arena;
     struct cm_config__mark *marks;
     size_t n_marks, cap_marks;
+    struct cm_config__index *index; /* names, for look-ups; NULL = scan */
 };
 
 #endif

@@ -7,6 +7,7 @@
 #include "common/config/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ void cm_config_free(struct cm_config *cfg)
         next = a->next;
         free(a);
     }
+    free(cfg->index);
     free(cfg->marks);
     free(cfg);
 }
@@ -137,11 +139,128 @@ static int name_is(const char *have, const char *want)
     return n >= 0 && strncmp(have, want, (size_t)n) == 0 && have[n] == '\0';
 }
 
-#define FIND(arr, count)                                                       \
+/* The four kinds of named items the look-ups serve. */
+enum ix_kind { IX_ROUTER, IX_SERVICE, IX_MIDDLEWARE, IX_ENTRYPOINT, IX_N };
+
+_Static_assert(offsetof(struct cm_config_router, name) == 0 &&
+                   offsetof(struct cm_config_service, name) == 0 &&
+                   offsetof(struct cm_config_middleware, name) == 0 &&
+                   offsetof(struct cm_config_entrypoint, name) == 0,
+               "the index reads an item's name at offset 0");
+
+/* One named item: its name field (at offset 0 of every item) and kind. */
+struct ix_slot {
+    const char *const *item; /* NULL = empty slot */
+    uint64_t hash;
+    enum ix_kind kind;
+};
+
+/* Open-addressing hash of every named item by (kind, name): built once
+ * after validation, read-only afterwards. */
+struct cm_config__index {
+    size_t mask; /* slots - 1, a power of two minus one */
+    struct ix_slot slots[];
+};
+
+/* FNV-1a of the <n> bytes of <s>, seeded by <kind>. */
+static uint64_t ix_hash(enum ix_kind kind, const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* The slot of (<kind>, the <n> bytes of <name>): the item's or the empty
+ * one where it would go. */
+static struct ix_slot *ix_slot(const struct cm_config__index *ix,
+                               enum ix_kind kind, const char *name, size_t n,
+                               uint64_t h)
+{
+    size_t i = (size_t)h & ix->mask;
+
+    for (;; i = (i + 1) & ix->mask) {
+        struct ix_slot *sl = (struct ix_slot *)&ix->slots[i];
+        if (sl->item == NULL)
+            return sl;
+        if (sl->hash == h && sl->kind == kind &&
+            strncmp(*sl->item, name, n) == 0 && (*sl->item)[n] == '\0')
+            return sl;
+    }
+}
+
+/* Adds <n> items of <stride> bytes at <base>; the first of a name wins, as
+ * in a scan. */
+static void ix_add(struct cm_config__index *ix, enum ix_kind kind,
+                   const void *base, size_t stride, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *const *item =
+            (const char *const *)((const char *)base + i * stride);
+        if (*item == NULL)
+            continue;
+        size_t len = strlen(*item);
+        uint64_t h = ix_hash(kind, *item, len);
+        struct ix_slot *sl = ix_slot(ix, kind, *item, len, h);
+        if (sl->item == NULL) {
+            sl->item = item;
+            sl->hash = h;
+            sl->kind = kind;
+        }
+    }
+}
+
+int cm_config__index_build(struct cm_config *cfg)
+{
+    const struct cm_config_http *h = &cfg->http;
+    size_t total =
+        h->n_routers + h->n_services + h->n_middlewares + cfg->n_entry_points;
+    size_t cap = 16;
+
+    while (cap < 2 * total) /* load at most 1/2 */
+        cap *= 2;
+    free(cfg->index);
+    cfg->index = calloc(1, sizeof(*cfg->index) + cap * sizeof(struct ix_slot));
+    if (cfg->index == NULL)
+        return GW_ENOMEM;
+    cfg->index->mask = cap - 1;
+    ix_add(cfg->index, IX_ROUTER, h->routers, sizeof(*h->routers),
+           h->n_routers);
+    ix_add(cfg->index, IX_SERVICE, h->services, sizeof(*h->services),
+           h->n_services);
+    ix_add(cfg->index, IX_MIDDLEWARE, h->middlewares, sizeof(*h->middlewares),
+           h->n_middlewares);
+    ix_add(cfg->index, IX_ENTRYPOINT, cfg->entry_points,
+           sizeof(*cfg->entry_points), cfg->n_entry_points);
+    return GW_OK;
+}
+
+/* The item of <kind> named by the reference <name> through the index, or
+ * NULL. */
+static const void *ix_find(const struct cm_config__index *ix, enum ix_kind kind,
+                           const char *name)
+{
+    const char *prov;
+    long n = cm_config__ref_len(name, &prov);
+
+    if (n < 0)
+        return NULL;
+    const struct ix_slot *sl =
+        ix_slot(ix, kind, name, (size_t)n, ix_hash(kind, name, (size_t)n));
+    return sl->item;
+}
+
+/* Index look-up when there is one, else a scan (models built by hand). */
+#define FIND(kind, arr, count)                                                 \
     do {                                                                       \
         size_t i_;                                                             \
         if (cfg == NULL || name == NULL)                                       \
             return NULL;                                                       \
+        if (cfg->index != NULL)                                                \
+            return ix_find(cfg->index, (kind), name);                          \
         for (i_ = 0; i_ < (count); i_++)                                       \
             if ((arr)[i_].name != NULL && name_is((arr)[i_].name, name))       \
                 return &(arr)[i_];                                             \
@@ -151,25 +270,25 @@ static int name_is(const char *have, const char *want)
 const struct cm_config_router *
 cm_config_find_router(const struct cm_config *cfg, const char *name)
 {
-    FIND(cfg->http.routers, cfg->http.n_routers);
+    FIND(IX_ROUTER, cfg->http.routers, cfg->http.n_routers);
 }
 
 const struct cm_config_service *
 cm_config_find_service(const struct cm_config *cfg, const char *name)
 {
-    FIND(cfg->http.services, cfg->http.n_services);
+    FIND(IX_SERVICE, cfg->http.services, cfg->http.n_services);
 }
 
 const struct cm_config_middleware *
 cm_config_find_middleware(const struct cm_config *cfg, const char *name)
 {
-    FIND(cfg->http.middlewares, cfg->http.n_middlewares);
+    FIND(IX_MIDDLEWARE, cfg->http.middlewares, cfg->http.n_middlewares);
 }
 
 const struct cm_config_entrypoint *
 cm_config_find_entrypoint(const struct cm_config *cfg, const char *name)
 {
-    FIND(cfg->entry_points, cfg->n_entry_points);
+    FIND(IX_ENTRYPOINT, cfg->entry_points, cfg->n_entry_points);
 }
 
 /* ==== files ==== */

@@ -45,6 +45,13 @@ const struct cm_config__mark *cm_config__mark_find(const struct cm_config *cfg,
  * -1 when <s> names another provider (<*provider> then points at '@'). */
 long cm_config__ref_len(const char *s, const char **provider);
 
+/* ==== name index ==== */
+
+/* (Re)builds the hash index cm_config_find_*() use over the names of
+ * <cfg>'s routers, services, middlewares and entry points. The model must
+ * not change afterwards. Returns GW_OK or GW_ENOMEM (then look-ups scan). */
+int cm_config__index_build(struct cm_config *cfg);
+
 /* ==== schema ==== */
 
 enum cm_config__ftype {

@@ -907,6 +907,10 @@ struct cm_config *cm_config_parse(const char *buf, size_t len, char *err,
         goto fail;
     if (cm_config_validate(cfg, err, errlen) != GW_OK)
         goto fail;
+    if (cm_config__index_build(cfg) != GW_OK) {
+        cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
+        goto fail;
+    }
     return cfg;
 fail:
     cm_config_free(cfg);

@@ -882,6 +882,64 @@ static void test_find(void **state)
     cm_config_free(NULL);
 }
 
+/* The hash index of a parsed model answers like a scan; a model built by
+ * hand (no index) is scanned. */
+static void test_find_index(void **state)
+{
+    size_t cap = 1 << 18, n = 0;
+    char *doc = malloc(cap), name[32];
+    struct cm_config *cfg;
+    int i;
+
+    assert_non_null(doc);
+    n += (size_t)snprintf(doc + n, cap - n,
+                          "entryPoints: {web: {address: \":80\"}, "
+                          "s7: {address: \":81\"}}\nhttp:\n  routers:\n");
+    for (i = 0; i < 500; i++)
+        n += (size_t)snprintf(doc + n, cap - n,
+                              "    r%d: {rule: \"Path(`/`)\", service: s%d}\n",
+                              i, i % 300);
+    n += (size_t)snprintf(doc + n, cap - n, "  services:\n");
+    for (i = 0; i < 300; i++)
+        n += (size_t)snprintf(doc + n, cap - n,
+                              "    s%d: {loadBalancer: {servers: [{url: "
+                              "\"http://10.0.0.1:80\"}]}}\n",
+                              i);
+    cfg = parse_ok(doc);
+    for (i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "r%d", i);
+        assert_ptr_equal(cm_config_find_router(cfg, name),
+                         &cfg->http.routers[i]);
+        snprintf(name, sizeof(name), "r%d@file", i);
+        assert_ptr_equal(cm_config_find_router(cfg, name),
+                         &cfg->http.routers[i]);
+    }
+    for (i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        assert_ptr_equal(cm_config_find_service(cfg, name),
+                         &cfg->http.services[i]);
+    }
+    /* same name, other kind; prefixes; other providers; empty */
+    assert_ptr_equal(cm_config_find_entrypoint(cfg, "s7"),
+                     &cfg->entry_points[1]);
+    assert_null(cm_config_find_router(cfg, "s7"));
+    assert_null(cm_config_find_service(cfg, "r7"));
+    assert_null(cm_config_find_service(cfg, "s300"));
+    assert_null(cm_config_find_service(cfg, "s1@docker"));
+    assert_null(cm_config_find_service(cfg, "s"));
+    assert_null(cm_config_find_service(cfg, ""));
+    assert_null(cm_config_find_middleware(cfg, "s1"));
+
+    struct cm_config hand = {0};
+    hand.http.services = cfg->http.services;
+    hand.http.n_services = 3;
+    assert_ptr_equal(cm_config_find_service(&hand, "s2@file"),
+                     &cfg->http.services[2]);
+    assert_null(cm_config_find_service(&hand, "s3"));
+    cm_config_free(cfg);
+    free(doc);
+}
+
 static void test_load_file(void **state)
 {
     char err[CM_ERR_LEN];
@@ -973,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_alias_budget),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_find_index),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_big_document),
         cmocka_unit_test(test_validate_again),
