@@ -84,10 +84,22 @@ int dp_router_rewrite_path(const struct dp_route *rt,
     return finish(out, len, pos);
 }
 
-/* Host and port of the Location: Envoy's rules for port_redirect and for
- * dropping a default port when the scheme changes. */
+/* True if <port> is the default port of <scheme> (http 80, https 443). */
+static bool default_port(struct dp_router_slice scheme, uint32_t port)
+{
+    return (port == 80 && scheme.len == 4 &&
+            strncasecmp(scheme.ptr, "http", 4) == 0) ||
+           (port == 443 && scheme.len == 5 &&
+            strncasecmp(scheme.ptr, "https", 5) == 0);
+}
+
+/* Host and port of the Location: Envoy's rules for port_redirect (a
+ * default port of the final <scheme> is left out, as Envoy and Traefik's
+ * redirectScheme do) and for dropping a default port when the scheme
+ * changes. */
 static int authority(const struct dp_route_redirect *d,
-                     const struct dp_router_req *q, bool scheme_changed,
+                     const struct dp_router_req *q,
+                     struct dp_router_slice scheme, bool scheme_changed,
                      char *out, size_t len, size_t *pos)
 {
     struct dp_router_slice h = d->host.len ? d->host : q->host;
@@ -99,6 +111,8 @@ static int authority(const struct dp_route_redirect *d,
     if (i > 0 && i < h.len && h.ptr[i - 1] == ':' &&
         (h.ptr[0] != '[' || h.ptr[i - 2] == ']'))
         host_len = i - 1; /* h has a port */
+    if (d->port != 0 && default_port(scheme, d->port))
+        return put(out, len, pos, h.ptr, host_len);
     if (d->port != 0) {
         snprintf(port, sizeof(port), ":%u", d->port);
         if (put(out, len, pos, h.ptr, host_len) != GW_OK)
@@ -135,7 +149,7 @@ int dp_router_redirect_location(const struct dp_route *rt,
     }
     if (put(out, len, &pos, scheme.ptr, scheme.len) != GW_OK ||
         put(out, len, &pos, "://", 3) != GW_OK ||
-        authority(d, q, changed, out, len, &pos) != GW_OK)
+        authority(d, q, scheme, changed, out, len, &pos) != GW_OK)
         return GW_ETOOBIG;
     if (d->path.len > 0) {
         /* path_redirect carrying its own query replaces the request's. */

@@ -443,9 +443,19 @@ static void test_redirects(void **state)
     d->strip_query = 1;
     d->response_code =
         ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__REDIRECT_RESPONSE_CODE__FOUND;
+    /* redirectScheme https: common/xds sends port 443, which is left out */
+    d = dp_rtb_redirect(&b, dp_rtb_route(&b, vh, DP_RTB_PREFIX, "/tls", 0));
+    d->scheme_rewrite_specifier_case =
+        ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__SCHEME_REWRITE_SPECIFIER_SCHEME_REDIRECT;
+    d->scheme_redirect = dp_rtb_str(&b, "https");
+    d->port_redirect = 443;
     named(&b, vh, DP_RTB_PREFIX, "/", "fwd");
     r = build(rc);
 
+    assert_string_equal(location(r, "http", "a.com:8000", "/tls?x"),
+                        "https://a.com/tls?x");
+    assert_string_equal(location(r, "http", "a.com", "/tls"),
+                        "https://a.com/tls");
     assert_string_equal(location(r, "http", "a.com:80", "/secure/x?y=1"),
                         "https://a.com/secure/x?y=1");
     assert_string_equal(location(r, "http", "a.com:8080", "/secure"),

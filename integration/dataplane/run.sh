@@ -84,6 +84,88 @@ http:
     empty:
       rule: "Host(\`empty.test\`)"
       service: empty
+    auth:
+      rule: "Host(\`auth.test\`)"
+      service: a
+      middlewares: [auth]
+    auth-rm:
+      rule: "Host(\`authrm.test\`)"
+      service: a
+      middlewares: [auth-rm]
+    allow-deny:
+      rule: "Host(\`deny.test\`)"
+      service: a
+      middlewares: [allow-10]
+    allow-ok:
+      rule: "Host(\`allow.test\`)"
+      service: a
+      middlewares: [allow-local]
+    allow-depth:
+      rule: "Host(\`xff.test\`)"
+      service: a
+      middlewares: [allow-xff]
+    rate:
+      rule: "Host(\`rate.test\`)"
+      service: a
+      middlewares: [rate]
+    rate-slow:
+      rule: "Host(\`rateslow.test\`)"
+      service: a
+      middlewares: [rate-slow]
+    inflight:
+      rule: "Host(\`inflight.test\`)"
+      service: a
+      middlewares: [inflight]
+    breaker:
+      rule: "Host(\`cb.test\`)"
+      service: a
+      middlewares: [breaker]
+    redir-regex:
+      rule: "Host(\`rr.test\`)"
+      service: a
+      middlewares: [redir-regex]
+    redir-scheme:
+      rule: "Host(\`rs.test\`)"
+      service: a
+      middlewares: [redir-scheme]
+    strip-regex:
+      rule: "Host(\`sr.test\`)"
+      service: a
+      middlewares: [strip-regex]
+    replace-path:
+      rule: "Host(\`rp.test\`)"
+      service: a
+      middlewares: [replace-path]
+    replace-regex:
+      rule: "Host(\`rpr.test\`)"
+      service: a
+      middlewares: [replace-regex]
+    add-prefix:
+      rule: "Host(\`ap.test\`)"
+      service: a
+      middlewares: [add-prefix]
+    chained:
+      rule: "Host(\`chain.test\`)"
+      service: a
+      middlewares: [chained]
+    cip-local:
+      rule: "Host(\`cip.test\`) && ClientIP(\`127.0.0.1/32\`)"
+      service: a
+    cip-any:
+      rule: "Host(\`cip.test\`)"
+      service: b
+    cip-ten:
+      rule: "Host(\`cip2.test\`) && ClientIP(\`10.0.0.0/8\`)"
+      service: a
+    cip-ten-else:
+      rule: "Host(\`cip2.test\`)"
+      service: b
+    failover:
+      rule: "Host(\`fo.test\`)"
+      service: fo
+    sticky:
+      rule: "Host(\`sticky.test\`)"
+      service: sticky
 $2
   services:
     a:
@@ -101,6 +183,16 @@ $2
     empty:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_A", weight: 0}]
+    primary:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_DOWN"}]
+        healthCheck: {path: /health, interval: 300ms, timeout: 200ms}
+    fo:
+      failover: {service: primary, fallback: b}
+    sticky:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_A"}, {url: "http://127.0.0.1:$P_B"}]
+        sticky: {cookie: {name: sess, httpOnly: true}}
   middlewares:
     strip:
       stripPrefix: {prefixes: [/strip]}
@@ -108,8 +200,45 @@ $2
       headers:
         customRequestHeaders: {X-Test-Req: "yes"}
         customResponseHeaders: {X-Test-Resp: "hello"}
+    auth:
+      basicAuth: {users: ["test:$HASH"]}
+    auth-rm:
+      basicAuth: {users: ["test:$HASH"], removeHeader: true, realm: dp}
+    allow-10:
+      ipAllowList: {sourceRange: [10.0.0.0/8]}
+    allow-local:
+      ipAllowList: {sourceRange: [127.0.0.1/32, "::1/128"]}
+    allow-xff:
+      ipAllowList: {sourceRange: [192.0.2.7/32], ipStrategy: {depth: 1}}
+    rate:
+      rateLimit: {average: 5, period: 1s, burst: 2}
+    rate-slow:
+      rateLimit: {average: 1, period: 1s, burst: 1}
+    inflight:
+      inFlightReq: {amount: 2}
+    breaker:
+      circuitBreaker:
+        expression: "ResponseCodeRatio(500, 600, 0, 600) > 0.30"
+        checkPeriod: 100ms
+        fallbackDuration: 2s
+        recoveryDuration: 1s
+    redir-regex:
+      redirectRegex: {regex: "^http://rr.test/(.*)", replacement: "http://example.com/new/\${1}"}
+    redir-scheme:
+      redirectScheme: {scheme: https, permanent: true}
+    strip-regex:
+      stripPrefixRegex: {regex: ["/api/v[0-9]+"]}
+    replace-path:
+      replacePath: {path: /replaced}
+    replace-regex:
+      replacePathRegex: {regex: "^/old/(.*)", replacement: "/new/\$1"}
+    add-prefix:
+      addPrefix: {prefix: /pre}
+    chained:
+      chain: {middlewares: [auth, add-prefix]}
 EOF
 }
+HASH='$apr1$itsalt$bGYL7p9XG2o7ZBY934a9F/' # openssl passwd -apr1 -salt itsalt secret
 CFG=$TMP/config.yaml
 write_config "$CFG" ""
 
@@ -180,6 +309,105 @@ check bad-request-400 [ "$(code -X 'BAD METHOD' -H 'Host: a.test' "$WEB/")" = 40
 METRICS=$(get "$ADMIN/metrics")
 check metrics-classes grep -q '^dataplane_http_responses_total{code="5xx"} [1-9]' <<<"$METRICS"
 check metrics-connect-errors grep -q '^dataplane_upstream_connect_errors_total [1-9]' <<<"$METRICS"
+
+# ---- middlewares (dataplane/filter) ----
+hdr() { # hdr NAME: the value of response header NAME in stdin (CR stripped)
+    tr -d '\r' | sed -n "s/^$1: //Ip" | head -1
+}
+has_not() { # has_not TEXT YES NO: a line matches YES and none matches NO
+    grep -qi "$2" <<<"$1" && ! grep -qi "$3" <<<"$1"
+}
+redirect_is() { # redirect_is HEAD STATUS LOCATION
+    grep -q "^HTTP/1.1 $2 " <<<"$1" && [ "$(hdr Location <<<"$1")" = "$3" ]
+}
+check basic-auth-401 [ "$(code -H 'Host: auth.test' "$WEB/")" = 401 ]
+check basic-auth-challenge sh -c "curl -s -D - -o /dev/null -H 'Host: authrm.test' '$WEB/' | grep -qi '^WWW-Authenticate: Basic realm=\"dp\"'"
+check basic-auth-wrong-401 [ "$(code -u test:wrong -H 'Host: auth.test' "$WEB/")" = 401 ]
+OUT=$(get -i -u test:secret -H 'Host: auth.test' "$WEB/")
+check basic-auth-200 grep -q '^X-Whoami-Name: A' <<<"$OUT"
+check basic-auth-header-kept grep -qi '^Authorization: Basic' <<<"$OUT"
+OUT=$(get -i -u test:secret -H 'Host: authrm.test' "$WEB/")
+check basic-auth-remove-header has_not "$OUT" '^X-Whoami-Name: A' '^Authorization:'
+
+check ip-allow-403 [ "$(code -H 'Host: deny.test' "$WEB/")" = 403 ]
+check ip-allow-200 [ "$(code -H 'Host: allow.test' "$WEB/")" = 200 ]
+check ip-allow-depth-200 [ "$(code -H 'Host: xff.test' -H 'X-Forwarded-For: 10.9.9.9, 192.0.2.7' "$WEB/")" = 200 ]
+check ip-allow-depth-403 [ "$(code -H 'Host: xff.test' -H 'X-Forwarded-For: 192.0.2.7, 192.0.2.8' "$WEB/")" = 403 ]
+
+RL=$(for _ in $(seq 20); do curl -s -o /dev/null -D - -w 'CODE %{http_code}\n' -H 'Host: rate.test' "$WEB/bench"; done | tr -d '\r')
+N429=$(grep -c '^CODE 429' <<<"$RL"); N200=$(grep -c '^CODE 200' <<<"$RL")
+check "rate-limit-429(200=$N200,429=$N429)" [ "$N429" -ge 5 -a "$N200" -ge 2 ]
+check rate-limit-retry-after grep -q '^Retry-After: [0-9]' <<<"$RL"
+code -H 'Host: rateslow.test' "$WEB/bench" >/dev/null
+sleep 0.6
+T=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H 'Host: rateslow.test' "$WEB/bench")
+check "rate-limit-delay($T)" python3 -c "c,t='$T'.split(); assert c=='200' and 0.2<=float(t)<1.0"
+
+IPIDS=()
+for i in 1 2 3 4 5; do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 -H 'Host: inflight.test' "$WEB/?wait=1s" >"$TMP/if$i.txt" &
+    IPIDS+=($!)
+done
+for p in "${IPIDS[@]}"; do wait "$p"; done
+NIF=$(cat "$TMP"/if*.txt | grep -c '^200$'); NIF429=$(cat "$TMP"/if*.txt | grep -c '^429$')
+check "in-flight-429(200=$NIF,429=$NIF429)" [ "$NIF" -eq 2 -a "$NIF429" -eq 3 ]
+check in-flight-released [ "$(code -H 'Host: inflight.test' "$WEB/")" = 200 ]
+
+check cb-closed-200 [ "$(code -H 'Host: cb.test' "$WEB/")" = 200 ]
+# The breaker evaluates its expression when a response ends, at most once
+# per checkPeriod (as oxy's): 503s, a pause, one more 503 trips it.
+for _ in $(seq 10); do code -H 'Host: cb.test' "$WEB/status/503" >/dev/null; done
+sleep 0.3
+code -H 'Host: cb.test' "$WEB/status/503" >/dev/null
+H=$(curl -s -D - -o /dev/null -H 'Host: cb.test' "$WEB/")
+check cb-open-503 has_not "$H" '^HTTP/1.1 503' '^X-Whoami-Name'
+REC=no
+for _ in $(seq 60); do
+    sleep 0.1
+    [ "$(code -H 'Host: cb.test' "$WEB/")" = 200 ] && { REC=yes; break; }
+done
+check cb-recovers [ "$REC" = yes ]
+
+H=$(curl -s -D - -o /dev/null -H 'Host: rr.test' "$WEB/some/where?x=1")
+check redirect-regex redirect_is "$H" 302 'http://example.com/new/some/where?x=1'
+check redirect-regex-status [ "$(code -H 'Host: rr.test' "$WEB/x")" = 302 ]
+H=$(curl -s -D - -o /dev/null -H 'Host: rs.test' "$WEB/p?q=1")
+check redirect-scheme redirect_is "$H" 301 'https://rs.test/p?q=1'
+
+check strip-prefix-regex sh -c "curl -s -H 'Host: sr.test' '$WEB/api/v2/users?id=3' | grep -q '^GET /users?id=3 HTTP/1.1'"
+OUT=$(get -H 'Host: rp.test' "$WEB/some/path")
+check replace-path grep -q '^GET /replaced HTTP/1.1' <<<"$OUT"
+check replace-path-header grep -qi '^X-Replaced-Path: /some/path' <<<"$OUT"
+check replace-path-regex sh -c "curl -s -H 'Host: rpr.test' '$WEB/old/thing' | grep -q '^GET /new/thing HTTP/1.1'"
+check add-prefix sh -c "curl -s -H 'Host: ap.test' '$WEB/x?y=2' | grep -q '^GET /pre/x?y=2 HTTP/1.1'"
+check chain-401 [ "$(code -H 'Host: chain.test' "$WEB/x")" = 401 ]
+check chain-200 sh -c "curl -s -u test:secret -H 'Host: chain.test' '$WEB/x' | grep -q '^GET /pre/x HTTP/1.1'"
+
+check client-ip-match sh -c "curl -s -i -H 'Host: cip.test' '$WEB/' | grep -q '^X-Whoami-Name: A'"
+check client-ip-fallthrough sh -c "curl -s -i -H 'Host: cip2.test' '$WEB/' | grep -q '^X-Whoami-Name: B'"
+
+FO=no
+for _ in $(seq 50); do
+    curl -s -i -H 'Host: fo.test' "$WEB/" | grep -q '^X-Whoami-Name: B' && { FO=yes; break; }
+    sleep 0.1
+done
+check failover-fallback [ "$FO" = yes ]
+
+H=$(curl -s -D - -o /dev/null -H 'Host: sticky.test' "$WEB/")
+CK=$(hdr Set-Cookie <<<"$H")
+FIRST=$(hdr X-Whoami-Name <<<"$H")
+check "sticky-set-cookie($CK)" grep -q '^sess=[0-9a-f]*; Path=/; HttpOnly$' <<<"$CK"
+SAME=0; OTHER=0; NOCK=0
+for _ in $(seq 10); do
+    H=$(curl -s -D - -o /dev/null -H 'Host: sticky.test' -H "Cookie: ${CK%%;*}" "$WEB/")
+    [ "$(hdr X-Whoami-Name <<<"$H")" = "$FIRST" ] && SAME=$((SAME + 1))
+    [ -z "$(hdr Set-Cookie <<<"$H")" ] && NOCK=$((NOCK + 1))
+done
+for _ in $(seq 10); do
+    [ "$(curl -s -D - -o /dev/null -H 'Host: sticky.test' "$WEB/" | hdr X-Whoami-Name)" != "$FIRST" ] && OTHER=$((OTHER + 1))
+done
+check "sticky-same-backend($FIRST:$SAME/10)" [ "$SAME" -eq 10 -a "$NOCK" -eq 10 ]
+check "sticky-without-cookie-balances($OTHER)" [ "$OTHER" -ge 3 ]
 
 # ---- reloads ----
 check before-reload-404 [ "$(code -H 'Host: new.test' "$WEB/")" = 404 ]
