@@ -13,7 +13,7 @@
 #define RT(x) Envoy__Config__Route__V3__##x
 
 struct vh {
-    const char *name;
+    char *name; /* a copy: the RouteConfiguration goes after the build */
     struct dp_filter_chain **chains; /* n_routes, NULL = none */
     size_t n_routes;
 };
@@ -34,8 +34,10 @@ void dp_filter_set_free(struct dp_filter_set *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->n_vhs; i++)
+    for (size_t i = 0; i < s->n_vhs; i++) {
         free(s->vhs[i].chains);
+        free(s->vhs[i].name);
+    }
     free(s->vhs);
     for (size_t i = 0; i < s->n_uniq; i++)
         dp_filter_chain_free(s->uniq[i]);
@@ -119,7 +121,8 @@ static char *key_of(const RT(VirtualHost) * vh, const RT(Route) * rt,
 
     r.name = (struct dp_router_slice){rt->name ? rt->name : "",
                                       rt->name ? strlen(rt->name) : 0};
-    r.vhost = (struct dp_router_slice){vh->name, strlen(vh->name)};
+    r.vhost = (struct dp_router_slice){vh->name ? vh->name : "",
+                                       vh->name ? strlen(vh->name) : 0};
     r.index = (uint32_t)idx;
     return dp_filter__route_key(&r);
 }
@@ -131,10 +134,11 @@ static int build_vh(struct dp_filter_set *s, const RT(RouteConfiguration) * rc,
 {
     char msg[CM_ERR_LEN];
 
-    out->name = vh->name;
+    out->name = strdup(vh->name ? vh->name : "");
     out->n_routes = vh->n_routes;
-    if (vh->n_routes &&
-        (out->chains = calloc(vh->n_routes, sizeof(*out->chains))) == NULL)
+    if (out->name == NULL ||
+        (vh->n_routes &&
+         (out->chains = calloc(vh->n_routes, sizeof(*out->chains))) == NULL))
         return cm_err_set(err, len, GW_ENOMEM, "out of memory");
     for (size_t i = 0; i < vh->n_routes; i++) {
         const RT(Route) *rt = vh->routes[i];

@@ -677,6 +677,8 @@ static void test_filters(void **state)
     e->value = any(&f.b, "type.googleapis.com/traefikee.filters.v1.Failover",
                    &fo.base);
     t = build_ok(&f.in);
+    /* nothing of the messages is kept: they are freed after the build */
+    f.rcs[0]->virtual_hosts[0]->name = "changed";
     assert_non_null(dp_table_filters(t, "web"));
     assert_ptr_equal(dp_table_listener(t, 0)->filters,
                      dp_table_filters(t, "web"));
