@@ -14,6 +14,10 @@
 
 /* ==== Arena ==== */
 
+/* Chunks grow from ARENA_FIRST bytes, doubling up to ARENA_CHUNK: a typical
+ * rule or DNF fits in the first one (a translator holding thousands of
+ * them pays for what they use, not 4 KiB each). */
+#define ARENA_FIRST 256
 #define ARENA_CHUNK 4096
 #define ARENA_ALIGN alignof(max_align_t)
 
@@ -24,6 +28,14 @@ struct cm_rule__chunk {
     alignas(max_align_t) unsigned char data[];
 };
 
+/* The size of the next regular chunk after head <h> (or the first). */
+static size_t next_cap(const struct cm_rule__chunk *h)
+{
+    if (h == NULL)
+        return ARENA_FIRST;
+    return h->cap >= ARENA_CHUNK / 2 ? ARENA_CHUNK : h->cap * 2;
+}
+
 void *cm_rule__alloc(struct cm_rule__arena *a, size_t n)
 {
     struct cm_rule__chunk *c = a->head;
@@ -32,7 +44,8 @@ void *cm_rule__alloc(struct cm_rule__arena *a, size_t n)
     if (need < n)
         return NULL;
     if (c == NULL || c->cap - c->used < need) {
-        size_t cap = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+        size_t regular = next_cap(a->head);
+        size_t cap = need > regular ? need : regular;
         if (cap > SIZE_MAX - sizeof(*c))
             return NULL;
         c = malloc(sizeof(*c) + cap);
@@ -42,7 +55,7 @@ void *cm_rule__alloc(struct cm_rule__arena *a, size_t n)
         c->used = 0;
         /* A big one-off chunk goes behind the head so the head's free space
          * stays usable. */
-        if (a->head != NULL && cap > ARENA_CHUNK) {
+        if (a->head != NULL && cap > regular) {
             c->next = a->head->next;
             a->head->next = c;
         } else {

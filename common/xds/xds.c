@@ -83,30 +83,34 @@ const char *cm_xds_type_key(enum cm_xds_type type)
 
 /* ==== Translation ==== */
 
-static void rule_free(void *p)
+/* Frees the rule and DNF of the router being built (c->rule, c->dnf):
+ * after its routes are built, or when the translation fails. */
+static void router_release(struct cm_xds__ctx *c)
 {
-    cm_rule_free(p);
+    cm_rule_free(c->rule);
+    c->rule = NULL;
+    cm_rule_dnf_free(c->dnf);
+    c->dnf = NULL;
 }
 
-static void dnf_free(void *p)
-{
-    cm_rule_dnf_free(p);
-}
-
+/* Router <rt>'s routes, one per conjunction of its rule, appended to
+ * c->routes. Its rule and DNF live only while they are built (the routes
+ * copy what they need into the arenas). */
 static int router(struct cm_xds__ctx *c, struct cm_xds__router *rt)
 {
     char err[CM_ERR_LEN];
     const char *name = rt->r->name;
     if (rt->r->rule == NULL || rt->r->rule[0] == '\0')
         return cm_xds__fail(c, "router \"%s\": no rule", name);
-    struct cm_rule *rule = cm_rule_parse(rt->r->rule, err, sizeof(err));
-    if (rule == NULL)
+    c->rule = cm_rule_parse(rt->r->rule, err, sizeof(err));
+    if (c->rule == NULL)
         return cm_xds__fail(c, "router \"%s\": %s", name, err);
-    cm_xds__defer(c, rule_free, rule);
-    if (cm_rule_to_dnf(rule, &rt->dnf, err, sizeof(err)) != 0)
+    if (cm_rule_to_dnf(c->rule, &c->dnf, err, sizeof(err)) != 0)
         return cm_xds__fail(c, "router \"%s\": %s", name, err);
-    cm_xds__defer(c, dnf_free, rt->dnf);
-    size_t n = cm_rule_dnf_count(rt->dnf);
+    cm_rule_free(c->rule); /* the DNF does not refer to it */
+    c->rule = NULL;
+    rt->dnf = c->dnf;
+    size_t n = rt->n_conj = cm_rule_dnf_count(rt->dnf);
     struct cm_xds__route **routes =
         cm_xds__alloc(c, c->tmp, n * sizeof(*routes));
     for (size_t i = 0; i < n; i++) { /* check the rule first */
@@ -124,6 +128,8 @@ static int router(struct cm_xds__ctx *c, struct cm_xds__router *rt)
         cm_xds__route_finish(c, routes[i]);
         cm_xds__push(c, c->tmp, &c->routes, &c->n_routes, routes[i]);
     }
+    rt->dnf = NULL;
+    router_release(c);
     return 0;
 }
 
@@ -144,8 +150,7 @@ NAME_CMP(route_cmp, Envoy__Config__Route__V3__RouteConfiguration, name)
 NAME_CMP(cluster_cmp, Envoy__Config__Cluster__V3__Cluster, name)
 NAME_CMP(cla_cmp, Envoy__Config__Endpoint__V3__ClusterLoadAssignment,
          cluster_name)
-NAME_CMP(secret_cmp, Envoy__Extensions__TransportSockets__Tls__V3__Secret,
-         name)
+NAME_CMP(secret_cmp, Envoy__Extensions__TransportSockets__Tls__V3__Secret, name)
 
 static void sort(void *base, size_t n, int (*cmp)(const void *, const void *))
 {
@@ -214,6 +219,7 @@ struct cm_xds_resources *cm_xds_translate(const struct cm_config *cfg,
     int rc = run(&c, res, version);
     if (rc == GW_ENOMEM)
         cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
+    router_release(&c);
     cm_xds__arena_free(tmp);
     if (rc != 0) {
         cm_xds_resources_free(res);

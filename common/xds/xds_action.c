@@ -849,7 +849,7 @@ void cm_xds__route_finish(struct cm_xds__ctx *c, struct cm_xds__route *route)
 {
     struct cm_xds__router *rt = route->rt;
     Envoy__Config__Route__V3__Route *m = route->msg;
-    if (cm_rule_dnf_count(rt->dnf) > 1)
+    if (rt->n_conj > 1)
         m->name = cm_xds__printf(c, "%s#%zu", rt->r->name, route->index);
     else
         m->name = cm_xds__str(c, rt->r->name);

@@ -18,15 +18,8 @@ struct chunk {
     max_align_t data[];
 };
 
-struct cleanup {
-    struct cleanup *next;
-    void (*fn)(void *);
-    void *p;
-};
-
 struct cm_xds__arena {
     struct chunk *head;
-    struct cleanup *cleanups;
 };
 
 struct cm_xds__arena *cm_xds__arena_new(void)
@@ -38,12 +31,6 @@ void cm_xds__arena_free(struct cm_xds__arena *a)
 {
     if (a == NULL)
         return;
-    while (a->cleanups != NULL) {
-        struct cleanup *cl = a->cleanups;
-        a->cleanups = cl->next;
-        cl->fn(cl->p);
-        free(cl);
-    }
     while (a->head != NULL) {
         struct chunk *ch = a->head;
         a->head = ch->next;
@@ -125,19 +112,6 @@ void cm_xds__push(struct cm_xds__ctx *c, struct cm_xds__arena *a, void *arr,
     }
     (*parr)[cnt] = item;
     *n = cnt + 1;
-}
-
-void cm_xds__defer(struct cm_xds__ctx *c, void (*fn)(void *), void *p)
-{
-    struct cleanup *cl = malloc(sizeof(*cl));
-    if (cl == NULL) {
-        fn(p);
-        longjmp(c->oom, 1);
-    }
-    cl->fn = fn;
-    cl->p = p;
-    cl->next = c->tmp->cleanups;
-    c->tmp->cleanups = cl;
 }
 
 Google__Protobuf__Any *cm_xds__any(struct cm_xds__ctx *c,

@@ -23,8 +23,8 @@
 
 /* ==== Arena ==== */
 
-/* Bump allocator of zeroed blocks plus cleanup callbacks, all released at
- * once by cm_xds__arena_free(). */
+/* Bump allocator of zeroed blocks, all released at once by
+ * cm_xds__arena_free(). */
 struct cm_xds__arena;
 
 struct cm_xds__arena *cm_xds__arena_new(void);
@@ -43,6 +43,10 @@ struct cm_xds__ctx {
     size_t n_routers;
     struct cm_xds__route **routes; /* every conjunction of every router */
     size_t n_routes;
+    /* The rule and DNF of the router being built: owned; freed once its
+     * routes are built, or by cm_xds_translate() when it fails. */
+    struct cm_rule *rule;
+    struct cm_rule_dnf *dnf;
 };
 
 /* Zeroed <n> bytes from <a>; never NULL (longjmps). */
@@ -56,8 +60,6 @@ void *cm_xds__msg(struct cm_xds__ctx *c, const ProtobufCMessageDescriptor *d);
 /* Appends <item> to the arena array <*arr> of <*n> pointers (in <a>). */
 void cm_xds__push(struct cm_xds__ctx *c, struct cm_xds__arena *a, void *arr,
                   size_t *n, void *item);
-/* Registers <fn>(<p>) to run when the scratch arena is freed. */
-void cm_xds__defer(struct cm_xds__ctx *c, void (*fn)(void *), void *p);
 
 /* Any holding <m> packed (type URL from its descriptor). */
 Google__Protobuf__Any *cm_xds__any(struct cm_xds__ctx *c,
@@ -85,7 +87,9 @@ enum cm_xds__host_kind {
 /* What a router contributes to each of its routes. */
 struct cm_xds__router {
     const struct cm_config_router *r;
-    struct cm_rule_dnf *dnf; /* owned by the scratch arena (deferred free) */
+    /* Borrows c->dnf while the router's routes are built; NULL after. */
+    const struct cm_rule_dnf *dnf;
+    size_t n_conj; /* conjunctions of the rule: routes of the router */
     int64_t priority;
     Envoy__Config__Route__V3__RouteAction *action; /* or: */
     Envoy__Config__Route__V3__RedirectAction *redirect;

@@ -6,6 +6,7 @@
  */
 #include "common/xds/xds_int.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,35 +28,85 @@ struct rlist {
     size_t n;
 };
 
+/* ==== Route groups ==== */
+
+/* Routes sharing one key (an exact host, or the ".suffix" of a wildcard),
+ * in route order. */
+struct group {
+    const char *key; /* NULL = empty slot */
+    uint64_t hash;
+    const char *domain; /* the virtual host domain the group brings */
+    struct rlist l;
+};
+
+/* Open-addressing hash of groups by key, sized once (never full). */
+struct gmap {
+    struct group *v;
+    size_t mask;
+};
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* A map for at most <n> keys, in the scratch arena. */
+static void gmap_init(struct cm_xds__ctx *c, struct gmap *m, size_t n)
+{
+    size_t cap = 8;
+    while (cap < 2 * n)
+        cap *= 2;
+    m->v = cm_xds__alloc(c, c->tmp, cap * sizeof(*m->v));
+    m->mask = cap - 1;
+}
+
+/* The group of <key>: found, or added empty (then *<added> is 1). */
+static struct group *gmap_get(struct gmap *m, const char *key, int *added)
+{
+    uint64_t h = str_hash(key);
+    size_t i = (size_t)h & m->mask;
+    for (;; i = (i + 1) & m->mask) {
+        struct group *g = &m->v[i];
+        if (g->key == NULL) {
+            g->key = key;
+            g->hash = h;
+            *added = 1;
+            return g;
+        }
+        if (g->hash == h && strcmp(g->key, key) == 0) {
+            *added = 0;
+            return g;
+        }
+    }
+}
+
+/* The group of <key>, or NULL. */
+static const struct group *gmap_find(const struct gmap *m, const char *key)
+{
+    uint64_t h = str_hash(key);
+    size_t i = (size_t)h & m->mask;
+    for (;; i = (i + 1) & m->mask) {
+        const struct group *g = &m->v[i];
+        if (g->key == NULL)
+            return NULL;
+        if (g->hash == h && strcmp(g->key, key) == 0)
+            return g;
+    }
+}
+
 /* ==== Route configurations ==== */
 
-static int suffix_of(const char *d, const char *suffix)
+/* Route order in a virtual host: Traefik's, by priority (higher first),
+ * then router name, then conjunction. A total order: router names are
+ * unique. */
+static int route_order(const struct cm_xds__route *x,
+                       const struct cm_xds__route *y)
 {
-    size_t n = strlen(d), m = strlen(suffix);
-    return n > m && strcmp(d + n - m, suffix) == 0;
-}
-
-/* Whether route <r> may match a request that Envoy sends to the virtual
- * host of domain <d> (Envoy picks one virtual host per request: exact, then
- * longest wildcard, then "*"; Traefik orders all routers by priority). */
-static int covers(const struct cm_xds__route *r, const char *d)
-{
-    switch (r->host_kind) {
-    case CM_XDS__HOST_ANY:
-    case CM_XDS__HOST_REGEX:
-        return 1;
-    case CM_XDS__HOST_EXACT:
-        return strcmp(r->host, d) == 0;
-    case CM_XDS__HOST_WILDCARD:
-        return strcmp(r->host, d) == 0 ||
-               (strcmp(d, "*") != 0 && suffix_of(d, r->host + 1));
-    }
-    return 0;
-}
-
-static int route_cmp(const void *a, const void *b)
-{
-    const struct cm_xds__route *x = *(void *const *)a, *y = *(void *const *)b;
     if (x->rt->priority != y->rt->priority)
         return x->rt->priority > y->rt->priority ? -1 : 1;
     int c = strcmp(x->rt->r->name, y->rt->r->name);
@@ -64,35 +115,131 @@ static int route_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+static int route_cmp(const void *a, const void *b)
+{
+    return route_order(*(void *const *)a, *(void *const *)b);
+}
+
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void add_domain(struct cm_xds__ctx *c, char ***v, size_t *n,
-                       const char *d)
+/* The routes of a route configuration grouped by the virtual hosts they
+ * belong to. Envoy picks one virtual host per request (exact domain, then
+ * longest wildcard, then "*") while Traefik orders all routers by
+ * priority, so a route goes into every virtual host whose requests it may
+ * match:
+ *   - no Host, or a HostRegexp that is no wildcard: every virtual host;
+ *   - Host(`h`): the virtual host "h";
+ *   - a wildcard "*.suffix": every domain ending in ".suffix" (longer than
+ *     it, "*.suffix" itself included), "*" excepted. */
+struct hosts {
+    struct rlist any;  /* in every virtual host */
+    struct gmap exact; /* host -> Host(`host`) routes */
+    struct gmap wild;  /* ".suffix" -> "*.suffix" routes */
+    char **domains;    /* sorted, distinct */
+    size_t n_domains;
+};
+
+/* Groups <routes> (borrowed) into <hx>: every list in route order. */
+static void hosts_build(struct cm_xds__ctx *c, struct hosts *hx,
+                        const struct rlist *routes)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*v)[i], d) == 0)
-            return;
-    cm_xds__push(c, c->tmp, v, n, (void *)d);
+    struct rlist sorted = {
+        cm_xds__alloc(c, c->tmp, (routes->n + 1) * sizeof(void *)), routes->n};
+    if (routes->n > 0)
+        memcpy(sorted.v, routes->v, routes->n * sizeof(void *));
+    if (sorted.n > 1)
+        qsort(sorted.v, sorted.n, sizeof(void *), route_cmp);
+    memset(hx, 0, sizeof(*hx));
+    gmap_init(c, &hx->exact, sorted.n);
+    gmap_init(c, &hx->wild, sorted.n);
+    for (size_t i = 0; i < sorted.n; i++) {
+        struct cm_xds__route *r = sorted.v[i];
+        struct group *g;
+        int added;
+        if (r->host_kind == CM_XDS__HOST_EXACT)
+            g = gmap_get(&hx->exact, r->host, &added);
+        else if (r->host_kind == CM_XDS__HOST_WILDCARD)
+            g = gmap_get(&hx->wild, r->host + 1, &added);
+        else {
+            if (hx->any.n == 0)
+                cm_xds__push(c, c->tmp, &hx->domains, &hx->n_domains, "*");
+            cm_xds__push(c, c->tmp, &hx->any.v, &hx->any.n, r);
+            continue;
+        }
+        if (added) {
+            g->domain = r->host;
+            cm_xds__push(c, c->tmp, &hx->domains, &hx->n_domains,
+                         (void *)r->host);
+        }
+        cm_xds__push(c, c->tmp, &g->l.v, &g->l.n, r);
+    }
+    if (hx->n_domains > 1)
+        qsort(hx->domains, hx->n_domains, sizeof(char *), str_cmp);
+    size_t n = 0; /* distinct already; kept so whatever the host forms */
+    for (size_t i = 0; i < hx->n_domains; i++)
+        if (n == 0 || strcmp(hx->domains[n - 1], hx->domains[i]) != 0)
+            hx->domains[n++] = hx->domains[i];
+    hx->n_domains = n;
 }
 
-static VirtualHost *vhost(struct cm_xds__ctx *c, const struct rlist *routes,
+/* The lists of <hx> whose routes cover domain <d> (at most <cap>): the
+ * host-less ones, the exact host's, and the wildcards' whose ".suffix"
+ * ends <d>. Returns how many, filling <lists>. */
+static size_t covering(const struct hosts *hx, const char *d,
+                       const struct rlist **lists, size_t cap)
+{
+    size_t k = 0;
+    const struct group *g;
+    if (hx->any.n > 0)
+        lists[k++] = &hx->any;
+    if ((g = gmap_find(&hx->exact, d)) != NULL)
+        lists[k++] = &g->l;
+    if (strcmp(d, "*") == 0)
+        return k;
+    for (size_t i = 1; d[i] != '\0' && k < cap; i++)
+        if (d[i] == '.' && (g = gmap_find(&hx->wild, d + i)) != NULL)
+            lists[k++] = &g->l;
+    return k;
+}
+
+/* Merges the <k> sorted <lists> into <out> (route messages, in order). */
+static void merge(const struct rlist *const *lists, size_t k, size_t *pos,
+                  Envoy__Config__Route__V3__Route **out)
+{
+    for (size_t n = 0;; n++) {
+        size_t best = k;
+        for (size_t j = 0; j < k; j++)
+            if (pos[j] < lists[j]->n &&
+                (best == k || route_order(lists[j]->v[pos[j]],
+                                          lists[best]->v[pos[best]]) < 0))
+                best = j;
+        if (best == k)
+            return;
+        out[n] = lists[best]->v[pos[best]++]->msg;
+    }
+}
+
+static VirtualHost *vhost(struct cm_xds__ctx *c, const struct hosts *hx,
                           const char *d)
 {
     VirtualHost *vh =
         cm_xds__msg(c, &envoy__config__route__v3__virtual_host__descriptor);
     vh->name = cm_xds__str(c, d);
     cm_xds__push(c, c->out, &vh->domains, &vh->n_domains, vh->name);
-    struct rlist sel = {0};
-    for (size_t i = 0; i < routes->n; i++)
-        if (covers(routes->v[i], d))
-            cm_xds__push(c, c->tmp, &sel.v, &sel.n, routes->v[i]);
-    if (sel.n > 1)
-        qsort(sel.v, sel.n, sizeof(void *), route_cmp);
-    for (size_t i = 0; i < sel.n; i++)
-        cm_xds__push(c, c->out, &vh->routes, &vh->n_routes, sel.v[i]->msg);
+    size_t cap = strlen(d) + 2, total = 0;
+    const struct rlist **lists = cm_xds__alloc(c, c->tmp, cap * sizeof(void *));
+    size_t k = covering(hx, d, lists, cap);
+    for (size_t j = 0; j < k; j++)
+        total += lists[j]->n;
+    if (total == 0)
+        return vh;
+    size_t *pos = cm_xds__alloc(c, c->tmp, k * sizeof(*pos));
+    vh->routes = cm_xds__alloc(c, c->out, total * sizeof(*vh->routes));
+    vh->n_routes = total;
+    merge(lists, k, pos, vh->routes);
     return vh;
 }
 
@@ -102,21 +249,15 @@ static RouteConfiguration *route_config(struct cm_xds__ctx *c, const char *name,
     RouteConfiguration *rc = cm_xds__msg(
         c, &envoy__config__route__v3__route_configuration__descriptor);
     rc->name = cm_xds__str(c, name);
-    char **doms = NULL;
-    size_t nd = 0;
-    for (size_t i = 0; i < routes->n; i++) {
-        const struct cm_xds__route *r = routes->v[i];
-        if (r->host_kind == CM_XDS__HOST_EXACT ||
-            r->host_kind == CM_XDS__HOST_WILDCARD)
-            add_domain(c, &doms, &nd, r->host);
-        else
-            add_domain(c, &doms, &nd, "*");
+    struct hosts hx;
+    hosts_build(c, &hx, routes);
+    if (hx.n_domains > 0) {
+        rc->virtual_hosts =
+            cm_xds__alloc(c, c->out, hx.n_domains * sizeof(*rc->virtual_hosts));
+        rc->n_virtual_hosts = hx.n_domains;
     }
-    if (nd > 1)
-        qsort(doms, nd, sizeof(char *), str_cmp);
-    for (size_t i = 0; i < nd; i++)
-        cm_xds__push(c, c->out, &rc->virtual_hosts, &rc->n_virtual_hosts,
-                     vhost(c, routes, doms[i]));
+    for (size_t i = 0; i < hx.n_domains; i++)
+        rc->virtual_hosts[i] = vhost(c, &hx, hx.domains[i]);
     return rc;
 }
 
@@ -277,15 +418,22 @@ static int grpc_usable(const struct cm_xds__route *r)
 
 static void grpc_hosts(struct cm_xds__ctx *c, struct cm_xds_resources *res)
 {
+    struct gmap seen;
     char **hosts = NULL;
     size_t nh = 0;
-    for (size_t i = 0; i < c->n_routes; i++)
-        if (c->routes[i]->host_kind == CM_XDS__HOST_EXACT)
-            add_domain(c, &hosts, &nh, c->routes[i]->host);
+    gmap_init(c, &seen, c->n_routes);
+    for (size_t i = 0; i < c->n_routes; i++) {
+        int added;
+        if (c->routes[i]->host_kind == CM_XDS__HOST_EXACT &&
+            (gmap_get(&seen, c->routes[i]->host, &added), added))
+            cm_xds__push(c, c->tmp, &hosts, &nh, (void *)c->routes[i]->host);
+    }
     struct rlist usable = {0};
     for (size_t i = 0; i < c->n_routes; i++)
         if (grpc_usable(c->routes[i]))
             cm_xds__push(c, c->tmp, &usable.v, &usable.n, c->routes[i]);
+    struct hosts hx;
+    hosts_build(c, &hx, &usable);
     for (size_t h = 0; h < nh; h++) {
         if (cm_config_find_entrypoint(c->cfg, hosts[h]) != NULL)
             continue; /* entry point names win */
@@ -293,7 +441,7 @@ static void grpc_hosts(struct cm_xds__ctx *c, struct cm_xds_resources *res)
             c, &envoy__config__route__v3__route_configuration__descriptor);
         rc->name = cm_xds__str(c, hosts[h]);
         cm_xds__push(c, c->out, &rc->virtual_hosts, &rc->n_virtual_hosts,
-                     vhost(c, &usable, hosts[h]));
+                     vhost(c, &hx, hosts[h]));
         cm_xds__push(c, c->out, &res->routes, &res->n_routes, rc);
         cm_xds__push(c, c->out, &res->listeners, &res->n_listeners,
                      api_listener(c, hosts[h]));

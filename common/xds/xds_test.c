@@ -485,6 +485,66 @@ static void test_host_regexp(void **state)
     free(y);
 }
 
+static void assert_routes(const VirtualHost *v, const char *const *want,
+                          size_t n)
+{
+    assert_int_equal(v->n_routes, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(v->routes[i]->name, want[i]);
+}
+
+/* Which routes each virtual host gets, in which order: host-less routes
+ * everywhere, a wildcard in every domain it is a proper suffix of (nested
+ * wildcards included), all by priority; gRPC hosts only usable routes. */
+static void test_vhost_cover(void **state)
+{
+    (void)state;
+    char *y = doc(
+        "    wild:\n      rule: \"HostRegexp(`^.+\\\\.example\\\\.com$`)\"\n"
+        "      service: a\n      priority: 5\n"
+        "    wildb:\n      rule: "
+        "\"HostRegexp(`^.+\\\\.b\\\\.example\\\\.com$`)\"\n"
+        "      service: a\n      priority: 7\n"
+        "    exact:\n      rule: \"Host(`a.b.example.com`)\"\n"
+        "      service: b\n      priority: 6\n"
+        "    apex:\n      rule: \"Host(`example.com`)\"\n"
+        "      service: b\n      priority: 1\n"
+        "    any1:\n      rule: \"PathPrefix(`/`)\"\n"
+        "      service: c\n      priority: 10\n"
+        "    any2:\n      rule: \"Path(`/z`)\"\n"
+        "      service: c\n      priority: 2\n"
+        "    mw:\n      rule: \"Host(`a.b.example.com`) && Path(`/m`)\"\n"
+        "      service: c\n      priority: 8\n      middlewares: [rs]\n",
+        "    rs: {redirectScheme: {scheme: https}}\n", NULL);
+    struct cm_xds_resources *res = translate(y);
+    const RouteConfiguration *r = rc(res, "web");
+    const char *doms[] = {"*", "*.b.example.com", "*.example.com",
+                          "a.b.example.com", "example.com"};
+    assert_int_equal(r->n_virtual_hosts, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(r->virtual_hosts[i]->name, doms[i]);
+    const char *any[] = {"any1", "any2"};
+    assert_routes(vh(r, "*"), any, 2);
+    const char *wb[] = {"any1", "wildb", "wild", "any2"};
+    assert_routes(vh(r, "*.b.example.com"), wb, 4);
+    const char *w[] = {"any1", "wild", "any2"};
+    assert_routes(vh(r, "*.example.com"), w, 3);
+    const char *abc[] = {"any1", "mw", "wildb", "exact", "wild", "any2"};
+    assert_routes(vh(r, "a.b.example.com"), abc, 6);
+    const char *apex[] = {"any1", "any2", "apex"};
+    assert_routes(vh(r, "example.com"), apex, 3);
+    /* gRPC: one route configuration per exact host, no redirect route */
+    const RouteConfiguration *g = rc(res, "a.b.example.com");
+    assert_int_equal(g->n_virtual_hosts, 1);
+    const char *gabc[] = {"any1", "wildb", "exact", "wild", "any2"};
+    assert_routes(g->virtual_hosts[0], gabc, 5);
+    assert_routes(rc(res, "example.com")->virtual_hosts[0], apex, 3);
+    assert_null(cm_xds_find(res, CM_XDS_ROUTE, "*.example.com"));
+    assert_round_trips(res);
+    cm_xds_resources_free(res);
+    free(y);
+}
+
 static void test_client_ip(void **state)
 {
     (void)state;
@@ -931,13 +991,11 @@ static void test_json(void **state)
     cm_xds_resources_free(res);
 }
 
-
 /* ==== TLS ==== */
 
 typedef Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext
     DownTls;
-typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext
-    UpTls;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext UpTls;
 
 static const char TLS_DOC[] =
     "entryPoints:\n"
@@ -1015,8 +1073,8 @@ static void test_tls(void **state)
         NULL, sec->filter_chains[0]->transport_socket->typed_config->value.len,
         sec->filter_chains[0]->transport_socket->typed_config->value.data);
     assert_non_null(d);
-    assert_int_equal(d->common_tls_context->n_tls_certificate_sds_secret_configs,
-                     2);
+    assert_int_equal(
+        d->common_tls_context->n_tls_certificate_sds_secret_configs, 2);
     assert_string_equal(
         d->common_tls_context->tls_certificate_sds_secret_configs[0]->name,
         "a");
@@ -1035,18 +1093,18 @@ static void test_tls(void **state)
     /* upstream: system bundle by default, the explicit opt-out, own CAs */
     u = up_tls(res, "api");
     assert_string_equal(u->sni, "127.0.0.1");
-    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
-                            ->filename,
-                        CM_XDS_CA_BUNDLE);
+    assert_string_equal(
+        u->common_tls_context->validation_context->trusted_ca->filename,
+        CM_XDS_CA_BUNDLE);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     u = up_tls(res, "lax");
     assert_null(u->common_tls_context->validation_context);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     u = up_tls(res, "own");
     assert_string_equal(u->sni, "api.internal");
-    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
-                            ->filename,
-                        "/etc/test-ca.pem");
+    assert_string_equal(
+        u->common_tls_context->validation_context->trusted_ca->filename,
+        "/etc/test-ca.pem");
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     cm_xds_resources_free(res);
 }
@@ -1081,6 +1139,7 @@ int main(void)
         cmocka_unit_test(test_negations_headers_query),
         cmocka_unit_test(test_priorities),
         cmocka_unit_test(test_host_regexp),
+        cmocka_unit_test(test_vhost_cover),
         cmocka_unit_test(test_client_ip),
         cmocka_unit_test(test_weighted_nesting),
         cmocka_unit_test(test_mirroring_failover_sticky),
