@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/net/net.h"
 #include "dataplane/filter/filter.h"
@@ -70,9 +71,14 @@ static int respond(struct dp_proxy__rreq *c)
     pl->status = f->status;
     if (dp_proxy__str_add(c, &pl->body, f->body.ptr, f->body.len) != 0)
         return GW_ENOMEM;
-    for (uint8_t i = 0; i < f->n_resp_hdrs; i++)
-        if (add_hdr(c, &pl->resp_add, &f->resp_hdrs[i]) != 0)
+    for (uint8_t i = 0; i < f->n_resp_hdrs; i++) {
+        const struct dp_filter_hdr *h = &f->resp_hdrs[i];
+        if (h->name.len == 12 &&
+            strncasecmp(h->name.ptr, "content-type", 12) == 0)
+            continue; /* the local response has its own */
+        if (add_hdr(c, &pl->resp_add, h) != 0)
             return GW_ENOMEM;
+    }
     return 1;
 }
 
