@@ -4,7 +4,8 @@
  * DeltaAggregatedResources) streams spread over C channels (each its own
  * HTTP/2 connection: local subchannel pools), all on one completion queue
  * and one thread. Each stream subscribes like a data node: CDS and LDS
- * wildcard, then EDS and RDS by the names its clusters and listeners name,
+ * wildcard, then EDS and RDS by the names its clusters and listeners name
+ * (not those of API listeners, as data nodes),
  * ACKs every response, and records per version the time it ACKed each type.
  *
  *   ads_flood --target H:P [--streams 1000] [--channels 8] [--delta]
@@ -336,8 +337,8 @@ static void listener_names(const Google__Protobuf__Any *a, struct names *out)
     for (size_t i = 0; i < l->n_filter_chains; i++)
         for (size_t j = 0; j < l->filter_chains[i]->n_filters; j++)
             hcm_names(l->filter_chains[i]->filters[j]->typed_config, out);
-    if (l->api_listener != NULL)
-        hcm_names(l->api_listener->api_listener, out);
+    /* an API listener's routes are for proxyless gRPC clients: data nodes
+     * do not ask for them (dataplane/xds set.c) */
     envoy__config__listener__v3__listener__free_unpacked(l, NULL);
 }
 

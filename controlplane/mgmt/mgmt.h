@@ -16,6 +16,7 @@
 
 #include "common/config/config-t.h"
 #include "common/err/err.h"
+#include "common/xds/xds-t.h"
 #include "controlplane/mgmt/mgmt-t.h"
 
 /* ==== service (service.c) ==== */
@@ -57,6 +58,22 @@ void cp_mgmt_post_event(struct cp_mgmt *m, const char *kind, const char *node,
 int cp_mgmt_store_doc(struct cp_mgmt *m, const char *doc, size_t len,
                       const char *source, cp_mgmt_stored_cb cb,
                       void *arg) CM_MUST_CHECK;
+
+/* Loop thread: keeps the model <cfg> and translation <res> (both taken) of
+ * <doc> (copied), a document this node validated and is storing, so that
+ * loading the revision that holds it does not parse and translate again
+ * (cp_mgmt_take_translation()). Replaces what was kept. */
+void cp_mgmt_keep_translation(struct cp_mgmt *m, const char *doc, size_t len,
+                              struct cm_config *cfg,
+                              struct cm_xds_resources *res);
+
+/* Loop thread: when <doc> is byte for byte the document kept, moves its
+ * model and translation to *cfg (cm_config_free()) and *res
+ * (cm_xds_resources_free()) and returns 1; otherwise 0 (nothing kept or
+ * another document). */
+int cp_mgmt_take_translation(struct cp_mgmt *m, const char *doc, size_t len,
+                             struct cm_config **cfg,
+                             struct cm_xds_resources **res);
 
 /* ==== model helpers (model.c, pure) ==== */
 

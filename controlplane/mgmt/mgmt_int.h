@@ -48,8 +48,15 @@ struct cp_mgmt__job {
     char *ev_kind, *ev_node, *ev_message;
     uint64_t ev_rev;
     /* per-op scratch */
-    ProtobufCMessage *msg; /* unpacked request; freed with the job */
-    struct cm_config *cfg; /* parsed document being written */
+    ProtobufCMessage *msg;        /* unpacked request; freed with the job */
+    struct cm_config *cfg;        /* parsed document being written */
+    struct cm_xds_resources *res; /* its translation (until kept) */
+    /* validation of doc on the thread pool (write.c check_async()) */
+    uv_work_t work;
+    void (*checked)(struct cp_mgmt__job *job, int rc);
+    int check_rc;
+    char check_err[CM_ERR_LEN];
+    Traefikee__V1__TranslationSummary sum; /* counts of the translation */
     struct cp_mgmt_diff diff;
     uint64_t base_rev;
     char *doc; /* document being written (malloc) */
@@ -86,6 +93,13 @@ struct cp_mgmt {
     char *doc;
     size_t doc_len;
     struct cm_config *cfg;
+
+    /* loop thread: the last document stored, parsed and translated
+     * (cp_mgmt_keep_translation()) */
+    char *kept_doc;
+    size_t kept_len;
+    struct cm_config *kept_cfg;
+    struct cm_xds_resources *kept_res;
 };
 
 /* ---- service.c ---- */

@@ -1,7 +1,7 @@
 /*
  * mgmt_test.c -- unit tests of the management API's pure helpers: kind
  * names, Get's selection, the dry-run diff, Delete with its reference
- * check.
+ * check, and the translation kept for the pipeline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,8 @@
 #include <string.h>
 
 #include "common/config/config.h"
-#include "controlplane/mgmt/mgmt.h"
+#include "common/xds/xds.h"
+#include "controlplane/mgmt/mgmt_int.h"
 
 static const char base_doc[] =
     "entryPoints: {web: {address: ':8000'}}\n"
@@ -225,12 +226,56 @@ static void test_diff_summary(void **state)
     cm_config_free(b);
 }
 
+/* What the leader validated is handed to the pipeline once, for that very
+ * document only. */
+static void test_kept_translation(void **state)
+{
+    struct cp_mgmt m;
+    struct cm_config *cfg = parse(base_doc), *got_cfg = NULL;
+    char err[CM_ERR_LEN];
+    struct cm_xds_resources *res = cm_xds_translate(cfg, "x", err, sizeof(err));
+    struct cm_xds_resources *got_res = NULL;
+    size_t len = strlen(base_doc);
+
+    memset(&m, 0, sizeof(m));
+    assert_non_null(res);
+    assert_int_equal(
+        cp_mgmt_take_translation(&m, base_doc, len, &got_cfg, &got_res), 0);
+    cp_mgmt_keep_translation(&m, base_doc, len, cfg, res);
+    /* another document (same length, one byte off) does not match */
+    char *other = strdup(base_doc);
+    strstr(other, "127.0.0.1:3")[10] = '4'; /* s3 moves */
+    assert_int_equal(
+        cp_mgmt_take_translation(&m, other, len, &got_cfg, &got_res), 0);
+    assert_int_equal(
+        cp_mgmt_take_translation(&m, base_doc, len - 1, &got_cfg, &got_res), 0);
+    assert_int_equal(
+        cp_mgmt_take_translation(&m, base_doc, len, &got_cfg, &got_res), 1);
+    assert_ptr_equal(got_cfg, cfg);
+    assert_ptr_equal(got_res, res);
+    /* taken once */
+    assert_int_equal(
+        cp_mgmt_take_translation(&m, base_doc, len, &got_cfg, &got_res), 0);
+    /* a new keep replaces the old one (nothing leaks) */
+    cp_mgmt_keep_translation(&m, base_doc, len, got_cfg, got_res);
+    cp_mgmt_keep_translation(&m, other, len, parse(other),
+                             cm_xds_translate(cfg, "y", err, sizeof(err)));
+    assert_int_equal(
+        cp_mgmt_take_translation(&m, base_doc, len, &got_cfg, &got_res), 0);
+    cp_mgmt_keep_translation(&m, NULL, 0, NULL, NULL);
+    assert_null(m.kept_doc);
+    free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kinds),        cmocka_unit_test(test_select),
-        cmocka_unit_test(test_diff),         cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_delete),
         cmocka_unit_test(test_diff_summary),
+        cmocka_unit_test(test_kept_translation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

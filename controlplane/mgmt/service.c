@@ -13,6 +13,7 @@
 
 #include "common/config/config.h"
 #include "common/log/log.h"
+#include "common/xds/xds.h"
 #include "controlplane/mgmt/mgmt_int.h"
 
 static const char *const paths[CP_MGMT__NMETHODS] = {
@@ -53,6 +54,7 @@ void cp_mgmt__job_free(struct cp_mgmt__job *job)
     if (job->msg != NULL)
         protobuf_c_message_free_unpacked(job->msg, NULL);
     cm_config_free(job->cfg);
+    cm_xds_resources_free(job->res);
     cp_mgmt_diff_deinit(&job->diff);
     free(job->doc);
     free(job->source);
@@ -372,6 +374,7 @@ void cp_mgmt_free(struct cp_mgmt *m)
     free(m->node_id);
     free(m->doc);
     cm_config_free(m->cfg);
+    cp_mgmt_keep_translation(m, NULL, 0, NULL, NULL);
     free(m);
 }
 

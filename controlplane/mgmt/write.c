@@ -1,6 +1,7 @@
 /*
  * write.c -- the write operations of the management API, on the store's
- * loop: Apply (validate, translate, diff; dry-run or store), Delete and
+ * loop: Apply (validate, translate, diff; dry-run or store; the model and
+ * translation of a stored document are kept for the pipeline), Delete and
  * Rollback, and SetAdminHash. A follower forwards writes to the leader
  * (forward.c); the leader stores a revision with cp_mgmt_store_doc(), which
  * also records the revision's metadata (time, size, leader, source, what
@@ -55,6 +56,98 @@ static int validate(const char *doc, size_t len, const char *version,
     return 0;
 }
 
+/* ==== validation off the loop ==== */
+
+static void check_work(uv_work_t *w)
+{
+    struct cp_mgmt__job *job = w->data;
+
+    job->check_rc = validate(job->doc, job->doc_len, "check", &job->cfg,
+                             &job->res, job->check_err, sizeof(job->check_err));
+}
+
+static void check_after(uv_work_t *w, int status)
+{
+    struct cp_mgmt__job *job = w->data;
+    struct cp_mgmt *m = job->m;
+
+    if (!m->async_open || uv_is_closing((uv_handle_t *)&m->async)) {
+        cp_mgmt__job_free(job); /* closing: the calls are gone */
+        return;
+    }
+    job->checked(job, status != 0 ? status : job->check_rc);
+}
+
+/* Parses and translates job->doc on the libuv thread pool (a large
+ * document takes long enough to starve the loop's lease renewals), then
+ * calls <then> on the loop with 0 (job->cfg, job->res set) or an error
+ * (job->check_err says what). */
+static void check_async(struct cp_mgmt__job *job,
+                        void (*then)(struct cp_mgmt__job *job, int rc))
+{
+    job->checked = then;
+    job->work.data = job;
+    if (uv_queue_work(job->m->loop, &job->work, check_work, check_after) != 0) {
+        check_work(&job->work);
+        check_after(&job->work, 0);
+    }
+}
+
+/* Fills the job's summary from its model and translation. */
+static void summarize(struct cp_mgmt__job *job)
+{
+    Traefikee__V1__TranslationSummary *sum = &job->sum;
+
+    sum->routers = job->cfg->http.n_routers;
+    sum->services = job->cfg->http.n_services;
+    sum->middlewares = job->cfg->http.n_middlewares;
+    sum->listeners = cm_xds_count(job->res, CM_XDS_LISTENER);
+    sum->route_configurations = cm_xds_count(job->res, CM_XDS_ROUTE);
+    sum->clusters = cm_xds_count(job->res, CM_XDS_CLUSTER);
+    sum->cluster_load_assignments = cm_xds_count(job->res, CM_XDS_ENDPOINT);
+}
+
+/* ==== the translation kept for the pipeline ==== */
+
+void cp_mgmt_keep_translation(struct cp_mgmt *m, const char *doc, size_t len,
+                              struct cm_config *cfg,
+                              struct cm_xds_resources *res)
+{
+    free(m->kept_doc);
+    cm_config_free(m->kept_cfg);
+    cm_xds_resources_free(m->kept_res);
+    m->kept_doc = NULL;
+    m->kept_cfg = NULL;
+    m->kept_res = NULL;
+    if (doc == NULL || cfg == NULL || res == NULL ||
+        (m->kept_doc = malloc(len + 1)) == NULL) {
+        cm_config_free(cfg);
+        cm_xds_resources_free(res);
+        return;
+    }
+    memcpy(m->kept_doc, doc, len);
+    m->kept_doc[len] = '\0';
+    m->kept_len = len;
+    m->kept_cfg = cfg;
+    m->kept_res = res;
+}
+
+int cp_mgmt_take_translation(struct cp_mgmt *m, const char *doc, size_t len,
+                             struct cm_config **cfg,
+                             struct cm_xds_resources **res)
+{
+    if (m->kept_doc == NULL || len != m->kept_len ||
+        memcmp(doc, m->kept_doc, len) != 0)
+        return 0;
+    *cfg = m->kept_cfg;
+    *res = m->kept_res;
+    m->kept_cfg = NULL;
+    m->kept_res = NULL;
+    free(m->kept_doc);
+    m->kept_doc = NULL;
+    return 1;
+}
+
 /* ==== storing a revision ==== */
 
 struct store_op {
@@ -106,6 +199,12 @@ static void on_put(struct cp_store *s, int status, uint64_t rev, int replicas,
                  "revision %llu was written but no replica confirmed it "
                  "(%d confirmed); it may be lost if Redis fails over now",
                  (unsigned long long)rev, replicas);
+    else if (status == CP_STORE_EUNSURE)
+        snprintf(msg, sizeof(msg),
+                 "revision %llu was written but a Redis failover began "
+                 "before it was confirmed, so it may not have been kept; "
+                 "apply again to be sure (that makes a new revision)",
+                 (unsigned long long)rev);
     else if (status != 0)
         snprintf(msg, sizeof(msg),
                  "control node %s: writing the revision "
@@ -127,13 +226,17 @@ static void on_put(struct cp_store *s, int status, uint64_t rev, int replicas,
 static char *doc_summary(const struct cp_mgmt *m, const char *doc, size_t len)
 {
     char err[CM_ERR_LEN], line[512] = "";
-    struct cm_config *cfg = cm_config_parse(doc, len, err, sizeof(err));
+    bool kept = m->kept_doc != NULL && len == m->kept_len &&
+                memcmp(doc, m->kept_doc, len) == 0;
+    struct cm_config *cfg =
+        kept ? m->kept_cfg : cm_config_parse(doc, len, err, sizeof(err));
     struct cp_mgmt_diff d = {0};
 
     if (cfg != NULL && cp_mgmt_diff(m->cfg, cfg, &d) == 0)
         cp_mgmt_diff_summary(&d, line, sizeof(line));
     cp_mgmt_diff_deinit(&d);
-    cm_config_free(cfg);
+    if (!kept)
+        cm_config_free(cfg);
     return strdup(line);
 }
 
@@ -174,6 +277,14 @@ static int leader_or_forward(struct cp_mgmt__job *job, protobuf_c_boolean fwd)
 
     if (cp_store_is_leader(m->store))
         return 1;
+    if (!cp_store_connected(m->store)) {
+        const char *at = cp_store_master(m->store);
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: the store (Redis%s%s) is unreachable, "
+                      "so no leader can be elected; retry once Redis is back",
+                      m->node_id, *at != '\0' ? " at " : "", at);
+        return 0;
+    }
     if (fwd || leader == NULL || strcmp(leader, m->node_id) == 0) {
         cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
                       "control node %s: no leader elected right now; retry "
@@ -191,6 +302,7 @@ static grpc_status_code put_status(int status)
     case 0:
         return GRPC_STATUS_OK;
     case CP_STORE_ENOREPLICA:
+    case CP_STORE_EUNSURE:
         return GRPC_STATUS_ABORTED;
     default:
         return GRPC_STATUS_UNAVAILABLE;
@@ -222,31 +334,12 @@ static void apply_reply(struct cp_mgmt__job *job, uint64_t rev,
                         const char *leader)
 {
     Traefikee__V1__ApplyResponse r = TRAEFIKEE__V1__APPLY_RESPONSE__INIT;
-    Traefikee__V1__TranslationSummary sum =
-        TRAEFIKEE__V1__TRANSLATION_SUMMARY__INIT;
     Traefikee__V1__KindDiff kd[CP_MGMT_NDIFF_KINDS], *ptrs[CP_MGMT_NDIFF_KINDS];
-    struct cm_xds_resources *res = NULL;
-    char err[CM_ERR_LEN];
-    struct cm_config *cfg;
 
-    /* the summary comes from a second translation: cheap, and keeps the
-     * resources out of the job */
-    if (validate(job->doc, job->doc_len, "summary", &cfg, &res, err,
-                 sizeof(err)) == 0) {
-        sum.routers = cfg->http.n_routers;
-        sum.services = cfg->http.n_services;
-        sum.middlewares = cfg->http.n_middlewares;
-        sum.listeners = cm_xds_count(res, CM_XDS_LISTENER);
-        sum.route_configurations = cm_xds_count(res, CM_XDS_ROUTE);
-        sum.clusters = cm_xds_count(res, CM_XDS_CLUSTER);
-        sum.cluster_load_assignments = cm_xds_count(res, CM_XDS_ENDPOINT);
-        cm_xds_resources_free(res);
-        cm_config_free(cfg);
-    }
     fill_diff(&job->diff, kd, ptrs, &r.n_diff);
     r.diff = ptrs;
     r.revision = rev;
-    r.summary = &sum;
+    r.summary = &job->sum;
     r.base_revision = job->base_rev;
     r.leader_id = (char *)(leader != NULL ? leader : "");
     cp_mgmt__reply(job, GRPC_STATUS_OK, NULL, &r.base);
@@ -263,12 +356,42 @@ static void on_applied(void *arg, int status, uint64_t rev, const char *msg)
     apply_reply(job, rev, job->m->node_id);
 }
 
-void cp_mgmt__op_apply(struct cp_mgmt__job *job)
+static void apply_checked(struct cp_mgmt__job *job, int rc)
 {
     struct cp_mgmt *m = job->m;
+    Traefikee__V1__ApplyRequest *req = (Traefikee__V1__ApplyRequest *)job->msg;
+
+    if (rc != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "%s", job->check_err);
+        return;
+    }
+    traefikee__v1__translation_summary__init(&job->sum);
+    summarize(job);
+    job->base_rev = m->rev;
+    if (cp_mgmt_diff(m->cfg, job->cfg, &job->diff) != 0) {
+        cp_mgmt__fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
+        return;
+    }
+    if (req->dry_run) {
+        apply_reply(job, m->rev, NULL);
+        return;
+    }
+    if (!leader_or_forward(job, req->forwarded))
+        return;
+    /* the diff is made: the model and translation go to the pipeline */
+    cp_mgmt_keep_translation(m, job->doc, job->doc_len, job->cfg, job->res);
+    job->cfg = NULL;
+    job->res = NULL;
+    rc = cp_mgmt_store_doc(m, job->doc, job->doc_len, "apply", on_applied, job);
+    if (rc != 0)
+        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
+                      "control node %s: cannot write: %s", m->node_id,
+                      cp_store_strerror(rc));
+}
+
+void cp_mgmt__op_apply(struct cp_mgmt__job *job)
+{
     Traefikee__V1__ApplyRequest *req;
-    char err[CM_ERR_LEN];
-    int rc;
 
     if (unpack(job, &traefikee__v1__apply_request__descriptor) != 0)
         return;
@@ -281,27 +404,7 @@ void cp_mgmt__op_apply(struct cp_mgmt__job *job)
     memcpy(job->doc, req->document.data, req->document.len);
     job->doc[req->document.len] = '\0';
     job->doc_len = req->document.len;
-    if (validate(job->doc, job->doc_len, "apply", &job->cfg, NULL, err,
-                 sizeof(err)) != 0) {
-        cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
-        return;
-    }
-    job->base_rev = m->rev;
-    if (cp_mgmt_diff(m->cfg, job->cfg, &job->diff) != 0) {
-        cp_mgmt__fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
-        return;
-    }
-    if (req->dry_run) {
-        apply_reply(job, m->rev, NULL);
-        return;
-    }
-    if (!leader_or_forward(job, req->forwarded))
-        return;
-    rc = cp_mgmt_store_doc(m, job->doc, job->doc_len, "apply", on_applied, job);
-    if (rc != 0)
-        cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
-                      "control node %s: cannot write: %s", m->node_id,
-                      cp_store_strerror(rc));
+    check_async(job, apply_checked);
 }
 
 /* ==== Delete and Rollback: read, change, store ==== */
@@ -321,27 +424,35 @@ static void on_written(void *arg, int status, uint64_t rev, const char *msg)
                    job->method == CP_MGMT__DELETE ? &d.base : &r.base);
 }
 
-/* Validates <doc> (takes it: malloc'd) and stores it with <source>. */
-static void write_doc(struct cp_mgmt__job *job, char *doc, size_t len)
+static void write_checked(struct cp_mgmt__job *job, int rc)
 {
-    char err[CM_ERR_LEN];
-    struct cm_config *cfg;
-    int rc;
-
-    free(job->doc);
-    job->doc = doc;
-    job->doc_len = len;
-    if (validate(doc, len, "check", &cfg, NULL, err, sizeof(err)) != 0) {
+    if (rc != 0) {
         cp_mgmt__fail(job, GRPC_STATUS_FAILED_PRECONDITION,
-                      "the resulting configuration is invalid: %s", err);
+                      "the resulting configuration is invalid: %s",
+                      job->check_err);
         return;
     }
-    cm_config_free(cfg);
-    rc = cp_mgmt_store_doc(job->m, doc, len, job->source, on_written, job);
+    cp_mgmt_keep_translation(job->m, job->doc, job->doc_len, job->cfg,
+                             job->res);
+    job->cfg = NULL;
+    job->res = NULL;
+    rc = cp_mgmt_store_doc(job->m, job->doc, job->doc_len, job->source,
+                           on_written, job);
     if (rc != 0)
         cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
                       "control node %s: cannot write: %s", job->m->node_id,
                       cp_store_strerror(rc));
+}
+
+/* Validates <doc> (takes it: malloc'd) and stores it with <source>. */
+static void write_doc(struct cp_mgmt__job *job, char *doc, size_t len)
+{
+    free(job->doc);
+    job->doc = doc;
+    job->doc_len = len;
+    cm_config_free(job->cfg); /* Delete parsed the current revision */
+    job->cfg = NULL;
+    check_async(job, write_checked);
 }
 
 static void on_delete_current(struct cp_store *s, int status, uint64_t rev,
@@ -491,7 +602,8 @@ static void on_admin_set(struct cp_store *s, int status, void *arg)
         TRAEFIKEE__V1__SET_ADMIN_HASH_RESPONSE__INIT;
 
     if (status == 0 || status == CP_STORE_ENOREPLICA) {
-        /* written on the master either way: it is in force */
+        /* written on the master either way: it is in force (not so after
+         * CP_STORE_EUNSURE: a failover may drop it) */
         if (m->on_admin_hash != NULL)
             m->on_admin_hash(m->on_admin_hash_arg, req->hash);
         cp_mgmt_event(m, "admin_password_changed", m->node_id, 0, NULL);
@@ -500,6 +612,13 @@ static void on_admin_set(struct cp_store *s, int status, void *arg)
         cp_mgmt__fail(job, GRPC_STATUS_ABORTED,
                       "the new password hash was written but no replica "
                       "confirmed it; it may be lost if Redis fails over now");
+        return;
+    }
+    if (status == CP_STORE_EUNSURE) {
+        cp_mgmt__fail(job, GRPC_STATUS_ABORTED,
+                      "the new password hash was written but a Redis "
+                      "failover began before it was confirmed, so it may not "
+                      "have been kept; set it again");
         return;
     }
     if (status != 0) {

@@ -1,9 +1,13 @@
 /*
  * pipeline.c -- from the store's current revision to the xDS server: read
  * the document, parse, translate with the revision as version, build an
- * immutable snapshot and publish it (cp_xds_server_set_snapshot() is
- * thread-safe), then hand the model to the management API. One load at a
- * time; a change during a load triggers one more. Loop thread.
+ * immutable snapshot and publish it (cp_xds_server_set_snapshot() returns at
+ * once), then hand the model to the management API. The leader reuses the
+ * model and translation it made when it validated the document it stored
+ * (cp_mgmt_take_translation()); otherwise parsing and translating run on
+ * the libuv thread pool, off the loop (lease renewals must not wait). One
+ * load at a time; a change during a load triggers one more. Loop thread,
+ * except work_cb.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,36 +19,41 @@
 #include "controlplane/node/node_int.h"
 
 static const enum cp_xds_type xds_type[CM_XDS_NTYPES] = {
-    [CM_XDS_LISTENER] = CP_XDS_LISTENER,
-    [CM_XDS_ROUTE] = CP_XDS_ROUTE,
-    [CM_XDS_CLUSTER] = CP_XDS_CLUSTER,
-    [CM_XDS_ENDPOINT] = CP_XDS_ENDPOINT,
+    [CM_XDS_LISTENER] = CP_XDS_LISTENER, [CM_XDS_ROUTE] = CP_XDS_ROUTE,
+    [CM_XDS_CLUSTER] = CP_XDS_CLUSTER,   [CM_XDS_ENDPOINT] = CP_XDS_ENDPOINT,
     [CM_XDS_SECRET] = CP_XDS_SECRET,
 };
 
-struct cp_xds_snapshot *cp_node_snapshot(const struct cm_config *cfg,
-                                         const char *version, char *err,
-                                         size_t errlen)
+/* The snapshot of <res> (borrowed): returns new or NULL with <err>. */
+static struct cp_xds_snapshot *snapshot_of(const struct cm_xds_resources *res,
+                                           const char *version, char *err,
+                                           size_t errlen)
 {
-    struct cm_xds_resources *res;
-    struct cp_xds_snapshot *snap;
+    struct cp_xds_snapshot *snap = cp_xds_snapshot_new(version);
     int rc = 0;
 
-    res = cm_xds_translate(cfg, version, err, errlen);
-    if (res == NULL)
-        return NULL;
-    snap = cp_xds_snapshot_new(version);
     for (int t = 0; snap != NULL && rc == 0 && t < CM_XDS_NTYPES; t++)
         for (size_t i = 0; rc == 0 && i < cm_xds_count(res, t); i++)
             rc = cp_xds_snapshot_add(snap, xds_type[t], cm_xds_name(res, t, i),
                                      cm_xds_get(res, t, i));
-    cm_xds_resources_free(res);
     if (snap == NULL || rc != 0) {
         cp_xds_snapshot_put(snap);
         cm_err_set(err, errlen, GW_ENOMEM, "cannot build the snapshot: %s",
                    cm_err_str(rc != 0 ? rc : GW_ENOMEM));
         return NULL;
     }
+    return snap;
+}
+
+struct cp_xds_snapshot *cp_node_snapshot(const struct cm_config *cfg,
+                                         const char *version, char *err,
+                                         size_t errlen)
+{
+    struct cm_xds_resources *res = cm_xds_translate(cfg, version, err, errlen);
+    struct cp_xds_snapshot *snap =
+        res != NULL ? snapshot_of(res, version, err, errlen) : NULL;
+
+    cm_xds_resources_free(res);
     return snap;
 }
 
@@ -69,13 +78,87 @@ static void loaded(struct cp_node *n)
     }
 }
 
+/* One revision on its way to the xDS server. */
+struct load_job {
+    uv_work_t req;
+    struct cp_node *n;
+    uint64_t rev;
+    char version[24];
+    char *doc; /* copy */
+    size_t len;
+    struct cm_config *cfg;        /* kept by mgmt, or parsed by work_cb */
+    struct cm_xds_resources *res; /* kept by mgmt, or made by work_cb */
+    struct cp_xds_snapshot *snap; /* result, or NULL with err */
+    char err[CM_ERR_LEN];
+};
+
+static void job_free(struct load_job *j)
+{
+    cm_xds_resources_free(j->res);
+    cm_config_free(j->cfg);
+    cp_xds_snapshot_put(j->snap);
+    free(j->doc);
+    free(j);
+}
+
+/* Parses and translates what was not kept, then builds the snapshot. */
+static void build(struct load_job *j)
+{
+    if (j->cfg == NULL)
+        j->cfg = cm_config_parse(j->doc, j->len, j->err, sizeof(j->err));
+    if (j->cfg != NULL && j->res == NULL)
+        j->res = cm_xds_translate(j->cfg, j->version, j->err, sizeof(j->err));
+    if (j->res != NULL)
+        j->snap = snapshot_of(j->res, j->version, j->err, sizeof(j->err));
+    cm_xds_resources_free(j->res);
+    j->res = NULL;
+}
+
+static void work_cb(uv_work_t *req)
+{
+    build(req->data);
+}
+
+/* Loop thread: publishes what build() made. */
+static void publish(struct load_job *j)
+{
+    struct cp_node *n = j->n;
+
+    if (n->stopping) {
+        job_free(j);
+        loaded(n);
+        return;
+    }
+    if (j->snap == NULL) {
+        /* the leader validated it: a newer binary wrote it, or a bug */
+        cm_log_error(CP_NODE__MOD, "revision_rejected", "rev=%s err=\"%s\"",
+                     j->version, j->err);
+        n->served = j->rev; /* do not retry the same document */
+        job_free(j);
+        loaded(n);
+        return;
+    }
+    cp_xds_server_set_snapshot(n->xds, j->snap);
+    n->served = j->rev;
+    cp_mgmt_set_current(n->mgmt, j->rev, j->doc, j->len, j->cfg);
+    j->cfg = NULL;
+    cp_mgmt_event(n->mgmt, "revision_applied", n->flags->node_id, j->rev, NULL);
+    cp_node__view_revision(n, j->rev);
+    job_free(j);
+    loaded(n);
+}
+
+static void after_work_cb(uv_work_t *req, int status)
+{
+    (void)status; /* cancelled: nothing was built, publish() reports it */
+    publish(req->data);
+}
+
 static void on_current(struct cp_store *s, int status, uint64_t rev,
                        const char *doc, size_t len, void *arg)
 {
     struct cp_node *n = arg;
-    char err[CM_ERR_LEN], version[24];
-    struct cp_xds_snapshot *snap;
-    struct cm_config *cfg;
+    struct load_job *j;
 
     if (status != 0 || rev <= n->served) {
         if (status != 0 && status != GW_ENOENT && status != UV_ECANCELED)
@@ -84,26 +167,30 @@ static void on_current(struct cp_store *s, int status, uint64_t rev,
         loaded(n);
         return;
     }
-    cfg = cm_config_parse(doc, len, err, sizeof(err));
-    snprintf(version, sizeof(version), "%llu", (unsigned long long)rev);
-    snap =
-        cfg != NULL ? cp_node_snapshot(cfg, version, err, sizeof(err)) : NULL;
-    if (snap == NULL) {
-        /* the leader validated it: a newer binary wrote it, or a bug */
-        cm_log_error(CP_NODE__MOD, "revision_rejected", "rev=%s err=\"%s\"",
-                     version, err);
-        cm_config_free(cfg);
-        n->served = rev; /* do not retry the same document */
+    j = calloc(1, sizeof(*j));
+    if (j == NULL || (j->doc = malloc(len + 1)) == NULL) {
+        free(j);
+        cm_log_warn(CP_NODE__MOD, "load_failed", "err=\"out of memory\"");
         loaded(n);
         return;
     }
-    cp_xds_server_set_snapshot(n->xds, snap);
-    cp_xds_snapshot_put(snap);
-    n->served = rev;
-    cp_mgmt_set_current(n->mgmt, rev, doc, len, cfg);
-    cp_mgmt_event(n->mgmt, "revision_applied", n->flags->node_id, rev, NULL);
-    cp_node__view_revision(n, rev);
-    loaded(n);
+    memcpy(j->doc, doc, len);
+    j->doc[len] = '\0';
+    j->len = len;
+    j->n = n;
+    j->rev = rev;
+    j->req.data = j;
+    snprintf(j->version, sizeof(j->version), "%llu", (unsigned long long)rev);
+    if (cp_mgmt_take_translation(n->mgmt, doc, len, &j->cfg, &j->res)) {
+        /* this node stored it: only the snapshot is left to build */
+        build(j);
+        publish(j);
+        return;
+    }
+    if (uv_queue_work(n->loop, &j->req, work_cb, after_work_cb) != 0) {
+        build(j);
+        publish(j);
+    }
 }
 
 static void load(struct cp_node *n)

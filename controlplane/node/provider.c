@@ -91,12 +91,15 @@ static int valid(const struct check *c)
     struct cm_xds_resources *res =
         cfg != NULL ? cm_xds_translate(cfg, "file", err, sizeof(err)) : NULL;
 
-    cm_xds_resources_free(res);
-    cm_config_free(cfg);
-    if (res == NULL)
+    if (res == NULL) {
+        cm_config_free(cfg);
         cm_log_error(CP_NODE__MOD, "file_invalid", "file=%s err=\"%s\"",
                      c->path, err);
-    return res != NULL;
+        return 0;
+    }
+    /* storing it follows: the pipeline reuses the translation */
+    cp_mgmt_keep_translation(c->node->mgmt, c->doc, c->len, cfg, res);
+    return 1;
 }
 
 static void on_current(struct cp_store *s, int status, uint64_t rev,

@@ -58,3 +58,16 @@ grpc_byte_buffer *cp_rpc_buffer_from_pb(const ProtobufCMessage *msg)
     grpc_slice_unref(s);
     return bb;
 }
+
+grpc_byte_buffer *cp_rpc_buffer_shared(const uint8_t *data, size_t len,
+                                       void (*release)(void *), void *owner,
+                                       const uint8_t *tail, size_t tail_len)
+{
+    grpc_slice s[2];
+    s[0] = grpc_slice_new_with_user_data((void *)data, len, release, owner);
+    s[1] = grpc_slice_from_copied_buffer((const char *)tail, tail_len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(s, tail_len > 0 ? 2 : 1);
+    grpc_slice_unref(s[0]);
+    grpc_slice_unref(s[1]);
+    return bb;
+}

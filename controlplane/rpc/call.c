@@ -33,6 +33,7 @@ struct cp_rpc_call {
     int cancelled;
     grpc_byte_buffer *recv_buf;
     struct out_msg *head, *tail;
+    size_t queued; /* messages in head..tail */
     grpc_status_code status;
     char *details;
     struct cp_rpc__tag t_request, t_recv, t_send, t_close, t_status;
@@ -137,9 +138,13 @@ static void on_send(struct cp_rpc__tag *tag, int ok)
             c->tail = NULL;
         grpc_byte_buffer_destroy(o->bb);
         free(o);
+        c->queued--;
     }
     if (ok)
         pump(c);
+    if (ok && c->head == NULL && c->state == CP_RPC_CALL_ACTIVE &&
+        c->method->ops->on_sent != NULL)
+        c->method->ops->on_sent(c->method->arg, c);
     maybe_free(c);
 }
 
@@ -295,8 +300,25 @@ static int enqueue(struct cp_rpc_call *c, grpc_byte_buffer *bb)
     else
         c->head = o;
     c->tail = o;
+    c->queued++;
     pump(c);
     return GW_OK;
+}
+
+int cp_rpc_call_send_buffer(struct cp_rpc_call *call, grpc_byte_buffer *bb)
+{
+    if (bb == NULL)
+        return GW_ENOMEM;
+    if (call->state != CP_RPC_CALL_ACTIVE) {
+        grpc_byte_buffer_destroy(bb);
+        return GW_EIO;
+    }
+    return enqueue(call, bb);
+}
+
+size_t cp_rpc_call_pending(const struct cp_rpc_call *call)
+{
+    return call->queued;
 }
 
 int cp_rpc_call_send(struct cp_rpc_call *call, const uint8_t *data, size_t len)

@@ -40,6 +40,9 @@ struct cp_rpc_method_ops {
     /* The call is over (<cancelled> when it did not end with our status):
      * free what was attached; the call must not be used afterwards. */
     void (*on_done)(void *arg, struct cp_rpc_call *call, int cancelled);
+    /* Every queued message was written: the send queue is empty again (a
+     * streaming service pushes its next update from here). */
+    void (*on_sent)(void *arg, struct cp_rpc_call *call);
 };
 
 #endif

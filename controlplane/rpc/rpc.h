@@ -58,6 +58,10 @@ enum cp_rpc_call_state cp_rpc_call_state(const struct cp_rpc_call *call);
 int cp_rpc_call_send(struct cp_rpc_call *call, const uint8_t *data, size_t len);
 /* Packs <msg> and queues it. */
 int cp_rpc_call_send_pb(struct cp_rpc_call *call, const ProtobufCMessage *msg);
+/* Queues <bb> (taken, also on failure) as one message. */
+int cp_rpc_call_send_buffer(struct cp_rpc_call *call, grpc_byte_buffer *bb);
+/* Messages queued and not yet written (the one being written included). */
+size_t cp_rpc_call_pending(const struct cp_rpc_call *call);
 /* Ends the call with <status> (and <details>, may be NULL, copied) after
  * every queued message has been sent. A second call is a no-op. */
 void cp_rpc_call_finish(struct cp_rpc_call *call, grpc_status_code status,
@@ -73,6 +77,14 @@ int cp_rpc_buffer_flatten(grpc_byte_buffer *bb, uint8_t **out,
 grpc_byte_buffer *cp_rpc_buffer_from_bytes(const uint8_t *data, size_t len);
 /* Returns new; release with grpc_byte_buffer_destroy(). NULL on failure. */
 grpc_byte_buffer *cp_rpc_buffer_from_pb(const ProtobufCMessage *msg);
+/* Returns new: one message made of <len> bytes at <data>, not copied (owned
+ * elsewhere, e.g. shared by many calls), then a copy of <tail>. The caller
+ * holds a reference on <owner> for the buffer: gRPC calls <release>(<owner>)
+ * once it is done with <data>, on any thread. Release with
+ * grpc_byte_buffer_destroy(). */
+grpc_byte_buffer *cp_rpc_buffer_shared(const uint8_t *data, size_t len,
+                                       void (*release)(void *), void *owner,
+                                       const uint8_t *tail, size_t tail_len);
 /* Packs <msg> into a new block. Returns new in *out; free with free(). */
 int cp_rpc_pb_pack(const ProtobufCMessage *msg, uint8_t **out,
                    size_t *len) CM_MUST_CHECK;

@@ -2,13 +2,14 @@
  * snapshot.c -- one configuration revision: per resource type, a name-sorted
  * array of resources encoded once (bytes + a version that is a hash of the
  * bytes). Built by one thread, then immutable and shared by every stream
- * through an atomic reference count. Also the resource type table.
+ * through an atomic reference count (the memo of encoded responses, body.c,
+ * has its own lock). Also the resource type table.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "controlplane/xds/xds.h"
+#include "controlplane/xds/xds-int.h"
 
 #define TYPE_PREFIX "type.googleapis.com/"
 
@@ -54,24 +55,6 @@ int cp_xds_type_from_url(const char *url)
     return -1;
 }
 
-struct resource {
-    char *name;
-    char version[17]; /* FNV-1a 64 of the bytes, hex */
-    uint8_t *data;
-    size_t len;
-};
-
-struct resource_set {
-    struct resource *items; /* sorted by name */
-    size_t n, cap;
-};
-
-struct cp_xds_snapshot {
-    int refs; /* atomic */
-    char *version;
-    struct resource_set sets[CP_XDS_TYPE_COUNT];
-};
-
 struct cp_xds_snapshot *cp_xds_snapshot_new(const char *version)
 {
     struct cp_xds_snapshot *snap = calloc(1, sizeof(*snap));
@@ -83,13 +66,16 @@ struct cp_xds_snapshot *cp_xds_snapshot_new(const char *version)
         return NULL;
     }
     snap->refs = 1;
+    pthread_mutex_init(&snap->memo_lock, NULL);
     return snap;
 }
 
 static void snapshot_free(struct cp_xds_snapshot *snap)
 {
+    cp_xds__memo_free(snap);
+    pthread_mutex_destroy(&snap->memo_lock);
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
-        struct resource_set *set = &snap->sets[t];
+        struct cp_xds__resource_set *set = &snap->sets[t];
         for (size_t i = 0; i < set->n; i++) {
             free(set->items[i].name);
             free(set->items[i].data);
@@ -115,7 +101,7 @@ void cp_xds_snapshot_put(struct cp_xds_snapshot *snap)
 }
 
 /* Index where <name> is or would be inserted; *found says which. */
-static size_t lookup(const struct resource_set *set, const char *name,
+static size_t lookup(const struct cp_xds__resource_set *set, const char *name,
                      bool *found)
 {
     size_t lo = 0, hi = set->n;
@@ -149,7 +135,7 @@ static void hash_hex(const uint8_t *data, size_t len, char out[17])
 static int insert(struct cp_xds_snapshot *snap, enum cp_xds_type type,
                   const char *name, uint8_t *data, size_t len)
 {
-    struct resource_set *set = &snap->sets[type];
+    struct cp_xds__resource_set *set = &snap->sets[type];
     bool found;
     size_t at = lookup(set, name, &found);
     if (found) {
@@ -158,7 +144,8 @@ static int insert(struct cp_xds_snapshot *snap, enum cp_xds_type type,
     }
     if (set->n == set->cap) {
         size_t cap = set->cap ? set->cap * 2 : 8;
-        struct resource *items = realloc(set->items, cap * sizeof(*items));
+        struct cp_xds__resource *items =
+            realloc(set->items, cap * sizeof(*items));
         if (items == NULL) {
             free(data);
             return GW_ENOMEM;
@@ -166,7 +153,8 @@ static int insert(struct cp_xds_snapshot *snap, enum cp_xds_type type,
         set->items = items;
         set->cap = cap;
     }
-    struct resource r = {.name = strdup(name), .data = data, .len = len};
+    struct cp_xds__resource r = {
+        .name = strdup(name), .data = data, .len = len};
     if (r.name == NULL) {
         free(data);
         return GW_ENOMEM;
@@ -222,10 +210,10 @@ int cp_xds_snapshot_at(const struct cp_xds_snapshot *snap,
                        enum cp_xds_type type, size_t i, const char **name,
                        const char **version, const uint8_t **data, size_t *len)
 {
-    const struct resource_set *set = &snap->sets[type];
+    const struct cp_xds__resource_set *set = &snap->sets[type];
     if (i >= set->n)
         return GW_ENOENT;
-    const struct resource *r = &set->items[i];
+    const struct cp_xds__resource *r = &set->items[i];
     if (name != NULL)
         *name = r->name;
     if (version != NULL)

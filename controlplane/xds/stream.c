@@ -3,8 +3,9 @@
  * subscriptions (legacy and "*" wildcard, named), the last nonce and whether
  * it was answered, ACK/NACK bookkeeping, what was last sent (a digest of the
  * SotW content; the per-resource versions the delta client holds), and the
- * decision of what to send. No gRPC here; the caller serialises calls (the
- * CQ thread with the server lock held).
+ * decision of what to send; the bytes are the snapshot's shared bodies
+ * (body.c) plus a nonce. No gRPC here; the caller serialises calls (the CQ
+ * or push thread with the server lock held).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "common/log/log.h"
 #include "common/strset/strset.h"
 #include "controlplane/xds/stream.h"
+#include "controlplane/xds/xds-int.h"
 #include "controlplane/xds/xds.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
@@ -111,6 +113,47 @@ static void kv_deinit(struct kvset *set)
     memset(set, 0, sizeof(*set));
 }
 
+/* ==== delta: what a client holds of one type ==== */
+
+/* Mostly "resource i of <base> at its version" for the set bits (after each
+ * push the client holds exactly the snapshot's wanted resources), plus
+ * <extra> for the rest (initial_resource_versions of a reconnect). A few
+ * bytes per stream, and diffs against a new snapshot are merge walks of
+ * two name-sorted arrays. */
+struct held {
+    struct cp_xds_snapshot *base; /* one reference, or NULL */
+    uint8_t *bits;                /* one per resource of <base> */
+    struct kvset extra;           /* name -> version, not in <bits> */
+    bool subs_changed;            /* subscriptions changed since the base */
+};
+
+static bool bit_get(const uint8_t *bits, size_t i)
+{
+    return bits != NULL && (bits[i / 8] >> (i % 8)) & 1;
+}
+
+static void bit_clear(uint8_t *bits, size_t i)
+{
+    bits[i / 8] &= (uint8_t) ~(1u << (i % 8));
+}
+
+static void held_deinit(struct held *h)
+{
+    cp_xds_snapshot_put(h->base);
+    free(h->bits);
+    kv_deinit(&h->extra);
+    memset(h, 0, sizeof(*h));
+}
+
+/* Forgets <name>. */
+static void held_del(struct held *h, int t, const char *name)
+{
+    long i = h->base != NULL ? cp_xds_snapshot_find(h->base, t, name) : -1;
+    if (i >= 0 && h->bits != NULL)
+        bit_clear(h->bits, (size_t)i);
+    kv_del(&h->extra, name);
+}
+
 /* ==== stream state ==== */
 
 struct type_state {
@@ -122,7 +165,7 @@ struct type_state {
     bool answered;        /* its ACK/NACK was recorded */
     bool sent_any;        /* SotW: a response went out for this subscription */
     uint64_t sent_digest; /* SotW: digest of that response's content */
-    struct kvset known;   /* delta: name -> version the client holds */
+    struct held known;    /* delta: what the client holds */
     struct cp_xds_type_info info;
 };
 
@@ -171,7 +214,7 @@ void cp_xds_stream_free(struct cp_xds_stream *s)
         return;
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
         cm_strset_deinit(&s->ts[t].names);
-        kv_deinit(&s->ts[t].known);
+        held_deinit(&s->ts[t].known);
     }
     free(s);
 }
@@ -189,6 +232,29 @@ static bool subscribed(const struct type_state *ts)
 static bool interested(const struct type_state *ts, const char *name)
 {
     return ts->wildcard || cm_strset_has(&ts->names, name);
+}
+
+/* Interest in names asked in ascending order: a merge walk of the sorted
+ * subscription instead of a search per name. */
+struct wants {
+    const struct type_state *ts;
+    size_t k;
+};
+
+static bool wants(struct wants *w, const char *name)
+{
+    const struct cm_strset *names = &w->ts->names;
+    if (w->ts->wildcard)
+        return true;
+    while (w->k < names->n) {
+        int c = strcmp(names->v[w->k], name);
+        if (c == 0)
+            return true;
+        if (c > 0)
+            return false;
+        w->k++;
+    }
+    return false;
 }
 
 static void emit(struct cp_xds_stream *s, const struct cp_xds_stream_out *out,
@@ -308,77 +374,28 @@ static void new_nonce(struct cp_xds_stream *s, struct type_state *ts)
 
 /* ==== state of the world ==== */
 
-static uint64_t sotw_digest(const struct type_state *ts,
-                            const struct cp_xds_snapshot *snap, int t,
-                            size_t *count)
+/* The response of type <t> for this subscription (new reference). */
+static struct cp_xds_body *sotw_body(const struct type_state *ts,
+                                     const struct cp_xds_snapshot *snap, int t)
 {
-    uint64_t h = 14695981039346656037ULL;
-    size_t n = 0, total = cp_xds_snapshot_count(snap, t);
-    for (size_t i = 0; i < total; i++) {
-        const char *name, *ver;
-        (void)cp_xds_snapshot_at(snap, t, i, &name, &ver, NULL, NULL);
-        if (!interested(ts, name))
-            continue;
-        n++;
-        for (const char *p = name;; p++) {
-            h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-            if (*p == '\0')
-                break;
-        }
-        for (const char *p = ver; *p != '\0'; p++)
-            h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    }
-    *count = n;
-    return h;
+    return cp_xds_snapshot_sotw_body(snap, t, ts->wildcard ? NULL : &ts->names);
 }
 
-static int sotw_send(struct cp_xds_stream *s,
+static int sotw_send(struct cp_xds_stream *s, struct cp_xds_body *body,
                      const struct cp_xds_snapshot *snap, int t,
                      const struct cp_xds_stream_out *out)
 {
     struct type_state *ts = &s->ts[t];
-    size_t n;
-    uint64_t digest = sotw_digest(ts, snap, t, &n);
-    Google__Protobuf__Any *anys = calloc(n ? n : 1, sizeof(*anys));
-    Google__Protobuf__Any **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-    if (anys == NULL || ptrs == NULL) {
-        free(anys);
-        free(ptrs);
-        return GW_ENOMEM;
-    }
-    size_t k = 0, total = cp_xds_snapshot_count(snap, t);
-    for (size_t i = 0; i < total && k < n; i++) {
-        const char *name;
-        const uint8_t *data;
-        size_t len;
-        (void)cp_xds_snapshot_at(snap, t, i, &name, NULL, &data, &len);
-        if (!interested(ts, name))
-            continue;
-        google__protobuf__any__init(&anys[k]);
-        anys[k].type_url = (char *)cp_xds_type_url(t);
-        anys[k].value.data = (uint8_t *)data; /* borrowed, never copied */
-        anys[k].value.len = len;
-        ptrs[k] = &anys[k];
-        k++;
-    }
+    const char *version = cp_xds_snapshot_version(snap);
+
     new_nonce(s, ts);
-    Envoy__Service__Discovery__V3__DiscoveryResponse resp =
-        ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
-    resp.version_info = (char *)cp_xds_snapshot_version(snap);
-    resp.n_resources = k;
-    resp.resources = ptrs;
-    resp.type_url = (char *)cp_xds_type_url(t);
-    resp.nonce = ts->nonce;
-    int rc = out->send(out->arg, &resp.base);
-    free(anys);
-    free(ptrs);
+    int rc = out->send(out->arg, body, ts->nonce);
     ts->sent_any = true;
-    ts->sent_digest = digest;
-    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version),
-             resp.version_info);
+    ts->sent_digest = body->digest;
+    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version), version);
     cm_log_debug("xds", "sent", "stream=%llu type=%s version=%s nonce=%s n=%zu",
-                 (unsigned long long)s->id, cp_xds_type_short(t),
-                 resp.version_info, ts->nonce, k);
+                 (unsigned long long)s->id, cp_xds_type_short(t), version,
+                 ts->nonce, body->count);
     return rc;
 }
 
@@ -394,11 +411,14 @@ static int sotw_maybe_send(struct cp_xds_stream *s,
     }
     if (snap == NULL)
         return GW_OK;
-    size_t n;
-    if (!force && ts->sent_any &&
-        sotw_digest(ts, snap, t, &n) == ts->sent_digest)
-        return GW_OK;
-    return sotw_send(s, snap, t, out);
+    struct cp_xds_body *body = sotw_body(ts, snap, t);
+    if (body == NULL)
+        return GW_ENOMEM;
+    int rc = GW_OK;
+    if (force || !ts->sent_any || body->digest != ts->sent_digest)
+        rc = sotw_send(s, body, snap, t, out);
+    cp_xds_body_put(body);
+    return rc;
 }
 
 static int sotw_set_names(struct type_state *ts, int t, bool first,
@@ -456,15 +476,46 @@ done:
 
 /* ==== delta ==== */
 
-/* Drops what the client holds that is gone or no longer wanted; returns the
- * number of removals to report (gone and wanted). */
+/* Index of <name> in <base> (type <t>, sorted) at or after *j, advancing
+ * *j past smaller names; -1 if absent. */
+static long base_seek(const struct cp_xds_snapshot *base, int t, size_t nb,
+                      size_t *j, const char *name)
+{
+    while (*j < nb) {
+        const char *bn;
+        (void)cp_xds_snapshot_at(base, t, *j, &bn, NULL, NULL, NULL);
+        int c = strcmp(bn, name);
+        if (c == 0)
+            return (long)*j;
+        if (c > 0)
+            return -1;
+        (*j)++;
+    }
+    return -1;
+}
+
+/* Names the client holds that <snap> does not have (removals to report)
+ * into <names> when not NULL; returns how many. */
 static size_t delta_removed(const struct type_state *ts,
                             const struct cp_xds_snapshot *snap, int t,
                             char **names)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < ts->known.n; i++) {
-        const char *name = ts->known.v[i].name;
+    const struct held *h = &ts->known;
+    size_t n = 0, j = 0;
+    size_t nb = h->base != NULL ? cp_xds_snapshot_count(h->base, t) : 0;
+    for (size_t i = 0; h->base != snap && i < nb; i++) {
+        const char *name;
+        if (!bit_get(h->bits, i))
+            continue;
+        (void)cp_xds_snapshot_at(h->base, t, i, &name, NULL, NULL, NULL);
+        if (base_seek(snap, t, cp_xds_snapshot_count(snap, t), &j, name) >= 0)
+            continue;
+        if (names != NULL)
+            names[n] = (char *)name;
+        n++;
+    }
+    for (size_t i = 0; i < h->extra.n; i++) {
+        const char *name = h->extra.v[i].name;
         if (cp_xds_snapshot_find(snap, t, name) >= 0)
             continue;
         if (names != NULL)
@@ -474,70 +525,97 @@ static size_t delta_removed(const struct type_state *ts,
     return n;
 }
 
+/* The version of resource <name> the client holds, or NULL; <j> is the
+ * merge cursor into the base. */
+static const char *held_version(const struct held *h, int t, size_t nb,
+                                size_t *j, const char *name)
+{
+    long at = h->base != NULL ? base_seek(h->base, t, nb, j, name) : -1;
+    if (at >= 0 && bit_get(h->bits, (size_t)at)) {
+        const char *ver;
+        (void)cp_xds_snapshot_at(h->base, t, (size_t)at, NULL, &ver, NULL,
+                                 NULL);
+        return ver;
+    }
+    return h->extra.n > 0 ? kv_get(&h->extra, name) : NULL;
+}
+
+/* Indices of the resources of <t> to send (wanted and not held at their
+ * version) into <idx> when not NULL; returns how many. */
 static size_t delta_updated(const struct type_state *ts,
                             const struct cp_xds_snapshot *snap, int t,
-                            Envoy__Service__Discovery__V3__Resource *res,
-                            Google__Protobuf__Any *anys)
+                            size_t *idx)
 {
-    size_t n = 0, total = cp_xds_snapshot_count(snap, t);
+    const struct held *h = &ts->known;
+    size_t n = 0, j = 0, total = cp_xds_snapshot_count(snap, t);
+    size_t nb = h->base != NULL ? cp_xds_snapshot_count(h->base, t) : 0;
+    struct wants w = {ts, 0};
     for (size_t i = 0; i < total; i++) {
-        const char *name, *ver;
-        const uint8_t *data;
-        size_t len;
-        (void)cp_xds_snapshot_at(snap, t, i, &name, &ver, &data, &len);
-        if (!interested(ts, name))
+        const char *name, *ver, *have;
+        if (h->base == snap && bit_get(h->bits, i))
+            continue; /* held at this very version */
+        (void)cp_xds_snapshot_at(snap, t, i, &name, &ver, NULL, NULL);
+        if (!wants(&w, name))
             continue;
-        const char *have = kv_get(&ts->known, name);
+        have = held_version(h, t, nb, &j, name);
         if (have != NULL && strcmp(have, ver) == 0)
             continue;
-        if (res != NULL) {
-            google__protobuf__any__init(&anys[n]);
-            anys[n].type_url = (char *)cp_xds_type_url(t);
-            anys[n].value.data = (uint8_t *)data; /* borrowed */
-            anys[n].value.len = len;
-            envoy__service__discovery__v3__resource__init(&res[n]);
-            res[n].name = (char *)name;
-            res[n].version = (char *)ver;
-            res[n].resource = &anys[n];
-        }
+        if (idx != NULL)
+            idx[n] = i;
         n++;
     }
     return n;
 }
 
 /* Forgets held resources the client no longer subscribes to. */
-static void delta_forget_unwanted(struct type_state *ts)
+static void delta_forget_unwanted(struct type_state *ts, int t)
 {
+    struct held *h = &ts->known;
+    size_t nb = h->base != NULL ? cp_xds_snapshot_count(h->base, t) : 0;
+    struct wants w = {ts, 0};
+    if (!h->subs_changed)
+        return; /* the bits hold wanted resources only */
+    for (size_t i = 0; i < nb; i++) {
+        const char *name;
+        (void)cp_xds_snapshot_at(h->base, t, i, &name, NULL, NULL, NULL);
+        if (!wants(&w, name) && bit_get(h->bits, i))
+            bit_clear(h->bits, i);
+    }
     size_t j = 0;
-    for (size_t i = 0; i < ts->known.n; i++) {
-        if (interested(ts, ts->known.v[i].name)) {
-            ts->known.v[j++] = ts->known.v[i];
+    for (size_t i = 0; i < h->extra.n; i++) {
+        if (interested(ts, h->extra.v[i].name)) {
+            h->extra.v[j++] = h->extra.v[i];
         } else {
-            free(ts->known.v[i].name);
-            free(ts->known.v[i].version);
+            free(h->extra.v[i].name);
+            free(h->extra.v[i].version);
         }
     }
-    ts->known.n = j;
+    h->extra.n = j;
 }
 
-static int delta_record_sent(struct type_state *ts,
-                             const struct cp_xds_snapshot *snap, int t,
-                             Envoy__Service__Discovery__V3__Resource *res,
-                             size_t nres)
+/* After a push (or a check that found nothing to send) the client holds
+ * exactly the wanted resources of <snap> at their versions. */
+static int delta_rebase(struct type_state *ts,
+                        const struct cp_xds_snapshot *snap, int t)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < ts->known.n; i++) {
-        if (cp_xds_snapshot_find(snap, t, ts->known.v[i].name) >= 0) {
-            ts->known.v[j++] = ts->known.v[i];
-        } else {
-            free(ts->known.v[i].name);
-            free(ts->known.v[i].version);
-        }
+    struct held *h = &ts->known;
+    size_t n = cp_xds_snapshot_count(snap, t);
+    uint8_t *bits = calloc(n / 8 + 1, 1);
+    struct wants w = {ts, 0};
+    if (bits == NULL)
+        return GW_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        (void)cp_xds_snapshot_at(snap, t, i, &name, NULL, NULL, NULL);
+        if (wants(&w, name))
+            bits[i / 8] |= (uint8_t)(1u << (i % 8));
     }
-    ts->known.n = j;
-    for (size_t i = 0; i < nres; i++)
-        if (kv_set(&ts->known, res[i].name, res[i].version) != 0)
-            return GW_ENOMEM;
+    /* the reference is the stream's own; the snapshot stays immutable */
+    struct cp_xds_snapshot *base =
+        cp_xds_snapshot_get((struct cp_xds_snapshot *)snap);
+    held_deinit(h);
+    h->base = base;
+    h->bits = bits;
     return GW_OK;
 }
 
@@ -568,50 +646,53 @@ static int delta_push(struct cp_xds_stream *s,
     struct type_state *ts = &s->ts[t];
     if (snap == NULL)
         return GW_OK;
-    delta_forget_unwanted(ts);
-    size_t nupd = delta_updated(ts, snap, t, NULL, NULL);
-    size_t nrem = delta_removed(ts, snap, t, NULL);
-    if (nupd == 0 && nrem == 0) {
+    struct held *h = &ts->known;
+    if (h->base != NULL && h->base != snap && !h->subs_changed &&
+        h->extra.n == 0 &&
+        cp_xds_snapshot_count(h->base, t) == cp_xds_snapshot_count(snap, t) &&
+        cp_xds__snapshot_digest(h->base, t) ==
+            cp_xds__snapshot_digest(snap, t)) {
+        /* same resources at the same indices: the bits carry over */
+        cp_xds_snapshot_put(h->base);
+        h->base = cp_xds_snapshot_get((struct cp_xds_snapshot *)snap);
         delta_in_sync(s, ts, t, snap);
         return GW_OK;
     }
-    Envoy__Service__Discovery__V3__Resource *res =
-        calloc(nupd ? nupd : 1, sizeof(*res));
-    Envoy__Service__Discovery__V3__Resource **ptrs =
-        calloc(nupd ? nupd : 1, sizeof(*ptrs));
-    Google__Protobuf__Any *anys = calloc(nupd ? nupd : 1, sizeof(*anys));
+    delta_forget_unwanted(ts, t);
+    size_t nupd = delta_updated(ts, snap, t, NULL);
+    size_t nrem = delta_removed(ts, snap, t, NULL);
+    if (nupd == 0 && nrem == 0) {
+        delta_in_sync(s, ts, t, snap);
+        if (h->base != snap)
+            return delta_rebase(ts, snap, t);
+        h->subs_changed = false; /* the bits were brought in line */
+        return GW_OK;
+    }
+    size_t *idx = calloc(nupd ? nupd : 1, sizeof(*idx));
     char **removed = calloc(nrem ? nrem : 1, sizeof(*removed));
+    struct cp_xds_body *body = NULL;
     int rc = GW_ENOMEM;
-    if (res == NULL || ptrs == NULL || anys == NULL || removed == NULL)
+    if (idx == NULL || removed == NULL)
         goto done;
-    delta_updated(ts, snap, t, res, anys);
+    delta_updated(ts, snap, t, idx);
     delta_removed(ts, snap, t, removed);
-    for (size_t i = 0; i < nupd; i++)
-        ptrs[i] = &res[i];
+    body = cp_xds_snapshot_delta_body(snap, t, idx, nupd, removed, nrem);
+    if (body == NULL)
+        goto done;
     new_nonce(s, ts);
-    Envoy__Service__Discovery__V3__DeltaDiscoveryResponse resp =
-        ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
-    resp.system_version_info = (char *)cp_xds_snapshot_version(snap);
-    resp.n_resources = nupd;
-    resp.resources = ptrs;
-    resp.type_url = (char *)cp_xds_type_url(t);
-    resp.n_removed_resources = nrem;
-    resp.removed_resources = removed;
-    resp.nonce = ts->nonce;
-    rc = out->send(out->arg, &resp.base);
+    rc = out->send(out->arg, body, ts->nonce);
     copy_str(ts->info.sent_version, sizeof(ts->info.sent_version),
-             resp.system_version_info);
+             cp_xds_snapshot_version(snap));
     cm_log_debug("xds", "sent",
                  "stream=%llu type=%s version=%s nonce=%s n=%zu removed=%zu",
                  (unsigned long long)s->id, cp_xds_type_short(t),
-                 resp.system_version_info, ts->nonce, nupd, nrem);
-    int rc2 = delta_record_sent(ts, snap, t, res, nupd);
+                 cp_xds_snapshot_version(snap), ts->nonce, nupd, nrem);
+    int rc2 = delta_rebase(ts, snap, t);
     if (rc == 0)
         rc = rc2;
 done:
-    free(res);
-    free(ptrs);
-    free(anys);
+    cp_xds_body_put(body);
+    free(idx);
     free(removed);
     return rc;
 }
@@ -620,11 +701,14 @@ static int
 delta_subscribe(struct type_state *ts, int t, bool first,
                 const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req)
 {
+    if (first || req->n_resource_names_subscribe > 0 ||
+        req->n_resource_names_unsubscribe > 0)
+        ts->known.subs_changed = true;
     if (first) {
         for (size_t i = 0; i < req->n_initial_resource_versions; i++) {
             const char *k = req->initial_resource_versions[i]->key;
             const char *v = req->initial_resource_versions[i]->value;
-            if (kv_set(&ts->known, k, v) != 0)
+            if (kv_set(&ts->known.extra, k, v) != 0)
                 return GW_ENOMEM;
         }
         if (wildcard_capable(t) && req->n_resource_names_subscribe == 0)
@@ -643,7 +727,7 @@ delta_subscribe(struct type_state *ts, int t, bool first,
             ts->wildcard = false;
         } else {
             cm_strset_del(&ts->names, name);
-            kv_del(&ts->known, name);
+            held_del(&ts->known, t, name);
         }
     }
     return GW_OK;

@@ -2,8 +2,8 @@
  * stream.h -- the per-stream ADS protocol state machine, independent of
  * gRPC: feed it the bytes of each request and each new snapshot; it calls
  * <out->send> with the responses to write and <out->event> with ACK/NACK/
- * connect/disconnect events. Used by server.c (on the CQ thread, server lock
- * held) and directly by the unit tests.
+ * connect/disconnect events. Used by server.c (on the CQ thread or the push
+ * thread, server lock held) and directly by the unit tests.
  */
 #ifndef CP_XDS_STREAM_H
 #define CP_XDS_STREAM_H
@@ -15,8 +15,10 @@
 #include "controlplane/xds/xds-t.h"
 
 struct cp_xds_stream_out {
-    /* Writes one response; <msg> borrowed for the call. */
-    int (*send)(void *arg, const ProtobufCMessage *msg);
+    /* Writes one response: <body> (borrowed for the call; take a reference
+     * with cp_xds_body_get() to keep it) followed by the nonce field of
+     * <nonce> (cp_xds_nonce_field()). */
+    int (*send)(void *arg, struct cp_xds_body *body, const char *nonce);
     /* May be NULL. */
     void (*event)(void *arg, const struct cp_xds_event *ev);
     void *arg;

@@ -3,19 +3,43 @@
  * picks SotW or delta and whether a snapshot push follows; the rest is the
  * request. The stream must never crash, leak or send an invalid response.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log/log.h"
 #include "controlplane/xds/stream.h"
 #include "controlplane/xds/xds.h"
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
 
-static int count_send(void *arg, const ProtobufCMessage *msg)
+/* Decodes each response (body and nonce) as the client would. */
+struct sent {
+    size_t n;
+    bool delta;
+};
+
+static int count_send(void *arg, struct cp_xds_body *body, const char *nonce)
 {
-    size_t *n = arg;
-    (void)protobuf_c_message_get_packed_size(msg);
-    (*n)++;
+    struct sent *k = arg;
+    uint8_t field[CP_XDS_NONCE_FIELD_MAX];
+    size_t nlen = cp_xds_nonce_field(nonce, field, sizeof(field));
+    uint8_t *buf = malloc(body->len + nlen + 1);
+    if (buf == NULL)
+        return GW_ENOMEM;
+    memcpy(buf, body->data, body->len);
+    memcpy(buf + body->len, field, nlen);
+    ProtobufCMessage *m = protobuf_c_message_unpack(
+        k->delta
+            ? &envoy__service__discovery__v3__delta_discovery_response__descriptor
+            : &envoy__service__discovery__v3__discovery_response__descriptor,
+        NULL, body->len + nlen, buf);
+    free(buf);
+    if (m == NULL)
+        abort(); /* an invalid response */
+    protobuf_c_message_free_unpacked(m, NULL);
+    k->n++;
     return 0;
 }
 
@@ -37,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     cm_log_set_level(CM_LOG_ERROR);
-    size_t sent = 0;
+    struct sent sent = {.delta = data[0] & 1};
     struct cp_xds_stream_out out = {.send = count_send, .arg = &sent};
     struct cp_xds_snapshot *s1 = make_snap("1");
     struct cp_xds_stream *st = cp_xds_stream_new(1, data[0] & 1, "fuzz");

@@ -451,6 +451,61 @@ static void test_delta_subscribe_update_remove(void **state)
     cp_xds_snapshot_put(s3);
 }
 
+/* Delta streams in the same state send one shared encoding per change, and
+ * what they hold follows the snapshots they were sent. */
+static void test_delta_shared_bodies(void **state)
+{
+    struct sink k1 = {.delta = true}, k2 = {.delta = true};
+    char buf[256];
+    struct cp_xds_snapshot *s1 = cp_xds_snapshot_new("1");
+    assert_int_equal(add_cla(s1, "a", NULL), 0);
+    assert_int_equal(add_cla(s1, "b", NULL), 0);
+    assert_int_equal(add_cla(s1, "c", NULL), 0);
+    struct cp_xds_stream *x = cp_xds_stream_new(21, true, "x");
+    struct cp_xds_stream *y = cp_xds_stream_new(22, true, "y");
+    struct delta_args a = {.sub = NAMES("a", "b")};
+    assert_int_equal(delta_req(x, s1, &k1, CP_XDS_ENDPOINT, &a), 0);
+    assert_int_equal(delta_req(y, s1, &k2, CP_XDS_ENDPOINT, &a), 0);
+    assert_ptr_equal(k1.body[0], k2.body[0]);
+    assert_string_equal(delta_res(&k1, 0, buf, sizeof(buf)), "a,b");
+    assert_string_not_equal(k1.dlt[0]->nonce, "");
+    sink_clear(&k1);
+    sink_clear(&k2);
+
+    /* b changes, c (not wanted) changes, a goes */
+    struct cp_xds_snapshot *s2 = cp_xds_snapshot_new("2");
+    assert_int_equal(add_cla(s2, "b", "v2"), 0);
+    assert_int_equal(add_cla(s2, "c", "v2"), 0);
+    assert_int_equal(push(x, s2, &k1), 0);
+    assert_int_equal(push(y, s2, &k2), 0);
+    assert_int_equal(k1.n, 1);
+    assert_ptr_equal(k1.body[0], k2.body[0]);
+    assert_string_equal(delta_res(&k1, 0, buf, sizeof(buf)), "b");
+    assert_string_equal(delta_removed(&k1, 0, buf, sizeof(buf)), "a");
+    sink_clear(&k1);
+    sink_clear(&k2);
+    /* the same snapshot again: nothing; a third with b unchanged: nothing */
+    assert_int_equal(push(x, s2, &k1), 0);
+    struct cp_xds_snapshot *s3 = cp_xds_snapshot_new("3");
+    assert_int_equal(add_cla(s3, "b", "v2"), 0);
+    assert_int_equal(push(x, s3, &k1), 0);
+    assert_int_equal(k1.n, 0);
+    /* a comes back: sent again (it was reported removed) */
+    struct cp_xds_snapshot *s4 = cp_xds_snapshot_new("4");
+    assert_int_equal(add_cla(s4, "a", NULL), 0);
+    assert_int_equal(add_cla(s4, "b", "v2"), 0);
+    assert_int_equal(push(x, s4, &k1), 0);
+    assert_int_equal(k1.n, 1);
+    assert_string_equal(delta_res(&k1, 0, buf, sizeof(buf)), "a");
+    sink_clear(&k1);
+    cp_xds_stream_free(x);
+    cp_xds_stream_free(y);
+    cp_xds_snapshot_put(s1);
+    cp_xds_snapshot_put(s2);
+    cp_xds_snapshot_put(s3);
+    cp_xds_snapshot_put(s4);
+}
+
 static void test_delta_reconnect_initial_versions(void **state)
 {
     struct sink k = {.delta = true};
@@ -578,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_sotw_reconnect_and_late_snapshot),
         cmocka_unit_test(test_bad_bytes),
         cmocka_unit_test(test_delta_subscribe_update_remove),
+        cmocka_unit_test(test_delta_shared_bodies),
         cmocka_unit_test(test_delta_reconnect_initial_versions),
         cmocka_unit_test(test_delta_reconnect_in_sync_records_ack),
         cmocka_unit_test(test_sotw_reconnect_acked),

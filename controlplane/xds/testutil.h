@@ -27,7 +27,7 @@ struct sink {
     size_t n;
     Envoy__Service__Discovery__V3__DiscoveryResponse *sotw[MAX_SENT];
     Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *dlt[MAX_SENT];
-    const uint8_t *first_data[MAX_SENT]; /* resources[0] bytes as sent */
+    const struct cp_xds_body *body[MAX_SENT]; /* as sent (not kept) */
     size_t n_events;
     struct {
         enum cp_xds_event_kind kind;
@@ -38,33 +38,29 @@ struct sink {
     } ev[MAX_EVENTS];
 };
 
-static __attribute__((unused)) int sink_send(void *arg,
-                                             const ProtobufCMessage *msg)
+static __attribute__((unused)) int
+sink_send(void *arg, struct cp_xds_body *body, const char *nonce)
 {
     struct sink *k = arg;
     if (k->n >= MAX_SENT)
         return GW_ETOOBIG;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (cp_rpc_pb_pack(msg, &buf, &len) != 0)
+    uint8_t field[CP_XDS_NONCE_FIELD_MAX];
+    size_t nlen = cp_xds_nonce_field(nonce, field, sizeof(field));
+    uint8_t *buf = malloc(body->len + nlen + 1);
+    if (buf == NULL)
         return GW_ENOMEM;
-    if (k->delta) {
-        const Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r =
-            (const void *)msg;
-        k->first_data[k->n] =
-            r->n_resources > 0 ? r->resources[0]->resource->value.data : NULL;
+    memcpy(buf, body->data, body->len);
+    memcpy(buf + body->len, field, nlen);
+    size_t len = body->len + nlen;
+    k->body[k->n] = body;
+    if (k->delta)
         k->dlt[k->n++] =
             envoy__service__discovery__v3__delta_discovery_response__unpack(
                 NULL, len, buf);
-    } else {
-        const Envoy__Service__Discovery__V3__DiscoveryResponse *r =
-            (const void *)msg;
-        k->first_data[k->n] =
-            r->n_resources > 0 ? r->resources[0]->value.data : NULL;
+    else
         k->sotw[k->n++] =
             envoy__service__discovery__v3__discovery_response__unpack(NULL, len,
                                                                       buf);
-    }
     free(buf);
     return GW_OK;
 }

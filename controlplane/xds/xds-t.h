@@ -14,6 +14,21 @@ struct cp_xds_snapshot;
 struct cp_xds_stream;
 struct cp_xds_server;
 
+/* One encoded response without its nonce (cp_xds_snapshot_sotw_body(),
+ * cp_xds_snapshot_delta_body()): immutable once built, refcounted
+ * (atomic), shared by every stream that sends the same content. Fields
+ * read-only. */
+struct cp_xds_body {
+    int refs;
+    size_t count;    /* resources it carries */
+    uint64_t digest; /* SotW: of the names and versions it carries */
+    size_t len;
+    uint8_t data[]; /* protobuf wire format */
+};
+
+/* Room for the nonce field cp_xds_nonce_field() writes (nonces are short). */
+#define CP_XDS_NONCE_FIELD_MAX 40
+
 /* Resource types, in the make-before-break order pushes follow. */
 enum cp_xds_type {
     CP_XDS_CLUSTER = 0,  /* envoy.config.cluster.v3.Cluster */

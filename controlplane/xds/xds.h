@@ -1,9 +1,10 @@
 /*
  * xds.h -- the control node's xDS v3 server: immutable refcounted snapshots
- * of encoded resources, the ADS service (state of the world and delta) on a
- * cp_rpc server, the per-stream protocol state machine, node records and the
- * event hook. Streams run on the gRPC CQ thread; the other entry points are
- * thread-safe (they take the rpc server lock).
+ * of encoded resources and the responses encoded from them (shared by every
+ * stream), the ADS service (state of the world and delta) on a cp_rpc
+ * server, the per-stream protocol state machine, node records and the event
+ * hook. Streams run on the gRPC CQ thread and the server's push thread; the
+ * other entry points are thread-safe (they take the rpc server lock).
  */
 #ifndef CP_XDS_H
 #define CP_XDS_H
@@ -55,6 +56,36 @@ int cp_xds_snapshot_at(const struct cp_xds_snapshot *snap,
 long cp_xds_snapshot_find(const struct cp_xds_snapshot *snap,
                           enum cp_xds_type type, const char *name);
 
+/* ---- encoded responses (any thread) ---- */
+
+struct cm_strset;
+
+/* The SotW DiscoveryResponse of <type> for a subscriber to <names>
+ * (borrowed; NULL: wildcard) with every field but the nonce: version_info,
+ * the resources as Any, type_url. Built once per snapshot, type and name
+ * set (the snapshot keeps it), then shared. Returns a new reference
+ * (cp_xds_body_put()) or NULL when out of memory. */
+struct cp_xds_body *
+cp_xds_snapshot_sotw_body(const struct cp_xds_snapshot *snap,
+                          enum cp_xds_type type, const struct cm_strset *names);
+/* The DeltaDiscoveryResponse of <type> without its nonce carrying the
+ * resources at indices <idx> (n_idx, ascending) and the removals <removed>
+ * (borrowed): system_version_info, resources, type_url, removed_resources.
+ * Kept by content like the SotW ones. New reference or NULL (no memory or
+ * an index out of range). */
+struct cp_xds_body *cp_xds_snapshot_delta_body(
+    const struct cp_xds_snapshot *snap, enum cp_xds_type type,
+    const size_t *idx, size_t n_idx, char *const *removed, size_t n_removed);
+/* Returns <b> with one more reference. */
+struct cp_xds_body *cp_xds_body_get(struct cp_xds_body *b);
+/* Drops a reference; frees on the last. NULL is a no-op. */
+void cp_xds_body_put(struct cp_xds_body *b);
+/* Writes the nonce field of a response (field 5, the same in both
+ * protocols) into <out> of <size> bytes (CP_XDS_NONCE_FIELD_MAX is enough
+ * for our nonces); returns its length, 0 if <nonce> is empty or too long.
+ * A body followed by it is the whole response. */
+size_t cp_xds_nonce_field(const char *nonce, uint8_t *out, size_t size);
+
 /* ---- the server ---- */
 
 /* Registers the ADS methods on <rpc> (borrowed; must outlive the server and
@@ -65,7 +96,10 @@ void cp_xds_server_free(struct cp_xds_server *srv);
 
 /* Publishes <snap> (borrowed; the server takes its own reference) to every
  * stream: each type whose content changed is pushed, SDS, CDS, EDS, LDS,
- * RDS. */
+ * RDS. Returns at once: the server's push thread writes to the streams, in
+ * short batches under the rpc lock; a stream still writing an earlier
+ * response gets the newest snapshot once it is done (intermediate ones are
+ * skipped). */
 void cp_xds_server_set_snapshot(struct cp_xds_server *srv,
                                 struct cp_xds_snapshot *snap);
 
