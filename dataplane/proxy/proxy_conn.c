@@ -101,6 +101,18 @@ static void timer_clear(struct dp_proxy__conn *c)
     }
 }
 
+/* (Re)arms the response head timeout while it is awaited: at the start of
+ * the exchange and after each request body write, so that it counts from
+ * the last request progress and a long upload is not cut with a 504. */
+static void route_timer(struct dp_proxy__conn *c)
+{
+    const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
+    uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
+
+    if (c->state == DP_PROXY__S_FORWARD && c->resp_phase == DP_PROXY__R_HEAD)
+        timer_set(c, DP_PROXY__T_ROUTE, ms);
+}
+
 /* ==== local responses ==== */
 
 /* Answers <status> here. <close>: the connection state is uncertain. */
@@ -319,6 +331,7 @@ static int pump_req(struct dp_proxy__conn *c)
         return PX_WAIT;
     c->in.start += c->up_wr_body;
     c->up_wr_body = 0;
+    route_timer(c);
     return PX_NEXT;
 }
 
@@ -645,14 +658,11 @@ static int st_local(struct dp_proxy__conn *c)
 
 static void forward_begin(struct dp_proxy__conn *c)
 {
-    const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
-    uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
-
     cm_h1_resp_reset(&c->up->resp, (enum cm_h1_method)c->req.method);
     c->up->c = c;
     c->resp_phase = DP_PROXY__R_HEAD;
     c->state = DP_PROXY__S_FORWARD;
-    timer_set(c, DP_PROXY__T_ROUTE, ms);
+    route_timer(c);
 }
 
 static int st_connect(struct dp_proxy__conn *c)
@@ -955,6 +965,7 @@ static void up_written(uv_write_t *wr, int status)
     } else {
         c->in.start += c->up_wr_body;
         c->up_wr_body = 0;
+        route_timer(c);
     }
     dp_proxy__conn_run(c);
 }
