@@ -29,7 +29,7 @@
 
 #define WH_BUF_MAX  (64 * 1024) /* largest request head we keep */
 #define WH_HDR_MAX  100
-#define WH_DATA_MAX (64 * 1024 * 1024)
+#define WH_DATA_MAX (256 * 1024 * 1024) /* /data?size= limit */
 
 struct wh_server {
     uv_loop_t *loop;
