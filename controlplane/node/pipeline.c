@@ -90,6 +90,8 @@ struct load_job {
     struct cm_xds_resources *res; /* kept by mgmt, or made by work_cb */
     struct cp_xds_snapshot *snap; /* result, or NULL with err */
     char err[CM_ERR_LEN];
+    bool kept;   /* the model and translation were the leader's */
+    uint64_t t0; /* uv_hrtime() when the document arrived */
 };
 
 static void job_free(struct load_job *j)
@@ -139,6 +141,9 @@ static void publish(struct load_job *j)
         return;
     }
     cp_xds_server_set_snapshot(n->xds, j->snap);
+    cm_log_info(CP_NODE__MOD, "revision_loaded", "rev=%s kept=%d ms=%llu",
+                j->version, j->kept,
+                (unsigned long long)((uv_hrtime() - j->t0) / 1000000));
     n->served = j->rev;
     cp_mgmt_set_current(n->mgmt, j->rev, j->doc, j->len, j->cfg);
     j->cfg = NULL;
@@ -179,10 +184,12 @@ static void on_current(struct cp_store *s, int status, uint64_t rev,
     j->len = len;
     j->n = n;
     j->rev = rev;
+    j->t0 = uv_hrtime();
     j->req.data = j;
     snprintf(j->version, sizeof(j->version), "%llu", (unsigned long long)rev);
     if (cp_mgmt_take_translation(n->mgmt, doc, len, &j->cfg, &j->res)) {
         /* this node stored it: only the snapshot is left to build */
+        j->kept = true;
         build(j);
         publish(j);
         return;

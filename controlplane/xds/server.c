@@ -13,10 +13,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log/log.h"
 #include "controlplane/rpc/rpc.h"
 #include "controlplane/xds/stream.h"
+#include "controlplane/xds/xds-int.h"
 #include "controlplane/xds/xds.h"
 
 #define ADS "/envoy.service.discovery.v3.AggregatedDiscoveryService/"
@@ -41,6 +43,7 @@ struct cp_xds_server {
     size_t n_conns;
     cp_xds_event_cb cb;
     void *cb_arg;
+    struct cp_xds__pool *names; /* subscriptions shared by streams */
 
     /* the push thread; wake_lock guards wake and quit */
     pthread_t thread;
@@ -93,6 +96,7 @@ static int start_stream(struct cp_xds_server *srv, struct cp_rpc_call *call,
         free(c);
         return GW_ENOMEM;
     }
+    cp_xds_stream_set_pool(c->stream, srv->names);
     c->srv = srv;
     c->call = call;
     c->gen = srv->gen; /* its first request gets the current snapshot */
@@ -221,8 +225,15 @@ static void *push_thread(void *arg)
         pthread_mutex_unlock(&srv->wake_lock);
         if (quit)
             return NULL;
-        while (push_batch(srv) == PUSH_BATCH)
-            ;
+        struct timespec t0, t1;
+        size_t n = 0, k;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while ((k = push_batch(srv)) > 0)
+            n += k;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        cm_log_info("xds", "pushed", "streams=%zu ms=%lld", n,
+                    (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+                        (t1.tv_nsec - t0.tv_nsec) / 1000000);
     }
 }
 
@@ -235,7 +246,8 @@ struct cp_xds_server *cp_xds_server_new(struct cp_rpc_server *rpc)
     srv->head.next = srv->head.prev = &srv->head;
     pthread_mutex_init(&srv->wake_lock, NULL);
     pthread_cond_init(&srv->wake_cond, NULL);
-    if (cp_rpc_server_add_method(rpc, ADS "StreamAggregatedResources",
+    if ((srv->names = cp_xds__pool_new()) == NULL ||
+        cp_rpc_server_add_method(rpc, ADS "StreamAggregatedResources",
                                  CP_RPC_BIDI, &sotw_ops, srv) != 0 ||
         cp_rpc_server_add_method(rpc, ADS "DeltaAggregatedResources",
                                  CP_RPC_BIDI, &delta_ops, srv) != 0 ||
@@ -244,6 +256,7 @@ struct cp_xds_server *cp_xds_server_new(struct cp_rpc_server *rpc)
     srv->thread_started = true;
     return srv;
 fail:
+    cp_xds__pool_free(srv->names);
     pthread_cond_destroy(&srv->wake_cond);
     pthread_mutex_destroy(&srv->wake_lock);
     free(srv);
@@ -263,6 +276,7 @@ void cp_xds_server_free(struct cp_xds_server *srv)
     }
     /* the rpc server is stopped: every call got on_done */
     cp_xds_snapshot_put(srv->snap);
+    cp_xds__pool_free(srv->names);
     pthread_cond_destroy(&srv->wake_cond);
     pthread_mutex_destroy(&srv->wake_lock);
     free(srv);

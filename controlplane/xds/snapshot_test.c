@@ -14,6 +14,7 @@
 
 #include "common/strset/strset.h"
 #include "controlplane/xds/testutil.h"
+#include "controlplane/xds/xds-int.h"
 
 static void test_types(void **state)
 {
@@ -272,6 +273,39 @@ static void test_memo_bound(void **state)
     cp_xds_snapshot_put(s);
 }
 
+/* Subscriptions are interned: equal sets are one copy, freed with the last
+ * holder. */
+static void test_names_pool(void **state)
+{
+    struct cp_xds__pool *pool = cp_xds__pool_new();
+    struct cm_strset a = {0}, b = {0}, c = {0};
+    assert_int_equal(cm_strset_add(&a, "x"), 0);
+    assert_int_equal(cm_strset_add(&a, "y"), 0);
+    assert_int_equal(cm_strset_copy(&b, &a), 0);
+    assert_int_equal(cm_strset_add(&c, "x"), 0);
+    const struct cm_strset *sa = cp_xds__names_intern(pool, &a);
+    const struct cm_strset *sb = cp_xds__names_intern(pool, &b);
+    const struct cm_strset *sc = cp_xds__names_intern(pool, &c);
+    assert_ptr_equal(sa, sb);
+    assert_ptr_not_equal(sa, sc);
+    assert_int_equal(a.n, 0); /* taken */
+    assert_int_equal(sa->n, 2);
+    assert_true(cm_strset_has(sa, "y"));
+    cp_xds__names_put(pool, sa);
+    assert_true(cm_strset_has(sb, "y")); /* still held */
+    cp_xds__names_put(pool, sb);
+    cp_xds__names_put(pool, sc);
+    /* private sets without a pool */
+    assert_int_equal(cm_strset_add(&a, "z"), 0);
+    const struct cm_strset *p = cp_xds__names_intern(NULL, &a);
+    assert_true(cm_strset_has(p, "z"));
+    cp_xds__names_put(NULL, p);
+    cm_strset_deinit(&a);
+    cm_strset_deinit(&b);
+    cm_strset_deinit(&c);
+    cp_xds__pool_free(pool);
+}
+
 int main(void)
 {
     cm_log_set_level(CM_LOG_ERROR);
@@ -282,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_sotw_bodies),
         cmocka_unit_test(test_delta_bodies),
         cmocka_unit_test(test_memo_bound),
+        cmocka_unit_test(test_names_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,9 +160,9 @@ struct type_state {
     bool seen;     /* a request of this type arrived */
     bool wildcard; /* every resource of the type */
     bool legacy;   /* wildcard by an empty first request (LDS/CDS) */
-    struct cm_strset names;
-    char nonce[24];       /* of the last response of this type */
-    bool answered;        /* its ACK/NACK was recorded */
+    const struct cm_strset *names; /* shared (names.c); never NULL */
+    char nonce[24];                /* of the last response of this type */
+    bool answered;                 /* its ACK/NACK was recorded */
     bool sent_any;        /* SotW: a response went out for this subscription */
     uint64_t sent_digest; /* SotW: digest of that response's content */
     struct held known;    /* delta: what the client holds */
@@ -177,7 +177,17 @@ struct cp_xds_stream {
     uint64_t next_nonce;
     struct cp_xds_node_info node;
     struct type_state ts[CP_XDS_TYPE_COUNT];
+    struct cp_xds__pool *pool; /* borrowed; NULL: private name sets */
 };
+
+/* What a type subscribes to before any name. */
+static const struct cm_strset no_names;
+
+static void release_names(struct cp_xds_stream *s, const struct cm_strset *n)
+{
+    if (n != &no_names)
+        cp_xds__names_put(s->pool, n);
+}
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -205,7 +215,14 @@ struct cp_xds_stream *cp_xds_stream_new(uint64_t id, bool delta,
     s->node.connected_ms = now_ms();
     copy_str(s->node.peer, sizeof(s->node.peer), peer);
     copy_str(s->node.metadata_json, sizeof(s->node.metadata_json), "{}");
+    for (int t = 0; t < CP_XDS_TYPE_COUNT; t++)
+        s->ts[t].names = &no_names;
     return s;
+}
+
+void cp_xds_stream_set_pool(struct cp_xds_stream *s, struct cp_xds__pool *pool)
+{
+    s->pool = pool;
 }
 
 void cp_xds_stream_free(struct cp_xds_stream *s)
@@ -213,7 +230,7 @@ void cp_xds_stream_free(struct cp_xds_stream *s)
     if (s == NULL)
         return;
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
-        cm_strset_deinit(&s->ts[t].names);
+        release_names(s, s->ts[t].names);
         held_deinit(&s->ts[t].known);
     }
     free(s);
@@ -226,12 +243,12 @@ static bool wildcard_capable(int t)
 
 static bool subscribed(const struct type_state *ts)
 {
-    return ts->wildcard || ts->names.n > 0;
+    return ts->wildcard || ts->names->n > 0;
 }
 
 static bool interested(const struct type_state *ts, const char *name)
 {
-    return ts->wildcard || cm_strset_has(&ts->names, name);
+    return ts->wildcard || cm_strset_has(ts->names, name);
 }
 
 /* Interest in names asked in ascending order: a merge walk of the sorted
@@ -243,7 +260,7 @@ struct wants {
 
 static bool wants(struct wants *w, const char *name)
 {
-    const struct cm_strset *names = &w->ts->names;
+    const struct cm_strset *names = w->ts->names;
     if (w->ts->wildcard)
         return true;
     while (w->k < names->n) {
@@ -378,7 +395,7 @@ static void new_nonce(struct cp_xds_stream *s, struct type_state *ts)
 static struct cp_xds_body *sotw_body(const struct type_state *ts,
                                      const struct cp_xds_snapshot *snap, int t)
 {
-    return cp_xds_snapshot_sotw_body(snap, t, ts->wildcard ? NULL : &ts->names);
+    return cp_xds_snapshot_sotw_body(snap, t, ts->wildcard ? NULL : ts->names);
 }
 
 static int sotw_send(struct cp_xds_stream *s, struct cp_xds_body *body,
@@ -421,9 +438,26 @@ static int sotw_maybe_send(struct cp_xds_stream *s,
     return rc;
 }
 
-static int sotw_set_names(struct type_state *ts, int t, bool first,
-                          char **names, size_t n)
+/* Makes <set> (its strings taken) the names <ts> subscribes to. */
+static int adopt_names(struct cp_xds_stream *s, struct type_state *ts,
+                       struct cm_strset *set)
 {
+    if (cm_strset_equal(ts->names, set)) {
+        cm_strset_deinit(set);
+        return GW_OK;
+    }
+    const struct cm_strset *shared = cp_xds__names_intern(s->pool, set);
+    if (shared == NULL)
+        return GW_ENOMEM;
+    release_names(s, ts->names);
+    ts->names = shared;
+    return GW_OK;
+}
+
+static int sotw_set_names(struct cp_xds_stream *s, struct type_state *ts, int t,
+                          bool first, char **names, size_t n)
+{
+    struct cm_strset set = {0};
     bool star = false;
     for (size_t i = 0; i < n; i++)
         star = star || strcmp(names[i], "*") == 0;
@@ -434,12 +468,12 @@ static int sotw_set_names(struct type_state *ts, int t, bool first,
         ts->legacy = false;
         ts->wildcard = star;
     }
-    cm_strset_clear(&ts->names);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], "*") != 0 &&
-            cm_strset_add(&ts->names, names[i]) != 0)
+        if (strcmp(names[i], "*") != 0 && cm_strset_add(&set, names[i]) != 0) {
+            cm_strset_deinit(&set);
             return GW_ENOMEM;
-    return GW_OK;
+        }
+    return adopt_names(s, ts, &set);
 }
 
 static int sotw_request(struct cp_xds_stream *s,
@@ -465,7 +499,7 @@ static int sotw_request(struct cp_xds_stream *s,
     if (!check_nonce(s, t, req->response_nonce, req->version_info,
                      req->error_detail, out))
         goto done;
-    rc = sotw_set_names(ts, t, first, req->resource_names,
+    rc = sotw_set_names(s, ts, t, first, req->resource_names,
                         req->n_resource_names);
     if (rc == 0)
         rc = sotw_maybe_send(s, snap, t, req->response_nonce[0] == '\0', out);
@@ -698,9 +732,11 @@ done:
 }
 
 static int
-delta_subscribe(struct type_state *ts, int t, bool first,
+delta_subscribe(struct cp_xds_stream *s, struct type_state *ts, int t,
+                bool first,
                 const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req)
 {
+    struct cm_strset set = {0};
     if (first || req->n_resource_names_subscribe > 0 ||
         req->n_resource_names_unsubscribe > 0)
         ts->known.subs_changed = true;
@@ -714,23 +750,30 @@ delta_subscribe(struct type_state *ts, int t, bool first,
         if (wildcard_capable(t) && req->n_resource_names_subscribe == 0)
             ts->wildcard = true;
     }
+    if (req->n_resource_names_subscribe == 0 &&
+        req->n_resource_names_unsubscribe == 0)
+        return GW_OK;
+    if (cm_strset_copy(&set, ts->names) != 0)
+        return GW_ENOMEM;
     for (size_t i = 0; i < req->n_resource_names_subscribe; i++) {
         const char *name = req->resource_names_subscribe[i];
         if (strcmp(name, "*") == 0)
             ts->wildcard = true;
-        else if (cm_strset_add(&ts->names, name) != 0)
+        else if (cm_strset_add(&set, name) != 0) {
+            cm_strset_deinit(&set);
             return GW_ENOMEM;
+        }
     }
     for (size_t i = 0; i < req->n_resource_names_unsubscribe; i++) {
         const char *name = req->resource_names_unsubscribe[i];
         if (strcmp(name, "*") == 0) {
             ts->wildcard = false;
         } else {
-            cm_strset_del(&ts->names, name);
+            cm_strset_del(&set, name);
             held_del(&ts->known, t, name);
         }
     }
-    return GW_OK;
+    return adopt_names(s, ts, &set);
 }
 
 static int delta_request(struct cp_xds_stream *s,
@@ -757,7 +800,7 @@ static int delta_request(struct cp_xds_stream *s,
     /* a stale nonce is not an answer, but subscription changes count */
     (void)check_nonce(s, t, req->response_nonce, ts->info.sent_version,
                       req->error_detail, out);
-    rc = delta_subscribe(ts, t, first, req);
+    rc = delta_subscribe(s, ts, t, first, req);
     if (rc == 0)
         rc = delta_push(s, snap, t, out);
 done:
@@ -823,6 +866,6 @@ void cp_xds_stream_info(const struct cp_xds_stream *s,
         info->types[t] = ts->info;
         info->types[t].subscribed = ts->seen;
         info->types[t].wildcard = ts->wildcard;
-        info->types[t].n_names = (uint32_t)ts->names.n;
+        info->types[t].n_names = (uint32_t)ts->names->n;
     }
 }

@@ -29,6 +29,11 @@ struct cp_xds_stream *cp_xds_stream_new(uint64_t id, bool delta,
                                         const char *peer);
 void cp_xds_stream_free(struct cp_xds_stream *s);
 
+/* Subscriptions are then shared through <pool> (borrowed; must outlive the
+ * stream). Before the first request. */
+struct cp_xds__pool;
+void cp_xds_stream_set_pool(struct cp_xds_stream *s, struct cp_xds__pool *pool);
+
 /* Handles one DiscoveryRequest (or DeltaDiscoveryRequest for a delta
  * stream). <snap> borrowed, may be NULL (nothing to serve yet). Returns 0,
  * GW_EPROTO if the bytes do not decode, or what out->send returned. */

@@ -60,4 +60,19 @@ uint64_t cp_xds__snapshot_digest(const struct cp_xds_snapshot *snap,
 /* body.c: frees every memo entry of <snap>. */
 void cp_xds__memo_free(struct cp_xds_snapshot *snap);
 
+/* names.c: subscription name sets shared by streams. */
+struct cm_strset;
+struct cp_xds__pool;
+/* Returns new; free with cp_xds__pool_free() once no set is held. */
+struct cp_xds__pool *cp_xds__pool_new(void);
+void cp_xds__pool_free(struct cp_xds__pool *pool);
+/* Returns the shared set equal to <set> (its strings taken: <set> is left
+ * empty and reusable) with one more reference; release with
+ * cp_xds__names_put() on the same pool. <pool> NULL: a private set. NULL
+ * when out of memory. The set must not be changed. */
+const struct cm_strset *cp_xds__names_intern(struct cp_xds__pool *pool,
+                                             struct cm_strset *set);
+/* Drops a reference (NULL is a no-op). */
+void cp_xds__names_put(struct cp_xds__pool *pool, const struct cm_strset *set);
+
 #endif

@@ -6,7 +6,11 @@
  * each stdin command or SIGHUP. Prints "listening PORT", one "event ..." line
  * per connect/disconnect/ACK/NACK, and the node list on "nodes".
  *
- *   xds_test_server [--addr H:P] [--name NAME] --backend PORT [--backend ...]
+ * With --served-listener the listener carries the HCM in a filter chain
+ * instead (what a data node serves: data nodes skip API listeners' routes).
+ *
+ *   xds_test_server [--addr H:P] [--name NAME] [--served-listener]
+ *                   --backend PORT [--backend ...]
  *   stdin: backend PORT | next | nack-cluster | nack-route |
  *          nack-listener | good | drop-cluster | nodes | quit
  */
@@ -14,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,7 @@ struct state {
     int current; /* index into backends, or -1 for explicit_port */
     int explicit_port;
     enum variant variant;
+    bool served_listener; /* filter chain rather than API listener */
     unsigned version;
     struct cp_xds_server *xds;
     pthread_mutex_t out_lock;
@@ -130,8 +136,25 @@ static int add_listener(struct cp_xds_snapshot *s, const struct state *st)
     api.api_listener = &hcm_any;
     Envoy__Config__Listener__V3__Listener l =
         ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
+    Envoy__Config__Listener__V3__Filter net =
+        ENVOY__CONFIG__LISTENER__V3__FILTER__INIT;
+    Envoy__Config__Listener__V3__Filter *nets[1] = {&net};
+    Envoy__Config__Listener__V3__FilterChain chain =
+        ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT;
+    Envoy__Config__Listener__V3__FilterChain *chains[1] = {&chain};
     l.name = lname;
-    l.api_listener = &api;
+    if (st->served_listener) {
+        net.name = "envoy.filters.network.http_connection_manager";
+        net.config_type_case =
+            ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+        net.typed_config = &hcm_any;
+        chain.n_filters = 1;
+        chain.filters = nets;
+        l.n_filter_chains = 1;
+        l.filter_chains = chains;
+    } else {
+        l.api_listener = &api;
+    }
     if (rc == 0)
         rc = cp_xds_snapshot_add(s, CP_XDS_LISTENER, lname, &l.base);
     free(router_buf);
@@ -453,11 +476,14 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc &&
                  st.n_backends < MAX_BACKENDS)
             st.backends[st.n_backends++] = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--served-listener") == 0)
+            st.served_listener = true;
         else if (strcmp(argv[i], "--debug") == 0)
             cm_log_set_level(CM_LOG_DEBUG);
         else {
             fprintf(stderr, "usage: xds_test_server [--addr H:P] [--name NAME] "
-                            "--backend PORT [--backend PORT...] [--debug]\n");
+                            "[--served-listener] --backend PORT "
+                            "[--backend PORT...] [--debug]\n");
             return 2;
         }
     }

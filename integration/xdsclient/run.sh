@@ -69,7 +69,8 @@ start_server() {
   for b in "$@"; do args+=(--backend "$b"); done
   rm -f "$tmp/$name.in"
   mkfifo "$tmp/$name.in"
-  "$server" --addr "$addr" "${args[@]}" <"$tmp/$name.in" \
+  # a served listener: data nodes do not fetch API listeners' routes
+  "$server" --addr "$addr" --served-listener "${args[@]}" <"$tmp/$name.in" \
     >>"$tmp/$name.out" 2>>"$tmp/$name.err" &
   srv_pid[$name]=$!
   pids+=("$!")
