@@ -14,6 +14,7 @@
 
 #include "common/log/log.h"
 #include "dataplane/proxy/proxy_int.h"
+#include "dataplane/tls/tls.h"
 
 enum { PX_WAIT = 0, PX_NEXT = 1 };
 
@@ -33,6 +34,8 @@ static void conn_closed(uv_handle_t *h)
     free(c->in.p);
     free(c->sb.p);
     free(c->local);
+    dp_tls_conn_free(c->tls);
+    free(c->tls_in);
     free(c);
 }
 
@@ -78,6 +81,8 @@ static void conn_finish(struct dp_proxy__conn *c)
     if (c->state == DP_PROXY__S_CLOSING)
         return;
     conn_unlink(c);
+    if (c->tls != NULL)
+        dp_proxy__tls_close_notify(c);
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, conn_shut) != 0)
         uv_close((uv_handle_t *)&c->tcp, conn_closed);
@@ -99,18 +104,6 @@ static void timer_clear(struct dp_proxy__conn *c)
         uv_timer_stop(&c->timer);
         c->tkind = DP_PROXY__T_NONE;
     }
-}
-
-/* (Re)arms the response head timeout while it is awaited: at the start of
- * the exchange and after each request body write, so that it counts from
- * the last request progress and a long upload is not cut with a 504. */
-static void route_timer(struct dp_proxy__conn *c)
-{
-    const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
-    uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
-
-    if (c->state == DP_PROXY__S_FORWARD && c->resp_phase == DP_PROXY__R_HEAD)
-        timer_set(c, DP_PROXY__T_ROUTE, ms);
 }
 
 /* ==== local responses ==== */
@@ -178,7 +171,10 @@ static int respond_error(struct dp_proxy__conn *c, int status, bool close)
  * (conn_written follows), or closes and returns -1. */
 static int send_client(struct dp_proxy__conn *c, uv_buf_t *b, int n)
 {
-    int r = dp_proxy__send((uv_stream_t *)&c->tcp, &c->wr, b, n, conn_written);
+    int r = c->tls != NULL ? dp_proxy__tls_send(c->tls, (uv_stream_t *)&c->tcp,
+                                                &c->wr, b, n, conn_written)
+                           : dp_proxy__send((uv_stream_t *)&c->tcp, &c->wr, b,
+                                            n, conn_written);
 
     if (r < 0) {
         dp_proxy__conn_close(c);
@@ -192,7 +188,10 @@ static int send_client(struct dp_proxy__conn *c, uv_buf_t *b, int n)
 static int send_up(struct dp_proxy__conn *c, uv_buf_t *b, int n)
 {
     struct dp_proxy__up *u = c->up;
-    int r = dp_proxy__send((uv_stream_t *)&u->tcp, &u->wr, b, n, up_written);
+    int r = u->tls != NULL ? dp_proxy__tls_send(u->tls, (uv_stream_t *)&u->tcp,
+                                                &u->wr, b, n, up_written)
+                           : dp_proxy__send((uv_stream_t *)&u->tcp, &u->wr, b,
+                                            n, up_written);
 
     if (r < 0) {
         u->werr = r;
@@ -269,7 +268,8 @@ static void req_fwd(struct dp_proxy__conn *c, struct cm_h1_fwd *fwd)
     if (c->upgrade)
         fwd->flags |= CM_H1_FWD_UPGRADE;
     fwd->client_addr = (struct cm_h1_slice){c->peer, strlen(c->peer)};
-    fwd->proto = (struct cm_h1_slice){"http", 4};
+    fwd->proto = c->tls != NULL ? (struct cm_h1_slice){"https", 5}
+                                : (struct cm_h1_slice){"http", 4};
     if (pl->target.set)
         fwd->target =
             (struct cm_h1_slice){sb_at(c, pl->target), pl->target.len};
@@ -331,7 +331,6 @@ static int pump_req(struct dp_proxy__conn *c)
         return PX_WAIT;
     c->in.start += c->up_wr_body;
     c->up_wr_body = 0;
-    route_timer(c);
     return PX_NEXT;
 }
 
@@ -573,7 +572,10 @@ static int st_head(struct dp_proxy__conn *c)
             return PX_WAIT;
         }
         if (c->tkind != DP_PROXY__T_IDLE)
-            timer_set(c, DP_PROXY__T_IDLE, o->idle_timeout_ms);
+            timer_set(c, DP_PROXY__T_IDLE,
+                      c->tls != NULL && !dp_tls_conn_established(c->tls)
+                          ? o->head_timeout_ms /* handshake timeout */
+                          : o->idle_timeout_ms);
         return PX_WAIT;
     }
     r = cm_h1_req_parse(&c->req, c->in.p, c->in.end);
@@ -658,11 +660,14 @@ static int st_local(struct dp_proxy__conn *c)
 
 static void forward_begin(struct dp_proxy__conn *c)
 {
+    const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
+    uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
+
     cm_h1_resp_reset(&c->up->resp, (enum cm_h1_method)c->req.method);
     c->up->c = c;
     c->resp_phase = DP_PROXY__R_HEAD;
     c->state = DP_PROXY__S_FORWARD;
-    route_timer(c);
+    timer_set(c, DP_PROXY__T_ROUTE, ms);
 }
 
 static int st_connect(struct dp_proxy__conn *c)
@@ -680,7 +685,12 @@ static int st_connect(struct dp_proxy__conn *c)
     addr = &c->plan.cand[c->tries % c->plan.n_cand];
     if (c->tries++ > 0)
         DP_PROXY__INC(w, retries, 1);
-    if (!c->no_pool && (u = dp_proxy__pool_take(w, addr)) != NULL) {
+    if (!c->no_pool && (u = dp_proxy__pool_take(w, addr)) != NULL &&
+        (u->tls != NULL) != (c->plan.up_tls != NULL)) {
+        dp_proxy__up_close(u); /* the scheme changed: not this one */
+        u = NULL;
+    }
+    if (u != NULL) {
         DP_PROXY__INC(w, upstream_reused, 1);
         c->up = u;
         forward_begin(c);
@@ -813,6 +823,10 @@ static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     struct dp_proxy__buf *in = &c->in;
     uint32_t keep = c->head_len;
 
+    if (c->tls != NULL) { /* ciphertext; decrypted into c->in */
+        *b = uv_buf_init(c->tls_in, DP_PROXY__TLS_IN);
+        return;
+    }
     if (in->start == in->end && in->start > keep) {
         in->start = in->end = keep;
     } else if (in->end == in->cap && in->start > keep) {
@@ -839,6 +853,11 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n < 0) {
         c->eof = true;
         if (n != UV_EOF) {
+            dp_proxy__conn_close(c);
+            return;
+        }
+    } else if (c->tls != NULL) {
+        if (dp_proxy__tls_input(c, b->base, (size_t)n) < 0) {
             dp_proxy__conn_close(c);
             return;
         }
@@ -894,6 +913,7 @@ void dp_proxy__conn_run(struct dp_proxy__conn *c)
 {
     int r = PX_NEXT;
 
+again:
     while (r == PX_NEXT) {
         switch (c->state) {
         case DP_PROXY__S_HEAD:
@@ -926,6 +946,30 @@ void dp_proxy__conn_run(struct dp_proxy__conn *c)
     }
     if (c->state != DP_PROXY__S_CLOSING)
         conn_update_reading(c);
+    /* TLS: records already read may hold bytes that now have room */
+    if (c->state != DP_PROXY__S_CLOSING && c->up != NULL &&
+        c->up->tls != NULL && c->up->reading &&
+        dp_tls_conn_has_input(c->up->tls)) {
+        int p = dp_proxy__tls_up_pull(c->up);
+        if (p != 0) {
+            if (p < 0)
+                c->up->eof = true;
+            r = PX_NEXT;
+            goto again;
+        }
+    }
+    if (c->tls != NULL && c->state != DP_PROXY__S_CLOSING && c->reading &&
+        dp_tls_conn_has_input(c->tls)) {
+        int p = dp_proxy__tls_pull(c);
+        if (p < 0) {
+            dp_proxy__conn_close(c);
+            return;
+        }
+        if (p > 0) {
+            r = PX_NEXT;
+            goto again;
+        }
+    }
 }
 
 /* ==== write completions ==== */
@@ -965,7 +1009,6 @@ static void up_written(uv_write_t *wr, int status)
     } else {
         c->in.start += c->up_wr_body;
         c->up_wr_body = 0;
-        route_timer(c);
     }
     dp_proxy__conn_run(c);
 }
@@ -1038,7 +1081,8 @@ void dp_proxy__accept(struct dp_proxy__lsn *lsn)
     DP_PROXY__INC(w, conns_active, 1);
     cm_h1_req_init(&c->req, c->hdrs, DP_PROXY__HDR_MAX, NULL);
     snprintf(c->lsn, sizeof(c->lsn), "%s", lsn->name);
-    if (uv_accept((uv_stream_t *)&lsn->tcp, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept((uv_stream_t *)&lsn->tcp, (uv_stream_t *)&c->tcp) != 0 ||
+        dp_proxy__conn_tls(c) != 0) {
         dp_proxy__conn_close(c);
         return;
     }

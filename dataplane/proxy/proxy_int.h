@@ -19,12 +19,14 @@
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/router/router-t.h"
 #include "dataplane/table/table-t.h"
+#include "dataplane/tls/tls-t.h"
 #include "dataplane/worker/worker.h"
 
 #define DP_PROXY__HDR_MAX   128         /* headers per head */
 #define DP_PROXY__CBUF_MIN  8192        /* client buffer, first size */
 #define DP_PROXY__CBUF_MAX  (64 * 1024) /* client buffer, largest */
 #define DP_PROXY__UBUF      (64 * 1024) /* upstream buffer */
+#define DP_PROXY__TLS_IN    (17 * 1024) /* ciphertext read buffer (TLS) */
 #define DP_PROXY__TRY_MAX   4           /* endpoints tried per request */
 #define DP_PROXY__NAME_MAX  64          /* listener names */
 #define DP_PROXY__POOL_HASH 64          /* pool buckets per worker */
@@ -133,6 +135,7 @@ struct dp_proxy__plan {
     /* FORWARD: the cluster's runtime state, referenced until the exchange
      * ends (dp_proxy__plan_release), and what its accounting needs. */
     struct dp_cluster_state *st;
+    struct dp_tls_client *up_tls; /* https upstream (a reference), or NULL */
     int32_t active_ep; /* endpoint counted in flight, or -1 */
     uint32_t n_eps;    /* endpoints in the cluster */
     struct dp_circuit_breakers cb;
@@ -181,7 +184,9 @@ enum dp_proxy__timer {
 /* A client connection. Freed when both handles have closed. */
 struct dp_proxy__conn {
     uv_tcp_t tcp;
-    uv_timer_t timer; /* head, idle, route timeouts */
+    struct dp_tls_conn *tls; /* TLS transport, or NULL (plaintext) */
+    char *tls_in;            /* TLS: ciphertext read buffer */
+    uv_timer_t timer;        /* head, idle, route timeouts */
     uv_write_t wr;    /* the one write to the client in flight */
     uv_shutdown_t shut;
     struct dp_proxy__worker *w;
@@ -235,6 +240,8 @@ enum dp_proxy__up_state {
 /* An upstream connection. Freed when both handles have closed. */
 struct dp_proxy__up {
     uv_tcp_t tcp;
+    struct dp_tls_conn *tls; /* TLS to the upstream, or NULL */
+    char *tls_in;            /* TLS: ciphertext read buffer */
     uv_timer_t timer; /* connect timeout, pool idle timeout */
     uv_connect_t connect;
     uv_write_t wr; /* the one write upstream in flight */
@@ -411,6 +418,34 @@ int dp_proxy__splice_hdrs(char *out, size_t cap, int n, const char *lines,
 void dp_proxy__outlier_report(struct dp_proxy__conn *c, uint32_t k, bool ok);
 /* Lifts every ejection of <w> and drops its references (worker exit). */
 void dp_proxy__outlier_clear(struct dp_proxy__worker *w);
+
+/* ==== proxy_tls.c ==== */
+
+/* Like dp_proxy__send() through TLS <t>: encrypts <bufs> (consumed at
+ * once), writes the records; 1 when all went out, 0 when <cb>(<wr>)
+ * follows, or a negative error. */
+int dp_proxy__tls_send(struct dp_tls_conn *t, uv_stream_t *s, uv_write_t *wr,
+                       uv_buf_t *bufs, int n, uv_write_cb cb);
+/* Writes the handshake / alert / ticket bytes <t> holds. 0 or negative. */
+int dp_proxy__tls_flush(struct dp_tls_conn *t, uv_stream_t *s);
+/* Accepted <c>: starts TLS if its listener in the current table has a TLS
+ * context. 0, or negative (close it). */
+int dp_proxy__conn_tls(struct dp_proxy__conn *c);
+/* Starts TLS on accepted <c> with <srv> (a reference is taken). */
+int dp_proxy__tls_accept(struct dp_proxy__conn *c, struct dp_tls_server *srv);
+/* Ciphertext read from <c>'s socket: handshake, then decrypt into c->in.
+ * > 0 when plaintext arrived (or close_notify: c->eof), 0 none, negative:
+ * close the connection. */
+int dp_proxy__tls_input(struct dp_proxy__conn *c, const char *p, size_t n);
+/* Same without new bytes: decrypts what is buffered inside. */
+int dp_proxy__tls_pull(struct dp_proxy__conn *c);
+/* Queues close_notify (polite close). */
+void dp_proxy__tls_close_notify(struct dp_proxy__conn *c);
+/* Upstream: start TLS with <cl> (a reference is taken), advance the
+ * handshake (1 done, 0 more, negative failed), decrypt into u->in. */
+int dp_proxy__tls_up_start(struct dp_proxy__up *u, struct dp_tls_client *cl);
+int dp_proxy__tls_up_handshake(struct dp_proxy__up *u);
+int dp_proxy__tls_up_pull(struct dp_proxy__up *u);
 
 /* ==== proxy_resp.c ==== */
 

@@ -14,6 +14,7 @@
 
 #include "dataplane/filter/filter.h"
 #include "dataplane/proxy/proxy_int.h"
+#include "dataplane/tls/tls.h"
 #include "dataplane/router/router.h"
 #include "dataplane/table/table.h"
 
@@ -103,7 +104,8 @@ static void router_req(struct dp_proxy__conn *c, struct dp_router_req *rq)
     rq->path = rs(c->in.p, c->req.path);
     rq->query = rs(c->in.p, c->req.query);
     rq->method = rs(c->in.p, c->req.method_raw);
-    rq->scheme = (struct dp_router_slice){"http", 4};
+    rq->scheme = c->tls != NULL ? (struct dp_router_slice){"https", 5}
+                                : (struct dp_router_slice){"http", 4};
     rq->get_header = get_header;
     rq->get_header_arg = c;
     rq->scratch = c->w->scratch;
@@ -293,6 +295,8 @@ int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k)
 void dp_proxy__plan_release_pl(struct dp_proxy__plan *pl)
 {
     dp_filter_end(&pl->fctx, pl->resp_status, uv_hrtime()); /* idempotent */
+    dp_tls_client_unref(pl->up_tls);
+    pl->up_tls = NULL;
     if (pl->st == NULL)
         return;
     if (pl->active_ep >= 0)
@@ -362,6 +366,8 @@ static int plan_forward(struct dp_proxy__rreq *c, const struct dp_table *t,
         return plan_local(c, 503, "no healthy upstream\n", 20);
     pl->st = dp_cluster_state_of(cl);
     dp_cluster_state_ref(pl->st);
+    if ((pl->up_tls = cl->tls) != NULL)
+        dp_tls_client_ref(pl->up_tls);
     pl->cb = cl->cb;
     pl->outlier = cl->outlier;
     pl->n_eps = (uint32_t)cl->n_endpoints;

@@ -11,6 +11,7 @@
 
 #include "common/log/log.h"
 #include "dataplane/proxy/proxy_int.h"
+#include "dataplane/tls/tls.h"
 
 /* ==== pools ==== */
 
@@ -127,6 +128,8 @@ static void up_closed(uv_handle_t *h)
     if (--u->handles > 0)
         return;
     free(u->in.p);
+    dp_tls_conn_free(u->tls);
+    free(u->tls_in);
     free(u);
 }
 
@@ -180,6 +183,10 @@ static void up_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     struct dp_proxy__up *u = h->data;
     struct dp_proxy__buf *in = &u->in;
 
+    if (u->tls != NULL) { /* ciphertext; decrypted into u->in */
+        *b = uv_buf_init(u->tls_in, DP_PROXY__TLS_IN);
+        return;
+    }
     if (in->start == in->end) {
         in->start = in->end = 0;
     } else if (in->end == in->cap && in->start > 0) {
@@ -190,11 +197,47 @@ static void up_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(in->p + in->end, in->cap - in->end);
 }
 
+static void up_connected_tls(struct dp_proxy__up *u);
+static void up_handshake_failed(struct dp_proxy__up *u);
+static void up_connect_timeout(uv_timer_t *t);
+
+/* TLS under up_read(): handles the handshake and idle connections itself
+ * (returns 1), or decrypts into u->in and lets up_read() go on (0). */
+static int up_tls_read(struct dp_proxy__up *u, ssize_t n, const uv_buf_t *b)
+{
+    int r;
+
+    if (n > 0 && dp_tls_conn_feed(u->tls, b->base, (size_t)n) != 0)
+        n = UV_ENOMEM;
+    if (u->state == DP_PROXY__U_CONNECTING) {
+        if (n < 0 || (r = dp_proxy__tls_up_handshake(u)) < 0)
+            up_handshake_failed(u);
+        else if (r == 1)
+            up_connected_tls(u);
+        return 1;
+    }
+    if (n < 0)
+        return 0;
+    r = dp_proxy__tls_up_pull(u);
+    if (u->state == DP_PROXY__U_IDLE) {
+        if (r != 0) /* data, close_notify or an error: not reusable */
+            dp_proxy__up_close(u);
+        return 1; /* handshake messages (TLS 1.3 tickets) only */
+    }
+    if (r < 0) {
+        u->eof = true;
+        dp_proxy__up_reading(u, false);
+    }
+    return 0;
+}
+
 static void up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct dp_proxy__up *u = s->data;
 
     if (n == 0)
+        return;
+    if (u->tls != NULL && up_tls_read(u, n, b) != 0)
         return;
     if (u->state == DP_PROXY__U_IDLE) {
         dp_proxy__up_close(u); /* EOF, error or stray bytes */
@@ -206,7 +249,8 @@ static void up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         u->eof = true;
         dp_proxy__up_reading(u, false);
     } else {
-        u->in.end += (uint32_t)n;
+        if (u->tls == NULL)
+            u->in.end += (uint32_t)n;
         u->got_data = true;
         if (u->in.start == 0 && u->in.end == u->in.cap)
             dp_proxy__up_reading(u, false);
@@ -243,8 +287,19 @@ static void up_connected(uv_connect_t *req, int status)
             dp_proxy__conn_up_failed(c, status);
         return;
     }
-    u->state = DP_PROXY__U_ACTIVE;
     uv_tcp_nodelay(&u->tcp, 1);
+    if (u->tls != NULL) { /* the handshake first, under the same timeout */
+        uv_timer_start(&u->timer, up_connect_timeout,
+                       dp_proxy__opts(u->w)->connect_timeout_ms, 0);
+        dp_proxy__up_reading(u, true);
+        int r = dp_proxy__tls_up_handshake(u);
+        if (r < 0)
+            up_handshake_failed(u);
+        else if (r == 1)
+            up_connected_tls(u);
+        return;
+    }
+    u->state = DP_PROXY__U_ACTIVE;
     if (c != NULL)
         dp_proxy__conn_up_connected(c, 0);
 }
@@ -276,6 +331,14 @@ struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
     u->c = c;
     u->addr = *addr;
     u->state = DP_PROXY__U_CONNECTING;
+    if (c != NULL && c->plan.up_tls != NULL &&
+        dp_proxy__tls_up_start(u, c->plan.up_tls) != 0) {
+        dp_tls_conn_free(u->tls);
+        free(u->tls_in);
+        free(u->in.p);
+        free(u);
+        return NULL;
+    }
     cm_h1_resp_init(&u->resp, u->hdrs, DP_PROXY__HDR_MAX, NULL);
     uv_tcp_init(&w->w.loop, &u->tcp);
     uv_timer_init(&w->w.loop, &u->timer);
@@ -291,4 +354,26 @@ struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
     uv_timer_start(&u->timer, up_connect_timeout,
                    dp_proxy__opts(w)->connect_timeout_ms, 0);
     return u;
+}
+
+/* ==== TLS ==== */
+
+/* The handshake with the upstream failed (verification, protocol): as a
+ * connect failure, so the request is retried elsewhere or gets a 502. */
+static void up_handshake_failed(struct dp_proxy__up *u)
+{
+    struct dp_proxy__conn *c = u->c;
+
+    dp_proxy__up_close(u);
+    if (c != NULL)
+        dp_proxy__conn_up_failed(c, UV_EPROTO);
+}
+
+static void up_connected_tls(struct dp_proxy__up *u)
+{
+    uv_timer_stop(&u->timer);
+    dp_proxy__up_reading(u, false);
+    u->state = DP_PROXY__U_ACTIVE;
+    if (u->c != NULL)
+        dp_proxy__conn_up_connected(u->c, 0);
 }
