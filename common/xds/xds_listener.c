@@ -35,14 +35,14 @@ struct rlist {
 struct group {
     const char *key; /* NULL = empty slot */
     uint64_t hash;
-    const char *domain; /* the virtual host domain the group brings */
     struct rlist l;
 };
 
-/* Open-addressing hash of groups by key, sized once (never full). */
+/* Open-addressing hash of groups by key, at most half full; grows in the
+ * scratch arena (old tables stay there: twice the last one at most). */
 struct gmap {
     struct group *v;
-    size_t mask;
+    size_t mask, n;
 };
 
 static uint64_t str_hash(const char *s)
@@ -55,48 +55,58 @@ static uint64_t str_hash(const char *s)
     return h;
 }
 
-/* A map for at most <n> keys, in the scratch arena. */
-static void gmap_init(struct cm_xds__ctx *c, struct gmap *m, size_t n)
+/* The slot of <key> (hash <h>) in <m>: its group's or the empty one where
+ * it would go. */
+static struct group *gmap_slot(const struct gmap *m, const char *key,
+                               uint64_t h)
 {
-    size_t cap = 8;
-    while (cap < 2 * n)
-        cap *= 2;
+    for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
+        struct group *g = &m->v[i];
+        if (g->key == NULL || (g->hash == h && strcmp(g->key, key) == 0))
+            return g;
+    }
+}
+
+/* An empty map of <cap> slots (a power of two). */
+static void gmap_init(struct cm_xds__ctx *c, struct gmap *m, size_t cap)
+{
     m->v = cm_xds__alloc(c, c->tmp, cap * sizeof(*m->v));
     m->mask = cap - 1;
+    m->n = 0;
+}
+
+static void gmap_grow(struct cm_xds__ctx *c, struct gmap *m)
+{
+    struct gmap old = *m;
+    gmap_init(c, m, 2 * (old.mask + 1));
+    for (size_t i = 0; i <= old.mask; i++)
+        if (old.v[i].key != NULL)
+            *gmap_slot(m, old.v[i].key, old.v[i].hash) = old.v[i];
+    m->n = old.n;
 }
 
 /* The group of <key>: found, or added empty (then *<added> is 1). */
-static struct group *gmap_get(struct gmap *m, const char *key, int *added)
+static struct group *gmap_get(struct cm_xds__ctx *c, struct gmap *m,
+                              const char *key, int *added)
 {
+    if (2 * (m->n + 1) > m->mask + 1)
+        gmap_grow(c, m);
     uint64_t h = str_hash(key);
-    size_t i = (size_t)h & m->mask;
-    for (;; i = (i + 1) & m->mask) {
-        struct group *g = &m->v[i];
-        if (g->key == NULL) {
-            g->key = key;
-            g->hash = h;
-            *added = 1;
-            return g;
-        }
-        if (g->hash == h && strcmp(g->key, key) == 0) {
-            *added = 0;
-            return g;
-        }
+    struct group *g = gmap_slot(m, key, h);
+    *added = g->key == NULL;
+    if (*added) {
+        g->key = key;
+        g->hash = h;
+        m->n++;
     }
+    return g;
 }
 
 /* The group of <key>, or NULL. */
 static const struct group *gmap_find(const struct gmap *m, const char *key)
 {
-    uint64_t h = str_hash(key);
-    size_t i = (size_t)h & m->mask;
-    for (;; i = (i + 1) & m->mask) {
-        const struct group *g = &m->v[i];
-        if (g->key == NULL)
-            return NULL;
-        if (g->hash == h && strcmp(g->key, key) == 0)
-            return g;
-    }
+    const struct group *g = gmap_slot(m, key, str_hash(key));
+    return g->key != NULL ? g : NULL;
 }
 
 /* ==== Route configurations ==== */
@@ -153,32 +163,30 @@ static void hosts_build(struct cm_xds__ctx *c, struct hosts *hx,
     if (sorted.n > 1)
         qsort(sorted.v, sorted.n, sizeof(void *), route_cmp);
     memset(hx, 0, sizeof(*hx));
-    gmap_init(c, &hx->exact, sorted.n);
-    gmap_init(c, &hx->wild, sorted.n);
+    gmap_init(c, &hx->exact, 16);
+    gmap_init(c, &hx->wild, 16);
     for (size_t i = 0; i < sorted.n; i++) {
         struct cm_xds__route *r = sorted.v[i];
         struct group *g;
         int added;
         if (r->host_kind == CM_XDS__HOST_EXACT)
-            g = gmap_get(&hx->exact, r->host, &added);
+            g = gmap_get(c, &hx->exact, r->host, &added);
         else if (r->host_kind == CM_XDS__HOST_WILDCARD)
-            g = gmap_get(&hx->wild, r->host + 1, &added);
+            g = gmap_get(c, &hx->wild, r->host + 1, &added);
         else {
             if (hx->any.n == 0)
                 cm_xds__push(c, c->tmp, &hx->domains, &hx->n_domains, "*");
             cm_xds__push(c, c->tmp, &hx->any.v, &hx->any.n, r);
             continue;
         }
-        if (added) {
-            g->domain = r->host;
+        if (added)
             cm_xds__push(c, c->tmp, &hx->domains, &hx->n_domains,
                          (void *)r->host);
-        }
         cm_xds__push(c, c->tmp, &g->l.v, &g->l.n, r);
     }
     if (hx->n_domains > 1)
         qsort(hx->domains, hx->n_domains, sizeof(char *), str_cmp);
-    size_t n = 0; /* distinct already; kept so whatever the host forms */
+    size_t n = 0; /* distinct already (hosts never start with '*'): check */
     for (size_t i = 0; i < hx->n_domains; i++)
         if (n == 0 || strcmp(hx->domains[n - 1], hx->domains[i]) != 0)
             hx->domains[n++] = hx->domains[i];
@@ -421,11 +429,11 @@ static void grpc_hosts(struct cm_xds__ctx *c, struct cm_xds_resources *res)
     struct gmap seen;
     char **hosts = NULL;
     size_t nh = 0;
-    gmap_init(c, &seen, c->n_routes);
+    gmap_init(c, &seen, 16);
     for (size_t i = 0; i < c->n_routes; i++) {
         int added;
         if (c->routes[i]->host_kind == CM_XDS__HOST_EXACT &&
-            (gmap_get(&seen, c->routes[i]->host, &added), added))
+            (gmap_get(c, &seen, c->routes[i]->host, &added), added))
             cm_xds__push(c, c->tmp, &hosts, &nh, (void *)c->routes[i]->host);
     }
     struct rlist usable = {0};
