@@ -159,9 +159,16 @@ const char *cp_store_strerror(int code)
     case CP_STORE_ENOREPLICA:
         return "not enough replicas acknowledged";
     case CP_STORE_EDOWN:
-        return "not connected to a master";
+        return "not connected to a Redis master";
     case CP_STORE_EEXIST:
         return "already set";
+    case CP_STORE_EFAILOVER:
+        return "a Redis failover is under way; retry in a few seconds";
+    case CP_STORE_EUNSURE:
+        return "written, but a Redis failover began before replicas "
+               "confirmed it: it may be lost";
+    case CP_STORE_ENOSENTINEL:
+        return "fewer than a majority of the sentinels can be heard";
     }
     return cm_err_str(code);
 }

@@ -1,7 +1,8 @@
 /*
  * addr_fuzz.c -- libFuzzer target for the store's text parsers: endpoint,
- * sentinel list and events message. Checks that a parsed address formats
- * back into a string that parses to the same address.
+ * sentinel list, events message, Sentinel events and INFO replication. Checks
+ * that a parsed address formats back into a string that parses to the same
+ * address.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)cp_store_parse_sentinels(s, list, CP_STORE_MAX_SENTINELS, &n);
     (void)cp_store_parse_event((const char *)data, size, &rev);
+    (void)cp_store_info_online((const char *)data, size, 2);
+    for (size_t i = 0; cp_store_sentinel_channels[i] != NULL; i++)
+        (void)cp_store_sentinel_event(cp_store_sentinel_channels[i],
+                                      (const char *)data, size, "mymaster", &a,
+                                      &b);
     free(s);
     return 0;
 }

@@ -2,7 +2,7 @@
  * admin.c -- the dashboard's admin password hash in Redis
  * (<prefix>admin:hash): a plain GET for every control node, and a write
  * only the leader makes, fenced by its epoch inside a script and then
- * confirmed by WAIT, like a revision. The hash string itself is opaque
+ * confirmed (confirm.c), like a revision. The hash string itself is opaque
  * here (controlplane/auth makes and checks it). Runs on the store's loop.
  */
 #include <stdio.h>
@@ -59,34 +59,23 @@ int cp_store_get_admin_hash(struct cp_store *s, cp_store_value_cb cb, void *arg)
 /* ==== set ==== */
 
 struct set_op {
+    struct cp_store__confirm confirm; /* first: the op is found from it */
     cp_store_done_cb cb;
     void *arg;
 };
 
-static void set_done(struct cp_store *s, struct set_op *op, int status)
+static void set_confirmed(struct cp_store *s, struct cp_store__confirm *c,
+                          int status, int replicas)
 {
+    struct set_op *op = (struct set_op *)c;
+
     op->cb(s, status, op->arg);
     free(op);
-}
-
-static void on_set_wait(struct cp_store *s, int status, redisReply *r,
-                        void *arg)
-{
-    struct set_op *op = arg;
-
-    if (status == 0 && r->type != REDIS_REPLY_INTEGER)
-        status = GW_EPROTO;
-    if (status == 0 && r->integer < s->wait_replicas)
-        status = CP_STORE_ENOREPLICA;
-    set_done(s, op, status);
 }
 
 static void on_set(struct cp_store *s, int status, redisReply *r, void *arg)
 {
     struct set_op *op = arg;
-    char n[24], t[24];
-    const char *argv[3] = {"WAIT", n, t};
-    int rc;
 
     if (status == 0 && r->type == REDIS_REPLY_ERROR) {
         cm_log_warn(CP_STORE__MOD, "admin_set_refused", "err=\"%s\"", r->str);
@@ -96,16 +85,7 @@ static void on_set(struct cp_store *s, int status, redisReply *r, void *arg)
     } else if (status == 0 && r->integer == 0) {
         status = CP_STORE_EEXIST;
     }
-    if (status != 0) {
-        set_done(s, op, status);
-        return;
-    }
-    snprintf(n, sizeof(n), "%d", s->wait_replicas);
-    snprintf(t, sizeof(t), "%u", s->wait_timeout_ms);
-    rc = cp_store__conn_cmd(&s->cmd, s->wait_timeout_ms + s->cmd_timeout_ms,
-                            on_set_wait, op, 3, argv, NULL);
-    if (rc != 0)
-        set_done(s, op, rc);
+    cp_store__confirm_write(s, &op->confirm, status);
 }
 
 int cp_store_set_admin_hash(struct cp_store *s, const char *hash,
@@ -120,8 +100,9 @@ int cp_store_set_admin_hash(struct cp_store *s, const char *hash,
 
     if (!s->leader)
         return CP_STORE_ENOTLEADER;
-    if (!cp_store__ready(s))
-        return CP_STORE_EDOWN;
+    rc = cp_store__write_gate(s);
+    if (rc != 0)
+        return rc;
     if (*hash == '\0')
         return GW_EINVAL;
     snprintf(e, sizeof(e), "%llu", (unsigned long long)s->epoch);
@@ -134,7 +115,10 @@ int cp_store_set_admin_hash(struct cp_store *s, const char *hash,
     op->arg = arg;
     rc = cp_store__eval(s, CP_STORE__S_ADMIN_SET, 2, 5, args, lens,
                         s->cmd_timeout_ms, on_set, op);
-    if (rc != 0)
+    if (rc != 0) {
         free(op);
-    return rc;
+        return rc;
+    }
+    cp_store__confirm_start(s, &op->confirm, set_confirmed);
+    return GW_OK;
 }

@@ -356,3 +356,27 @@ int cp_store__conn_subscribe(struct cp_store__conn *c, const char *channel,
     conn_rearm(c);
     return GW_OK;
 }
+
+int cp_store__conn_subscribe_all(struct cp_store__conn *c,
+                                 const char *const *channels,
+                                 unsigned timeout_ms)
+{
+    const char *argv[32];
+    int n = 0;
+
+    if (c->ac == NULL)
+        return CP_STORE_EDOWN;
+    argv[n++] = "SUBSCRIBE";
+    while (channels[n - 1] != NULL && n < 32) {
+        argv[n] = channels[n - 1];
+        n++;
+    }
+    if (n == 1 || channels[n - 1] != NULL)
+        return GW_EINVAL;
+    if (redisAsyncCommandArgv(c->ac, on_push, c, n, argv, NULL) != REDIS_OK)
+        return CP_STORE_EDOWN;
+    uv_update_time(c->store->loop);
+    c->sub_deadline = uv_now(c->store->loop) + timeout_ms;
+    conn_rearm(c);
+    return GW_OK;
+}

@@ -1,7 +1,8 @@
 /*
  * election.c -- leader lease and fencing epoch. Every lease/3 a follower
- * runs the acquire script (a free lease gives a new term: epoch INCR, and
- * with wait_replicas > 0 the term counts only once WAIT saw it replicated);
+ * runs the acquire script (a free lease gives a new term: epoch INCR, which
+ * counts only once confirm.c saw it on every online replica; no new term
+ * starts while a Redis failover may be under way);
  * a leader runs the renew script, which extends the lease only while both
  * holder and epoch are ours. A leader that has not renewed by
  * (send time of the last renew + lease - margin) steps down before the lease
@@ -63,22 +64,6 @@ static void become_leader(struct cp_store *s)
     notify(s);
 }
 
-static void on_term_wait(struct cp_store *s, int status, redisReply *r,
-                         void *arg)
-{
-    s->elect_busy = 0;
-    if (status != 0 || !s->electing)
-        return;
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < s->wait_replicas) {
-        cm_log_warn(CP_STORE__MOD, "term_not_replicated", "epoch=%llu",
-                    (unsigned long long)s->pend_epoch);
-        return; /* the next tick starts another term */
-    }
-    if (uv_now(s->loop) >= s->pend_sent + s->lease_ms - s->margin_ms)
-        return; /* took too long: the lease may be gone */
-    become_leader(s);
-}
-
 static void follower_saw(struct cp_store *s, const redisReply *holder)
 {
     if (holder->type != REDIS_REPLY_STRING)
@@ -90,34 +75,40 @@ static void follower_saw(struct cp_store *s, const redisReply *holder)
     notify(s);
 }
 
-static void on_acquire(struct cp_store *s, int status, redisReply *r, void *arg)
+/* The acquire script and its confirmation are both in. */
+static void term_confirmed(struct cp_store *s, struct cp_store__confirm *c,
+                           int status, int replicas)
 {
-    char n[24], t[24];
-    const char *argv[3] = {"WAIT", n, t};
-
     s->elect_busy = 0;
+    if (status == CP_STORE_ENOREPLICA || status == CP_STORE_EUNSURE) {
+        cm_log_warn(CP_STORE__MOD, "term_not_replicated",
+                    "epoch=%llu replicas=%d err=\"%s\"",
+                    (unsigned long long)s->pend_epoch, replicas,
+                    cp_store_strerror(status));
+        return; /* the next tick starts another term */
+    }
     if (status != 0 || !s->electing || s->leader)
         return;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
+    if (uv_now(s->loop) >= s->pend_sent + s->lease_ms - s->margin_ms)
+        return; /* took too long: the lease may be gone */
+    become_leader(s);
+}
+
+static void on_acquire(struct cp_store *s, int status, redisReply *r, void *arg)
+{
+    if (status == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                        r->element[0]->type != REDIS_REPLY_INTEGER)) {
         cm_log_warn(CP_STORE__MOD, "acquire_failed", "type=%d err=\"%s\"",
                     r->type, r->type == REDIS_REPLY_ERROR ? r->str : "");
-        return;
+        status = GW_EPROTO;
+    } else if (status == 0 && r->element[0]->integer == 0) {
+        if (s->electing && !s->leader)
+            follower_saw(s, r->element[1]);
+        status = CP_STORE_EEXIST; /* someone else's term: nothing to wait */
+    } else if (status == 0) {
+        s->pend_epoch = (uint64_t)r->element[1]->integer;
     }
-    if (r->element[0]->integer == 0) {
-        follower_saw(s, r->element[1]);
-        return;
-    }
-    s->pend_epoch = (uint64_t)r->element[1]->integer;
-    if (s->wait_replicas <= 0) {
-        become_leader(s);
-        return;
-    }
-    snprintf(n, sizeof(n), "%d", s->wait_replicas);
-    snprintf(t, sizeof(t), "%u", s->wait_timeout_ms);
-    if (cp_store__conn_cmd(&s->cmd, s->wait_timeout_ms + s->cmd_timeout_ms,
-                           on_term_wait, NULL, 3, argv, NULL) == 0)
-        s->elect_busy = 1;
+    cp_store__confirm_write(s, &s->term_confirm, status);
 }
 
 static void acquire(struct cp_store *s)
@@ -126,13 +117,17 @@ static void acquire(struct cp_store *s)
     const char *args[4] = {s->k_leader, s->k_epoch, s->node_id, lease};
     size_t lens[4];
 
+    if (cp_store__write_gate(s) != 0)
+        return; /* no new term while a failover may be under way */
     snprintf(lease, sizeof(lease), "%u", s->lease_ms);
     for (int i = 0; i < 4; i++)
         lens[i] = strlen(args[i]);
     s->pend_sent = uv_now(s->loop);
     if (cp_store__eval(s, CP_STORE__S_ACQUIRE, 2, 4, args, lens,
-                       s->cmd_timeout_ms, on_acquire, NULL) == 0)
-        s->elect_busy = 1;
+                       s->cmd_timeout_ms, on_acquire, NULL) != 0)
+        return;
+    s->elect_busy = 1;
+    cp_store__confirm_start(s, &s->term_confirm, term_confirmed);
 }
 
 static void on_renew(struct cp_store *s, int status, redisReply *r, void *arg)

@@ -1,6 +1,8 @@
 /*
- * revision.c -- configuration revisions: the fenced put (script, then WAIT
- * on the same connection), reads of the current / a given revision, the
+ * revision.c -- configuration revisions: the fenced put (script, then
+ * confirm.c's INFO + WAIT on the same connection; numbered above every
+ * revision this store has seen, so a number lost in a failover is not
+ * handed out again), reads of the current / a given revision, the
  * history list, and the "revision changed" events (pub/sub messages, and a
  * re-read of the current revision after every reconnect since pub/sub
  * loses messages while down). Runs on the store's loop.
@@ -26,6 +28,7 @@ void cp_store__revision_event(struct cp_store *s, const char *msg, size_t len)
     }
     if (rev > s->session_rev)
         s->session_rev = rev;
+    cp_store__saw_revision(s, rev);
     if (s->cbs.revision != NULL)
         s->cbs.revision(s, rev, s->cbs.arg);
 }
@@ -42,6 +45,7 @@ static void on_reread(struct cp_store *s, int status, redisReply *r, void *a)
     if (rev < s->session_rev)
         return;
     s->session_rev = rev;
+    cp_store__saw_revision(s, rev);
     if (s->cbs.revision != NULL)
         s->cbs.revision(s, rev, s->cbs.arg);
 }
@@ -58,95 +62,92 @@ void cp_store__revision_reread(struct cp_store *s)
 /* ==== put ==== */
 
 struct put_op {
+    struct cp_store__confirm confirm; /* first: the op is found from it */
     cp_store_put_cb cb;
     void *arg;
     uint64_t rev;
 };
 
-static void put_done(struct cp_store *s, struct put_op *op, int status,
-                     int replicas)
+static void on_announced(struct cp_store *s, int status, redisReply *r,
+                         void *arg)
 {
-    op->cb(s, status, op->rev, replicas, op->arg);
-    free(op);
 }
 
-static void on_put_wait(struct cp_store *s, int status, redisReply *r,
-                        void *arg)
+/* PUBLISH "revision <n>": only for a revision in force (confirmed, or
+ * written with too few replicas but no failover sign), so that no node
+ * serves one a failover is likely to drop. */
+static void announce(struct cp_store *s, uint64_t rev)
 {
-    struct put_op *op = arg;
-    int n;
+    char msg[40];
+    const char *argv[3] = {"PUBLISH", s->k_events, msg};
 
-    if (status != 0) {
-        put_done(s, op, status, -1);
-        return;
-    }
-    if (r->type != REDIS_REPLY_INTEGER) {
-        put_done(s, op, GW_EPROTO, -1);
-        return;
-    }
-    n = (int)r->integer;
-    put_done(s, op, n >= s->wait_replicas ? GW_OK : CP_STORE_ENOREPLICA, n);
+    snprintf(msg, sizeof(msg), "revision %llu", (unsigned long long)rev);
+    if (cp_store__conn_cmd(&s->cmd, s->cmd_timeout_ms, on_announced, NULL, 3,
+                           argv, NULL) != 0)
+        cm_log_warn(CP_STORE__MOD, "announce_failed", "rev=%llu",
+                    (unsigned long long)rev);
+}
+
+static void put_confirmed(struct cp_store *s, struct cp_store__confirm *c,
+                          int status, int replicas)
+{
+    struct put_op *op = (struct put_op *)c;
+
+    if (status == 0 || status == CP_STORE_ENOREPLICA)
+        announce(s, op->rev);
+    op->cb(s, status, op->rev, replicas, op->arg);
+    free(op);
 }
 
 static void on_put(struct cp_store *s, int status, redisReply *r, void *arg)
 {
     struct put_op *op = arg;
-    char n[24], t[24];
-    const char *argv[3] = {"WAIT", n, t};
-    int rc;
 
-    if (status != 0) {
-        put_done(s, op, status, -1);
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (status == 0 && r->type == REDIS_REPLY_ERROR) {
         cm_log_warn(CP_STORE__MOD, "put_refused", "err=\"%s\"", r->str);
-        put_done(s, op,
-                 strstr(r->str, "stale epoch") ? CP_STORE_ESTALE : GW_EPROTO,
-                 -1);
-        return;
+        status = strstr(r->str, "stale epoch") ? CP_STORE_ESTALE : GW_EPROTO;
+    } else if (status == 0 &&
+               (r->type != REDIS_REPLY_INTEGER || r->integer <= 0)) {
+        status = GW_EPROTO;
+    } else if (status == 0) {
+        op->rev = (uint64_t)r->integer;
+        cp_store__saw_revision(s, op->rev);
     }
-    if (r->type != REDIS_REPLY_INTEGER || r->integer <= 0) {
-        put_done(s, op, GW_EPROTO, -1);
-        return;
-    }
-    op->rev = (uint64_t)r->integer;
-    snprintf(n, sizeof(n), "%d", s->wait_replicas);
-    snprintf(t, sizeof(t), "%u", s->wait_timeout_ms);
-    rc = cp_store__conn_cmd(&s->cmd, s->wait_timeout_ms + s->cmd_timeout_ms,
-                            on_put_wait, op, 3, argv, NULL);
-    if (rc != 0)
-        put_done(s, op, rc, -1);
+    cp_store__confirm_write(s, &op->confirm, status);
 }
 
 int cp_store_put_revision_at(struct cp_store *s, uint64_t epoch,
                              const void *doc, size_t len, cp_store_put_cb cb,
                              void *arg)
 {
-    char e[24], keep[24];
-    const char *args[9] = {
+    char e[24], keep[24], floor[24];
+    const char *args[10] = {
         s->k_epoch, s->k_revision, s->k_current, s->k_history, e,
-        doc,        s->k_rev,      keep,         s->k_events};
-    size_t lens[9];
+        doc,        s->k_rev,      keep,         s->k_events,  floor};
+    size_t lens[10];
     struct put_op *op;
-    int rc;
+    int rc = cp_store__write_gate(s);
 
-    if (!cp_store__ready(s))
-        return CP_STORE_EDOWN;
+    if (rc != 0)
+        return rc;
     snprintf(e, sizeof(e), "%llu", (unsigned long long)epoch);
     snprintf(keep, sizeof(keep), "%u", s->history);
-    for (int i = 0; i < 9; i++)
+    snprintf(floor, sizeof(floor), "%llu", (unsigned long long)s->max_rev + 1);
+    for (int i = 0; i < 10; i++)
         lens[i] = i == 5 ? len : strlen(args[i]);
     op = calloc(1, sizeof(*op));
     if (op == NULL)
         return GW_ENOMEM;
     op->cb = cb;
     op->arg = arg;
-    rc = cp_store__eval(s, CP_STORE__S_PUT, 4, 9, args, lens, s->cmd_timeout_ms,
-                        on_put, op);
-    if (rc != 0)
+    rc = cp_store__eval(s, CP_STORE__S_PUT, 4, 10, args, lens,
+                        s->cmd_timeout_ms, on_put, op);
+    if (rc != 0) {
         free(op);
-    return rc;
+        return rc;
+    }
+    cp_store__confirm_start(s, &op->confirm, put_confirmed);
+    return GW_OK;
 }
 
 int cp_store_put_revision(struct cp_store *s, const void *doc, size_t len,

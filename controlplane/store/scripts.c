@@ -32,13 +32,21 @@ static const char resign[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
                              "return 0\n";
 
 /* KEYS: epoch, revision, current, history.
- * ARGV: epoch, doc, rev key prefix, revisions kept, events channel.
- * Fenced: refuses unless the epoch is still the writer's. */
+ * ARGV: epoch, doc, rev key prefix, revisions kept, events channel (not
+ * used here: the writer announces a revision once replicas confirmed it),
+ * floor. Fenced: refuses unless the epoch is still the writer's. The new
+ * revision is at least the floor (the writer's highest seen + 1): a number
+ * lost in a failover is not reused for another document. */
 static const char put[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
     "  return redis.error_reply('STALE stale epoch')\n"
     "end\n"
     "local n = redis.call('INCR', KEYS[2])\n"
+    "local floor = tonumber(ARGV[6]) or 0\n"
+    "if n < floor then\n"
+    "  n = floor\n"
+    "  redis.call('SET', KEYS[2], n)\n"
+    "end\n"
     "redis.call('SET', ARGV[3] .. n, ARGV[2])\n"
     "redis.call('SET', KEYS[3], n)\n"
     "redis.call('LPUSH', KEYS[4], n)\n"
@@ -47,7 +55,6 @@ static const char put[] =
     "  redis.call('DEL', ARGV[3] .. old)\n"
     "end\n"
     "redis.call('LTRIM', KEYS[4], 0, keep - 1)\n"
-    "redis.call('PUBLISH', ARGV[5], 'revision ' .. n)\n"
     "return n\n";
 
 /* KEYS: current. ARGV: rev key prefix, revision ("0" = current).

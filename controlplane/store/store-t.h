@@ -19,6 +19,10 @@ struct cp_store_embedded;
 #define CP_STORE_ENOREPLICA (-1102) /* written, but WAIT saw too few */
 #define CP_STORE_EDOWN      (-1103) /* not connected to a master now */
 #define CP_STORE_EEXIST     (-1104) /* kept: the key was set already */
+#define CP_STORE_EFAILOVER  (-1105) /* a Sentinel failover is under way */
+#define CP_STORE_EUNSURE    (-1106) /* written, but a failover began first */
+#define CP_STORE_ENOSENTINEL                                                   \
+    (-1107) /* fewer than a majority of sentinels can be heard */
 
 #define CP_STORE_HOST_LEN      256
 #define CP_STORE_PATH_LEN      108 /* sun_path */
@@ -55,6 +59,15 @@ struct cp_store_config {
     unsigned wait_timeout_ms;     /* WAIT timeout after a write [1000] */
     int wait_replicas;            /* replicas a write needs; -1 means 0 [1] */
     unsigned history;             /* revisions kept [10] */
+    unsigned failover_hold_ms; /* writes refused after a failover sign [5000] */
+};
+
+/* What a Sentinel pub/sub message means for the store's master
+ * (cp_store_sentinel_event()). */
+enum cp_store_sentinel_ev {
+    CP_STORE_SEV_NONE = 0, /* nothing for us */
+    CP_STORE_SEV_HOLD,     /* a failover of our master may be starting */
+    CP_STORE_SEV_SWITCH,   /* +switch-master: our master moved */
 };
 
 /* A node heartbeat as listed by cp_store_list_nodes(). */

@@ -2,7 +2,8 @@
  * store.c -- the store object and its connection machine: resolve the master
  * (fixed address, or the sentinels in turn), connect, check ROLE, load the
  * scripts, subscribe to events, serve; on any loss drop everything and
- * start over after a backoff (a Sentinel +switch-master restarts at once).
+ * start over after a backoff (a Sentinel +switch-master, heard by
+ * failover.c, restarts at once on the master it names).
  * Also the EVALSHA helper. Runs on the caller's loop; election.c,
  * revision.c and nodes.c build on it.
  */
@@ -250,38 +251,6 @@ static void next_sentinel(struct cp_store *s)
     query_sentinel(s);
 }
 
-static void ssub_push(struct cp_store__conn *c, redisReply *r)
-{
-    struct cp_store *s = c->store;
-    size_t n = strlen(s->master_name);
-    redisReply *m;
-
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(r->element[0]->str, "message") != 0)
-        return;
-    m = r->element[2];
-    if (m->type != REDIS_REPLY_STRING || m->len <= n ||
-        memcmp(m->str, s->master_name, n) != 0 || m->str[n] != ' ')
-        return;
-    cm_log_info(CP_STORE__MOD, "switch_master", "msg=\"%s\"", m->str);
-    s->attempt = 0;
-    store_fail(s, GW_EIO, "+switch-master", 0);
-}
-
-/* Keeps one subscription to +switch-master, on the sentinel that answered
- * last; if it drops it is made again at the next resolve. */
-static void ensure_ssub(struct cp_store *s)
-{
-    if (cp_store__conn_up(&s->ssub))
-        return;
-    if (cp_store__conn_connect(&s->ssub, &s->sentinels[s->sentinel_idx]) != 0)
-        return;
-    if (cp_store__conn_subscribe(&s->ssub, "+switch-master",
-                                 s->sentinel_timeout_ms) != 0)
-        cp_store__conn_drop(&s->ssub, GW_EIO);
-}
-
 static int parse_master_reply(struct cp_store *s, const redisReply *r)
 {
     uint64_t port;
@@ -308,7 +277,6 @@ static void on_sentinel_reply(struct cp_store *s, int status, redisReply *r,
         return;
     if (status == 0 && parse_master_reply(s, r) == 0) {
         cp_store__conn_drop(&s->squery, UV_ECANCELED);
-        ensure_ssub(s);
         handshake(s);
         return;
     }
@@ -347,9 +315,23 @@ static void connect_begin(struct cp_store *s)
         handshake(s);
         return;
     }
+    if (s->have_hint) { /* a +switch-master named it: no need to ask */
+        s->have_hint = 0;
+        s->master = s->hint;
+        handshake(s);
+        return;
+    }
     s->phase = CP_STORE__RESOLVE;
     s->sentinel_tries = 0;
     query_sentinel(s);
+}
+
+void cp_store__switch_master(struct cp_store *s, const struct cp_store_addr *a)
+{
+    s->hint = *a;
+    s->have_hint = 1;
+    s->attempt = 0;
+    store_fail(s, GW_EIO, "+switch-master", 0);
 }
 
 /* ==== EVALSHA with EVAL fallback ==== */
@@ -497,6 +479,7 @@ static int apply_config(struct cp_store *s, const struct cp_store_config *cfg,
                        : cfg->wait_replicas < 0 ? 0
                                                 : cfg->wait_replicas;
     s->history = cfg->history ? cfg->history : 10;
+    s->hold_ms = cfg->failover_hold_ms ? cfg->failover_hold_ms : 5000;
     s->prefix = dup_or(cfg->prefix, "traefikee:");
     s->node_id = strdup(cfg->node_id);
     s->master_name = dup_or(cfg->master_name, "mymaster");
@@ -530,11 +513,11 @@ struct cp_store *cp_store_new(uv_loop_t *loop,
     cp_store__conn_init(&s->cmd, s, "cmd", NULL, master_lost);
     cp_store__conn_init(&s->sub, s, "sub", sub_push, master_lost);
     cp_store__conn_init(&s->squery, s, "sentinel", NULL, NULL);
-    cp_store__conn_init(&s->ssub, s, "sentinel_sub", ssub_push, NULL);
     uv_timer_init(loop, &s->retry_timer);
     s->retry_timer.data = s;
     s->open_handles++;
     cp_store__election_init(s);
+    cp_store__failover_init(s);
     return s;
 }
 
@@ -543,6 +526,7 @@ int cp_store_start(struct cp_store *s)
     if (s->phase != CP_STORE__IDLE)
         return GW_EINVAL;
     s->phase = CP_STORE__WAIT;
+    cp_store__failover_start(s);
     connect_begin(s);
     return GW_OK;
 }
@@ -554,7 +538,7 @@ void cp_store_close(struct cp_store *s)
     s->phase = CP_STORE__CLOSED;
     cp_store__election_close(s);
     cp_store__conn_close(&s->squery);
-    cp_store__conn_close(&s->ssub);
+    cp_store__failover_close(s);
     cp_store__conn_close(&s->sub);
     cp_store__conn_close(&s->cmd);
     uv_close((uv_handle_t *)&s->retry_timer, handle_closed);

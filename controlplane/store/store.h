@@ -135,6 +135,27 @@ int cp_store_parse_event(const char *msg, size_t len, uint64_t *rev);
 /* Parses a decimal uint64 of exactly <len> bytes. 0 or GW_EINVAL. */
 int cp_store_parse_u64(const char *s, size_t len, uint64_t *out);
 
+/* ==== failover signs (events.c, pure) ==== */
+
+/* The Sentinel channels the store subscribes to on every sentinel
+ * (NULL-terminated). */
+extern const char *const cp_store_sentinel_channels[];
+
+/* What a message <msg>/<len> on Sentinel <channel> means for master <name>:
+ * CP_STORE_SEV_SWITCH for a well-formed "+switch-master <name> ..." (the
+ * old master's address in <from>, the new one's in <to>), CP_STORE_SEV_HOLD for
+ * a sign that a failover of it may be under way (the master
+ * subjectively/objectively down, an election, a replica selected, promoted or
+ * reconfigured; a vote names no master and always holds), else
+ * CP_STORE_SEV_NONE. */
+int cp_store_sentinel_event(const char *channel, const char *msg, size_t len,
+                            const char *name, struct cp_store_addr *from,
+                            struct cp_store_addr *to);
+
+/* Replicas an INFO replication text shows "state=online" with a "lag=" of
+ * at most <max_lag_s> seconds. */
+int cp_store_info_online(const char *info, size_t len, unsigned max_lag_s);
+
 /* ==== embedded redis-server (embedded.c) ==== */
 
 /* Starts a private redis-server on <data_dir>/redis.sock (port 0, no RDB,

@@ -37,6 +37,23 @@ struct cp_store__req {
     void *arg;
 };
 
+/* Confirmation of one write (confirm.c), embedded in the caller's op:
+ * INFO replication queued right behind the write, then WAIT for every
+ * replica INFO showed online (at least wait_replicas), and no failover sign
+ * from the sentinels between the write and the WAIT reply. */
+struct cp_store__confirm;
+typedef void (*cp_store__confirm_fn)(struct cp_store *s,
+                                     struct cp_store__confirm *c, int status,
+                                     int replicas);
+struct cp_store__confirm {
+    cp_store__confirm_fn done;
+    uint64_t gen; /* s->fo_gen when the write was queued */
+    int pending;  /* replies still to come: the write's and INFO's */
+    int wstatus;  /* the write's result; 0: WAIT follows */
+    int online;   /* replicas INFO showed online; -1 unknown */
+    int need;     /* what WAIT asked for */
+};
+
 /* One Redis connection slot, reused across reconnects. Embedded in the
  * store; its timer is closed by cp_store__conn_close(). */
 struct cp_store__conn {
@@ -94,8 +111,9 @@ struct cp_store {
     struct cp_store__conn cmd;    /* commands to the master */
     struct cp_store__conn sub;    /* SUBSCRIBE <prefix>events */
     struct cp_store__conn squery; /* one sentinel query at a time */
-    struct cp_store__conn ssub;   /* SUBSCRIBE +switch-master */
     size_t sentinel_idx, sentinel_tries;
+    struct cp_store_addr hint; /* from +switch-master: try it first */
+    int have_hint;
     struct cp_store_addr master;
     char master_str[CP_STORE_HOST_LEN + 16];
     unsigned attempt;
@@ -106,10 +124,21 @@ struct cp_store {
     char sha[CP_STORE__NSCRIPTS][41];
     int open_handles;
 
+    /* failover signs (failover.c): a subscription on every sentinel */
+    struct cp_store__conn ssub[CP_STORE_MAX_SENTINELS];
+    int ssub_ok[CP_STORE_MAX_SENTINELS]; /* subscription confirmed */
+    size_t heard;                        /* confirmed subscriptions */
+    uv_timer_t ssub_timer;               /* reconnects lost subscriptions */
+    unsigned hold_ms;
+    uint64_t fo_until; /* uv_now() before which writes are refused */
+    uint64_t fo_gen;   /* counts failover signs (and deaf moments) */
+    uint64_t max_rev;  /* highest revision ever seen: floor of the next */
+
     /* election (election.c) */
     int electing, leader, elect_busy;
     uint64_t epoch, renew_sent;
     uint64_t pend_epoch, pend_sent; /* acquired term waiting for WAIT */
+    struct cp_store__confirm term_confirm;
     char leader_id[CP_STORE_ID_LEN];
     uv_timer_t elect_timer, stepdown_timer;
 };
@@ -135,6 +164,10 @@ int cp_store__conn_cmd(struct cp_store__conn *c, unsigned timeout_ms,
 /* SUBSCRIBE <channel>; pushes go to c->push; must confirm in time. */
 int cp_store__conn_subscribe(struct cp_store__conn *c, const char *channel,
                              unsigned timeout_ms);
+/* SUBSCRIBE to every channel of the NULL-terminated <channels> at once. */
+int cp_store__conn_subscribe_all(struct cp_store__conn *c,
+                                 const char *const *channels,
+                                 unsigned timeout_ms);
 
 /* ==== store.c ==== */
 /* EVALSHA <script> (EVAL if the server lost it) with <nkeys> keys followed
@@ -149,6 +182,29 @@ void cp_store__master_fail(struct cp_store *s, int code, const char *why);
 char *cp_store__key(const struct cp_store *s, const char *suffix);
 /* One of the store's handles finished closing; frees it after the last. */
 void cp_store__handle_closed(struct cp_store *s);
+
+/* Reconnects to <a> (a +switch-master's new master) at once. */
+void cp_store__switch_master(struct cp_store *s, const struct cp_store_addr *a);
+
+/* ==== failover.c ==== */
+void cp_store__failover_init(struct cp_store *s);
+void cp_store__failover_start(struct cp_store *s);
+void cp_store__failover_close(struct cp_store *s);
+/* 0 when a write may start now, else CP_STORE_EDOWN, CP_STORE_EFAILOVER
+ * or CP_STORE_ENOSENTINEL. */
+int cp_store__write_gate(struct cp_store *s);
+/* Records a revision seen (event, re-read or own write). */
+void cp_store__saw_revision(struct cp_store *s, uint64_t rev);
+
+/* ==== confirm.c ==== */
+/* Call right after queuing a write on s->cmd: queues INFO replication
+ * behind it and arms <c>; <done> runs exactly once, after the write's
+ * callback has called cp_store__confirm_write(). */
+void cp_store__confirm_start(struct cp_store *s, struct cp_store__confirm *c,
+                             cp_store__confirm_fn done);
+/* The write's own result: 0 to go on to WAIT, else passed to done. */
+void cp_store__confirm_write(struct cp_store *s, struct cp_store__confirm *c,
+                             int status);
 
 /* ==== election.c ==== */
 int cp_store__election_init(struct cp_store *s);

@@ -120,6 +120,119 @@ static void test_strerror(void **state)
     assert_string_equal(cp_store_strerror(GW_ENOENT), "not found");
 }
 
+static int sev(const char *ch, const char *msg, struct cp_store_addr *from,
+               struct cp_store_addr *to)
+{
+    return cp_store_sentinel_event(ch, msg, strlen(msg), "mymaster", from, to);
+}
+
+static void test_sentinel_event_switch(void **state)
+{
+    struct cp_store_addr from, to;
+
+    assert_int_equal(sev("+switch-master",
+                         "mymaster 127.0.0.1 6379 127.0.0.2 6380", &from, &to),
+                     CP_STORE_SEV_SWITCH);
+    assert_string_equal(from.host, "127.0.0.1");
+    assert_int_equal(from.port, 6379);
+    assert_string_equal(to.host, "127.0.0.2");
+    assert_int_equal(to.port, 6380);
+    /* another master, a prefix of ours, malformed */
+    assert_int_equal(
+        sev("+switch-master", "other 1.1.1.1 1 2.2.2.2 2", &from, &to),
+        CP_STORE_SEV_NONE);
+    assert_int_equal(
+        sev("+switch-master", "mymaster2 1.1.1.1 1 2.2.2.2 2", &from, &to),
+        CP_STORE_SEV_NONE);
+    assert_int_equal(
+        sev("+switch-master", "mymaster 1.1.1.1 1 2.2.2.2", &from, &to),
+        CP_STORE_SEV_NONE);
+    assert_int_equal(
+        sev("+switch-master", "mymaster 1.1.1.1 1 2.2.2.2 0", &from, &to),
+        CP_STORE_SEV_NONE);
+    assert_int_equal(
+        sev("+switch-master", "mymaster 1.1.1.1 1 2.2.2.2 2 x", &from, &to),
+        CP_STORE_SEV_NONE);
+}
+
+static void test_sentinel_event_hold(void **state)
+{
+    struct cp_store_addr from, to;
+    const char *slave = "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster "
+                        "127.0.0.1 6379";
+
+    assert_int_equal(
+        sev("+sdown", "master mymaster 127.0.0.1 6379", &from, &to),
+        CP_STORE_SEV_HOLD);
+    assert_int_equal(
+        sev("+odown", "master mymaster 127.0.0.1 6379 #quorum 2/2", &from, &to),
+        CP_STORE_SEV_HOLD);
+    assert_int_equal(
+        sev("+try-failover", "master mymaster 127.0.0.1 6379", &from, &to),
+        CP_STORE_SEV_HOLD);
+    assert_int_equal(sev("+selected-slave", slave, &from, &to),
+                     CP_STORE_SEV_HOLD);
+    assert_string_equal(from.host, "127.0.0.1"); /* the master, not the */
+    assert_int_equal(from.port, 6379);           /* replica */
+    assert_int_equal(
+        sev("+failover-state-send-slaveof-noone", slave, &from, &to),
+        CP_STORE_SEV_HOLD);
+    assert_int_equal(sev("+promoted-slave", slave, &from, &to),
+                     CP_STORE_SEV_HOLD);
+    assert_int_equal(sev("+vote-for-leader", "0222f3630408225e 21", &from, &to),
+                     CP_STORE_SEV_HOLD);
+    assert_int_equal(from.port, 0);
+    /* a replica or a sentinel down is no failover; other masters are not
+     * ours; other channels mean nothing */
+    assert_int_equal(sev("+sdown", slave, &from, &to), CP_STORE_SEV_NONE);
+    assert_int_equal(sev("+sdown",
+                         "sentinel 0222 127.0.0.1 26379 @ mymaster "
+                         "127.0.0.1 6379",
+                         &from, &to),
+                     CP_STORE_SEV_NONE);
+    assert_int_equal(
+        sev("+try-failover", "master other 127.0.0.1 6379", &from, &to),
+        CP_STORE_SEV_NONE);
+    assert_int_equal(
+        sev("+try-failover", "master mymasterX 127.0.0.1 6379", &from, &to),
+        CP_STORE_SEV_NONE);
+    assert_int_equal(sev("+selected-slave",
+                         "slave 1.1.1.1:1 1.1.1.1 1 @ other 2.2.2.2 2", &from,
+                         &to),
+                     CP_STORE_SEV_NONE);
+    assert_int_equal(sev("+slave", slave, &from, &to), CP_STORE_SEV_NONE);
+    assert_int_equal(
+        sev("-sdown", "master mymaster 127.0.0.1 6379", &from, &to),
+        CP_STORE_SEV_NONE);
+    /* every channel subscribed to but +switch-master holds for our master */
+    for (size_t i = 0; cp_store_sentinel_channels[i] != NULL; i++)
+        if (strcmp(cp_store_sentinel_channels[i], "+switch-master") != 0)
+            assert_int_equal(sev(cp_store_sentinel_channels[i],
+                                 "master mymaster 1.1.1.1 1", &from, &to),
+                             CP_STORE_SEV_HOLD);
+}
+
+static void test_info_online(void **state)
+{
+    const char *info =
+        "# Replication\r\nrole:master\r\nconnected_slaves:4\r\n"
+        "slave0:ip=127.0.0.1,port=6380,state=online,offset=100,lag=0\r\n"
+        "slave1:ip=127.0.0.1,port=6381,state=wait_bgsave,offset=0,lag=0\r\n"
+        "slave2:ip=127.0.0.1,port=6382,state=online,offset=90,lag=1\r\n"
+        "slave3:ip=127.0.0.1,port=6383,state=online,offset=10,lag=9\r\n"
+        "master_repl_offset:100\r\n";
+
+    assert_int_equal(cp_store_info_online(info, strlen(info), 2), 2);
+    assert_int_equal(cp_store_info_online(info, strlen(info), 0), 1);
+    assert_int_equal(cp_store_info_online(info, strlen(info), 10), 3);
+    assert_int_equal(cp_store_info_online("", 0, 2), 0);
+    assert_int_equal(cp_store_info_online("slave0:state=online", 19, 2), 0);
+    assert_int_equal(cp_store_info_online("slavex:state=online,lag=0", 25, 2),
+                     0);
+    /* cut short: no lag field */
+    assert_int_equal(cp_store_info_online(info, 80, 2), 0);
+}
+
 static void test_new_rejects_bad_config(void **state)
 {
     uv_loop_t loop;
@@ -150,6 +263,9 @@ int main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_event),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_sentinel_event_switch),
+        cmocka_unit_test(test_sentinel_event_hold),
+        cmocka_unit_test(test_info_online),
         cmocka_unit_test(test_new_rejects_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
