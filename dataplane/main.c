@@ -411,6 +411,11 @@ static char *adm_dump(void *arg)
     return out;
 }
 
+static struct dp_proxy_report *adm_report(void *arg)
+{
+    return dp_proxy_report_new(((struct dp_main *)arg)->proxy);
+}
+
 /* ==== signals and draining ==== */
 
 static void on_drain_tick(uv_timer_t *t)
@@ -637,7 +642,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "dataplane: cannot start the workers\n");
         return 1;
     }
-    src = (struct dp_admin_src){&m, adm_ready, adm_metrics, adm_dump};
+    src = (struct dp_admin_src){&m, adm_ready, adm_metrics, adm_dump,
+                                adm_report};
     m.admin = dp_admin_start(m.admin_addr, &src, err, sizeof(err));
     if (m.admin == NULL) {
         fprintf(stderr, "dataplane: admin: %s\n", err);

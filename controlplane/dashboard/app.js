@@ -384,7 +384,7 @@ function logEvent(type, data, time) {
 function describe(e) {
   const d = e.data || {};
   switch (e.type) {
-    case 'node': return d.node + (d.healthy ? ' is healthy again' : ' is unhealthy');
+    case 'node': return d.node + (d.joined ? ' joined' : d.healthy ? ' is healthy again' : ' is unhealthy');
     case 'leader': return d.node + ' is the leader now';
     case 'revision': return 'revision #' + d.revision + (d.source ? ' (' + d.source + ')' : '');
     case 'ack': return d.node + ' serves revision #' + d.revision;

@@ -3,9 +3,11 @@
  * store so that every control node shows the same thing: nodes from the
  * heartbeats (a node whose heartbeat expired stays listed as unhealthy for
  * a while), kept revisions with their metadata, the served configuration
- * as JSON (cached per revision), and the events the dashboard logs
- * ("node", "leader", "revision", "ack", "nack"). Not the HTTP server
- * itself (controlplane/http). Loop thread.
+ * as JSON (cached per revision), the events the dashboard logs ("node",
+ * "leader", "revision", "ack", "nack"), and the data nodes' traffic per
+ * router (summed) and upstream health, from the /stats digests their
+ * heartbeats carry (scrape.c). Not the HTTP server itself
+ * (controlplane/http). Loop thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,16 @@ struct cp_node__view {
     bool listing_revs, revs_again, listed_once;
     char *config_json; /* cm_config_to_json() of the served model */
     uint64_t config_rev;
+    /* traffic: each data node's last router counters ({id: {router:
+     * [req, err, lat]}}), their sum, and the array over the sum's keys */
+    json_t *node_routers;
+    json_t *routers;
+    struct cp_http_router_traffic *traffic;
+    size_t n_traffic;
+    /* upstream health: {"cluster\naddress": 0/1} over fresh digests */
+    json_t *ep_health;
+    bool have_stats;              /* some data node reported a digest */
+    struct cp_http_endpoint *eps; /* the last endpoints() answer */
 };
 
 static int64_t wall_ms(void)
@@ -113,8 +125,9 @@ static bool node_events(struct cp_node *n, const struct vnode *old,
         return changed;
     if (old == NULL ? cur->healthy : old->healthy != cur->healthy)
         publish(n, "node",
-                json_pack("{s:s, s:s, s:b}", "node", cur->name, "role",
-                          cur->role, "healthy", cur->healthy));
+                json_pack("{s:s, s:s, s:b, s:b}", "node", cur->name, "role",
+                          cur->role, "healthy", cur->healthy, "joined",
+                          old == NULL)); /* first sight, not a recovery */
     if (data && cur->revision > 0 &&
         (old == NULL || old->revision != cur->revision))
         publish(n, "ack",
@@ -145,7 +158,7 @@ static void rebuild_pub(struct cp_node__view *v, const char *leader)
                     strcmp(leader, x->name) == 0;
         p->healthy = x->healthy;
         p->address = x->address;
-        p->http_address = control && x->http[0] != '\0' ? x->http : NULL;
+        p->http_address = x->http[0] != '\0' ? x->http : NULL;
         p->revision = x->revision;
         p->nack_revision = x->nack[0] != '\0' ? x->nack_rev : 0;
         p->nack_error = x->nack[0] != '\0' ? x->nack : NULL;
@@ -161,6 +174,26 @@ static struct vnode *find_node(struct cp_node__view *v, const char *role,
             strcmp(v->nodes[i].role, role) == 0)
             return &v->nodes[i];
     return NULL;
+}
+
+/* A data node's entry point addresses, "a, b", as its HTTP address. */
+static void entry_points(struct vnode *x, json_t *entry)
+{
+    size_t i, len = 0;
+    json_t *a;
+
+    x->http[0] = '\0';
+    json_array_foreach(entry, i, a)
+    {
+        const char *s = json_string_value(a);
+        int w;
+        if (s == NULL || len >= sizeof(x->http))
+            continue;
+        w = snprintf(x->http + len, sizeof(x->http) - len, "%s%s",
+                     len > 0 ? ", " : "", s);
+        if (w > 0)
+            len += (size_t)w;
+    }
 }
 
 /* Fills <x> from one heartbeat (control or data). */
@@ -182,10 +215,13 @@ static void fill_node(struct vnode *x, const struct cp_store_node *hb,
         copy(x->http, sizeof(x->http), jstr(info, "http"));
         return;
     }
-    addr = jstr(info, "peer");
+    addr = jstr(info, "admin"); /* its admin server, as scraped */
+    if (*addr == '\0')
+        addr = jstr(info, "peer"); /* else where its xDS stream comes from */
     if (strncmp(addr, "ipv4:", 5) == 0 || strncmp(addr, "ipv6:", 5) == 0)
         addr += 5;
     copy(x->address, sizeof(x->address), addr);
+    entry_points(x, json_object_get(json_object_get(info, "stats"), "entry"));
     copy(x->nack, sizeof(x->nack), jstr(info, "nack"));
     x->nack_rev = jnum(info, "nack_rev");
 }
@@ -210,6 +246,8 @@ static long merge_nodes(struct cp_node *n, const struct cp_store_node *hb,
         fill_node(&next[k], &hb[i], info, now);
         json_decref(info);
         old = find_node(v, next[k].role, next[k].name);
+        if (old != NULL && next[k].http[0] == '\0') /* no digest this time */
+            copy(next[k].http, sizeof(next[k].http), old->http);
         *changed |= node_events(n, old, &next[k], !v->listed_once);
         k++;
     }
@@ -234,6 +272,114 @@ static long merge_nodes(struct cp_node *n, const struct cp_store_node *hb,
             *changed = true;
     }
     return (long)k;
+}
+
+/* ==== traffic and upstream health ==== */
+
+/* Adds the counters of <routers> ({name: [req, err, lat]}) to <sum>. */
+static void add_routers(json_t *sum, json_t *routers)
+{
+    const char *name;
+    json_t *c, *acc;
+
+    json_object_foreach(routers, name, c)
+    {
+        if (!json_is_array(c) || json_array_size(c) != 3)
+            continue;
+        if ((acc = json_object_get(sum, name)) == NULL) {
+            acc = json_pack("[I,I,I]", (json_int_t)0, (json_int_t)0,
+                            (json_int_t)0);
+            if (json_object_set_new(sum, name, acc) != 0)
+                continue;
+        }
+        for (size_t k = 0; k < 3; k++) {
+            json_int_t a = json_integer_value(json_array_get(acc, k));
+            json_int_t b = json_integer_value(json_array_get(c, k));
+            json_array_set_new(acc, k, json_integer(a + (b > 0 ? b : 0)));
+        }
+    }
+}
+
+/* Notes the endpoint health of one digest into <map> (down wins). */
+static void add_health(json_t *map, json_t *eps)
+{
+    size_t i;
+    json_t *e;
+    char key[2 * CP_NODE__SCRAPE_NAME_MAX + 2];
+
+    json_array_foreach(eps, i, e)
+    {
+        const char *c = json_string_value(json_array_get(e, 0));
+        const char *a = json_string_value(json_array_get(e, 1));
+        json_int_t h = json_integer_value(json_array_get(e, 2));
+        json_int_t prev;
+        if (c == NULL || a == NULL)
+            continue;
+        snprintf(key, sizeof(key), "%s\n%s", c, a);
+        prev = json_integer_value(json_object_get(map, key));
+        if (json_object_get(map, key) == NULL || prev > (h != 0))
+            json_object_set_new(map, key, json_integer(h != 0));
+    }
+}
+
+/* Rebuilds v->traffic over the keys of v->routers. */
+static void traffic_array(struct cp_node__view *v)
+{
+    size_t n = json_object_size(v->routers), k = 0;
+    struct cp_http_router_traffic *t = calloc(n + 1, sizeof(*t));
+    const char *name;
+    json_t *c;
+
+    if (t == NULL)
+        return;
+    json_object_foreach(v->routers, name, c)
+    {
+        t[k].router = name;
+        t[k].requests = (uint64_t)json_integer_value(json_array_get(c, 0));
+        t[k].errors = (uint64_t)json_integer_value(json_array_get(c, 1));
+        t[k].latency_us = (uint64_t)json_integer_value(json_array_get(c, 2));
+        k++;
+    }
+    free(v->traffic);
+    v->traffic = t;
+    v->n_traffic = k;
+}
+
+/* Sums the routers of the listed data nodes (a node whose digest is
+ * missing this time counts with its last one, so the sum does not dip)
+ * and collects endpoint health from the fresh digests. */
+static void aggregate(struct cp_node__view *v, const struct cp_store_node *hb,
+                      size_t count)
+{
+    json_t *last = json_object(), *sum = json_object(), *health = json_object();
+
+    v->have_stats = false;
+    for (size_t i = 0; i < count && last && sum && health; i++) {
+        json_t *info, *stats, *r;
+        if (strcmp(hb[i].role, CP_MGMT_ROLE_DATA) != 0)
+            continue;
+        info = json_loads(hb[i].info, 0, NULL);
+        stats = json_object_get(info, "stats");
+        r = json_object_get(stats, "routers");
+        if (!json_is_object(r))
+            r = json_object_get(v->node_routers, hb[i].id);
+        else {
+            add_health(health, json_object_get(stats, "endpoints"));
+            v->have_stats = true;
+        }
+        if (json_is_object(r)) {
+            add_routers(sum, r);
+            json_object_set(last, hb[i].id, r);
+        }
+        json_decref(info);
+    }
+    json_decref(v->node_routers);
+    json_decref(v->routers);
+    json_decref(v->ep_health);
+    v->node_routers = last;
+    v->routers = sum;
+    v->ep_health = health;
+    traffic_array(v);
 }
 
 void cp_node__view_listed(struct cp_node *n, const struct cp_store_node *hb,
@@ -276,6 +422,7 @@ void cp_node__view_listed(struct cp_node *n, const struct cp_store_node *hb,
     v->metas = metas;
     v->n_metas = nm;
     rebuild_pub(v, cp_store_leader_id(n->store));
+    aggregate(v, hb, count);
     v->listed_once = true;
     if (changed && n->http != NULL)
         cp_http_poke(n->http);
@@ -444,6 +591,67 @@ static void src_metrics(void *arg, struct cp_http_text *out)
         n->store != NULL && cp_store_connected(n->store), count);
 }
 
+static size_t src_traffic(void *arg, const struct cp_http_router_traffic **out)
+{
+    struct cp_node *n = arg;
+
+    *out = n->view->traffic;
+    return n->view->traffic != NULL ? n->view->n_traffic : 0;
+}
+
+/* The health of <sv> of service <svc>: as the data nodes report it;
+ * servers they do not list are in rotation (no checks), unless nobody
+ * reported or the server is drained (weight 0: not sent to data nodes). */
+static int server_health(const struct cp_node__view *v, const char *svc,
+                         const struct cm_config_server *sv)
+{
+    char key[2 * CP_NODE__SCRAPE_NAME_MAX + 2];
+    const char *host = sv->host != NULL ? sv->host : "";
+    bool v6 = strchr(host, ':') != NULL;
+    json_t *h;
+
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    snprintf(key, sizeof(key), "%s\n%s%s%s:%u", svc, v6 ? "[" : "", host,
+             v6 ? "]" : "", (unsigned)sv->port);
+    if ((h = json_object_get(v->ep_health, key)) != NULL)
+        return json_integer_value(h) != 0;
+    return v->have_stats && sv->weight > 0 ? 1 : -1;
+}
+
+static size_t src_endpoints(void *arg, const struct cp_http_endpoint **out)
+{
+    struct cp_node *n = arg;
+    struct cp_node__view *v = n->view;
+    const struct cm_config *cfg = NULL;
+    size_t total = 0, k = 0;
+
+    *out = NULL;
+    if (n->mgmt != NULL)
+        cp_mgmt_current(n->mgmt, &cfg);
+    if (cfg == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->http.n_services; i++)
+        if (cfg->http.services[i].kind == CM_CONFIG_SVC_LOAD_BALANCER)
+            total += cfg->http.services[i].u.load_balancer.n_servers;
+    free(v->eps);
+    if ((v->eps = calloc(total + 1, sizeof(*v->eps))) == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->http.n_services; i++) {
+        const struct cm_config_service *s = &cfg->http.services[i];
+        if (s->kind != CM_CONFIG_SVC_LOAD_BALANCER)
+            continue;
+        for (size_t j = 0; j < s->u.load_balancer.n_servers; j++) {
+            const struct cm_config_server *sv = &s->u.load_balancer.servers[j];
+            v->eps[k].service = s->name;
+            v->eps[k].url = sv->url;
+            v->eps[k++].healthy = server_health(v, s->name, sv);
+        }
+    }
+    *out = v->eps;
+    return k;
+}
+
 void cp_node__view_source(struct cp_node *n, struct cp_http_source *src)
 {
     memset(src, 0, sizeof(*src));
@@ -453,7 +661,8 @@ void cp_node__view_source(struct cp_node *n, struct cp_http_source *src)
     src->revisions = src_revisions;
     src->admin_hash = src_admin_hash;
     src->metrics = src_metrics;
-    /* traffic and endpoints: data nodes report neither yet */
+    src->traffic = src_traffic;
+    src->endpoints = src_endpoints;
 }
 
 /* ==== life ==== */
@@ -476,6 +685,11 @@ void cp_node__view_free(struct cp_node *n)
     free(v->revs);
     free(v->rev_meta);
     free(v->config_json);
+    json_decref(v->node_routers);
+    json_decref(v->routers);
+    json_decref(v->ep_health);
+    free(v->traffic);
+    free(v->eps);
     free(v);
     n->view = NULL;
 }

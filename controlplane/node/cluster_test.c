@@ -2,7 +2,8 @@
  * cluster_test.c -- unit tests of the HTTP server's view of the cluster
  * (cluster.c): heartbeats become nodes (roles, addresses, health, NACKs),
  * a node whose heartbeat expired stays listed as unhealthy, the leader
- * flag follows the leader, the admin hash source. A store that never
+ * flag follows the leader, the admin hash source, traffic summed over the
+ * data nodes' /stats digests. A store that never
  * connects stands in (no Redis needed).
  */
 #include <setjmp.h>
@@ -185,8 +186,88 @@ static void test_admin_hash_source(void **state)
                         "$scrypt$N=1024,r=8,p=1$AAAA$BBBB");
     /* nothing served yet: no revisions, and the callbacks are set */
     assert_non_null(f->src.config);
-    assert_null(f->src.traffic);
-    assert_null(f->src.endpoints);
+    assert_non_null(f->src.traffic);
+    assert_non_null(f->src.endpoints);
+}
+
+static const struct cp_http_router_traffic *
+router(struct fixture *f, const char *name, size_t *count)
+{
+    const struct cp_http_router_traffic *t = NULL;
+    size_t n = f->src.traffic(f->src.arg, &t);
+
+    *count = n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].router, name) == 0)
+            return &t[i];
+    return NULL;
+}
+
+/* Two data nodes with /stats digests (dn-2's optional). */
+static void list_stats(struct fixture *f, int64_t ts, int api2, bool with2)
+{
+    struct cp_store_node hb[2] = {{"dn-1", "data", f->info[0]},
+                                  {"dn-2", "data", f->info[1]}};
+
+    snprintf(f->info[0], 512,
+             "{\"peer\":\"ipv4:10.0.0.9:5555\",\"admin\":\"10.0.0.9:9901\","
+             "\"ts\":%lld,\"stats\":{\"routers\":{\"api\":[10,1,5000],"
+             "\"web\":[3,0,300]},\"endpoints\":[],\"entry\":"
+             "[\"10.0.0.9:8000\",\"10.0.0.9:8443\"]}}",
+             (long long)ts);
+    if (with2)
+        snprintf(f->info[1], 512,
+                 "{\"peer\":\"ipv4:10.0.0.8:5555\",\"ts\":%lld,\"stats\":"
+                 "{\"routers\":{\"api\":[%d,0,1000]},\"endpoints\":[]}}",
+                 (long long)ts, api2);
+    else
+        snprintf(f->info[1], 512,
+                 "{\"peer\":\"ipv4:10.0.0.8:5555\",\"ts\":%lld}",
+                 (long long)ts);
+    cp_node__view_listed(&f->node, hb, 2);
+}
+
+static void test_traffic_summed(void **state)
+{
+    struct fixture *f = *state;
+    const struct cp_http_router_traffic *api, *web;
+    const struct cp_http_node *dn;
+    int64_t now = wall_ms();
+    size_t n;
+
+    assert_null(router(f, "api", &n));
+    assert_int_equal(n, 0);
+    list_stats(f, now, 5, true);
+    api = router(f, "api", &n);
+    assert_int_equal(n, 2);
+    assert_non_null(api);
+    assert_int_equal(api->requests, 15);
+    assert_int_equal(api->errors, 1);
+    assert_int_equal(api->latency_us, 6000);
+    web = router(f, "web", &n);
+    assert_non_null(web);
+    assert_int_equal(web->requests, 3);
+    /* the admin address is the data node's address, its entry points its
+     * HTTP address; without one, the xDS peer */
+    dn = find(f, "dn-1", &n);
+    assert_string_equal(dn->address, "10.0.0.9:9901");
+    assert_string_equal(dn->http_address, "10.0.0.9:8000, 10.0.0.9:8443");
+    dn = find(f, "dn-2", &n);
+    assert_string_equal(dn->address, "10.0.0.8:5555");
+    assert_null(dn->http_address);
+    /* dn-2 without a digest this time: its last counters still count */
+    list_stats(f, now, 0, false);
+    assert_int_equal(router(f, "api", &n)->requests, 15);
+    list_stats(f, now, 7, true);
+    assert_int_equal(router(f, "api", &n)->requests, 17);
+    /* dn-1 keeps its entry points while a digest is missing */
+    assert_string_equal(find(f, "dn-1", &n)->http_address,
+                        "10.0.0.9:8000, 10.0.0.9:8443");
+    /* no configuration: no endpoints */
+    {
+        const struct cp_http_endpoint *ep = NULL;
+        assert_int_equal(f->src.endpoints(f->src.arg, &ep), 0);
+    }
 }
 
 int main(void)
@@ -198,6 +279,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_admin_hash_source, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_traffic_summed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,9 @@
  * sees every node), then a listing of all heartbeats to report nodes that
  * joined or left and leader changes as events, and to feed the HTTP
  * server's view (cluster.c); the admin hash and the revision list are
- * re-read too. Also the xDS event hook (gRPC thread: it only posts). Loop
- * thread otherwise.
+ * re-read too. Data nodes' heartbeats carry their admin address and the
+ * traffic and upstream health scraped from it (scrape.c). Also the xDS
+ * event hook (gRPC thread: it only posts). Loop thread otherwise.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,23 @@ static const char *current_nack(const struct cp_xds_node_info *d, uint64_t *rev)
     return "";
 }
 
+/* Adds the admin address and the last /stats digest of <d> (scrape.c) to
+ * its heartbeat <info>. */
+static void add_scraped(struct cp_node *n, const struct cp_xds_node_info *d,
+                        json_t *info)
+{
+    const char *admin = NULL;
+    json_t *stats =
+        d->id[0] != '\0' ? cp_node__scrape_stats(n, d->id, &admin) : NULL;
+
+    if (info == NULL)
+        return;
+    if (admin != NULL)
+        json_object_set_new(info, "admin", json_string(admin));
+    if (stats != NULL)
+        json_object_set(info, "stats", stats);
+}
+
 static void beat_data_nodes(struct cp_node *n)
 {
     struct cp_xds_node_info *nodes = NULL;
@@ -102,22 +120,24 @@ static void beat_data_nodes(struct cp_node *n)
     size_t count = 0;
     uint64_t nack_rev;
     const char *nack;
+    json_t *info;
 
     if (cp_xds_server_list_nodes(n->xds, &nodes, &count) != 0)
         return;
+    cp_node__scrape_tick(n, nodes, count);
     for (size_t i = 0; i < count; i++) {
         const struct cp_xds_node_info *d = &nodes[i];
         snprintf(agent, sizeof(agent), "%s %s", d->user_agent_name,
                  d->user_agent_version);
         nack = current_nack(d, &nack_rev);
-        beat(n, d->id[0] != '\0' ? d->id : d->peer, CP_MGMT_ROLE_DATA,
-             json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:I}",
-                       "cluster", d->cluster, "peer", d->peer, "control",
-                       n->flags->node_id, "revision",
-                       (json_int_t)acked_revision(d), "nack", nack, "nack_rev",
-                       (json_int_t)nack_rev, "version", agent, "ts",
-                       (json_int_t)now_ms(), "connected",
-                       (json_int_t)d->connected_ms));
+        info = json_pack(
+            "{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:I, s:I}", "cluster",
+            d->cluster, "peer", d->peer, "control", n->flags->node_id,
+            "revision", (json_int_t)acked_revision(d), "nack", nack, "nack_rev",
+            (json_int_t)nack_rev, "version", agent, "ts", (json_int_t)now_ms(),
+            "connected", (json_int_t)d->connected_ms);
+        add_scraped(n, d, info);
+        beat(n, d->id[0] != '\0' ? d->id : d->peer, CP_MGMT_ROLE_DATA, info);
     }
     free(nodes);
 }

@@ -74,6 +74,7 @@ static void on_stop_timer(uv_timer_t *t)
     cp_store_close(n->store);
     n->store = NULL;
     cp_node__provider_close(n);
+    cp_node__scrape_close(n);
     close_quiet((uv_handle_t *)&n->hb_timer);
     close_quiet((uv_handle_t *)&n->sigterm);
     close_quiet((uv_handle_t *)&n->sigint);
@@ -216,6 +217,7 @@ static void teardown(struct cp_node *n)
     cp_rpc_server_free(n->rpc);
     cp_node__heartbeat_deinit(n);
     cp_node__view_free(n);
+    cp_node__scrape_free(n);
     cp_store_embedded_stop(n->embedded);
 }
 

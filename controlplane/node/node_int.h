@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "controlplane/auth/auth-t.h"
@@ -29,8 +30,17 @@
 /* The file the creating leader writes the first admin password to. */
 #define CP_NODE__PASSWORD_FILE "admin-password"
 
+/* scrape.c: a data node's /stats */
+#define CP_NODE__SCRAPE_TIMEOUT_MS 900        /* one GET, connect included */
+#define CP_NODE__SCRAPE_FRESH_MS   5000       /* older stats are not reported */
+#define CP_NODE__SCRAPE_BODY_MAX   (8u << 20) /* larger answers fail */
+#define CP_NODE__SCRAPE_ITEMS_MAX  20000      /* routers / endpoints kept */
+#define CP_NODE__SCRAPE_NAME_MAX   256        /* longer names are left out */
+
 struct cp_node__provider;
 struct cp_node__view;
+struct cp_node__scraper;
+struct cm_h1_resp;
 
 struct cp_node {
     const struct cp_node_flags *flags;
@@ -65,6 +75,9 @@ struct cp_node {
 
     /* cluster.c */
     struct cp_node__view *view;
+
+    /* scrape.c (made on the first tick) */
+    struct cp_node__scraper *scraper;
 
     /* admin.c */
     char admin_hash[CP_AUTH_HASH_MAX]; /* "" while unknown */
@@ -107,6 +120,38 @@ void cp_node__admin_tick(struct cp_node *n);
 void cp_node__admin_written(void *arg, const char *hash);
 /* For the HTTP server: the hash, or NULL while unknown. */
 const char *cp_node__admin_hash(const struct cp_node *n);
+
+/* scrape.c */
+/* Each tick, with this node's xDS streams: starts a GET /stats to each
+ * data node's admin address unless one is in flight; forgets nodes gone. */
+void cp_node__scrape_tick(struct cp_node *n, const struct cp_xds_node_info *d,
+                          size_t count);
+/* The last digest of data node <id> if fresh (borrowed until the next
+ * tick), else NULL; *admin its admin address (borrowed likewise) or NULL. */
+json_t *cp_node__scrape_stats(struct cp_node *n, const char *id,
+                              const char **admin);
+/* Stopping: ends the GETs in flight (their handles close on the loop). */
+void cp_node__scrape_close(struct cp_node *n);
+/* After the loop ended. */
+void cp_node__scrape_free(struct cp_node *n);
+/* The address to scrape ("IP:port", "[v6]:port") for Node.metadata
+ * admin_addr <admin> of a stream from <peer> (gRPC peer; its IP replaces
+ * an unspecified host). 0, GW_EINVAL (no IP literal) or GW_ETOOBIG. */
+int cp_node__scrape_addr(const char *admin, const char *peer, char *out,
+                         size_t len);
+/* Parses the answer to GET /stats in buf[0, len) (<eof>: the peer closed)
+ * with <resp> (initialised, reset for GET; resumable). Returns 1 with *out
+ * the digest (new), 0 need more, or GW_EPROTO (not a 200 with a /stats
+ * body). */
+int cp_node__scrape_parse(struct cm_h1_resp *resp, const char *buf, size_t len,
+                          bool eof, json_t **out);
+/* The digest of a /stats JSON body, as heartbeats carry it:
+ *   {"routers": {NAME: [requests, errors, latency_us]},
+ *    "endpoints": [[cluster, address, healthy 0/1]] (checked clusters'
+ *                 endpoints, and any other that takes no traffic),
+ *    "entry": [listener address]}
+ * Returns new, or NULL if <body> is not a /stats object. */
+json_t *cp_node__scrape_digest(const char *body, size_t len);
 
 /* provider.c */
 int cp_node__provider_start(struct cp_node *n, const char *path);

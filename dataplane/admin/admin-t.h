@@ -38,6 +38,9 @@ struct dp_admin_metrics {
     uint64_t config_failures; /* configurations rejected */
     int ready;                /* 1 when a config is loaded */
     int workers;
+    /* Per-router traffic, endpoint health, listeners; NULL: not shown.
+     * Borrowed for the formatting call. */
+    const struct dp_proxy_report *report;
 };
 
 /* What the server asks its owner; every callback runs on the admin thread
@@ -52,6 +55,9 @@ struct dp_admin_src {
     /* Returns new JSON text of the current configuration (free with
      * free()), or NULL. */
     char *(*config_dump)(void *arg);
+    /* Returns a new report (dp_proxy_report_new()), or NULL; for /stats
+     * and the per-router lines of /metrics. May be NULL (not shown). */
+    struct dp_proxy_report *(*report)(void *arg);
 };
 
 #endif

@@ -2,7 +2,7 @@
  * admin.c -- the admin server: a listener on its own thread and loop, one
  * request per connection (answered with Connection: close), parsed with the
  * data node's codec. Data comes from the owner's callbacks (admin-t.h);
- * nothing here touches the workers.
+ * nothing here touches the workers. Renders /metrics and /stats.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "common/log/log.h"
 #include "common/net/net.h"
 #include "dataplane/admin/admin.h"
+#include "dataplane/proxy/proxy.h"
 #include "common/http1/http1.h"
 
 #define AD_BUF_MAX 16384
@@ -125,6 +126,112 @@ static void xds_metrics(struct ad_text *t, const struct dp_admin_xds *x)
              x->seconds_since_update);
 }
 
+/* Appends <s> with the escapes a Prometheus label value (json false) or
+ * a JSON string (json true) needs. */
+static void text_esc(struct ad_text *t, const char *s, bool json)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '\\' || ch == '"')
+            text_add(t, "\\%c", ch);
+        else if (ch == '\n')
+            text_add(t, "\\n");
+        else if (ch < 0x20 && json)
+            text_add(t, "\\u%04x", ch);
+        else if (ch >= 0x20 || ch == '\t')
+            text_add(t, "%c", ch);
+    }
+}
+
+static void router_family(struct ad_text *t, const struct dp_proxy_report *r,
+                          int k)
+{
+    static const char *const fam[3][2] = {
+        {"dataplane_router_requests_total",
+         "Requests answered through the router (local answers too)."},
+        {"dataplane_router_errors_total", "5xx responses through the router."},
+        {"dataplane_router_latency_seconds_total",
+         "Summed time from routing to the end of each exchange."}};
+
+    text_add(t, "# HELP %s %s\n# TYPE %s counter\n", fam[k][0], fam[k][1],
+             fam[k][0]);
+    for (size_t i = 0; i < r->n_routers; i++) {
+        const struct dp_proxy_router_stat *x = &r->routers[i];
+        text_add(t, "%s{router=\"", fam[k][0]);
+        text_esc(t, x->name, false);
+        if (k == 2)
+            text_add(t, "\"} %.6f\n", (double)x->latency_us / 1e6);
+        else
+            text_add(t, "\"} %llu\n",
+                     (unsigned long long)(k == 0 ? x->requests : x->errors));
+    }
+}
+
+static void report_metrics(struct ad_text *t, const struct dp_proxy_report *r)
+{
+    for (int k = 0; k < 3; k++)
+        router_family(t, r, k);
+    text_add(t, "# HELP dataplane_endpoint_healthy 1 if the endpoint takes "
+                "traffic (not failed by health checks, ejected or unhealthy "
+                "in EDS).\n# TYPE dataplane_endpoint_healthy gauge\n");
+    for (size_t i = 0; i < r->n_endpoints; i++) {
+        const struct dp_proxy_endpoint_stat *e = &r->endpoints[i];
+        text_add(t, "dataplane_endpoint_healthy{cluster=\"");
+        text_esc(t, e->cluster, false);
+        text_add(t, "\",address=\"%s\"} %d\n", e->address, e->healthy != 0);
+    }
+    text_add(t, "# HELP dataplane_listener_info The entry points and their "
+                "addresses.\n# TYPE dataplane_listener_info gauge\n");
+    for (size_t i = 0; i < r->n_listeners; i++) {
+        text_add(t, "dataplane_listener_info{name=\"");
+        text_esc(t, r->listeners[i].name, false);
+        text_add(t, "\",address=\"%s\"} 1\n", r->listeners[i].address);
+    }
+}
+
+static void stats_routers(struct ad_text *t, const struct dp_proxy_report *r)
+{
+    text_add(t, "{\"routers\":[");
+    for (size_t i = 0; i < r->n_routers; i++) {
+        const struct dp_proxy_router_stat *x = &r->routers[i];
+        text_add(t, "%s{\"name\":\"", i ? "," : "");
+        text_esc(t, x->name, true);
+        text_add(t, "\",\"requests\":%llu,\"errors\":%llu,\"latency_us\":%llu}",
+                 (unsigned long long)x->requests, (unsigned long long)x->errors,
+                 (unsigned long long)x->latency_us);
+    }
+}
+
+int dp_admin_format_stats(const struct dp_proxy_report *r, char **out)
+{
+    struct ad_text t = {0};
+
+    stats_routers(&t, r);
+    text_add(&t, "],\"endpoints\":[");
+    for (size_t i = 0; i < r->n_endpoints; i++) {
+        const struct dp_proxy_endpoint_stat *e = &r->endpoints[i];
+        text_add(&t, "%s{\"cluster\":\"", i ? "," : "");
+        text_esc(&t, e->cluster, true);
+        text_add(&t, "\",\"address\":\"%s\",\"hostname\":\"", e->address);
+        text_esc(&t, e->hostname, true);
+        text_add(&t, "\",\"healthy\":%s,\"checked\":%s}",
+                 e->healthy ? "true" : "false", e->checked ? "true" : "false");
+    }
+    text_add(&t, "],\"listeners\":[");
+    for (size_t i = 0; i < r->n_listeners; i++) {
+        text_add(&t, "%s{\"name\":\"", i ? "," : "");
+        text_esc(&t, r->listeners[i].name, true);
+        text_add(&t, "\",\"address\":\"%s\"}", r->listeners[i].address);
+    }
+    text_add(&t, "]}\n");
+    if (t.oom) {
+        free(t.p);
+        return GW_ENOMEM;
+    }
+    *out = t.p;
+    return (int)t.len;
+}
+
 int dp_admin_format_metrics(const struct dp_admin_metrics *m, char **out)
 {
     struct ad_text t = {0};
@@ -184,6 +291,8 @@ int dp_admin_format_metrics(const struct dp_admin_metrics *m, char **out)
              m->config_version);
     if (m->xds.enabled)
         xds_metrics(&t, &m->xds);
+    if (m->report != NULL)
+        report_metrics(&t, m->report);
     if (t.oom) {
         free(t.p);
         return GW_ENOMEM;
@@ -259,6 +368,25 @@ static bool path_is(struct ad_conn *c, const char *p)
     return s.len == strlen(p) && memcmp(s.ptr, p, s.len) == 0;
 }
 
+static void serve_stats(struct ad_conn *c)
+{
+    const struct dp_admin_src *src = &c->a->src;
+    struct dp_proxy_report *r = src->report ? src->report(src->arg) : NULL;
+    char *out = NULL;
+    int n;
+
+    if (r == NULL) {
+        reply_text(c, 503, "Service Unavailable", "no stats\n");
+        return;
+    }
+    n = dp_admin_format_stats(r, &out);
+    dp_proxy_report_free(r);
+    if (n < 0)
+        reply_text(c, 500, "Internal Server Error", "out of memory\n");
+    else
+        reply(c, 200, "OK", "application/json", out, (size_t)n);
+}
+
 static void serve(struct ad_conn *c)
 {
     const struct dp_admin_src *src = &c->a->src;
@@ -279,13 +407,19 @@ static void serve(struct ad_conn *c)
         }
     } else if (path_is(c, "/metrics")) {
         struct dp_admin_metrics m = {0};
+        struct dp_proxy_report *r = src->report ? src->report(src->arg) : NULL;
         char *out = NULL;
         int n;
         src->metrics(src->arg, &m);
-        if ((n = dp_admin_format_metrics(&m, &out)) < 0)
+        m.report = r;
+        n = dp_admin_format_metrics(&m, &out);
+        dp_proxy_report_free(r);
+        if (n < 0)
             reply_text(c, 500, "Internal Server Error", "out of memory\n");
         else
             reply(c, 200, "OK", "text/plain; version=0.0.4", out, (size_t)n);
+    } else if (path_is(c, "/stats")) {
+        serve_stats(c);
     } else if (path_is(c, "/config_dump")) {
         char *j = src->config_dump(src->arg);
         if (j == NULL)

@@ -109,11 +109,74 @@ static void test_start_stop(void **state)
     dp_admin_stop(NULL);
 }
 
+static struct dp_proxy_router_stat test_routers[2] = {
+    {"api", 10, 2, 1500000},
+    {"we\"ird\\", 1, 0, 250},
+};
+static struct dp_proxy_endpoint_stat test_eps[2] = {
+    {"whoami", "127.0.0.1:8081", "127.0.0.1:8081", 1, 1},
+    {"whoami", "[::1]:8082", "", 0, 1},
+};
+static struct dp_proxy_listener_stat test_lsn[1] = {{"web", "127.0.0.11:8000"}};
+static const struct dp_proxy_report test_report = {test_routers, 2, test_eps, 2,
+                                                   test_lsn,     1};
+
+static void test_metrics_report(void **state)
+{
+    struct dp_admin_metrics m = {0};
+    char *out = NULL;
+
+    (void)state;
+    m.report = &test_report;
+    assert_true(dp_admin_format_metrics(&m, &out) > 0);
+    assert_non_null(
+        strstr(out, "# TYPE dataplane_router_requests_total counter\n"
+                    "dataplane_router_requests_total{router=\"api\"} 10\n"
+                    "dataplane_router_requests_total{router=\"we\\\"ird\\\\\"} "
+                    "1\n"));
+    assert_non_null(
+        strstr(out, "dataplane_router_errors_total{router=\"api\"} 2\n"));
+    assert_non_null(strstr(
+        out,
+        "dataplane_router_latency_seconds_total{router=\"api\"} 1.500000\n"));
+    assert_non_null(strstr(out, "dataplane_endpoint_healthy{cluster=\"whoami\","
+                                "address=\"127.0.0.1:8081\"} 1\n"));
+    assert_non_null(strstr(out, "dataplane_endpoint_healthy{cluster=\"whoami\","
+                                "address=\"[::1]:8082\"} 0\n"));
+    assert_non_null(strstr(out, "dataplane_listener_info{name=\"web\","
+                                "address=\"127.0.0.11:8000\"} 1\n"));
+    free(out);
+}
+
+static void test_stats_json(void **state)
+{
+    char *out = NULL;
+    int n;
+
+    (void)state;
+    n = dp_admin_format_stats(&test_report, &out);
+    assert_true(n > 0);
+    assert_int_equal((size_t)n, strlen(out));
+    assert_string_equal(
+        out,
+        "{\"routers\":[{\"name\":\"api\",\"requests\":10,\"errors\":2,"
+        "\"latency_us\":1500000},{\"name\":\"we\\\"ird\\\\\",\"requests\":1,"
+        "\"errors\":0,\"latency_us\":250}],\"endpoints\":[{\"cluster\":"
+        "\"whoami\",\"address\":\"127.0.0.1:8081\",\"hostname\":"
+        "\"127.0.0.1:8081\",\"healthy\":true,\"checked\":true},{\"cluster\":"
+        "\"whoami\",\"address\":\"[::1]:8082\",\"hostname\":\"\",\"healthy\":"
+        "false,\"checked\":true}],\"listeners\":[{\"name\":\"web\","
+        "\"address\":\"127.0.0.11:8000\"}]}\n");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_metrics_xds),
+        cmocka_unit_test(test_metrics_report),
+        cmocka_unit_test(test_stats_json),
         cmocka_unit_test(test_start_bad_addr),
         cmocka_unit_test(test_start_stop),
     };

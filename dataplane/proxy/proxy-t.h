@@ -51,4 +51,39 @@ struct dp_proxy_stats {
     uint64_t tls_resumed;          /* of them, resumed sessions */
 };
 
+/* One router's traffic, summed over the workers; cumulative since start. */
+struct dp_proxy_router_stat {
+    const char *name;    /* router: the route name without "#i" */
+    uint64_t requests;   /* exchanges answered (local answers too) */
+    uint64_t errors;     /* of which 5xx */
+    uint64_t latency_us; /* summed time from routing to the exchange's end */
+};
+
+/* One endpoint of the current table and whether it takes traffic. */
+struct dp_proxy_endpoint_stat {
+    char *cluster;    /* the cluster (service) name */
+    char address[64]; /* "IP:port" ("[v6]:port") */
+    char *hostname;   /* as in EDS ("" none) */
+    int healthy;      /* 1 picked by the LB; 0 failed a health check,
+                         ejected or unhealthy in EDS */
+    int checked;      /* the cluster has active health checks or outlier
+                         detection (otherwise healthy is always 1) */
+};
+
+/* One listener (entry point) of the current table. */
+struct dp_proxy_listener_stat {
+    char *name;
+    char address[64]; /* "IP:port" */
+};
+
+/* What dp_proxy_report_new() returns; free with dp_proxy_report_free(). */
+struct dp_proxy_report {
+    struct dp_proxy_router_stat *routers; /* by name, names owned */
+    size_t n_routers;
+    struct dp_proxy_endpoint_stat *endpoints; /* table order */
+    size_t n_endpoints;
+    struct dp_proxy_listener_stat *listeners;
+    size_t n_listeners;
+};
+
 #endif

@@ -344,6 +344,16 @@ int dp_proxy_with_table(struct dp_proxy *p,
     return r;
 }
 
+size_t dp_proxy__rstats_all(struct dp_proxy *p, struct dp_proxy__rstats ***v)
+{
+    *v = calloc((size_t)p->n_workers, sizeof(**v));
+    if (*v == NULL)
+        return 0;
+    for (int i = 0; i < p->n_workers; i++)
+        (*v)[i] = &p->workers[i].rstats;
+    return (size_t)p->n_workers;
+}
+
 uint64_t dp_proxy__swaps(struct dp_proxy *p)
 {
     return __atomic_load_n(&p->swaps, __ATOMIC_RELAXED);
@@ -398,6 +408,8 @@ void dp_proxy_free(struct dp_proxy *p)
         return;
     dp_table_slot_deinit(&p->slot);
     dp_filter_registry_free(p->filters); /* after the tables' chains */
+    for (int i = 0; i < p->n_workers; i++)
+        dp_proxy__rstats_deinit(&p->workers[i].rstats);
     pthread_mutex_destroy(&p->mu);
     free(p->workers);
     free(p);

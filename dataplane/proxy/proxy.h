@@ -63,6 +63,14 @@ void dp_proxy_drain(struct dp_proxy *p);
 /* Sums the workers' counters into <out>. Any thread. */
 void dp_proxy_stats(struct dp_proxy *p, struct dp_proxy_stats *out);
 
+/* Sums the workers' per-router counters and copies the current table's
+ * endpoints (with their health) and listeners. Any thread. Returns new
+ * (free with dp_proxy_report_free()), or NULL when out of memory. */
+struct dp_proxy_report *dp_proxy_report_new(struct dp_proxy *p);
+
+/* Frees <r>. NULL is a no-op. */
+void dp_proxy_report_free(struct dp_proxy_report *r);
+
 /* Stops the health checker and the workers (closing whatever is still
  * open) and waits for them. */
 void dp_proxy_stop(struct dp_proxy *p);

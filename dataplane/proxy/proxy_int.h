@@ -80,6 +80,16 @@ struct dp_proxy__ol {
     uint64_t until;              /* ejected until (loop ms); 0: not ejected */
 };
 
+struct dp_proxy__rstat; /* one router's counters (proxy_rstat.c) */
+
+/* A worker's router counters: entries published on <head> (readers walk
+ * it from any thread); <idx> is the worker's own hash index. */
+struct dp_proxy__rstats {
+    struct dp_proxy__rstat *head;
+    struct dp_proxy__rstat **idx;
+    uint32_t cap, n;
+};
+
 /* Per-worker state: the worker's data pointer. */
 struct dp_proxy__worker {
     struct dp_worker w;
@@ -97,6 +107,7 @@ struct dp_proxy__worker {
     bool draining;
     bool stopping;
     struct dp_proxy_stats st; /* this worker's counters */
+    struct dp_proxy__rstats rstats; /* per router; freed with the engine */
 };
 
 /* Request plan kinds. */
@@ -150,6 +161,10 @@ struct dp_proxy__plan {
     struct dp_filter_ctx fctx;
     uint16_t resp_status;
     uint32_t delay_ms; /* rateLimit: wait this long before connecting */
+    /* The router's counters (proxy_rstat.c), or NULL; counted when the
+     * plan is released, with <resp_status> and the time since <t0_ns>. */
+    struct dp_proxy__rstat *rstat;
+    uint64_t t0_ns;
 };
 
 /* Client connection states (one function each in proxy_conn.c). */
@@ -273,6 +288,28 @@ const struct dp_proxy_opts *dp_proxy__opts(struct dp_proxy__worker *w);
 uint64_t dp_proxy__rand(struct dp_proxy__worker *w);
 /* Tables published so far. Any thread. */
 uint64_t dp_proxy__swaps(struct dp_proxy *p);
+
+/* Sets *v to a new array (free()) of every worker's router counters;
+ * returns its length (0 with *v NULL when out of memory). Any thread. */
+size_t dp_proxy__rstats_all(struct dp_proxy *p, struct dp_proxy__rstats ***v);
+
+/* ==== proxy_rstat.c ==== */
+
+/* The entry of the router named by route name <name> (<len> bytes, a
+ * "#i" suffix ignored) in <s>, made on first use; NULL for an empty name,
+ * at the entry limit or out of memory. Worker thread. */
+struct dp_proxy__rstat *dp_proxy__rstat_get(struct dp_proxy__rstats *s,
+                                            const char *name, size_t len);
+/* Counts <pl>'s exchange (if it was answered) on its router entry and
+ * clears pl->rstat. Idempotent. Worker thread. */
+void dp_proxy__rstat_end(struct dp_proxy__plan *pl, uint64_t now_ns);
+/* Sums the entries of the <nv> lists by router name: *out gets a new array
+ * (free()) of *n entries whose names are borrowed from the lists. Returns
+ * 0 or GW_ENOMEM. Any thread. */
+int dp_proxy__rstat_sum(struct dp_proxy__rstats *const *v, size_t nv,
+                        struct dp_proxy_router_stat **out, size_t *n);
+/* Frees every entry of <s> (no worker runs any more). */
+void dp_proxy__rstats_deinit(struct dp_proxy__rstats *s);
 
 /* ==== proxy_hc.c ==== */
 

@@ -294,7 +294,10 @@ int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k)
 
 void dp_proxy__plan_release_pl(struct dp_proxy__plan *pl)
 {
-    dp_filter_end(&pl->fctx, pl->resp_status, uv_hrtime()); /* idempotent */
+    uint64_t now = uv_hrtime();
+
+    dp_filter_end(&pl->fctx, pl->resp_status, now); /* idempotent */
+    dp_proxy__rstat_end(pl, now);                   /* idempotent */
     dp_tls_client_unref(pl->up_tls);
     pl->up_tls = NULL;
     if (pl->st == NULL)
@@ -410,6 +413,9 @@ int dp_proxy__route_req(struct dp_proxy__rreq *c)
     if ((rt = dp_router_match(r, &c->rq)) == NULL)
         return plan_local(c, 404, NULL, 0);
     c->route = rt;
+    c->plan->rstat = dp_proxy__rstat_get(&c->w->rstats, rt->name.ptr,
+                                         rt->name.len);
+    c->plan->t0_ns = uv_hrtime();
     c->chain = dp_filter_set_get(l->filters, rt);
     if ((v = dp_proxy__filter_request(c)) != 0)
         return v < 0 ? v : 0; /* answered by a filter */

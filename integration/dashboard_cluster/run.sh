@@ -7,6 +7,12 @@
 #     /api/overview, /api/nodes (every control node, one leader, every
 #     data node), /api/http/routers (the routers of DIR/config.yaml),
 #     /api/http/services, /api/revisions; 401 without credentials;
+#   * traffic and upstream health from the data nodes (scraped by control
+#     nodes from their admin /stats): 40 requests through the entry point
+#     show in the control node's router counters within seconds; a data
+#     node's address is its admin address; whoami's servers UP, one killed
+#     DOWN within the health check interval + scrape, UP after a restart;
+#     node events say "joined" on first sight;
 #   * /metrics of every control node and the admin /metrics of every data
 #     node: well-formed Prometheus text (promcheck.py, self-tested first);
 #   * headless Chromium (browser_test.js; "skip" only if /usr/bin/chromium
@@ -132,6 +138,7 @@ cj = json.load(open(sys.argv[1]))
 routers = sorted(filter(None, sys.argv[2].split(',')))
 d = json.load(open(sys.argv[3]))
 names = lambda role: sorted(p["name"] for p in cj["processes"] if p["role"] == role)
+p_web = lambda n: (n.get('httpAddress') or '').split(', ').count(next(p['addresses']['entryPoints']['web'] for p in cj['processes'] if p['name'] == n['name'])) == 1
 sys.exit(0 if eval(sys.argv[4]) else 1)
 EOF
 }
@@ -196,7 +203,13 @@ reqs_total() { # the sum of dataplane_http_requests_total over the data nodes
     done
     echo "$sum"
 }
+cp_router_reqs() { # controlplane_router_requests_total of control-1, summed
+    curl -s --max-time 5 "$URL/metrics" |
+        sed -n 's/^controlplane_router_requests_total{router="[^"]*"} \([0-9]*\)$/\1/p' |
+        awk '{ s += $1 } END { print s + 0 }'
+}
 before=$(reqs_total)
+cbefore=$(cp_router_reqs)
 good=0
 for _ in $(seq 40); do
     [ "$(code "$WEB/whoami")" = 200 ] && good=$((good + 1))
@@ -204,6 +217,56 @@ done
 check "40 requests through the entry point answered 200 ($good)" test "$good" = 40
 after=$(reqs_total)
 check "the data nodes' /metrics counted them ($before -> $after)" test $((after - before)) -ge 40
+for n in $(CL names data); do
+    check "$n /metrics: per-router counters and endpoint health" sh -c \
+        "curl -s --max-time 5 'http://$(CL addr "$n" admin)/metrics' | grep -q '^dataplane_router_requests_total{router=\"' &&
+         curl -s --max-time 5 'http://$(CL addr "$n" admin)/metrics' | grep -q '^dataplane_endpoint_healthy{cluster=\"whoami\",address=\"[^\"]*\"} 1\$'"
+done
+wait_cp_reqs() { # wait_cp_reqs MIN SECONDS: prints the ms until the sum >= MIN
+    local t0 end
+    t0=$(now_ms); end=$((t0 + $2 * 1000))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        [ "$(cp_router_reqs)" -ge "$1" ] && { echo $(($(now_ms) - t0)); return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+if ms=$(wait_cp_reqs $((cbefore + 40)) 10); then
+    ok "control /metrics: the routers' requests summed over the data nodes grew by 40 within $ms ms ($cbefore -> $(cp_router_reqs))"
+else
+    fail "control /metrics: router requests" "$cbefore -> $(cp_router_reqs), want +40"
+fi
+jcheck "/api/nodes: a data node's address is its admin address, its HTTP address its entry point" /api/nodes \
+    "all(n['address']==next(p['addresses']['admin'] for p in cj['processes'] if p['name']==n['name']) and p_web(n) for n in d if n['role']=='data')"
+jcheck "/api/events/log: nodes seen first 'joined'; 'healthy again' only after unhealthy" /api/events/log \
+    "all(e['data'].get('joined') or any(x['type']=='node' and x['data']['node']==e['data']['node'] and not x['data']['healthy'] for x in d[:i]) for i, e in enumerate(d) if e['type']=='node' and e['data']['healthy'])"
+
+# ---- upstream health: both whoami backends UP; one killed: DOWN, back: UP ----
+svc_status() { # svc_status URL: UP, DOWN or none for that whoami server
+    j /api/http/services/whoami@file | python3 -c "import json,sys; print(json.load(sys.stdin).get('serverStatus', {}).get(sys.argv[1], 'none'))" "$1"
+}
+wait_status() { # wait_status URL WANT SECONDS: prints the ms it took
+    local t0 end
+    t0=$(now_ms); end=$((t0 + $3 * 1000))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        [ "$(svc_status "$1")" = "$2" ] && { echo $(($(now_ms) - t0)); return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+jcheck "/api/http/services: whoami's servers both UP (data nodes' health checks)" /api/http/services/whoami@file \
+    "len(d.get('serverStatus', {}))==2 and all(v=='UP' for v in d['serverStatus'].values())"
+BK=$(CL names backend | sed -n 1p)
+BKURL=http://$(CL addr "$BK" http)
+bkpid=$(CL pid "$BK")
+if [ -n "$BK" ] && kill -9 "$bkpid" 2>/dev/null; then
+    # healthCheck interval 2s, threshold 1, + scrape and heartbeat (~2 s)
+    if ms=$(wait_status "$BKURL" DOWN 12); then ok "backend $BK killed: $BKURL DOWN after $ms ms"; else fail "backend $BK DOWN" "$(svc_status "$BKURL")"; fi
+    CL restart "$BK" >/dev/null
+    if ms=$(wait_status "$BKURL" UP 12); then ok "backend $BK restarted: $BKURL UP after $ms ms"; else fail "backend $BK UP again" "$(svc_status "$BKURL")"; fi
+else
+    fail "kill backend" "no backend process ($BK, pid $bkpid)"
+fi
 
 # ---- the browser: nodes, routers, a data node killed and restarted ----
 node_health() { # node_health NAME: prints true/false/missing from /api/nodes
@@ -254,7 +317,7 @@ fi
 if j /api/timeseries | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(v is not None and v > 0 for r in d["routers"].values() for v in r["rps"]) else 1)'; then
     ok "/api/timeseries has the traffic of the routers"
 else
-    skip "traffic charts" "/api/timeseries has no router traffic after 40 requests (the data nodes report none to the control plane yet)"
+    fail "traffic charts" "/api/timeseries has no router traffic after 40 requests"
 fi
 jcheck "/api/nodes: everything healthy again, $VICTIM on the current revision" /api/nodes \
     "all(n['healthy'] for n in d) and len(d)==len(names('control'))+len(names('data')) and all(n['revision']==cj['revision'] for n in d if n['role']=='data')"
