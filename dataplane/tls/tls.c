@@ -7,9 +7,12 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -80,6 +83,50 @@ static int ssl_fail(char *err, size_t len, const char *what)
 }
 
 /* The bytes of <d>: a new BIO over them, or NULL with <err>. */
+
+/* PEM files named by the configuration: regular files only and bounded, so
+ * that a name such as /dev/zero or a FIFO cannot hang or exhaust the node.
+ * Returns a memory BIO over the file's bytes (freed with the BIO). */
+#define TLS_FILE_MAX (1 << 20)
+
+static BIO *tls_file_bio(const char *path, const char *what, char *err,
+                         size_t len)
+{
+    struct stat st;
+    BIO *b = NULL;
+    char *buf = NULL;
+    ssize_t n = -1;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+        st.st_size > TLS_FILE_MAX)
+        goto fail;
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf != NULL)
+        n = read(fd, buf, (size_t)st.st_size);
+    if (n < 0)
+        goto fail;
+    b = BIO_new(BIO_s_mem());
+    if (b == NULL || BIO_write(b, buf, (int)n) != (int)n) {
+        BIO_free(b);
+        b = NULL;
+        goto fail;
+    }
+    free(buf);
+    close(fd);
+    return b;
+
+fail:
+    free(buf);
+    if (fd != -1)
+        close(fd);
+    cm_err_set(err, len, GW_EINVAL,
+               "%s: cannot read \"%s\" (a regular file of at most 1 MiB)", what,
+               path);
+    return NULL;
+}
+
 static BIO *ds_bio(const DataSource *d, const char *what, char *err, size_t len)
 {
     BIO *b = NULL;
@@ -96,14 +143,7 @@ static BIO *ds_bio(const DataSource *d, const char *what, char *err, size_t len)
         b = BIO_new_mem_buf(d->inline_string, -1);
         break;
     case DS_C(FILENAME):
-        b = BIO_new_file(d->filename, "r");
-        if (b == NULL) {
-            ERR_clear_error();
-            cm_err_set(err, len, GW_EINVAL, "%s: cannot read \"%s\"", what,
-                       d->filename);
-            return NULL;
-        }
-        return b;
+        return tls_file_bio(d->filename, what, err, len);
     default:
         cm_err_set(err, len, GW_EINVAL,
                    "%s: only inline_bytes, inline_string and filename are "
