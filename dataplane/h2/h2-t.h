@@ -57,6 +57,7 @@ struct dp_h2_head {
     const struct dp_h2_field *f; /* regular fields, in order */
     size_t n;
     int64_t content_length; /* -1 when absent */
+    bool end_stream;        /* the block ended the stream (trailers-only) */
 };
 
 /* Limits; a zero field means the default. */

@@ -326,6 +326,7 @@ static int headers_done(struct dp_h2_session *s, struct h2s *st,
         st->head_done = true;
     if (hb_finish(b, kind) != 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    b->h.end_stream = (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (s->cbs.on_headers != NULL &&
         (st->user != NULL || (s->role == DP_H2_SERVER && kind == DP_H2_HEAD)))
         r = s->cbs.on_headers(s->arg, st->id, st->user, &b->h);

@@ -201,6 +201,7 @@ static void wk_fini(struct dp_worker *ww, void *arg)
     wk_drain(ww, NULL);
     while (w->conns != NULL)
         dp_proxy__conn_close(w->conns);
+    dp_proxy__h2up_close_all(w);
     dp_proxy__outlier_clear(w);
     uv_close((uv_handle_t *)&w->ol_timer, NULL);
     dp_router_scratch_free(w->scratch);

@@ -34,6 +34,7 @@ static void conn_closed(uv_handle_t *h)
     free(c->in.p);
     free(c->sb.p);
     free(c->local);
+    dp_proxy__h2_free(c->h2);
     dp_tls_conn_free(c->tls);
     free(c->tls_in);
     free(c);
@@ -45,6 +46,8 @@ static void conn_unlink(struct dp_proxy__conn *c)
     struct dp_proxy__worker *w = c->w;
     struct dp_proxy__up *u = c->up;
 
+    if (c->state == DP_PROXY__S_H2)
+        dp_proxy__h2_close(c);
     c->state = DP_PROXY__S_CLOSING;
     c->up = NULL;
     if (u != NULL)
@@ -104,6 +107,18 @@ static void timer_clear(struct dp_proxy__conn *c)
         uv_timer_stop(&c->timer);
         c->tkind = DP_PROXY__T_NONE;
     }
+}
+
+/* (Re)arms the response head timeout while it is awaited: at the start of
+ * the exchange and after each request body write, so that it counts from
+ * the last request progress and a long upload is not cut with a 504. */
+static void route_timer(struct dp_proxy__conn *c)
+{
+    const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
+    uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
+
+    if (c->state == DP_PROXY__S_FORWARD && c->resp_phase == DP_PROXY__R_HEAD)
+        timer_set(c, DP_PROXY__T_ROUTE, ms);
 }
 
 /* ==== local responses ==== */
@@ -331,6 +346,7 @@ static int pump_req(struct dp_proxy__conn *c)
         return PX_WAIT;
     c->in.start += c->up_wr_body;
     c->up_wr_body = 0;
+    route_timer(c);
     return PX_NEXT;
 }
 
@@ -578,6 +594,15 @@ static int st_head(struct dp_proxy__conn *c)
                           : o->idle_timeout_ms);
         return PX_WAIT;
     }
+    if (!c->h1_seen && (r = dp_proxy__h2_detect(c)) >= 0) {
+        if (r == 0) /* a prefix of the HTTP/2 preface so far */
+            return c->eof ? (dp_proxy__conn_close(c), PX_WAIT) : PX_WAIT;
+        if (dp_proxy__h2_start(c) != 0) {
+            dp_proxy__conn_close(c);
+            return PX_WAIT;
+        }
+        return PX_NEXT;
+    }
     r = cm_h1_req_parse(&c->req, c->in.p, c->in.end);
     if (r == 0) {
         if (c->eof) {
@@ -599,6 +624,7 @@ static int st_head(struct dp_proxy__conn *c)
         return respond_error(c, c->req.msg.status, true);
     }
     c->head_len = (uint32_t)r;
+    c->h1_seen = true;
     c->in.start = (uint32_t)r;
     c->state = DP_PROXY__S_ROUTE;
     return PX_NEXT;
@@ -660,14 +686,11 @@ static int st_local(struct dp_proxy__conn *c)
 
 static void forward_begin(struct dp_proxy__conn *c)
 {
-    const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
-    uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
-
     cm_h1_resp_reset(&c->up->resp, (enum cm_h1_method)c->req.method);
     c->up->c = c;
     c->resp_phase = DP_PROXY__R_HEAD;
     c->state = DP_PROXY__S_FORWARD;
-    timer_set(c, DP_PROXY__T_ROUTE, ms);
+    route_timer(c);
 }
 
 static int st_connect(struct dp_proxy__conn *c)
@@ -889,6 +912,9 @@ static void conn_update_reading(struct dp_proxy__conn *c)
     case DP_PROXY__S_TUNNEL:
         want = !u->writing;
         break;
+    case DP_PROXY__S_H2:
+        want = dp_proxy__h2_want_read(c);
+        break;
     }
     want = want && !c->eof && in_has_room(c);
     if (want != c->reading) {
@@ -936,6 +962,10 @@ again:
             break;
         case DP_PROXY__S_DONE:
             r = st_done(c);
+            break;
+        case DP_PROXY__S_H2:
+            dp_proxy__h2_run(c);
+            r = PX_WAIT;
             break;
         case DP_PROXY__S_DELAY:
             r = PX_WAIT; /* the timer moves on to S_CONNECT */
@@ -1009,6 +1039,7 @@ static void up_written(uv_write_t *wr, int status)
     } else {
         c->in.start += c->up_wr_body;
         c->up_wr_body = 0;
+        route_timer(c);
     }
     dp_proxy__conn_run(c);
 }
@@ -1095,6 +1126,10 @@ void dp_proxy__conn_drain(struct dp_proxy__conn *c)
 {
     if (c->state == DP_PROXY__S_CLOSING)
         return;
+    if (c->state == DP_PROXY__S_H2) {
+        dp_proxy__h2_drain(c);
+        return;
+    }
     c->close_after = true;
     if (c->state == DP_PROXY__S_HEAD && c->in.end == 0)
         dp_proxy__conn_close(c);

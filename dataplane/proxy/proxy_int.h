@@ -104,6 +104,7 @@ struct dp_proxy__worker {
     struct dp_proxy__ol ol[DP_PROXY__OL_MAX]; /* passive health entries */
     size_t n_ol;
     uv_timer_t ol_timer; /* un-ejects; runs while an ejection is on */
+    struct dp_proxy__h2up *h2ups; /* HTTP/2 upstream connections */
     bool draining;
     bool stopping;
     struct dp_proxy_stats st; /* this worker's counters */
@@ -178,6 +179,7 @@ enum dp_proxy__state {
     DP_PROXY__S_DONE,     /* exchange complete: next request or close */
     DP_PROXY__S_DELAY,    /* rateLimit delay before connecting (timer) */
     DP_PROXY__S_CLOSING,  /* handles closing */
+    DP_PROXY__S_H2,       /* HTTP/2: the session in c->h2 (proxy_h2.c) */
 };
 
 /* Response progress of the current exchange. */
@@ -242,6 +244,8 @@ struct dp_proxy__conn {
     struct cm_h1_chunked resp_chunked;
     char *local; /* LOCAL: the response bytes (malloc'ed) */
     uint32_t local_len;
+    bool h1_seen;                /* a request head was parsed: not HTTP/2 */
+    struct dp_proxy__h2 *h2;     /* state H2: owned, freed with the conn */
 };
 
 /* Upstream connection states. */
@@ -273,6 +277,10 @@ struct dp_proxy__up {
     bool eof;
     int werr; /* a write upstream failed */
     struct sockaddr_storage addr;
+    /* Set instead of <c> when an HTTP/2 client stream (proxy_h2.c) uses
+     * this connection: events go to ev(owner, DP_PROXY__UEV_*, status). */
+    void (*ev)(void *owner, int what, int status);
+    void *owner;
     struct dp_proxy__buf in; /* response bytes */
     struct cm_h1_resp resp;
     struct cm_h1_hdr hdrs[DP_PROXY__HDR_MAX];
@@ -445,6 +453,69 @@ int dp_proxy__filter_cookie(struct dp_proxy__rreq *c,
  * GW_ETOOBIG. */
 int dp_proxy__splice_hdrs(char *out, size_t cap, int n, const char *lines,
                           size_t len);
+
+/* ==== proxy_h2.c: HTTP/2 client connections ==== */
+
+struct dp_proxy__h2;
+struct dp_h2_field;
+struct dp_h2_head;
+
+/* dp_proxy__up.ev events */
+enum { DP_PROXY__UEV_CONNECTED = 1, DP_PROXY__UEV_FAILED, DP_PROXY__UEV_READ };
+
+/* Whether <c>'s first bytes are the HTTP/2 preface: 1 yes, 0 a prefix of
+ * it (need more), -1 no. */
+int dp_proxy__h2_detect(const struct dp_proxy__conn *c);
+/* Switches <c> to HTTP/2 (state DP_PROXY__S_H2): bytes in c->in are fed
+ * next. Also what a TLS handshake that chose ALPN "h2" calls. */
+int dp_proxy__h2_start(struct dp_proxy__conn *c);
+/* Feeds c->in to the session, routes and pumps streams (state H2). */
+void dp_proxy__h2_run(struct dp_proxy__conn *c);
+bool dp_proxy__h2_want_read(const struct dp_proxy__conn *c);
+/* Sends HTTP/2 bytes to the client: the transport hook. */
+int dp_proxy__h2_tx(struct dp_proxy__conn *c, const uint8_t *p, size_t n);
+/* GOAWAY (graceful); the connection closes when its streams are done. */
+void dp_proxy__h2_drain(struct dp_proxy__conn *c);
+/* Ends every stream of <c> (the connection is closing). */
+void dp_proxy__h2_close(struct dp_proxy__conn *c);
+void dp_proxy__h2_free(struct dp_proxy__h2 *h);
+
+/* ==== proxy_h2up.c: HTTP/2 upstream connections and streams ==== */
+
+struct dp_proxy__h2up;
+struct dp_proxy__h2x;
+
+/* What an upstream stream's owner hears. After closed() nothing more. */
+struct dp_proxy__h2x_ops {
+    void (*ready)(void *o); /* the connection is up: submit the request */
+    void (*head)(void *o, const struct dp_h2_head *h);
+    void (*data)(void *o, const uint8_t *p, size_t n);
+    void (*trailers)(void *o, const struct dp_h2_head *h);
+    void (*end)(void *o);
+    void (*closed)(void *o, uint32_t code); /* 7: refused (nothing sent) */
+    void (*room)(void *o, size_t n);        /* n request bytes went out */
+};
+
+/* A stream to <addr> on a pooled or new connection; ops->ready() follows
+ * unless dp_proxy__h2x_ready() already. Returns new (free with
+ * dp_proxy__h2x_free()), or NULL. */
+struct dp_proxy__h2x *dp_proxy__h2x_open(struct dp_proxy__worker *w,
+                                         const struct sockaddr_storage *addr,
+                                         const struct dp_proxy__h2x_ops *ops,
+                                         void *o);
+bool dp_proxy__h2x_ready(const struct dp_proxy__h2x *x);
+int dp_proxy__h2x_request(struct dp_proxy__h2x *x, const struct dp_h2_field *f,
+                          size_t n, bool end);
+int dp_proxy__h2x_write(struct dp_proxy__h2x *x, const void *p, size_t n);
+int dp_proxy__h2x_end(struct dp_proxy__h2x *x, const struct dp_h2_field *f,
+                      size_t n);
+size_t dp_proxy__h2x_queued(const struct dp_proxy__h2x *x);
+void dp_proxy__h2x_consume(struct dp_proxy__h2x *x, size_t n);
+void dp_proxy__h2x_flush(struct dp_proxy__h2x *x);
+/* Resets the stream if still open and frees <x>. NULL is a no-op. */
+void dp_proxy__h2x_free(struct dp_proxy__h2x *x);
+/* Closes every HTTP/2 upstream connection of <w>. */
+void dp_proxy__h2up_close_all(struct dp_proxy__worker *w);
 
 /* ==== proxy_outlier.c ==== */
 

@@ -140,6 +140,8 @@ void dp_proxy__up_close(struct dp_proxy__up *u)
     pool_unlink(u);
     u->state = DP_PROXY__U_CLOSING;
     u->c = NULL;
+    u->ev = NULL;
+    u->owner = NULL;
     DP_PROXY__INC(u->w, upstream_conns_active, -1);
     uv_close((uv_handle_t *)&u->timer, up_closed);
     uv_close((uv_handle_t *)&u->tcp, up_closed);
@@ -157,6 +159,8 @@ void dp_proxy__up_release(struct dp_proxy__up *u, bool keep)
     struct dp_proxy__pool *p;
 
     u->c = NULL;
+    u->ev = NULL;
+    u->owner = NULL;
     if (!keep || w->draining || u->eof || u->writing ||
         u->in.end != u->in.start || u->state != DP_PROXY__U_ACTIVE ||
         (p = pool_get(w, &u->addr, true)) == NULL || p->n_idle >= o->pool_max) {
@@ -243,7 +247,7 @@ static void up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         dp_proxy__up_close(u); /* EOF, error or stray bytes */
         return;
     }
-    if (u->state != DP_PROXY__U_ACTIVE || u->c == NULL)
+    if (u->state != DP_PROXY__U_ACTIVE || (u->c == NULL && u->ev == NULL))
         return;
     if (n < 0) {
         u->eof = true;
@@ -255,7 +259,10 @@ static void up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         if (u->in.start == 0 && u->in.end == u->in.cap)
             dp_proxy__up_reading(u, false);
     }
-    dp_proxy__conn_run(u->c);
+    if (u->ev != NULL)
+        u->ev(u->owner, DP_PROXY__UEV_READ, 0);
+    else
+        dp_proxy__conn_run(u->c);
 }
 
 void dp_proxy__up_reading(struct dp_proxy__up *u, bool on)
@@ -277,6 +284,8 @@ static void up_connected(uv_connect_t *req, int status)
 {
     struct dp_proxy__up *u = req->data;
     struct dp_proxy__conn *c = u->c;
+    void (*ev)(void *, int, int) = u->ev;
+    void *owner = u->owner;
 
     if (u->state != DP_PROXY__U_CONNECTING)
         return; /* closed meanwhile (timeout, client gone) */
@@ -285,6 +294,8 @@ static void up_connected(uv_connect_t *req, int status)
         dp_proxy__up_close(u);
         if (c != NULL)
             dp_proxy__conn_up_failed(c, status);
+        else if (ev != NULL)
+            ev(owner, DP_PROXY__UEV_FAILED, status);
         return;
     }
     uv_tcp_nodelay(&u->tcp, 1);
@@ -302,16 +313,22 @@ static void up_connected(uv_connect_t *req, int status)
     u->state = DP_PROXY__U_ACTIVE;
     if (c != NULL)
         dp_proxy__conn_up_connected(c, 0);
+    else if (ev != NULL)
+        ev(owner, DP_PROXY__UEV_CONNECTED, 0);
 }
 
 static void up_connect_timeout(uv_timer_t *t)
 {
     struct dp_proxy__up *u = t->data;
     struct dp_proxy__conn *c = u->c;
+    void (*ev)(void *, int, int) = u->ev;
+    void *owner = u->owner;
 
     dp_proxy__up_close(u);
     if (c != NULL)
         dp_proxy__conn_up_failed(c, UV_ETIMEDOUT);
+    else if (ev != NULL)
+        ev(owner, DP_PROXY__UEV_FAILED, UV_ETIMEDOUT);
 }
 
 struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
@@ -363,10 +380,14 @@ struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
 static void up_handshake_failed(struct dp_proxy__up *u)
 {
     struct dp_proxy__conn *c = u->c;
+    void (*ev)(void *, int, int) = u->ev;
+    void *owner = u->owner;
 
     dp_proxy__up_close(u);
     if (c != NULL)
         dp_proxy__conn_up_failed(c, UV_EPROTO);
+    else if (ev != NULL)
+        ev(owner, DP_PROXY__UEV_FAILED, UV_EPROTO);
 }
 
 static void up_connected_tls(struct dp_proxy__up *u)
@@ -376,4 +397,6 @@ static void up_connected_tls(struct dp_proxy__up *u)
     u->state = DP_PROXY__U_ACTIVE;
     if (u->c != NULL)
         dp_proxy__conn_up_connected(u->c, 0);
+    else if (u->ev != NULL)
+        u->ev(u->owner, DP_PROXY__UEV_CONNECTED, 0);
 }

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# integration/h2/run.sh -- HTTP/2 and gRPC through the data node: nghttp and
+# h2load against its cleartext HTTP/2 entry point (prior knowledge), whoami
+# backends (HTTP/1.1) and a Node gRPC backend behind an h2c:// service,
+# called from Node (@grpc/grpc-js) and Python (grpcio); backend restart
+# mid-stream, deadlines, no backend; rapid-reset and PING/SETTINGS floods
+# (RSS and CPU bounded, GOAWAY, other clients served); drain on SIGTERM.
+# Loopback ports picked free, a temp dir of its own; only the pids started
+# here are killed.
+#
+#   integration/h2/run.sh            (DP_ASAN=1: ASan+UBSan build)
+#
+# Prints "ok <case>" / "FAIL <case>"; exits non-zero if any case failed.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$PWD
+HERE=$ROOT/integration/h2
+TMP=$(mktemp -d /tmp/h2-it.XXXXXX)
+PIDS=()
+FAILS=0
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
+}
+trap cleanup EXIT
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
+check() { # check NAME COMMAND...
+    local name=$1; shift
+    if "$@"; then ok "$name"; else fail "$name"; fi
+}
+# Runs a helper that prints ok/FAIL lines itself; counts its FAILs.
+lines() {
+    local out
+    out=$("$@" 2>&1)
+    echo "$out" | grep -E '^(ok|FAIL) ' || { fail "$*" "$out"; return; }
+    FAILS=$((FAILS + $(echo "$out" | grep -c '^FAIL ')))
+}
+
+# ---- build ----
+BAZEL_FLAGS=()
+if [ -n "${DP_ASAN:-}" ]; then
+    BAZEL_FLAGS=(--config=asan)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+bazel build "${BAZEL_FLAGS[@]}" //dataplane //tools/whoami >"$TMP/build.log" 2>&1 ||
+    { cat "$TMP/build.log"; echo "FAIL build"; exit 1; }
+BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
+DP=$BIN/dataplane/dataplane
+WHOAMI=$BIN/tools/whoami/whoami
+PY=/usr/bin/python3
+
+freeport() {
+    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_G=$(freeport)
+P_ADMIN=$(freeport); P_DEAD=$(freeport)
+URL=http://127.0.0.1:$P_WEB
+
+wait_port() { # wait_port PORT: up to 10 s
+    for _ in $(seq 100); do
+        $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+cat >"$TMP/config.yaml" <<CFG
+entryPoints:
+  web:
+    address: "127.0.0.1:$P_WEB"
+http:
+  routers:
+    host-a: {rule: "Host(\`a.test\`)", service: a}
+    path-b: {rule: "Host(\`b.test\`) && PathPrefix(\`/b\`)", service: b}
+    grpc: {rule: "Host(\`grpc.test\`)", service: g}
+    grpc-down: {rule: "Host(\`down.test\`)", service: dead}
+  services:
+    a: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_A"}]}}
+    b: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_B"}]}}
+    g: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_G"}]}}
+    dead: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_DEAD"}]}}
+CFG
+
+"$WHOAMI" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
+"$WHOAMI" --addr "127.0.0.1:$P_B" --name B >"$TMP/b.log" 2>&1 & PIDS+=($!)
+start_grpc() {
+    node "$HERE/grpc_server.js" "$P_G" G >>"$TMP/g.log" 2>&1 & GPID=$!
+    PIDS+=($GPID)
+    wait_port "$P_G"
+}
+start_grpc
+"$DP" --config "$TMP/config.yaml" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" \
+    >"$TMP/dp.log" 2>&1 & DPID=$!
+PIDS+=($DPID)
+wait_port "$P_WEB" && wait_port "$P_A" && wait_port "$P_B" ||
+    { fail start; exit 1; }
+
+rss() { awk '/VmRSS/ {print $2}' "/proc/$DPID/status"; }
+cpu() { awk '{print $14 + $15}' "/proc/$DPID/stat"; } # clock ticks
+
+# ---- HTTP/2 to HTTP/1.1 backends ----
+nget() { timeout 20 nghttp -H ":authority: $1" "$URL$2" 2>&1; }
+check h2c-route-host bash -c "$(declare -f nget); URL=$URL; nget a.test /x | grep -q '^Name: A'"
+check h2c-route-path bash -c "$(declare -f nget); URL=$URL; nget b.test /b/y | grep -q '^Name: B'"
+check h2c-forwarded bash -c "$(declare -f nget); URL=$URL; nget a.test /x | grep -q '^X-Forwarded-For: 127.0.0.1'"
+check h2c-404 bash -c "timeout 20 nghttp -v -H ':authority: nope.test' $URL/ 2>&1 | grep -q ':status: 404'"
+check h2c-cookie-crumbs bash -c "timeout 20 nghttp -H ':authority: a.test' -H 'cookie: a=1' -H 'cookie: b=2' $URL/ 2>&1 | grep -qi '^cookie: a=1; b=2'"
+out=$(timeout 60 h2load -n 20000 -c 2 -m 100 -H ":authority: a.test" "$URL/bench" 2>&1)
+check h2c-concurrent-streams grep -q "20000 succeeded" <<<"$out"
+head -c 8000000 /dev/urandom >"$TMP/up.bin"
+check h2c-large-upload bash -c "timeout 20 nghttp -d $TMP/up.bin -H ':authority: a.test' $URL/up 2>&1 | grep -qi '^content-length: 8000000'"
+check h2c-large-download bash -c "[ \$(timeout 20 nghttp -H ':authority: a.test' '$URL/data?size=30000000' | wc -c) -eq 30000000 ]"
+
+# ---- gRPC ----
+GT=127.0.0.1:$P_WEB
+# the clients route by :authority (H2_AUTHORITY: a channel option)
+lines env H2_AUTHORITY=grpc.test node "$HERE/grpc_client.js" "$GT" unary sstream cstream bidi big status deadline
+lines env H2_AUTHORITY=grpc.test $PY "$HERE/grpc_py.py" "$GT" unary sstream
+lines env H2_AUTHORITY=down.test node "$HERE/grpc_client.js" "$GT" unavailable
+lines env H2_AUTHORITY=down.test $PY "$HERE/grpc_py.py" "$GT" unavailable
+
+# backend killed while streaming: the client ends with an error status
+(env H2_AUTHORITY=grpc.test node "$HERE/grpc_client.js" "$GT" midstream >"$TMP/mid.out" 2>&1) & MID=$!
+for _ in $(seq 100); do grep -q streaming "$TMP/mid.out" && break; sleep 0.05; done
+kill "$GPID"; wait "$GPID" 2>/dev/null
+wait "$MID"
+grep -E '^(ok|FAIL) ' "$TMP/mid.out" || fail grpc-node-midstream "$(cat "$TMP/mid.out")"
+FAILS=$((FAILS + $(grep -c '^FAIL ' "$TMP/mid.out")))
+start_grpc
+lines env H2_AUTHORITY=grpc.test node "$HERE/grpc_client.js" "$GT" unary
+
+# ---- attacks ----
+rss0=$(rss); cpu0=$(cpu)
+timeout 120 h2load -n 100000 -c 1 -m 10 -H ":authority: a.test" "$URL/bench" >"$TMP/bg.out" 2>&1 & BG=$!
+out=$($PY "$HERE/h2attack.py" reset 127.0.0.1 "$P_WEB" a.test 20000)
+check "rapid-reset-goaway ($out)" grep -q "^goaway 11 " <<<"$out"
+out=$($PY "$HERE/h2attack.py" ping 127.0.0.1 "$P_WEB" 1500000)
+check "ping-flood-cut ($out)" grep -qE "^(goaway|closed) " <<<"$out"
+out=$($PY "$HERE/h2attack.py" settings 127.0.0.1 "$P_WEB" 1500000)
+check "settings-flood-cut ($out)" grep -qE "^(goaway|closed) " <<<"$out"
+wait "$BG"
+check others-served-during-attacks grep -q "100000 succeeded" "$TMP/bg.out"
+rss1=$(rss); cpu1=$(cpu)
+echo "   rss ${rss0} kB -> ${rss1} kB; cpu $(( (cpu1 - cpu0) * 10 )) ms over the attacks"
+check rss-bounded test "$rss1" -lt $((rss0 + 65536))
+check h2-flood-logged grep -q "event=h2_flood" "$TMP/dp.log"
+
+# ---- drain: GOAWAY, in-flight stream completes ----
+(env H2_AUTHORITY=grpc.test node "$HERE/grpc_client.js" "$GT" slowstream >"$TMP/drain.out" 2>&1) & DR=$!
+sleep 0.5
+kill -TERM "$DPID"
+wait "$DR"
+grep -E '^(ok|FAIL) ' "$TMP/drain.out" || fail drain-inflight "$(cat "$TMP/drain.out")"
+FAILS=$((FAILS + $(grep -c '^FAIL ' "$TMP/drain.out")))
+for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+check drain-exit bash -c "! kill -0 $DPID 2>/dev/null"
+
+[ "$FAILS" -eq 0 ] && echo "all h2 cases passed"
+exit $((FAILS > 0))
