@@ -821,7 +821,7 @@ static int middlewares(struct cm_xds__ctx *c, struct cm_xds__router *rt,
 
 int cm_xds__router(struct cm_xds__ctx *c, struct cm_xds__router *rt)
 {
-    const char *owner = cm_xds__printf(c, "router \"%s\"", rt->r->name);
+    const char *owner = cm_xds__cat(c, c->tmp, "router \"", rt->r->name, "\"");
     rt->priority = rt->r->priority != 0 ? rt->r->priority
                                         : cm_rule_default_priority(rt->r->rule);
     rt->action =

@@ -90,6 +90,22 @@ char *cm_xds__printf(struct cm_xds__ctx *c, const char *fmt, ...)
     return s;
 }
 
+char *cm_xds__cat(struct cm_xds__ctx *c, struct cm_xds__arena *a, const char *x,
+                  const char *y, const char *z)
+{
+    size_t nx = strlen(x), ny = strlen(y), nz = strlen(z);
+    char *s = cm_xds__alloc(c, a, nx + ny + nz + 1); /* zeroed: NUL */
+    memcpy(s, x, nx);
+    memcpy(s + nx, y, ny);
+    memcpy(s + nx + ny, z, nz);
+    return s;
+}
+
+char *cm_xds__type_url(struct cm_xds__ctx *c, const char *name)
+{
+    return cm_xds__cat(c, c->out, "type.googleapis.com/", name, "");
+}
+
 void *cm_xds__msg(struct cm_xds__ctx *c, const ProtobufCMessageDescriptor *d)
 {
     ProtobufCMessage *m = cm_xds__alloc(c, c->out, d->sizeof_message);
@@ -119,8 +135,7 @@ Google__Protobuf__Any *cm_xds__any(struct cm_xds__ctx *c,
 {
     Google__Protobuf__Any *a =
         cm_xds__msg(c, &google__protobuf__any__descriptor);
-    a->type_url =
-        cm_xds__printf(c, "type.googleapis.com/%s", m->descriptor->name);
+    a->type_url = cm_xds__type_url(c, m->descriptor->name);
     size_t n = protobuf_c_message_get_packed_size(m);
     a->value.data = cm_xds__alloc(c, c->out, n);
     a->value.len = protobuf_c_message_pack(m, a->value.data);

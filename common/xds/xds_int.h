@@ -41,7 +41,9 @@ struct cm_xds__ctx {
     size_t errlen;
     struct cm_xds__router *routers; /* one per config router, config order */
     size_t n_routers;
-    struct cm_xds__route **routes; /* every conjunction of every router */
+    /* Every conjunction of every router: in config order, then sorted in
+     * route order (priority, name, index) by cm_xds__listeners(). */
+    struct cm_xds__route **routes;
     size_t n_routes;
     /* The rule and DNF of the router being built: owned; freed once its
      * routes are built, or by cm_xds_translate() when it fails. */
@@ -55,6 +57,11 @@ void *cm_xds__alloc(struct cm_xds__ctx *c, struct cm_xds__arena *a, size_t n);
 char *cm_xds__str(struct cm_xds__ctx *c, const char *s);
 char *cm_xds__printf(struct cm_xds__ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* <x><y><z> in arena <a> (the hot paths' cheaper printf). */
+char *cm_xds__cat(struct cm_xds__ctx *c, struct cm_xds__arena *a, const char *x,
+                  const char *y, const char *z);
+/* "type.googleapis.com/<name>" in the out arena. */
+char *cm_xds__type_url(struct cm_xds__ctx *c, const char *name);
 /* A new message of descriptor <d> in the out arena, initialised. */
 void *cm_xds__msg(struct cm_xds__ctx *c, const ProtobufCMessageDescriptor *d);
 /* Appends <item> to the arena array <*arr> of <*n> pointers (in <a>). */

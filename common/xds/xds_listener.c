@@ -152,21 +152,16 @@ struct hosts {
     size_t n_domains;
 };
 
-/* Groups <routes> (borrowed) into <hx>: every list in route order. */
+/* Groups <routes> (borrowed, in route order) into <hx>: every list in route
+ * order. */
 static void hosts_build(struct cm_xds__ctx *c, struct hosts *hx,
-                        const struct rlist *routes)
+                        const struct rlist *sorted)
 {
-    struct rlist sorted = {
-        cm_xds__alloc(c, c->tmp, (routes->n + 1) * sizeof(void *)), routes->n};
-    if (routes->n > 0)
-        memcpy(sorted.v, routes->v, routes->n * sizeof(void *));
-    if (sorted.n > 1)
-        qsort(sorted.v, sorted.n, sizeof(void *), route_cmp);
     memset(hx, 0, sizeof(*hx));
     gmap_init(c, &hx->exact, 16);
     gmap_init(c, &hx->wild, 16);
-    for (size_t i = 0; i < sorted.n; i++) {
-        struct cm_xds__route *r = sorted.v[i];
+    for (size_t i = 0; i < sorted->n; i++) {
+        struct cm_xds__route *r = sorted->v[i];
         struct group *g;
         int added;
         if (r->host_kind == CM_XDS__HOST_EXACT)
@@ -282,8 +277,7 @@ static HttpFilter *http_filter(struct cm_xds__ctx *c, const char *name,
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
     /* Every message here is empty by default: an empty value. */
     f->typed_config = cm_xds__msg(c, &google__protobuf__any__descriptor);
-    f->typed_config->type_url =
-        cm_xds__printf(c, "type.googleapis.com/%s", type);
+    f->typed_config->type_url = cm_xds__type_url(c, type);
     return f;
 }
 
@@ -458,6 +452,9 @@ static void grpc_hosts(struct cm_xds__ctx *c, struct cm_xds_resources *res)
 
 int cm_xds__listeners(struct cm_xds__ctx *c, struct cm_xds_resources *res)
 {
+    /* Once in route order, every filtered list stays in it. */
+    if (c->n_routes > 1)
+        qsort(c->routes, c->n_routes, sizeof(void *), route_cmp);
     if (entrypoints(c, res) != 0)
         return GW_EINVAL;
     grpc_hosts(c, res);
