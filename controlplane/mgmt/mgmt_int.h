@@ -56,6 +56,9 @@ struct cp_mgmt__job {
     void (*checked)(struct cp_mgmt__job *job, int rc);
     int check_rc;
     char check_err[CM_ERR_LEN];
+    char *base_doc; /* copy of the served document, diffed against */
+    size_t base_len;
+    char summary[512]; /* cp_mgmt_diff_summary() of the diff */
     Traefikee__V1__TranslationSummary sum; /* counts of the translation */
     struct cp_mgmt_diff diff;
     uint64_t base_rev;
@@ -100,6 +103,7 @@ struct cp_mgmt {
     size_t kept_len;
     struct cm_config *kept_cfg;
     struct cm_xds_resources *kept_res;
+    char *kept_summary; /* what it changes, or NULL (to be computed) */
 };
 
 /* ---- service.c ---- */

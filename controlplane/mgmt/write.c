@@ -61,9 +61,25 @@ static int validate(const char *doc, size_t len, const char *version,
 static void check_work(uv_work_t *w)
 {
     struct cp_mgmt__job *job = w->data;
+    struct cm_config *base = NULL;
+    char err[CM_ERR_LEN];
 
     job->check_rc = validate(job->doc, job->doc_len, "check", &job->cfg,
                              &job->res, job->check_err, sizeof(job->check_err));
+    if (job->check_rc != 0)
+        return;
+    /* the diff against a private parse of the served document: the loop's
+     * model may be replaced meanwhile (a served document parses) */
+    if (job->base_doc != NULL)
+        base = cm_config_parse(job->base_doc, job->base_len, err, sizeof(err));
+    cp_mgmt_diff_deinit(&job->diff);
+    if (cp_mgmt_diff(base, job->cfg, &job->diff) != 0) {
+        job->check_rc = GW_ENOMEM;
+        snprintf(job->check_err, sizeof(job->check_err), "no memory");
+    } else {
+        cp_mgmt_diff_summary(&job->diff, job->summary, sizeof(job->summary));
+    }
+    cm_config_free(base);
 }
 
 static void check_after(uv_work_t *w, int status)
@@ -71,6 +87,8 @@ static void check_after(uv_work_t *w, int status)
     struct cp_mgmt__job *job = w->data;
     struct cp_mgmt *m = job->m;
 
+    free(job->base_doc);
+    job->base_doc = NULL;
     if (!m->async_open || uv_is_closing((uv_handle_t *)&m->async)) {
         cp_mgmt__job_free(job); /* closing: the calls are gone */
         return;
@@ -78,15 +96,29 @@ static void check_after(uv_work_t *w, int status)
     job->checked(job, status != 0 ? status : job->check_rc);
 }
 
-/* Parses and translates job->doc on the libuv thread pool (a large
- * document takes long enough to starve the loop's lease renewals), then
- * calls <then> on the loop with 0 (job->cfg, job->res set) or an error
+/* Parses and translates job->doc, and diffs it against the served document
+ * (job->base_rev), on the libuv thread pool (a large document takes long
+ * enough to starve the loop's lease renewals), then calls <then> on the
+ * loop with 0 (job->cfg, job->res, job->diff, job->summary set) or an error
  * (job->check_err says what). */
 static void check_async(struct cp_mgmt__job *job,
                         void (*then)(struct cp_mgmt__job *job, int rc))
 {
+    struct cp_mgmt *m = job->m;
+
     job->checked = then;
     job->work.data = job;
+    job->base_rev = m->rev;
+    if (m->doc != NULL) {
+        job->base_doc = malloc(m->doc_len + 1);
+        if (job->base_doc == NULL) {
+            cp_mgmt__fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
+            return;
+        }
+        memcpy(job->base_doc, m->doc, m->doc_len);
+        job->base_doc[m->doc_len] = '\0';
+        job->base_len = m->doc_len;
+    }
     if (uv_queue_work(job->m->loop, &job->work, check_work, check_after) != 0) {
         check_work(&job->work);
         check_after(&job->work, 0);
@@ -114,8 +146,10 @@ void cp_mgmt_keep_translation(struct cp_mgmt *m, const char *doc, size_t len,
                               struct cm_xds_resources *res)
 {
     free(m->kept_doc);
+    free(m->kept_summary);
     cm_config_free(m->kept_cfg);
     cm_xds_resources_free(m->kept_res);
+    m->kept_summary = NULL;
     m->kept_doc = NULL;
     m->kept_cfg = NULL;
     m->kept_res = NULL;
@@ -144,7 +178,9 @@ int cp_mgmt_take_translation(struct cp_mgmt *m, const char *doc, size_t len,
     m->kept_cfg = NULL;
     m->kept_res = NULL;
     free(m->kept_doc);
+    free(m->kept_summary);
     m->kept_doc = NULL;
+    m->kept_summary = NULL;
     return 1;
 }
 
@@ -228,6 +264,8 @@ static char *doc_summary(const struct cp_mgmt *m, const char *doc, size_t len)
     char err[CM_ERR_LEN], line[512] = "";
     bool kept = m->kept_doc != NULL && len == m->kept_len &&
                 memcmp(doc, m->kept_doc, len) == 0;
+    if (kept && m->kept_summary != NULL)
+        return strdup(m->kept_summary); /* made off the loop */
     struct cm_config *cfg =
         kept ? m->kept_cfg : cm_config_parse(doc, len, err, sizeof(err));
     struct cp_mgmt_diff d = {0};
@@ -367,11 +405,6 @@ static void apply_checked(struct cp_mgmt__job *job, int rc)
     }
     traefikee__v1__translation_summary__init(&job->sum);
     summarize(job);
-    job->base_rev = m->rev;
-    if (cp_mgmt_diff(m->cfg, job->cfg, &job->diff) != 0) {
-        cp_mgmt__fail(job, GRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
-        return;
-    }
     if (req->dry_run) {
         apply_reply(job, m->rev, NULL);
         return;
@@ -380,6 +413,7 @@ static void apply_checked(struct cp_mgmt__job *job, int rc)
         return;
     /* the diff is made: the model and translation go to the pipeline */
     cp_mgmt_keep_translation(m, job->doc, job->doc_len, job->cfg, job->res);
+    m->kept_summary = strdup(job->summary);
     job->cfg = NULL;
     job->res = NULL;
     rc = cp_mgmt_store_doc(m, job->doc, job->doc_len, "apply", on_applied, job);
@@ -434,6 +468,7 @@ static void write_checked(struct cp_mgmt__job *job, int rc)
     }
     cp_mgmt_keep_translation(job->m, job->doc, job->doc_len, job->cfg,
                              job->res);
+    job->m->kept_summary = strdup(job->summary);
     job->cfg = NULL;
     job->res = NULL;
     rc = cp_mgmt_store_doc(job->m, job->doc, job->doc_len, job->source,

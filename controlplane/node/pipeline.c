@@ -4,8 +4,9 @@
  * immutable snapshot and publish it (cp_xds_server_set_snapshot() returns at
  * once), then hand the model to the management API. The leader reuses the
  * model and translation it made when it validated the document it stored
- * (cp_mgmt_take_translation()); otherwise parsing and translating run on
- * the libuv thread pool, off the loop (lease renewals must not wait). One
+ * (cp_mgmt_take_translation()); parsing and translating (otherwise) and
+ * encoding the snapshot run on the libuv thread pool, off the loop (lease
+ * renewals must not wait). One
  * load at a time; a change during a load triggers one more. Loop thread,
  * except work_cb.
  */
@@ -187,13 +188,8 @@ static void on_current(struct cp_store *s, int status, uint64_t rev,
     j->t0 = uv_hrtime();
     j->req.data = j;
     snprintf(j->version, sizeof(j->version), "%llu", (unsigned long long)rev);
-    if (cp_mgmt_take_translation(n->mgmt, doc, len, &j->cfg, &j->res)) {
-        /* this node stored it: only the snapshot is left to build */
-        j->kept = true;
-        build(j);
-        publish(j);
-        return;
-    }
+    /* this node stored it: only the snapshot is left to build */
+    j->kept = cp_mgmt_take_translation(n->mgmt, doc, len, &j->cfg, &j->res);
     if (uv_queue_work(n->loop, &j->req, work_cb, after_work_cb) != 0) {
         build(j);
         publish(j);
