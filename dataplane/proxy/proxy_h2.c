@@ -478,9 +478,15 @@ static int h1_build_head(struct h2st *st)
     st->up_chunked = st->head->content_length < 0 &&
                      !(st->req_end && st->rin.end == st->rin.start);
     o.chunked = st->up_chunked;
-    if (st->h1head == NULL && (st->h1head = malloc(H2_HEAD_MAX)) == NULL)
-        return GW_ENOMEM;
-    n = dp_h2_req_to_h1(st->head, &o, st->h1head, H2_HEAD_MAX);
+    /* most heads fit 4 KiB; a larger one is written again */
+    for (size_t cap = 4096; cap <= H2_HEAD_MAX; cap *= 4) {
+        char *p = realloc(st->h1head, cap);
+        if (p == NULL)
+            return GW_ENOMEM;
+        st->h1head = p;
+        if ((n = dp_h2_req_to_h1(st->head, &o, p, cap)) != GW_ETOOBIG)
+            break;
+    }
     if (n < 0)
         return n;
     st->h1head_len = (uint32_t)n;
