@@ -991,11 +991,13 @@ static void test_json(void **state)
     cm_xds_resources_free(res);
 }
 
+
 /* ==== TLS ==== */
 
 typedef Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext
     DownTls;
-typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext UpTls;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext
+    UpTls;
 
 static const char TLS_DOC[] =
     "entryPoints:\n"
@@ -1073,8 +1075,8 @@ static void test_tls(void **state)
         NULL, sec->filter_chains[0]->transport_socket->typed_config->value.len,
         sec->filter_chains[0]->transport_socket->typed_config->value.data);
     assert_non_null(d);
-    assert_int_equal(
-        d->common_tls_context->n_tls_certificate_sds_secret_configs, 2);
+    assert_int_equal(d->common_tls_context->n_tls_certificate_sds_secret_configs,
+                     2);
     assert_string_equal(
         d->common_tls_context->tls_certificate_sds_secret_configs[0]->name,
         "a");
@@ -1093,18 +1095,18 @@ static void test_tls(void **state)
     /* upstream: system bundle by default, the explicit opt-out, own CAs */
     u = up_tls(res, "api");
     assert_string_equal(u->sni, "127.0.0.1");
-    assert_string_equal(
-        u->common_tls_context->validation_context->trusted_ca->filename,
-        CM_XDS_CA_BUNDLE);
+    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
+                            ->filename,
+                        CM_XDS_CA_BUNDLE);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     u = up_tls(res, "lax");
     assert_null(u->common_tls_context->validation_context);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     u = up_tls(res, "own");
     assert_string_equal(u->sni, "api.internal");
-    assert_string_equal(
-        u->common_tls_context->validation_context->trusted_ca->filename,
-        "/etc/test-ca.pem");
+    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
+                            ->filename,
+                        "/etc/test-ca.pem");
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     cm_xds_resources_free(res);
 }
