@@ -403,7 +403,8 @@ static ssize_t cb_read(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 
     if (n > len)
         n = len;
-    memcpy(buf, st->ob + st->ob_off, n);
+    if (n > 0)
+        memcpy(buf, st->ob + st->ob_off, n);
     st->ob_off += n;
     if (n > 0) {
         st->drained += n;
@@ -797,13 +798,16 @@ int dp_h2_write(struct dp_h2_session *s, int32_t sid, const void *p, size_t n)
 
     if (st == NULL || !st->provider || st->eof)
         return GW_EINVAL;
+    if (n == 0)
+        return 0;
     if (st->ob_off > 0 && st->ob_off == st->ob_len)
         st->ob_off = st->ob_len = 0;
     if (st->ob_len + n > st->ob_cap) {
         size_t live = st->ob_len - st->ob_off,
                cap = st->ob_cap ? st->ob_cap : 4096;
         uint8_t *q;
-        memmove(st->ob, st->ob + st->ob_off, live);
+        if (live > 0)
+            memmove(st->ob, st->ob + st->ob_off, live);
         st->ob_off = 0;
         st->ob_len = live;
         while (cap < live + n)

@@ -48,6 +48,8 @@ static void conn_unlink(struct dp_proxy__conn *c)
 
     if (c->state == DP_PROXY__S_H2)
         dp_proxy__h2_close(c);
+    if (c->state == DP_PROXY__S_H2GW)
+        dp_proxy__h2gw_close(c);
     c->state = DP_PROXY__S_CLOSING;
     c->up = NULL;
     if (u != NULL)
@@ -701,6 +703,11 @@ static int st_connect(struct dp_proxy__conn *c)
 
     if (c->up != NULL)
         return PX_WAIT; /* connecting */
+    if (c->plan.http2) { /* an h2c upstream: proxy_h2gw.c */
+        if (dp_proxy__h2gw_start(c) != 0)
+            return respond_error(c, 502, true);
+        return PX_NEXT;
+    }
     if (dp_proxy__plan_switch(c, c->tries % c->plan.n_cand) != 0) {
         DP_PROXY__INC(w, overflows, 1);
         return respond_error(c, 503, true);
@@ -915,6 +922,9 @@ static void conn_update_reading(struct dp_proxy__conn *c)
     case DP_PROXY__S_H2:
         want = dp_proxy__h2_want_read(c);
         break;
+    case DP_PROXY__S_H2GW:
+        want = dp_proxy__h2gw_want_read(c);
+        break;
     }
     want = want && !c->eof && in_has_room(c);
     if (want != c->reading) {
@@ -966,6 +976,9 @@ again:
         case DP_PROXY__S_H2:
             dp_proxy__h2_run(c);
             r = PX_WAIT;
+            break;
+        case DP_PROXY__S_H2GW:
+            r = dp_proxy__h2gw_run(c) ? PX_NEXT : PX_WAIT;
             break;
         case DP_PROXY__S_DELAY:
             r = PX_WAIT; /* the timer moves on to S_CONNECT */

@@ -180,6 +180,7 @@ enum dp_proxy__state {
     DP_PROXY__S_DELAY,    /* rateLimit delay before connecting (timer) */
     DP_PROXY__S_CLOSING,  /* handles closing */
     DP_PROXY__S_H2,       /* HTTP/2: the session in c->h2 (proxy_h2.c) */
+    DP_PROXY__S_H2GW,     /* HTTP/1 exchange with an h2c upstream (c->gw) */
 };
 
 /* Response progress of the current exchange. */
@@ -246,6 +247,7 @@ struct dp_proxy__conn {
     uint32_t local_len;
     bool h1_seen;                /* a request head was parsed: not HTTP/2 */
     struct dp_proxy__h2 *h2;     /* state H2: owned, freed with the conn */
+    struct dp_proxy__h2gw *gw;   /* state H2GW: owned (proxy_h2gw.c) */
 };
 
 /* Upstream connection states. */
@@ -516,6 +518,18 @@ void dp_proxy__h2x_flush(struct dp_proxy__h2x *x);
 void dp_proxy__h2x_free(struct dp_proxy__h2x *x);
 /* Closes every HTTP/2 upstream connection of <w>. */
 void dp_proxy__h2up_close_all(struct dp_proxy__worker *w);
+
+/* ==== proxy_h2gw.c: HTTP/1.1 clients to h2c upstreams ==== */
+
+struct dp_proxy__h2gw;
+
+/* Routed <c> (plan.http2): starts the exchange (state DP_PROXY__S_H2GW). */
+int dp_proxy__h2gw_start(struct dp_proxy__conn *c);
+/* Moves bytes; 1 when the exchange is over (state DONE), else 0. */
+int dp_proxy__h2gw_run(struct dp_proxy__conn *c);
+bool dp_proxy__h2gw_want_read(const struct dp_proxy__conn *c);
+/* Ends the exchange (the connection is closing). */
+void dp_proxy__h2gw_close(struct dp_proxy__conn *c);
 
 /* ==== proxy_outlier.c ==== */
 

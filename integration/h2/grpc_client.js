@@ -101,7 +101,9 @@ const checks = {
     throw new Error('no error');
   },
   async slowstream() { // run.sh sends SIGTERM meanwhile: still completes
-    const out = await collect(client.ServerStream({ text: 'd', count: 10, delay_ms: 150 }, dl(10000)));
+    const call = client.ServerStream({ text: 'd', count: 10, delay_ms: 150 }, dl(10000));
+    call.once('data', () => console.log('streaming')); // run.sh sends SIGTERM now
+    const out = await collect(call);
     if (out.length !== 10) throw new Error(`got ${out.length}`);
   },
   async midstream() {
