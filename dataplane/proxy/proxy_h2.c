@@ -1083,7 +1083,8 @@ static void on_data(void *arg, void *user, const uint8_t *p, size_t n)
     if (b->end + n > b->cap) {
         uint32_t live = b->end - b->start, cap = b->cap ? b->cap : 16384;
         char *q;
-        memmove(b->p, b->p + b->start, live);
+        if (live > 0)
+            memmove(b->p, b->p + b->start, live);
         b->start = 0;
         b->end = live;
         while (cap < live + n)
