@@ -128,6 +128,7 @@ static int teardown(void **state)
     struct fx *f = *state;
 
     dp_proxy__plan_release_pl(&f->plan);
+    dp_proxy__rstats_deinit(&f->w.rstats); /* the fake worker's counters */
     dp_router_scratch_free(f->w.scratch);
     dp_filter_scratch_free(f->w.fscratch);
     free(f->w.fbuf);
