@@ -15,6 +15,7 @@
 #include "dataplane/filter/filter.h"
 #include "dataplane/proxy/proxy_int.h"
 #include "dataplane/router/router.h"
+#include "dataplane/tls/tls-t.h"
 
 struct dp_proxy {
     struct dp_proxy_opts opts;
@@ -312,6 +313,7 @@ struct dp_table *dp_proxy_build_table(struct dp_proxy *p,
     x.prev = dp_table_current(&p->slot);
     x.n_workers = p->n_workers;
     x.filters = p->filters;
+    x.tls_flags |= DP_TLS_ALLOW_H2; /* TLS listeners offer "h2" in ALPN */
     t = dp_table_build(&x, err, len);
     pthread_mutex_unlock(&p->mu);
     return t;

@@ -4,7 +4,8 @@
  * (dataplane/tls), decrypted into the plaintext buffer the HTTP parser
  * reads (c->in / u->in); writes encrypted into a chunk written with
  * uv_try_write, the rest with uv_write (the chunk owns its uv_write_t and
- * bytes, and calls the caller's write callback when done). Plaintext
+ * bytes, and calls the caller's write callback when done). ALPN "h2"
+ * starts HTTP/2 (proxy_h2.c) once the handshake is done. Plaintext
  * connections never come here. Runs on the owning worker's loop.
  */
 #include <stdlib.h>
@@ -164,6 +165,11 @@ int dp_proxy__tls_pull(struct dp_proxy__conn *c)
             DP_PROXY__INC(c->w, tls_resumed, 1);
         uv_timer_stop(&c->timer); /* the handshake timeout */
         c->tkind = DP_PROXY__T_NONE;
+        /* ALPN "h2": HTTP/2 from the first byte (no preface sniffing) */
+        if (c->state == DP_PROXY__S_HEAD &&
+            strcmp(dp_tls_conn_alpn(c->tls), "h2") == 0 &&
+            dp_proxy__h2_start(c) != 0)
+            return GW_ENOMEM;
     }
     r = decrypt(c->tls, &c->in, c->head_len, DP_PROXY__CBUF_MAX);
     /* TLS 1.3 tickets and alerts go out as they are made */

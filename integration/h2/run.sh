@@ -5,6 +5,9 @@
 # called from Node (@grpc/grpc-js) and Python (grpcio); backend restart
 # mid-stream, deadlines, no backend; rapid-reset and PING/SETTINGS floods
 # (RSS and CPU bounded, GOAWAY, other clients served); drain on SIGTERM.
+# HTTP/2 over TLS (ALPN "h2", certificates from dataplane/tls/testdata/
+# gen.sh): nghttp, curl --http2 / --http1.1 / no ALPN on one port, h2load,
+# Node gRPC with the test CA to the h2c gRPC backend.
 # Loopback ports picked free, a temp dir of its own; only the pids started
 # here are killed.
 #
@@ -58,7 +61,9 @@ freeport() {
     $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_G=$(freeport)
-P_ADMIN=$(freeport); P_DEAD=$(freeport); P_H2=$(freeport)
+P_ADMIN=$(freeport); P_DEAD=$(freeport); P_H2=$(freeport); P_TLS=$(freeport)
+C=$TMP/certs
+sh "$ROOT/dataplane/tls/testdata/gen.sh" "$C" || { echo "FAIL certs"; exit 1; }
 URL=http://127.0.0.1:$P_WEB
 
 wait_port() { # wait_port PORT: up to 10 s
@@ -73,6 +78,8 @@ cat >"$TMP/config.yaml" <<CFG
 entryPoints:
   web:
     address: "127.0.0.1:$P_WEB"
+  websecure:
+    address: "127.0.0.1:$P_TLS"
 http:
   routers:
     host-a: {rule: "Host(\`a.test\`)", service: a}
@@ -80,12 +87,17 @@ http:
     grpc: {rule: "Host(\`grpc.test\`)", service: g}
     grpc-down: {rule: "Host(\`down.test\`)", service: dead}
     plain-h2: {rule: "Host(\`h2.test\`)", service: h2}
+    tls-a: {rule: "Host(\`a.b.test\`)", service: a, entryPoints: [websecure], tls: {}}
+    tls-grpc: {rule: "Host(\`grpc.b.test\`)", service: g, entryPoints: [websecure], tls: {}}
   services:
     a: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_A"}]}}
     b: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_B"}]}}
     g: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_G"}]}}
     dead: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_DEAD"}]}}
     h2: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_H2"}]}}
+tls:
+  certificates:
+    - {certFile: $C/wild.crt, keyFile: $C/wild.key}
 CFG
 
 "$WHOAMI" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
@@ -100,7 +112,7 @@ node "$HERE/h2_server.js" "$P_H2" >"$TMP/h2srv.log" 2>&1 & PIDS+=($!)
 "$DP" --config "$TMP/config.yaml" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" \
     >"$TMP/dp.log" 2>&1 & DPID=$!
 PIDS+=($DPID)
-wait_port "$P_WEB" && wait_port "$P_A" && wait_port "$P_B" ||
+wait_port "$P_WEB" && wait_port "$P_TLS" && wait_port "$P_A" && wait_port "$P_B" ||
     { fail start; exit 1; }
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$DPID/status"; }
@@ -153,6 +165,29 @@ grep -E '^(ok|FAIL) ' "$TMP/mid.out" || fail grpc-node-midstream "$(cat "$TMP/mi
 FAILS=$((FAILS + $(grep -c '^FAIL ' "$TMP/mid.out")))
 start_grpc
 lines env H2_AUTHORITY=grpc.test node "$HERE/grpc_client.js" "$GT" unary
+
+# ---- HTTP/2 over TLS: ALPN picks h2, http/1.1 or nothing on one port ----
+TURL=https://a.b.test:$P_TLS
+tcurl() { # tcurl ARGS...: the response, then the HTTP version on its own line
+    curl -sS --max-time 20 --cacert "$C/ca.crt" --resolve "a.b.test:$P_TLS:127.0.0.1" \
+        -w '\n%{http_version}\n' "$@"
+}
+# has OUTPUT VERSION: whoami A answered, over that HTTP version
+has() { grep -q '^Name: A' <<<"$1" && [ "$(tail -1 <<<"$1")" = "$2" ]; }
+out=$(timeout 20 nghttp -v -H ":authority: a.b.test" "https://127.0.0.1:$P_TLS/x" 2>&1)
+check tls-nghttp-alpn-h2 grep -q '^The negotiated protocol: h2' <<<"$out"
+check tls-nghttp-whoami grep -q '^Name: A' <<<"$out"
+check tls-curl-http2 has "$(tcurl --http2 "$TURL/x")" 2
+check tls-curl-http2-forwarded-proto grep -q '^X-Forwarded-Proto: https' <<<"$(tcurl --http2 "$TURL/x")"
+check tls-curl-http11-same-port has "$(tcurl --http1.1 "$TURL/x")" 1.1
+check tls-curl-no-alpn-http11 has "$(tcurl --http1.1 --no-alpn "$TURL/x")" 1.1
+check tls-curl-http2-large-download bash -c "[ \$(curl -s --http2 --max-time 20 --cacert '$C/ca.crt' --resolve 'a.b.test:$P_TLS:127.0.0.1' '$TURL/data?size=30000000' | wc -c) -eq 30000000 ]"
+out=$(timeout 60 h2load -n 2000 -c 10 -m 10 -H ":authority: a.b.test" "https://127.0.0.1:$P_TLS/bench" 2>&1)
+check tls-h2load-alpn-h2 grep -q '^Application protocol: h2' <<<"$out"
+check tls-h2load-all-succeeded grep -q "2000 succeeded" <<<"$out"
+echo "   gRPC over TLS (Node, test CA) to the h2c backend:"
+lines env H2_AUTHORITY=grpc.b.test H2_CA="$C/ca.crt" node "$HERE/grpc_client.js" \
+    "127.0.0.1:$P_TLS" unary sstream cstream bidi big status deadline
 
 # ---- attacks ----
 rss0=$(rss); cpu0=$(cpu)

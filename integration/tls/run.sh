@@ -4,7 +4,8 @@
 # test CA, a.test, *.b.test, an expired one, a second a.test for rotation).
 # Part 1, standalone data node (--config): certificate per SNI (exact and
 # wildcard), default certificate without SNI, TLS 1.1 refused, ALPN
-# http/1.1, session resumption, X-Forwarded-Proto, https backends (openssl
+# (h2 preferred, http/1.1 when asked; curl --http2 gets HTTP/2 in both
+# modes), session resumption, X-Forwarded-Proto, https backends (openssl
 # s_server) verified with the right CA, refused with the wrong one, the
 # explicit insecureSkipVerify. Part 2, a control node (embedded Redis) and
 # a data node over xDS/SDS: traefikeectl create/get/delete tls-cert, a
@@ -134,9 +135,15 @@ for v in tls1_2 tls1_3; do
 done
 echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -alpn h2,http/1.1 \
     >"$TMP/alpn.out" 2>&1
-grep -q 'ALPN protocol: http/1.1' "$TMP/alpn.out" && ok alpn-http11 || fail alpn-http11 "$(grep ALPN "$TMP/alpn.out")"
-v=$(curl_tls a.test / -o /dev/null -w '%{http_version}' --http2)
-[ "$v" = 1.1 ] && ok alpn-curl-http11-without-h2 || fail alpn-curl-http11-without-h2 "$v"
+grep -q 'ALPN protocol: h2' "$TMP/alpn.out" && ok alpn-h2 || fail alpn-h2 "$(grep ALPN "$TMP/alpn.out")"
+echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -alpn http/1.1 \
+    >"$TMP/alpn11.out" 2>&1
+grep -q 'ALPN protocol: http/1.1' "$TMP/alpn11.out" && ok alpn-http11 || fail alpn-http11 "$(grep ALPN "$TMP/alpn11.out")"
+out=$(curl_tls a.test /h2 -w '%{http_version}\n' --http2)
+[ "$(tail -1 <<<"$out")" = 2 ] && grep -q '^Name: w1' <<<"$out" && ok alpn-curl-http2 ||
+    fail alpn-curl-http2 "$(tail -1 <<<"$out")"
+v=$(curl_tls a.test / -o /dev/null -w '%{http_version}' --http1.1)
+[ "$v" = 1.1 ] && ok alpn-curl-http11 || fail alpn-curl-http11 "$v"
 echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -tls1_2 \
     -sess_out "$TMP/sess.pem" >/dev/null 2>&1
 echo | timeout 5 openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test -tls1_2 \
@@ -223,6 +230,8 @@ wait_for 10 sh -c "echo | openssl s_client -connect 127.0.0.1:$P_TLS -servername
 [ "$(served_cn a.test)" = a ] && ok xds-sni-exact || fail xds-sni-exact "$(served_cn a.test)"
 [ "$(served_cn x.b.test)" = wild ] && ok xds-sni-wildcard || fail xds-sni-wildcard
 curl_tls a.test /x -o /dev/null && ok xds-https-request || fail xds-https-request
+v=$(curl_tls a.test /x -o /dev/null -w '%{http_version}' --http2)
+[ "$v" = 2 ] && ok xds-alpn-curl-http2 || fail xds-alpn-curl-http2 "$v"
 
 # rotation through the control plane with an open keep-alive connection
 rm -f "$TMP/ka-ready" "$TMP/ka-go"
