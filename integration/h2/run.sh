@@ -38,7 +38,7 @@ check() { # check NAME COMMAND...
 # Runs a helper that prints ok/FAIL lines itself; counts its FAILs.
 lines() {
     local out
-    out=$("$@" 2>&1)
+    out=$(timeout 120 "$@" 2>&1)
     echo "$out" | grep -E '^(ok|FAIL) ' || { fail "$*" "$out"; return; }
     FAILS=$((FAILS + $(echo "$out" | grep -c '^FAIL ')))
 }
