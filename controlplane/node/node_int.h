@@ -62,7 +62,10 @@ struct cp_node {
 
     /* pipeline.c */
     bool loading, load_again;
-    uint64_t served; /* revision in the published snapshot */
+    uint64_t served;      /* revision in the published snapshot */
+    uint64_t served_hash; /* FNV-1a of its document: a failover may drop a
+                             revision and reuse nothing, but a node must
+                             reload any document that differs */
 
     /* heartbeat.c */
     char leader[CP_STORE_ID_LEN]; /* last leader logged ("" none) */

@@ -84,6 +84,7 @@ struct load_job {
     uv_work_t req;
     struct cp_node *n;
     uint64_t rev;
+    uint64_t hash; /* FNV-1a of doc */
     char version[24];
     char *doc; /* copy */
     size_t len;
@@ -137,6 +138,7 @@ static void publish(struct load_job *j)
         cm_log_error(CP_NODE__MOD, "revision_rejected", "rev=%s err=\"%s\"",
                      j->version, j->err);
         n->served = j->rev; /* do not retry the same document */
+        n->served_hash = j->hash;
         job_free(j);
         loaded(n);
         return;
@@ -146,6 +148,7 @@ static void publish(struct load_job *j)
                 j->version, j->kept,
                 (unsigned long long)((uv_hrtime() - j->t0) / 1000000));
     n->served = j->rev;
+    n->served_hash = j->hash;
     cp_mgmt_set_current(n->mgmt, j->rev, j->doc, j->len, j->cfg);
     j->cfg = NULL;
     cp_mgmt_event(n->mgmt, "revision_applied", n->flags->node_id, j->rev, NULL);
@@ -160,13 +163,26 @@ static void after_work_cb(uv_work_t *req, int status)
     publish(req->data);
 }
 
+static uint64_t doc_hash(const char *doc, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)doc[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Loads the current revision unless it is exactly what is served. Not
+ * "newer only": a Redis failover can drop a revision this node already
+ * loaded, and the cluster's current one is then lower or different. */
 static void on_current(struct cp_store *s, int status, uint64_t rev,
                        const char *doc, size_t len, void *arg)
 {
     struct cp_node *n = arg;
     struct load_job *j;
 
-    if (status != 0 || rev <= n->served) {
+    if (status != 0 ||
+        (rev == n->served && doc_hash(doc, len) == n->served_hash)) {
         if (status != 0 && status != GW_ENOENT && status != UV_ECANCELED)
             cm_log_warn(CP_NODE__MOD, "load_failed", "err=\"%s\"",
                         cp_store_strerror(status));
@@ -185,6 +201,7 @@ static void on_current(struct cp_store *s, int status, uint64_t rev,
     j->len = len;
     j->n = n;
     j->rev = rev;
+    j->hash = doc_hash(doc, len);
     j->t0 = uv_hrtime();
     j->req.data = j;
     snprintf(j->version, sizeof(j->version), "%llu", (unsigned long long)rev);
