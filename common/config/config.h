@@ -9,8 +9,10 @@
  *   http.routers.whoami.service: line 5, column 16: unknown service "whoam"
  *
  * Names: a reference "NAME@file" means NAME (this document is the file
- * provider); any other "@provider" suffix, @internal included, is rejected.
- * Definitions may not contain '@'.
+ * provider); any other "@provider" suffix is rejected, except the built-in
+ * service "api@internal" (CM_CONFIG_API_INTERNAL: the dashboard and REST API
+ * of the control nodes), allowed only as a router's service and kept as
+ * written. Definitions may not contain '@', so it can never be defined.
  */
 #ifndef CM_CONFIG_H
 #define CM_CONFIG_H
@@ -20,6 +22,9 @@
 
 #include "common/config/config-t.h"
 #include "common/err/err.h"
+
+/* The built-in service a router may name (see above). */
+#define CM_CONFIG_API_INTERNAL "api@internal"
 
 /* Parses and validates the document <buf> of <len> bytes (YAML or JSON).
  * Returns new; free with cm_config_free(). On error returns NULL and fills

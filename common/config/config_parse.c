@@ -204,11 +204,15 @@ static int need_scalar(struct dec *d, const yaml_node_t *n, const char *what)
     return fail(d, n, "expected %s, got %s", what, node_type_str(n));
 }
 
-/* A name that refers to another item: "@file" dropped, others rejected. */
+/* A name that refers to another item: "@file" dropped, "api@internal" kept
+ * (config_validate.c allows it only on routers), others rejected. */
 static int check_ref(struct dec *d, const yaml_node_t *n, const char **s)
 {
     const char *prov = NULL;
     long len = cm_config__ref_len(*s, &prov);
+
+    if (strcmp(*s, CM_CONFIG_API_INTERNAL) == 0)
+        return GW_OK;
 
     if (len < 0)
         return fail(d, n, "provider \"%s\" is not supported (only @file)",

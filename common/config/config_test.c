@@ -535,9 +535,20 @@ static const struct err_case err_cases[] = {
     {"http:\n  routers: {r: {rule: x, service: s@docker}}\n" SVC,
      "http.routers.r.service: line 2, column 35: provider \"@docker\" is not "
      "supported (only @file)"},
-    {"http:\n  routers: {r: {rule: x, service: api@internal}}\n" SVC,
+    {"http:\n  routers: {r: {rule: x, service: s@internal}}\n" SVC,
      "http.routers.r.service: line 2, column 35: provider \"@internal\" is "
      "not supported (only @file)"},
+    {"http:\n" SVC "    w: {weighted: {services: [{name: api@internal}]}}\n",
+     "http.services.w.weighted.services[0].name: line 4, column 38: "
+     "\"api@internal\" is allowed only as a router's service"},
+    {"http:\n  routers: {r: {rule: x, service: s, middlewares: "
+     "[api@internal]}}\n" SVC,
+     "http.routers.r.middlewares[0]: line 2, column 52: \"api@internal\" is "
+     "allowed only as a router's service"},
+    {"http:\n  services:\n    api@internal: {loadBalancer: {servers: [{url: "
+     "\"http://a\"}]}}\n",
+     "http.services: line 3, column 5: name \"api@internal\" may not contain "
+     "'@'"},
     {"http:\n  routers: {r@file: {rule: x, service: s}}\n" SVC,
      "http.routers: line 2, column 13: name \"r@file\" may not contain '@'"},
     {"http:\n  routers: {r: {rule: x, service: s, tls: {options: o}}}\n" SVC,
@@ -750,6 +761,22 @@ static void test_errors(void **state)
     if (bad > 0)
         fail_msg("%zu of %zu cases failed", bad,
                  sizeof(err_cases) / sizeof(err_cases[0]));
+}
+
+/* A router may name the built-in api@internal: kept as written, not a
+ * defined service. */
+static void test_api_internal(void **state)
+{
+    static const char doc[] = "http:\n  routers:\n"
+                              "    d: {rule: \"PathPrefix(`/api`)\", "
+                              "service: api@internal}\n";
+    struct cm_config *cfg = parse_ok(doc);
+
+    assert_int_equal(cfg->http.n_routers, 1);
+    assert_string_equal(cfg->http.routers[0].service, CM_CONFIG_API_INTERNAL);
+    assert_int_equal(cfg->http.n_services, 0);
+    assert_null(cm_config_find_service(cfg, CM_CONFIG_API_INTERNAL));
+    cm_config_free(cfg);
 }
 
 /* Aliases are expanded: each use gets the anchored value. */
@@ -1027,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_all_kinds),
         cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_api_internal),
         cmocka_unit_test(test_aliases),
         cmocka_unit_test(test_alias_budget),
         cmocka_unit_test(test_durations),

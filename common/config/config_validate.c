@@ -158,6 +158,9 @@ static int need_ref(struct val *v, const char *path, const char *const *ref,
 {
     if (*ref == NULL || **ref == '\0')
         return verr(v, path, ref, VAL_MARK, "missing %s name", what);
+    if (strcmp(*ref, CM_CONFIG_API_INTERNAL) == 0)
+        return verr(v, path, ref, VAL_MARK,
+                    "\"%s\" is allowed only as a router's service", *ref);
     if (find(v, *ref) < 0)
         return verr(v, path, ref, VAL_MARK, "unknown %s \"%s\"", what, *ref);
     return GW_OK;
@@ -967,7 +970,9 @@ static int check_router(struct val *v, struct cm_config_router *r)
     snprintf(path, sizeof(path), "http.routers.%s.service", r->name);
     if (r->service == NULL)
         return verr(v, path, r, OBJ_MARK, "missing service");
-    rc = need_ref(v, path, &r->service, "service", find_service);
+    rc = strcmp(r->service, CM_CONFIG_API_INTERNAL) == 0
+             ? GW_OK
+             : need_ref(v, path, &r->service, "service", find_service);
     for (i = 0; rc == GW_OK && i < r->n_middlewares; i++) {
         snprintf(path, sizeof(path), "http.routers.%s.middlewares[%zu]",
                  r->name, i);
