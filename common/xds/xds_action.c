@@ -349,6 +349,14 @@ static int failover(struct cm_xds__ctx *c, struct cm_xds__router *rt,
 static int service_action(struct cm_xds__ctx *c, struct cm_xds__router *rt,
                           const char *owner, RouteAction *a)
 {
+    if (strcmp(rt->r->service, CM_CONFIG_API_INTERNAL) == 0) {
+        /* the built-in cluster (xds_cluster.c); endpoints from the
+         * control plane */
+        a->cluster_specifier_case =
+            ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
+        a->cluster = cm_xds__str(c, CM_CONFIG_API_INTERNAL);
+        return 0;
+    }
     const struct cm_config_service *s = find_service(c, owner, rt->r->service);
     if (s == NULL)
         return GW_EINVAL;

@@ -225,9 +225,47 @@ static int load_assignment(struct cm_xds__ctx *c,
     return 0;
 }
 
+/* The built-in api@internal cluster: EDS like the others, checked on the
+ * control nodes' /ping; its ClusterLoadAssignment (the control nodes' HTTP
+ * addresses) is added by the control plane, not here. */
+static Cluster *api_internal(struct cm_xds__ctx *c)
+{
+    static const struct cm_config_health_check ping = {
+        .path = "/ping", .interval_ms = 5000, .timeout_ms = 2000};
+    Cluster *cl =
+        cm_xds__msg(c, &envoy__config__cluster__v3__cluster__descriptor);
+    cl->name = cm_xds__str(c, CM_CONFIG_API_INTERNAL);
+    cl->cluster_discovery_type_case =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE;
+    cl->type = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS;
+    cl->eds_cluster_config = cm_xds__msg(
+        c,
+        &envoy__config__cluster__v3__cluster__eds_cluster_config__descriptor);
+    cl->eds_cluster_config->eds_config = cm_xds__ads(c);
+    cl->eds_cluster_config->service_name =
+        cm_xds__str(c, CM_CONFIG_API_INTERNAL);
+    cl->connect_timeout = cm_xds__duration(c, CONNECT_TIMEOUT_MS);
+    cl->lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN;
+    cm_xds__push(c, c->out, &cl->health_checks, &cl->n_health_checks,
+                 health_check(c, &ping));
+    return cl;
+}
+
+static int uses_api_internal(const struct cm_config_http *h)
+{
+    for (size_t i = 0; i < h->n_routers; i++)
+        if (h->routers[i].service != NULL &&
+            strcmp(h->routers[i].service, CM_CONFIG_API_INTERNAL) == 0)
+            return 1;
+    return 0;
+}
+
 int cm_xds__clusters(struct cm_xds__ctx *c, struct cm_xds_resources *res)
 {
     const struct cm_config_http *h = &c->cfg->http;
+    if (uses_api_internal(h))
+        cm_xds__push(c, c->out, &res->clusters, &res->n_clusters,
+                     api_internal(c));
     for (size_t i = 0; i < h->n_services; i++) {
         const struct cm_config_service *s = &h->services[i];
         if (s->kind != CM_CONFIG_SVC_LOAD_BALANCER)

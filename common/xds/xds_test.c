@@ -605,6 +605,37 @@ static void test_weighted_nesting(void **state)
     free(y);
 }
 
+/* A router to api@internal: the built-in EDS cluster, no endpoints (the
+ * control plane adds them). */
+static void test_api_internal(void **state)
+{
+    (void)state;
+    char *y = doc("    d:\n      rule: \"PathPrefix(`/api`)\"\n"
+                  "      service: api@internal\n",
+                  NULL, NULL);
+    struct cm_xds_resources *res = translate(y);
+    const Route *r = route0(res);
+    assert_string_equal(r->route->cluster, "api@internal");
+    assert_int_equal(cm_xds_count(res, CM_XDS_CLUSTER), 4);
+    assert_int_equal(cm_xds_count(res, CM_XDS_ENDPOINT), 3);
+    const Envoy__Config__Cluster__V3__Cluster *c =
+        (const void *)cm_xds_find(res, CM_XDS_CLUSTER, "api@internal");
+    assert_non_null(c);
+    assert_int_equal(c->type,
+                     ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS);
+    assert_string_equal(c->eds_cluster_config->service_name, "api@internal");
+    assert_int_equal(
+        c->lb_policy,
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN);
+    assert_int_equal(c->n_health_checks, 1);
+    assert_string_equal(c->health_checks[0]->http_health_check->path, "/ping");
+    assert_null(cm_xds_find(res, CM_XDS_ENDPOINT, "api@internal"));
+    assert_non_null(cm_xds_find(res, CM_XDS_ENDPOINT, "a"));
+    assert_round_trips(res);
+    cm_xds_resources_free(res);
+    free(y);
+}
+
 static void test_mirroring_failover_sticky(void **state)
 {
     (void)state;
@@ -991,13 +1022,11 @@ static void test_json(void **state)
     cm_xds_resources_free(res);
 }
 
-
 /* ==== TLS ==== */
 
 typedef Envoy__Extensions__TransportSockets__Tls__V3__DownstreamTlsContext
     DownTls;
-typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext
-    UpTls;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext UpTls;
 
 static const char TLS_DOC[] =
     "entryPoints:\n"
@@ -1075,8 +1104,8 @@ static void test_tls(void **state)
         NULL, sec->filter_chains[0]->transport_socket->typed_config->value.len,
         sec->filter_chains[0]->transport_socket->typed_config->value.data);
     assert_non_null(d);
-    assert_int_equal(d->common_tls_context->n_tls_certificate_sds_secret_configs,
-                     2);
+    assert_int_equal(
+        d->common_tls_context->n_tls_certificate_sds_secret_configs, 2);
     assert_string_equal(
         d->common_tls_context->tls_certificate_sds_secret_configs[0]->name,
         "a");
@@ -1095,18 +1124,18 @@ static void test_tls(void **state)
     /* upstream: system bundle by default, the explicit opt-out, own CAs */
     u = up_tls(res, "api");
     assert_string_equal(u->sni, "127.0.0.1");
-    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
-                            ->filename,
-                        CM_XDS_CA_BUNDLE);
+    assert_string_equal(
+        u->common_tls_context->validation_context->trusted_ca->filename,
+        CM_XDS_CA_BUNDLE);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     u = up_tls(res, "lax");
     assert_null(u->common_tls_context->validation_context);
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     u = up_tls(res, "own");
     assert_string_equal(u->sni, "api.internal");
-    assert_string_equal(u->common_tls_context->validation_context->trusted_ca
-                            ->filename,
-                        "/etc/test-ca.pem");
+    assert_string_equal(
+        u->common_tls_context->validation_context->trusted_ca->filename,
+        "/etc/test-ca.pem");
     protobuf_c_message_free_unpacked((ProtobufCMessage *)u, NULL);
     cm_xds_resources_free(res);
 }
@@ -1144,6 +1173,7 @@ int main(void)
         cmocka_unit_test(test_vhost_cover),
         cmocka_unit_test(test_client_ip),
         cmocka_unit_test(test_weighted_nesting),
+        cmocka_unit_test(test_api_internal),
         cmocka_unit_test(test_mirroring_failover_sticky),
         cmocka_unit_test(test_mw_headers),
         cmocka_unit_test(test_mw_path_native),
