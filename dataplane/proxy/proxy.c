@@ -41,6 +41,7 @@ struct lsn_sync {
 
 const struct dp_table *dp_proxy__table(struct dp_proxy__worker *w)
 {
+    dp_worker_rcu_online(&w->w); /* I/O callbacks run while offline */
     return dp_table_current(&w->p->slot);
 }
 

@@ -6,6 +6,7 @@
 #define DP_WORKER_T_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <uv.h>
 
 struct dp_worker;
@@ -27,6 +28,7 @@ struct dp_worker {
     uv_async_t wake;      /* another thread posted calls */
     uv_prepare_t rcu_off; /* before polling: RCU offline (may block) */
     uv_check_t rcu_on;    /* after polling: RCU online again */
+    bool online;          /* RCU reader online (the worker's thread only) */
     pthread_mutex_t lock; /* guards calls and stopping */
     struct dp_worker_call *calls, **calls_tail;
     int stopping;

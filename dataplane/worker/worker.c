@@ -17,12 +17,26 @@ struct worker_boot {
 
 static void worker_rcu_off(uv_prepare_t *h)
 {
+    struct dp_worker *w = h->data;
+
+    w->online = false;
     rcu_thread_offline();
 }
 
 static void worker_rcu_on(uv_check_t *h)
 {
+    struct dp_worker *w = h->data;
+
     rcu_thread_online();
+    w->online = true;
+}
+
+void dp_worker_rcu_online(struct dp_worker *w)
+{
+    if (!w->online) {
+        rcu_thread_online();
+        w->online = true;
+    }
 }
 
 /* Takes the whole queue under the lock, runs it outside. */
@@ -31,6 +45,7 @@ static void worker_wake(uv_async_t *h)
     struct dp_worker *w = h->data;
     struct dp_worker_call *c, *next;
 
+    dp_worker_rcu_online(w); /* in the poll phase: see worker.h */
     pthread_mutex_lock(&w->lock);
     c = w->calls;
     w->calls = NULL;
@@ -49,6 +64,7 @@ static void worker_main(void *arg)
     struct dp_worker *w = boot->w;
 
     rcu_register_thread();
+    w->online = true;
     if (boot->init != NULL)
         boot->init(w, boot->arg);
     free(boot);
@@ -85,6 +101,7 @@ int dp_worker_start(struct dp_worker *w, int id, dp_worker_fn init, void *arg)
     uv_prepare_start(&w->rcu_off, worker_rcu_off);
     uv_check_init(&w->loop, &w->rcu_on);
     uv_check_start(&w->rcu_on, worker_rcu_on);
+    w->rcu_off.data = w->rcu_on.data = w;
     worker_unref_internal(w);
     if ((r = uv_thread_create(&w->thread, worker_main, boot)) != 0)
         goto fail_loop;

@@ -5,8 +5,11 @@
  * reader: it is online while it runs callbacks and offline while it waits in
  * the poll, so a route table it reads in a callback stays valid until the
  * callback returns, and a writer's synchronize_rcu() never waits for an idle
- * worker. Connections never move between workers; other threads talk to a
- * worker only through dp_worker_post().
+ * worker. libuv runs I/O callbacks inside its poll phase, after the prepare
+ * hook took the worker offline: code reading RCU data there must call
+ * dp_worker_rcu_online() first (posted calls get it done for them).
+ * Connections never move between workers; other threads talk to a worker
+ * only through dp_worker_post().
  */
 #ifndef DP_WORKER_H
 #define DP_WORKER_H
@@ -19,6 +22,10 @@
  * error; on error nothing is left running. */
 int dp_worker_start(struct dp_worker *w, int id, dp_worker_fn init,
                     void *arg) CM_MUST_CHECK;
+
+/* Makes the calling worker (its own thread) an online RCU reader until it
+ * next waits in the poll. Cheap when already online. */
+void dp_worker_rcu_online(struct dp_worker *w);
 
 /* Queues fn(w, arg) to run on <w>'s thread, in posting order. Safe from any
  * thread. Returns GW_EAGAIN once the worker is stopping (fn will not run). */
