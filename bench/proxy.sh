@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # bench/proxy.sh -- requests/s and latency of our dataplane, nginx and
-# HAProxy side by side, each a reverse proxy (keep-alive to the backends)
-# in front of the same two whoami backends, with the same worker count, on
-# loopback ports picked free, configs in a temp dir. Not part of the tests.
+# HAProxy side by side, and as ratios (dataplane/nginx, dataplane/haproxy).
+# Each proxy runs ONE worker pinned to one core (PROXY_CPU, default 1) in
+# front of the same whoami backend, with keep-alive to it; wrk drives each
+# with the same load from another core (LOAD_CPU, default 0). The backend
+# (whoami, single-threaded) runs on BACKEND_CPU (default 0: shared with wrk,
+# as a 2-core machine has no third core; on a bigger machine give it its
+# own, e.g. BACKEND_CPU=2 LOAD_CPU=3). The "direct" row (wrk -> whoami)
+# shows the backend's own ceiling. Proxies are measured one at a time, the
+# others idle. Loopback ports picked free, configs in a temp dir.
 #
-#   bench/proxy.sh                  (WORKERS=1 DURATION=10s CONNS=50 THREADS=1
-#                                    PATH_=/bench; any may be overridden)
+#   bench/proxy.sh      (DURATION=10s CONNS=50 THREADS=1 PATH_=/bench
+#                        PROXY_CPU=1 LOAD_CPU=0 BACKEND_CPU=0)
 #
-# Needs wrk, nginx (nginx-light) and haproxy from Debian. Kills only the
-# processes it started.
+# Needs wrk, nginx (nginx-light), haproxy and taskset. Kills only the
+# processes it started. Not part of the tests.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-WORKERS=${WORKERS:-1}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-1}
 REQ_PATH=${PATH_:-/bench}
+PROXY_CPU=${PROXY_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+BACKEND_CPU=${BACKEND_CPU:-0}
 TMP=$(mktemp -d /tmp/dp-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -25,9 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in wrk nginx haproxy; do
+for tool in wrk nginx haproxy taskset; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
-        { echo "bench: $tool not found (apt-get install wrk nginx-light haproxy)"; exit 2; }
+        { echo "bench: $tool not found (apt-get install wrk nginx-light haproxy util-linux)"; exit 2; }
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
@@ -35,11 +43,12 @@ HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 bazel build -c opt //dataplane //tools/whoami >"$TMP/build.log" 2>&1 ||
     { cat "$TMP/build.log"; exit 1; }
 BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
+cp "$BIN/dataplane/dataplane" "$BIN/tools/whoami/whoami" "$TMP/"
 
 freeport() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-P_A=$(freeport); P_B=$(freeport); P_DP=$(freeport); P_ADM=$(freeport)
+P_A=$(freeport); P_DP=$(freeport); P_ADM=$(freeport)
 P_NG=$(freeport); P_HA=$(freeport)
 
 wait_http() {
@@ -50,8 +59,8 @@ wait_http() {
     echo "bench: $1 did not come up"; exit 1
 }
 
-"$BIN/tools/whoami/whoami" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
-"$BIN/tools/whoami/whoami" --addr "127.0.0.1:$P_B" --name B >"$TMP/b.log" 2>&1 & PIDS+=($!)
+taskset -c "$BACKEND_CPU" "$TMP/whoami" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 &
+PIDS+=($!)
 
 # ---- dataplane ----
 cat >"$TMP/dp.yaml" <<EOF
@@ -65,15 +74,17 @@ http:
       loadBalancer:
         servers:
           - url: "http://127.0.0.1:$P_A"
-          - url: "http://127.0.0.1:$P_B"
 EOF
-"$BIN/dataplane/dataplane" --config "$TMP/dp.yaml" --workers "$WORKERS" \
-    --admin-addr "127.0.0.1:$P_ADM" --log-level warn >"$TMP/dp.log" 2>&1 & PIDS+=($!)
+start_dataplane() {
+    taskset -c "$PROXY_CPU" "$TMP/dataplane" --config "$TMP/dp.yaml" --workers 1 \
+        --admin-addr "127.0.0.1:$P_ADM" --log-level warn >"$TMP/dp.log" 2>&1 &
+    PROXY=$!
+}
 
 # ---- nginx ----
 mkdir -p "$TMP/nginx"
 cat >"$TMP/nginx.conf" <<EOF
-worker_processes $WORKERS;
+worker_processes 1;
 daemon off;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
@@ -87,11 +98,10 @@ http {
     scgi_temp_path $TMP/nginx/scgi;
     upstream whoami {
         server 127.0.0.1:$P_A;
-        server 127.0.0.1:$P_B;
         keepalive 64;
     }
     server {
-        listen 127.0.0.1:$P_NG reuseport;
+        listen 127.0.0.1:$P_NG;
         location / {
             proxy_pass http://whoami;
             proxy_http_version 1.1;
@@ -102,12 +112,15 @@ http {
     }
 }
 EOF
-"$NGINX" -c "$TMP/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx.log" 2>&1 & PIDS+=($!)
+start_nginx() { # master and its one worker, both on PROXY_CPU
+    taskset -c "$PROXY_CPU" "$NGINX" -c "$TMP/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx.log" 2>&1 &
+    PROXY=$!
+}
 
 # ---- haproxy ----
 cat >"$TMP/haproxy.cfg" <<EOF
 global
-    nbthread $WORKERS
+    nbthread 1
     maxconn 4096
 defaults
     mode http
@@ -120,35 +133,60 @@ frontend web
     bind 127.0.0.1:$P_HA
     default_backend whoami
 backend whoami
-    balance roundrobin
     http-reuse always
     server a 127.0.0.1:$P_A
-    server b 127.0.0.1:$P_B
 EOF
-"$HAPROXY" -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 & PIDS+=($!)
-
-wait_http "http://127.0.0.1:$P_A/health"
-wait_http "http://127.0.0.1:$P_B/health"
-wait_http "http://127.0.0.1:$P_DP/health"
-wait_http "http://127.0.0.1:$P_NG/health"
-wait_http "http://127.0.0.1:$P_HA/health"
-
-# run NAME PORT: prints one table row
-run() {
-    local out rps p50 p99 errs
-    wrk -t"$THREADS" -c"$CONNS" -d2s "http://127.0.0.1:$2$REQ_PATH" >/dev/null 2>&1 # warm-up
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2$REQ_PATH" 2>&1)
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    errs=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
-    printf '%-10s %12s %10s %10s  %s\n' "$1" "$rps" "$p50" "$p99" "${errs:-}"
+start_haproxy() {
+    taskset -c "$PROXY_CPU" "$HAPROXY" -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 &
+    PROXY=$!
 }
 
-echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency http://127.0.0.1:PORT$REQ_PATH;" \
-    "proxies with $WORKERS worker(s), 2 whoami backends, $(nproc) cores"
+wait_http "http://127.0.0.1:$P_A/health"
+
+# usec VALUE: wrk's latency (e.g. 812.00us, 1.23ms, 2.01s) in microseconds
+usec() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "ms") n *= 1000; else if (u == "s") n *= 1000000
+        printf "%.0f", n }'
+}
+declare -A RPS P50 P99
+# measure NAME PORT: one table row; keeps the figures for the ratios
+measure() {
+    local out errs url="http://127.0.0.1:$2$REQ_PATH"
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d2s "$url" >/dev/null 2>&1 # warm-up
+    out=$(taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" 2>&1)
+    RPS[$1]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    P50[$1]=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    P99[$1]=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errs=$(awk '/Non-2xx|Socket errors/ {sub(/^ +/, ""); printf "%s; ", $0}' <<<"$out")
+    printf '%-10s %12s %10s %10s  %s\n' "$1" "${RPS[$1]}" "${P50[$1]}" "${P99[$1]}" "${errs:-}"
+}
+# run NAME PORT START_FN: starts the proxy, measures it, stops it
+run() {
+    "$3"
+    PIDS+=($PROXY)
+    wait_http "http://127.0.0.1:$2/health"
+    measure "$1" "$2"
+    kill "$PROXY"; wait "$PROXY" 2>/dev/null
+}
+# ratio NAME OTHER: dataplane against OTHER
+ratio() {
+    awk -v r1="${RPS[$1]}" -v r2="${RPS[$2]}" \
+        -v a1="$(usec "${P50[$1]}")" -v a2="$(usec "${P50[$2]}")" \
+        -v b1="$(usec "${P99[$1]}")" -v b2="$(usec "${P99[$2]}")" -v n="$1/$2" 'BEGIN {
+        printf "%-18s requests/s %.2fx   p50 %.2fx   p99 %.2fx\n", n,
+            r2 ? r1 / r2 : 0, a2 ? a1 / a2 : 0, b2 ? b1 / b2 : 0 }'
+}
+
+echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency http://127.0.0.1:PORT$REQ_PATH on cpu $LOAD_CPU;" \
+    "each proxy: 1 worker on cpu $PROXY_CPU; 1 whoami backend on cpu $BACKEND_CPU (keep-alive);" \
+    "$(nproc) cores"
 printf '%-10s %12s %10s %10s  %s\n' proxy "requests/s" p50 p99 errors
-run direct "$P_A"
-run dataplane "$P_DP"
-run nginx "$P_NG"
-run haproxy "$P_HA"
+measure direct "$P_A"
+run dataplane "$P_DP" start_dataplane
+run nginx "$P_NG" start_nginx
+run haproxy "$P_HA" start_haproxy
+echo "ratios (requests/s: above 1 is better; latency: below 1 is better):"
+ratio dataplane nginx
+ratio dataplane haproxy

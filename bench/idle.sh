@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# bench/idle.sh -- memory of idle keep-alive connections, and route lookup
+# time with many routes.
+#   1. RSS of the data node (standalone, one whoami backend) with N idle
+#      keep-alive client connections: a Python client opens N connections,
+#      sends one request on each, reads the response, and leaves them open.
+#      Goal: under 40 MiB for 10,000.
+#   2. dataplane/router:router_bench: ns per lookup with 10, 1,000 and
+#      10,000 routes. Goal: under 200 ns with 10,000.
+#
+#   bench/idle.sh         (CONNS=10000 WORKERS=2)
+#
+# Raises the open-file limit to its hard limit (needs CONNS + ~100).
+# Loopback ports picked free, a temp dir of its own; kills only what it
+# started.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+CONNS=${CONNS:-10000}
+WORKERS=${WORKERS:-2}
+TMP=$(mktemp -d /tmp/dp-idle.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    [ -n "${KEEP_TMP:-}" ] && echo "logs in $TMP" || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNS + 100)) ]; then
+    echo "idle: open-file limit $(ulimit -n) < $((CONNS + 100)); raise the hard limit"
+    exit 2
+fi
+
+bazel build -c opt //dataplane //tools/whoami //dataplane/router:router_bench \
+    >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
+BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
+cp "$BIN/dataplane/dataplane" "$BIN/tools/whoami/whoami" \
+    "$BIN/dataplane/router/router_bench" "$TMP/"
+
+freeport() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+P_A=$(freeport); P_WEB=$(freeport); P_ADM=$(freeport)
+wait_http() {
+    for _ in $(seq 100); do
+        curl -s -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.1
+    done
+    echo "idle: $1 did not come up"; exit 1
+}
+
+cat >"$TMP/config.yaml" <<EOF
+entryPoints:
+  web: {address: "127.0.0.1:$P_WEB"}
+http:
+  routers:
+    all: {rule: "PathPrefix(\`/\`)", service: whoami}
+  services:
+    whoami:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_A"}]
+EOF
+
+# The client: opens the connections in batches, one request each, reads
+# each response in full, then sleeps holding them; prints "ready N" on
+# stdout once every response is in, exits when stdin closes.
+cat >"$TMP/idle.py" <<'EOF'
+import selectors, socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+req = b"GET /bench HTTP/1.1\r\nHost: idle.test\r\n\r\n"
+sel = selectors.DefaultSelector()
+socks, done, bad = [], 0, 0
+def finish(s, buf):
+    global done, bad
+    done += 1
+    if not buf.startswith(b"HTTP/1.1 200"):
+        bad += 1
+    sel.unregister(s)
+pending = {}
+for start in range(0, n, 500):
+    for _ in range(min(500, n - start)):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(req)
+        s.setblocking(False)
+        socks.append(s)
+        pending[s] = b""
+        sel.register(s, selectors.EVENT_READ)
+    while done < len(socks):
+        for key, _ in sel.select(timeout=10):
+            s = key.fileobj
+            b = s.recv(4096)
+            pending[s] += b
+            if not b or pending[s].endswith(b"\r\n\r\n1"):
+                finish(s, pending.pop(s))
+print("ready %d bad %d" % (done, bad), flush=True)
+sys.stdin.read()
+EOF
+
+"$TMP/whoami" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
+"$TMP/dataplane" --config "$TMP/config.yaml" --workers "$WORKERS" \
+    --admin-addr "127.0.0.1:$P_ADM" --log-level warn >"$TMP/dp.log" 2>&1 &
+DP=$!
+PIDS+=($DP)
+wait_http "http://127.0.0.1:$P_A/health"
+wait_http "http://127.0.0.1:$P_ADM/ping"
+wait_http "http://127.0.0.1:$P_WEB/health"
+kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$DP/status"; }
+
+R0=$(kb VmRSS)
+mkfifo "$TMP/hold"
+python3 "$TMP/idle.py" "$P_WEB" "$CONNS" <"$TMP/hold" >"$TMP/idle.out" 2>&1 & CL=$!
+PIDS+=($CL)
+exec 9>"$TMP/hold" # the client runs until this closes
+for _ in $(seq 600); do
+    grep -q ready "$TMP/idle.out" && break
+    kill -0 "$CL" 2>/dev/null || break
+    sleep 0.1
+done
+if ! grep -q ready "$TMP/idle.out"; then
+    echo "idle: client failed:"; cat "$TMP/idle.out"; exit 1
+fi
+sleep 1
+R1=$(kb VmRSS)
+ACTIVE=$(curl -s "http://127.0.0.1:$P_ADM/metrics" | sed -n 's/^dataplane_connections_active //p')
+echo "data node, $WORKERS workers: RSS $((R0 / 1024)) MiB idle; $((R1 / 1024)) MiB ($R1 kB) with" \
+    "$ACTIVE open connections ($(cat "$TMP/idle.out")), $(( (R1 - R0) * 1024 / CONNS )) bytes each (goal: under 40 MiB)"
+exec 9>&-
+wait "$CL"
+
+echo "router_bench (dataplane/router, -c opt):"
+"$TMP/router_bench"
