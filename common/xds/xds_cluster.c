@@ -231,7 +231,11 @@ static int load_assignment(struct cm_xds__ctx *c,
 static Cluster *api_internal(struct cm_xds__ctx *c)
 {
     static const struct cm_config_health_check ping = {
-        .path = "/ping", .interval_ms = 5000, .timeout_ms = 2000};
+        .path = "/ping",
+        .interval_ms = 5000,
+        .timeout_ms = 2000,
+        .hostname = "localhost"}; /* the data plane's default Host, the
+                                     cluster name, has an '@' */
     Cluster *cl =
         cm_xds__msg(c, &envoy__config__cluster__v3__cluster__descriptor);
     cl->name = cm_xds__str(c, CM_CONFIG_API_INTERNAL);

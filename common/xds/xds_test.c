@@ -629,6 +629,8 @@ static void test_api_internal(void **state)
         ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN);
     assert_int_equal(c->n_health_checks, 1);
     assert_string_equal(c->health_checks[0]->http_health_check->path, "/ping");
+    assert_string_equal(c->health_checks[0]->http_health_check->host,
+                        "localhost");
     assert_null(cm_xds_find(res, CM_XDS_ENDPOINT, "api@internal"));
     assert_non_null(cm_xds_find(res, CM_XDS_ENDPOINT, "a"));
     assert_round_trips(res);

@@ -382,6 +382,21 @@ static void aggregate(struct cp_node__view *v, const struct cp_store_node *hb,
     traffic_array(v);
 }
 
+void cp_node__view_each_control(struct cp_node *n,
+                                void (*fn)(void *arg, const char *http,
+                                           const char *grpc),
+                                void *arg)
+{
+    struct cp_node__view *v = n->view;
+
+    for (size_t i = 0; v != NULL && i < v->n_nodes; i++) {
+        const struct vnode *x = &v->nodes[i];
+        if (x->present && x->healthy && x->http[0] != '\0' &&
+            strcmp(x->role, CP_MGMT_ROLE_CONTROL) == 0)
+            fn(arg, x->http, x->address);
+    }
+}
+
 void cp_node__view_listed(struct cp_node *n, const struct cp_store_node *hb,
                           size_t count)
 {

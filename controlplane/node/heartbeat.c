@@ -181,6 +181,7 @@ static void on_listed(struct cp_store *s, int status,
     if (status != 0 || n->stopping)
         return;
     cp_node__view_listed(n, nodes, count);
+    cp_node__api_check(n);
     set = calloc(count + 1, sizeof(*set));
     if (set == NULL)
         return;

@@ -218,6 +218,8 @@ static void teardown(struct cp_node *n)
     cp_node__heartbeat_deinit(n);
     cp_node__view_free(n);
     cp_node__scrape_free(n);
+    cp_xds_snapshot_put(n->published);
+    free(n->api_eps);
     cp_store_embedded_stop(n->embedded);
 }
 

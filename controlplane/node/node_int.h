@@ -66,6 +66,9 @@ struct cp_node {
     uint64_t served_hash; /* FNV-1a of its document: a failover may drop a
                              revision and reuse nothing, but a node must
                              reload any document that differs */
+    struct cp_xds_snapshot *published; /* the last one published (owned) */
+    char *api_eps;    /* api.c: its api@internal endpoints, NULL none */
+    unsigned api_gen; /* api.c: re-publications of one revision */
 
     /* heartbeat.c */
     char leader[CP_STORE_ID_LEN]; /* last leader logged ("" none) */
@@ -94,6 +97,18 @@ void cp_node__revision_changed(struct cp_node *n);
 /* pipeline.c: publish an empty snapshot (before any revision). */
 void cp_node__publish_empty(struct cp_node *n);
 
+/* api.c: the built-in api@internal service's endpoints. The healthy
+ * control nodes' HTTP addresses as "host port\n" lines, sorted: returns
+ * new (free()), or NULL. */
+char *cp_node__api_endpoints(struct cp_node *n);
+/* Adds the ClusterLoadAssignment api@internal of <eps> to <snap>. */
+int cp_node__api_add(struct cp_xds_snapshot *snap, const char *eps);
+/* Whether <snap> (may be NULL) has the cluster api@internal. */
+bool cp_node__api_used(const struct cp_xds_snapshot *snap);
+/* Re-publishes the served snapshot if the endpoints changed (each
+ * heartbeat listing). */
+void cp_node__api_check(struct cp_node *n);
+
 /* heartbeat.c */
 void cp_node__heartbeat_tick(uv_timer_t *t);
 void cp_node__check_leader(struct cp_node *n);
@@ -107,6 +122,12 @@ void cp_node__view_free(struct cp_node *n);
 void cp_node__view_source(struct cp_node *n, struct cp_http_source *src);
 /* Heartbeats listed (control, data, revision metadata): updates nodes and
  * metadata, publishes "node", "ack" and "nack" events. */
+/* Calls <fn> with the HTTP and gRPC addresses of each healthy control
+ * node listed. */
+void cp_node__view_each_control(struct cp_node *n,
+                                void (*fn)(void *arg, const char *http,
+                                           const char *grpc),
+                                void *arg);
 void cp_node__view_listed(struct cp_node *n, const struct cp_store_node *nodes,
                           size_t count);
 /* Re-reads the kept revisions (each tick, and after a new one). */

@@ -91,6 +91,7 @@ struct load_job {
     struct cm_config *cfg;        /* kept by mgmt, or parsed by work_cb */
     struct cm_xds_resources *res; /* kept by mgmt, or made by work_cb */
     struct cp_xds_snapshot *snap; /* result, or NULL with err */
+    char *api_eps; /* cp_node__api_endpoints() when queued, or NULL */
     char err[CM_ERR_LEN];
     bool kept;   /* the model and translation were the leader's */
     uint64_t t0; /* uv_hrtime() when the document arrived */
@@ -101,6 +102,7 @@ static void job_free(struct load_job *j)
     cm_xds_resources_free(j->res);
     cm_config_free(j->cfg);
     cp_xds_snapshot_put(j->snap);
+    free(j->api_eps);
     free(j->doc);
     free(j);
 }
@@ -114,6 +116,13 @@ static void build(struct load_job *j)
         j->res = cm_xds_translate(j->cfg, j->version, j->err, sizeof(j->err));
     if (j->res != NULL)
         j->snap = snapshot_of(j->res, j->version, j->err, sizeof(j->err));
+    if (cp_node__api_used(j->snap) &&
+        cp_node__api_add(j->snap, j->api_eps != NULL ? j->api_eps : "") != 0) {
+        cp_xds_snapshot_put(j->snap);
+        j->snap = NULL;
+        cm_err_set(j->err, sizeof(j->err), GW_ENOMEM,
+                   "cannot add the api@internal endpoints");
+    }
     cm_xds_resources_free(j->res);
     j->res = NULL;
 }
@@ -144,6 +153,13 @@ static void publish(struct load_job *j)
         return;
     }
     cp_xds_server_set_snapshot(n->xds, j->snap);
+    cp_xds_snapshot_put(n->published);
+    n->published = cp_xds_snapshot_get(j->snap);
+    free(n->api_eps);
+    n->api_eps = cp_node__api_used(j->snap) ? j->api_eps : NULL;
+    if (n->api_eps != NULL)
+        j->api_eps = NULL;
+    n->api_gen = 0;
     cm_log_info(CP_NODE__MOD, "revision_loaded", "rev=%s kept=%d ms=%llu",
                 j->version, j->kept,
                 (unsigned long long)((uv_hrtime() - j->t0) / 1000000));
@@ -205,6 +221,7 @@ static void on_current(struct cp_store *s, int status, uint64_t rev,
     j->t0 = uv_hrtime();
     j->req.data = j;
     snprintf(j->version, sizeof(j->version), "%llu", (unsigned long long)rev);
+    j->api_eps = cp_node__api_endpoints(n);
     /* this node stored it: only the snapshot is left to build */
     j->kept = cp_mgmt_take_translation(n->mgmt, doc, len, &j->cfg, &j->res);
     if (uv_queue_work(n->loop, &j->req, work_cb, after_work_cb) != 0) {

@@ -22,6 +22,10 @@
 #     screenshots go to $TEST_ARTIFACTS/dashboard_cluster (default
 #     /tmp/traefikee-artifacts/dashboard_cluster), printed at the end.
 #     Without a browser the kill/restart is checked through /api/nodes.
+#   * the dashboard through the data nodes: a router to api@internal
+#     applied; /api/overview and /dashboard/ through a data node's entry
+#     point (with the password; 401 without), the 3 control nodes healthy
+#     endpoints of api@internal on a data node.
 # `uninstall --local` at the end on every path: only recorded pids die.
 #
 #   integration/dashboard_cluster/run.sh        (~30 s)
@@ -325,6 +329,50 @@ check "$VICTIM /ready after the restart" curl -sf -o /dev/null --max-time 5 "htt
 check "admin /metrics of the restarted $VICTIM well formed" metrics_ok "$VICTIM-restarted" "http://$(CL addr "$VICTIM" admin)/metrics"
 check "cluster.json records the restarted $VICTIM" sh -c \
     "test \"\$(tr '\\0' '\\n' </proc/$(CL pid "$VICTIM")/cmdline | head -1)\" = \"$TMP/bin/dataplane\""
+
+# ---- the dashboard through the data nodes: a router to api@internal ----
+# (last: it applies a new revision)
+awk '{ print } /^  routers:$/ && !done {
+    print "    dashboard:"
+    print "      rule: \"PathPrefix(`/dashboard`) || PathPrefix(`/api`)\""
+    print "      service: api@internal"
+    done = 1 }' "$DIR/config.yaml" >"$TMP/config-dashboard.yaml"
+CONTROL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$CJ")
+if "$CTL" apply -f "$TMP/config-dashboard.yaml" --control "$CONTROL" >"$TMP/apply.out" 2>&1; then
+    ok "apply a router dashboard -> api@internal"
+else
+    fail "apply a router dashboard -> api@internal" "$(cat "$TMP/apply.out")"
+fi
+wait_code() { # wait_code WANT SECONDS CURL-ARGS...: prints the ms it took
+    local want=$1 t0 end
+    t0=$(now_ms); end=$((t0 + $2 * 1000)); shift 2
+    while [ "$(now_ms)" -lt "$end" ]; do
+        [ "$(code "$@")" = "$want" ] && { echo $(($(now_ms) - t0)); return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+if ms=$(wait_code 200 15 "${A[@]}" "$WEB/api/overview"); then
+    ok "GET $WEB/api/overview through a data node: 200 after $ms ms"
+else
+    fail "GET /api/overview through a data node" "$(code "${A[@]}" "$WEB/api/overview")"
+fi
+check "/api/overview through the data node is the cluster's JSON" sh -c \
+    "curl -sf --max-time 5 -u 'admin:$PW' '$WEB/api/overview' | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"cluster\"][\"controlNodes\"][\"total\"]==3 else 1)'"
+check "401 through the data node without credentials" test "$(code "$WEB/api/overview")" = 401
+check "/dashboard/ through the data node is the HTML page" sh -c \
+    "curl -sf --max-time 5 -u 'admin:$PW' -D '$TMP/dash.h' '$WEB/dashboard/' | grep -qi '<html' && grep -qi '^Content-Type: text/html' '$TMP/dash.h'"
+DN1=$(CL names data | sed -n 1p)
+api_eps() { # the api@internal endpoints healthy on data node $DN1
+    curl -s --max-time 5 "http://$(CL addr "$DN1" admin)/metrics" | grep -c '^dataplane_endpoint_healthy{cluster="api@internal",address="[^"]*"} 1$'
+}
+t0=$(now_ms)
+while [ "$(api_eps)" != 3 ] && [ $(($(now_ms) - t0)) -lt 10000 ]; do sleep 0.2; done
+if [ "$(api_eps)" = 3 ]; then
+    ok "$DN1: api@internal has the 3 control nodes' HTTP addresses, healthy"
+else
+    fail "$DN1: api@internal endpoints" "$(curl -s --max-time 5 "http://$(CL addr "$DN1" admin)/metrics" | grep 'api@internal' | head -5)"
+fi
 
 echo "dashboard_cluster: $FAILS failed"
 if ls "$ART"/*.png >/dev/null 2>&1; then

@@ -1,0 +1,229 @@
+/*
+ * api.c -- the endpoints of the built-in service api@internal (the
+ * dashboard and REST API through the data nodes): common/xds emits its
+ * Cluster but no ClusterLoadAssignment; this file owns that assignment, one
+ * endpoint per healthy control node's HTTP address, added to each
+ * revision's snapshot and re-published (same resources, a new version
+ * "REV.GEN") when the set of addresses changes. Loop thread, except
+ * cp_node__api_add() (any thread).
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config/config.h"
+#include "common/log/log.h"
+#include "controlplane/node/node_int.h"
+#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+
+#define MAX_EPS 64
+
+typedef Envoy__Config__Endpoint__V3__LbEndpoint LbEndpoint;
+
+struct eps {
+    char *v[MAX_EPS]; /* "host port" */
+    size_t n;
+};
+
+static bool is_ip(const char *h)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+static bool unspecified(const char *h)
+{
+    return h[0] == '\0' || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 ||
+           strcmp(h, "localhost") == 0;
+}
+
+/* Adds the endpoint of one control node: its HTTP host, or (unspecified)
+ * its gRPC host, or 127.0.0.1; IP literals only. */
+static void add(void *arg, const char *http, const char *grpc)
+{
+    struct eps *e = arg;
+    struct cp_store_addr a, g;
+    const char *host;
+    char *s;
+
+    if (e->n == MAX_EPS || cp_store_parse_addr(http, &a) != 0 ||
+        a.kind != CP_STORE_ADDR_TCP)
+        return;
+    host = a.host;
+    if (unspecified(host))
+        host = grpc != NULL && cp_store_parse_addr(grpc, &g) == 0 &&
+                       g.kind == CP_STORE_ADDR_TCP && !unspecified(g.host) &&
+                       is_ip(g.host)
+                   ? g.host
+                   : "127.0.0.1";
+    if (!is_ip(host) || (s = malloc(strlen(host) + 8)) == NULL)
+        return;
+    sprintf(s, "%s %d", host, a.port);
+    e->v[e->n++] = s;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *cp_node__api_endpoints(struct cp_node *n)
+{
+    struct eps e = {.n = 0};
+    size_t len = 1, k = 0;
+    char *out;
+
+    add(&e, n->http_addr, n->grpc_addr); /* this node serves it */
+    cp_node__view_each_control(n, add, &e);
+    qsort(e.v, e.n, sizeof(*e.v), cmp_str);
+    for (size_t i = 0; i < e.n; i++)
+        len += strlen(e.v[i]) + 1;
+    out = malloc(len);
+    if (out != NULL)
+        out[0] = '\0';
+    for (size_t i = 0; i < e.n; i++) {
+        bool dup = i > 0 && strcmp(e.v[i], e.v[i - 1]) == 0;
+        if (out != NULL && !dup)
+            k += (size_t)sprintf(out + k, "%s\n", e.v[i]);
+    }
+    for (size_t i = 0; i < e.n; i++)
+        free(e.v[i]);
+    return out;
+}
+
+static LbEndpoint *lb_endpoint(const char *line, int *port)
+{
+    LbEndpoint *le = calloc(1, sizeof(*le));
+    Envoy__Config__Endpoint__V3__Endpoint *ep = calloc(1, sizeof(*ep));
+    Envoy__Config__Core__V3__Address *ad = calloc(1, sizeof(*ad));
+    Envoy__Config__Core__V3__SocketAddress *sa = calloc(1, sizeof(*sa));
+    char host[CP_STORE_HOST_LEN];
+
+    if (le == NULL || ep == NULL || ad == NULL || sa == NULL ||
+        sscanf(line, "%63s %d", host, port) != 2) {
+        free(le), free(ep), free(ad), free(sa);
+        return NULL;
+    }
+    envoy__config__core__v3__socket_address__init(sa);
+    sa->address = strdup(host);
+    sa->port_specifier_case =
+        ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
+    sa->port_value = (uint32_t)*port;
+    envoy__config__core__v3__address__init(ad);
+    ad->address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
+    ad->socket_address = sa;
+    envoy__config__endpoint__v3__endpoint__init(ep);
+    ep->address = ad;
+    envoy__config__endpoint__v3__lb_endpoint__init(le);
+    le->host_identifier_case =
+        ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT;
+    le->endpoint = ep;
+    return le;
+}
+
+static void lb_endpoint_free(LbEndpoint *le)
+{
+    if (le == NULL)
+        return;
+    free(le->endpoint->address->socket_address->address);
+    free(le->endpoint->address->socket_address);
+    free(le->endpoint->address);
+    free(le->endpoint);
+    free(le);
+}
+
+int cp_node__api_add(struct cp_xds_snapshot *snap, const char *eps)
+{
+    Envoy__Config__Endpoint__V3__ClusterLoadAssignment cla;
+    Envoy__Config__Endpoint__V3__LocalityLbEndpoints loc;
+    Envoy__Config__Core__V3__Locality locality;
+    LbEndpoint *les[MAX_EPS];
+    Envoy__Config__Endpoint__V3__LocalityLbEndpoints *locs[1] = {&loc};
+    size_t k = 0;
+    int rc = 0, port;
+
+    for (const char *p = eps; *p != '\0' && k < MAX_EPS && rc == 0;
+         p = strchr(p, '\n') + 1) {
+        les[k] = lb_endpoint(p, &port);
+        rc = les[k] != NULL ? 0 : GW_ENOMEM;
+        k += les[k] != NULL;
+    }
+    envoy__config__core__v3__locality__init(&locality);
+    envoy__config__endpoint__v3__locality_lb_endpoints__init(&loc);
+    loc.locality = &locality;
+    loc.lb_endpoints = les;
+    loc.n_lb_endpoints = k;
+    envoy__config__endpoint__v3__cluster_load_assignment__init(&cla);
+    cla.cluster_name = (char *)CM_CONFIG_API_INTERNAL;
+    cla.endpoints = locs;
+    cla.n_endpoints = k > 0;
+    if (rc == 0)
+        rc = cp_xds_snapshot_add(snap, CP_XDS_ENDPOINT, CM_CONFIG_API_INTERNAL,
+                                 &cla.base);
+    for (size_t i = 0; i < k; i++)
+        lb_endpoint_free(les[i]);
+    return rc;
+}
+
+bool cp_node__api_used(const struct cp_xds_snapshot *snap)
+{
+    return snap != NULL && cp_xds_snapshot_find(snap, CP_XDS_CLUSTER,
+                                                CM_CONFIG_API_INTERNAL) >= 0;
+}
+
+/* <base>'s resources but its api@internal assignment, then <eps>'. */
+static struct cp_xds_snapshot *with_eps(const struct cp_xds_snapshot *base,
+                                        const char *version, const char *eps)
+{
+    struct cp_xds_snapshot *snap = cp_xds_snapshot_new(version);
+    int rc = snap != NULL ? 0 : GW_ENOMEM;
+
+    for (int t = 0; rc == 0 && t < CP_XDS_TYPE_COUNT; t++)
+        for (size_t i = 0; rc == 0 && i < cp_xds_snapshot_count(base, t); i++) {
+            const char *name, *ver;
+            const uint8_t *data;
+            size_t len;
+            rc = cp_xds_snapshot_at(base, t, i, &name, &ver, &data, &len);
+            if (rc == 0 && !(t == CP_XDS_ENDPOINT &&
+                             strcmp(name, CM_CONFIG_API_INTERNAL) == 0))
+                rc = cp_xds_snapshot_add_bytes(snap, t, name, data, len);
+        }
+    if (rc == 0)
+        rc = cp_node__api_add(snap, eps);
+    if (rc != 0) {
+        cp_xds_snapshot_put(snap);
+        return NULL;
+    }
+    return snap;
+}
+
+void cp_node__api_check(struct cp_node *n)
+{
+    char version[48];
+    char *eps;
+    struct cp_xds_snapshot *snap;
+
+    if (n->stopping || n->loading || !cp_node__api_used(n->published))
+        return;
+    eps = cp_node__api_endpoints(n);
+    if (eps == NULL || (n->api_eps != NULL && strcmp(eps, n->api_eps) == 0)) {
+        free(eps);
+        return;
+    }
+    snprintf(version, sizeof(version), "%llu.%u", (unsigned long long)n->served,
+             ++n->api_gen);
+    snap = with_eps(n->published, version, eps);
+    if (snap == NULL) {
+        free(eps);
+        cm_log_warn(CP_NODE__MOD, "api_endpoints_failed",
+                    "err=\"out of memory\"");
+        return;
+    }
+    cp_xds_server_set_snapshot(n->xds, snap);
+    cp_xds_snapshot_put(n->published);
+    n->published = snap;
+    free(n->api_eps);
+    n->api_eps = eps;
+    cm_log_info(CP_NODE__MOD, "api_endpoints", "version=%s", version);
+}
