@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "controlplane/node/node_int.h"
+#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 
 struct fixture {
     uv_loop_t loop;
@@ -270,6 +271,51 @@ static void test_traffic_summed(void **state)
     }
 }
 
+/* api@internal: this node (an unspecified HTTP host becomes its gRPC
+ * host) and the healthy control nodes, sorted; the assignment has them. */
+static void test_api_endpoints(void **state)
+{
+    struct fixture *f = *state;
+    struct cp_xds_snapshot *snap = cp_xds_snapshot_new("1");
+    const char *name, *ver;
+    const uint8_t *data;
+    size_t len;
+    char *eps;
+
+    snprintf(f->node.http_addr, sizeof(f->node.http_addr), "0.0.0.0:8101");
+    snprintf(f->node.grpc_addr, sizeof(f->node.grpc_addr), "10.0.0.1:4244");
+    list_all(f, wall_ms());
+    eps = cp_node__api_endpoints(&f->node);
+    assert_string_equal(eps, "10.0.0.1 8101\n127.0.0.1 8099\n127.0.0.1 8100\n");
+    assert_non_null(snap);
+    assert_int_equal(cp_node__api_add(snap, eps), 0);
+    long i = cp_xds_snapshot_find(snap, CP_XDS_ENDPOINT, "api@internal");
+    assert_true(i >= 0);
+    assert_int_equal(cp_xds_snapshot_at(snap, CP_XDS_ENDPOINT, (size_t)i, &name,
+                                        &ver, &data, &len),
+                     0);
+    Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla =
+        envoy__config__endpoint__v3__cluster_load_assignment__unpack(NULL, len,
+                                                                     data);
+    assert_non_null(cla);
+    assert_string_equal(cla->cluster_name, "api@internal");
+    assert_int_equal(cla->n_endpoints, 1);
+    assert_int_equal(cla->endpoints[0]->n_lb_endpoints, 3);
+    const Envoy__Config__Core__V3__SocketAddress *sa =
+        cla->endpoints[0]->lb_endpoints[2]->endpoint->address->socket_address;
+    assert_string_equal(sa->address, "127.0.0.1");
+    assert_int_equal(sa->port_value, 8100);
+    protobuf_c_message_free_unpacked(&cla->base, NULL);
+    assert_false(cp_node__api_used(snap));
+    cp_xds_snapshot_put(snap);
+    free(eps);
+
+    list_all(f, wall_ms() - 60000); /* every heartbeat expired */
+    eps = cp_node__api_endpoints(&f->node);
+    assert_string_equal(eps, "10.0.0.1 8101\n");
+    free(eps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_hash_source, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_traffic_summed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_endpoints, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
