@@ -24,7 +24,7 @@ int dp_worker_start(struct dp_worker *w, int id, dp_worker_fn init,
                     void *arg) CM_MUST_CHECK;
 
 /* Makes the calling worker (its own thread) an online RCU reader until it
- * next waits in the poll. Cheap when already online. */
+ * next waits in the poll. Cheap when already online (a flag). */
 void dp_worker_rcu_online(struct dp_worker *w);
 
 /* Queues fn(w, arg) to run on <w>'s thread, in posting order. Safe from any
