@@ -642,8 +642,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "dataplane: cannot start the workers\n");
         return 1;
     }
-    src = (struct dp_admin_src){&m, adm_ready, adm_metrics, adm_dump,
-                                adm_report};
+    src =
+        (struct dp_admin_src){&m, adm_ready, adm_metrics, adm_dump, adm_report};
     m.admin = dp_admin_start(m.admin_addr, &src, err, sizeof(err));
     if (m.admin == NULL) {
         fprintf(stderr, "dataplane: admin: %s\n", err);

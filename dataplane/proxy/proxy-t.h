@@ -45,8 +45,8 @@ struct dp_proxy_stats {
     uint64_t table_swaps;             /* tables published */
     uint64_t hc_checks;               /* active health probes completed */
     uint64_t hc_failures;             /* probes that failed */
-    uint64_t hc_unhealthy; /* gauge: endpoints failed by health checks */
-    uint64_t tls_handshakes;       /* client TLS handshakes completed */
+    uint64_t hc_unhealthy;   /* gauge: endpoints failed by health checks */
+    uint64_t tls_handshakes; /* client TLS handshakes completed */
     uint64_t tls_handshake_errors; /* client TLS handshakes failed */
     uint64_t tls_resumed;          /* of them, resumed sessions */
 };

@@ -22,17 +22,17 @@
 #include "dataplane/tls/tls-t.h"
 #include "dataplane/worker/worker.h"
 
-#define DP_PROXY__HDR_MAX   128         /* headers per head */
-#define DP_PROXY__CBUF_MIN  8192        /* client buffer, first size */
-#define DP_PROXY__CBUF_MAX  (64 * 1024) /* client buffer, largest */
-#define DP_PROXY__UBUF      (64 * 1024) /* upstream buffer */
-#define DP_PROXY__TLS_IN    (17 * 1024) /* ciphertext read buffer (TLS) */
-#define DP_PROXY__TRY_MAX   4           /* endpoints tried per request */
-#define DP_PROXY__NAME_MAX  64          /* listener names */
-#define DP_PROXY__POOL_HASH 64          /* pool buckets per worker */
-#define DP_PROXY__IOV_EXTRA 4           /* iovecs after the written head */
-#define DP_PROXY__OL_MAX    64          /* outlier entries per worker */
-#define DP_PROXY__OL_TICK   100         /* un-ejection check period, ms */
+#define DP_PROXY__HDR_MAX    128         /* headers per head */
+#define DP_PROXY__CBUF_MIN   8192        /* client buffer, first size */
+#define DP_PROXY__CBUF_MAX   (64 * 1024) /* client buffer, largest */
+#define DP_PROXY__UBUF       (64 * 1024) /* upstream buffer */
+#define DP_PROXY__TLS_IN     (17 * 1024) /* ciphertext read buffer (TLS) */
+#define DP_PROXY__TRY_MAX    4           /* endpoints tried per request */
+#define DP_PROXY__NAME_MAX   64          /* listener names */
+#define DP_PROXY__POOL_HASH  64          /* pool buckets per worker */
+#define DP_PROXY__IOV_EXTRA  4           /* iovecs after the written head */
+#define DP_PROXY__OL_MAX     64          /* outlier entries per worker */
+#define DP_PROXY__OL_TICK    100         /* un-ejection check period, ms */
 #define DP_PROXY__STICKY_MAX 64 /* endpoints a sticky cookie can name */
 
 /* Increments a counter only its worker writes; others read it relaxed. */
@@ -99,15 +99,15 @@ struct dp_proxy__worker {
     struct dp_proxy__conn *conns; /* every open client connection */
     struct dp_router_scratch *scratch;
     struct dp_filter_scratch *fscratch; /* dataplane/filter regex data */
-    char *fbuf; /* DP_FILTER_BUF_DEF bytes: filter outputs, read at once */
-    uint64_t rnd;                             /* splitmix64 state */
+    char *fbuf;   /* DP_FILTER_BUF_DEF bytes: filter outputs, read at once */
+    uint64_t rnd; /* splitmix64 state */
     struct dp_proxy__ol ol[DP_PROXY__OL_MAX]; /* passive health entries */
     size_t n_ol;
-    uv_timer_t ol_timer; /* un-ejects; runs while an ejection is on */
+    uv_timer_t ol_timer;          /* un-ejects; runs while an ejection is on */
     struct dp_proxy__h2up *h2ups; /* HTTP/2 upstream connections */
     bool draining;
     bool stopping;
-    struct dp_proxy_stats st; /* this worker's counters */
+    struct dp_proxy_stats st;       /* this worker's counters */
     struct dp_proxy__rstats rstats; /* per router; freed with the engine */
 };
 
@@ -148,8 +148,8 @@ struct dp_proxy__plan {
      * ends (dp_proxy__plan_release), and what its accounting needs. */
     struct dp_cluster_state *st;
     struct dp_tls_client *up_tls; /* https upstream (a reference), or NULL */
-    int32_t active_ep; /* endpoint counted in flight, or -1 */
-    uint32_t n_eps;    /* endpoints in the cluster */
+    int32_t active_ep;            /* endpoint counted in flight, or -1 */
+    uint32_t n_eps;               /* endpoints in the cluster */
     struct dp_circuit_breakers cb;
     struct dp_outlier outlier;
     uint32_t retries;    /* further attempts allowed */
@@ -205,7 +205,7 @@ struct dp_proxy__conn {
     struct dp_tls_conn *tls; /* TLS transport, or NULL (plaintext) */
     char *tls_in;            /* TLS: ciphertext read buffer */
     uv_timer_t timer;        /* head, idle, route timeouts */
-    uv_write_t wr;    /* the one write to the client in flight */
+    uv_write_t wr;           /* the one write to the client in flight */
     uv_shutdown_t shut;
     struct dp_proxy__worker *w;
     struct dp_proxy__conn *prev, *next; /* worker's list */
@@ -228,13 +228,13 @@ struct dp_proxy__conn {
     /* the exchange in progress */
     struct dp_proxy__plan plan;
     struct dp_proxy__sb sb; /* scratch strings of the plan */
-    uint8_t tries;       /* attempts made */
-    bool head_sent;      /* request head written upstream */
-    bool body_started;   /* some request body bytes sent upstream */
-    bool req_done;       /* request body fully sent */
-    uint8_t req_body;    /* enum cm_h1_body */
-    int64_t req_left;    /* LENGTH: bytes left */
-    uint32_t up_wr_body; /* body bytes of c->in in the upstream write */
+    uint8_t tries;          /* attempts made */
+    bool head_sent;         /* request head written upstream */
+    bool body_started;      /* some request body bytes sent upstream */
+    bool req_done;          /* request body fully sent */
+    uint8_t req_body;       /* enum cm_h1_body */
+    int64_t req_left;       /* LENGTH: bytes left */
+    uint32_t up_wr_body;    /* body bytes of c->in in the upstream write */
     struct cm_h1_chunked req_chunked;
     uint8_t resp_phase; /* enum dp_proxy__resp_phase */
     uint8_t resp_body;  /* enum cm_h1_body */
@@ -245,9 +245,9 @@ struct dp_proxy__conn {
     struct cm_h1_chunked resp_chunked;
     char *local; /* LOCAL: the response bytes (malloc'ed) */
     uint32_t local_len;
-    bool h1_seen;                /* a request head was parsed: not HTTP/2 */
-    struct dp_proxy__h2 *h2;     /* state H2: owned, freed with the conn */
-    struct dp_proxy__h2gw *gw;   /* state H2GW: owned (proxy_h2gw.c) */
+    bool h1_seen;              /* a request head was parsed: not HTTP/2 */
+    struct dp_proxy__h2 *h2;   /* state H2: owned, freed with the conn */
+    struct dp_proxy__h2gw *gw; /* state H2GW: owned (proxy_h2gw.c) */
 };
 
 /* Upstream connection states. */
@@ -263,7 +263,7 @@ struct dp_proxy__up {
     uv_tcp_t tcp;
     struct dp_tls_conn *tls; /* TLS to the upstream, or NULL */
     char *tls_in;            /* TLS: ciphertext read buffer */
-    uv_timer_t timer; /* connect timeout, pool idle timeout */
+    uv_timer_t timer;        /* connect timeout, pool idle timeout */
     uv_connect_t connect;
     uv_write_t wr; /* the one write upstream in flight */
     struct dp_proxy__worker *w;

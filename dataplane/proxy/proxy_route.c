@@ -413,8 +413,8 @@ int dp_proxy__route_req(struct dp_proxy__rreq *c)
     if ((rt = dp_router_match(r, &c->rq)) == NULL)
         return plan_local(c, 404, NULL, 0);
     c->route = rt;
-    c->plan->rstat = dp_proxy__rstat_get(&c->w->rstats, rt->name.ptr,
-                                         rt->name.len);
+    c->plan->rstat =
+        dp_proxy__rstat_get(&c->w->rstats, rt->name.ptr, rt->name.len);
     c->plan->t0_ns = uv_hrtime();
     c->chain = dp_filter_set_get(l->filters, rt);
     if ((v = dp_proxy__filter_request(c)) != 0)

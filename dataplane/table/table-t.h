@@ -40,13 +40,13 @@ struct dp_table_addr {
 struct dp_listener {
     const char *name;
     struct dp_table_addr addr;
-    const char *route_config_name;   /* RDS name, or the inline config's */
-    const struct dp_router *router;  /* resolved; owned by the table */
+    const char *route_config_name;       /* RDS name, or the inline config's */
+    const struct dp_router *router;      /* resolved; owned by the table */
     const struct dp_filter_set *filters; /* its filter chains, beside the
                                             router; NULL without a registry */
     const char *const *http_filters; /* names, in order; last is the router */
     size_t n_http_filters;
-    bool inline_routes; /* route_config inside the HCM */
+    bool inline_routes;        /* route_config inside the HCM */
     struct dp_tls_server *tls; /* TLS termination, or NULL (plain) */
 };
 

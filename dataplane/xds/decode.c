@@ -18,7 +18,8 @@
 
 #define TYPE_PREFIX "type.googleapis.com/"
 #define DOWN_TLS_URL                                                           \
-    TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+    TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3."                   \
+                "DownstreamTlsContext"
 #define HCM_URL                                                                \
     TYPE_PREFIX "envoy.extensions.filters.network.http_connection_manager."    \
                 "v3.HttpConnectionManager"
@@ -279,8 +280,8 @@ static int res_fill(struct dp_xds__res *r, const char *name, char *err,
     case DP_XDS_SECRET: {
         char e[CM_ERR_LEN];
         if (dp_tls_secret_check((const void *)r->msg, e, sizeof(e)) != GW_OK)
-            return cm_err_set(err, len, GW_EINVAL, "secret \"%s\": %s",
-                              r->name, e);
+            return cm_err_set(err, len, GW_EINVAL, "secret \"%s\": %s", r->name,
+                              e);
         return GW_OK;
     }
     default:

@@ -112,7 +112,8 @@ int dp_xds__set_gc(struct dp_xds__set *s) CM_MUST_CHECK;
 /* Fills <out> with arrays of borrowed messages (valid while <s> is and
  * unchanged); a listener whose RDS or SDS names are not all in the set
  * is replaced by the version it replaced (res->prev) if that one is
- * complete, else left out. <*storage> is returned new; free() it after the build. */
+ * complete, else left out. <*storage> is returned new; free() it after the
+ * build. */
 int dp_xds__set_resources(const struct dp_xds__set *s,
                           struct dp_xds_resources *out,
                           void **storage) CM_MUST_CHECK;
