@@ -594,6 +594,11 @@ static int st_head(struct dp_proxy__conn *c)
                       c->tls != NULL && !dp_tls_conn_established(c->tls)
                           ? o->head_timeout_ms /* handshake timeout */
                           : o->idle_timeout_ms);
+        if (c->tls == NULL && c->in.p != NULL) { /* idle: hold no buffer */
+            free(c->in.p);
+            c->in.p = NULL;
+            c->in.start = c->in.cap = 0;
+        }
         return PX_WAIT;
     }
     if (!c->h1_seen && (r = dp_proxy__h2_detect(c)) >= 0) {
@@ -856,6 +861,10 @@ static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     if (c->tls != NULL) { /* ciphertext; decrypted into c->in */
         *b = uv_buf_init(c->tls_in, DP_PROXY__TLS_IN);
         return;
+    }
+    if (in->p == NULL) { /* released while idle (st_head) */
+        in->p = malloc(DP_PROXY__CBUF_MIN);
+        in->cap = in->p != NULL ? DP_PROXY__CBUF_MIN : 0;
     }
     if (in->start == in->end && in->start > keep) {
         in->start = in->end = keep;
