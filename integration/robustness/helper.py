@@ -10,7 +10,8 @@ Backends (run until killed; one thread per connection):
       anything else  200 "ok" (keep-alive)
   helper.py slowread PORT BYTES_PER_S
       reads each request body at BYTES_PER_S (?rate=N overrides; 0: as
-      fast as it comes), then answers 200 "got N" (N: body bytes)
+      fast as it comes), then answers 200 "got N" (N: body bytes); a
+      64 KB receive buffer, so the kernel does not absorb the body
 
 Clients (print nothing and exit 0 on success; print why and exit 1):
   helper.py head-timeout PORT MAX_S
@@ -132,9 +133,17 @@ def slow_handler(rate):
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    rcvbuf = 0  # a fixed, small receive buffer (accepted sockets inherit it)
+
+    def server_bind(self):
+        if self.rcvbuf:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                   self.rcvbuf)
+        super().server_bind()
 
 
-def serve(port, handler):
+def serve(port, handler, rcvbuf=0):
+    Server.rcvbuf = rcvbuf
     with Server(("127.0.0.1", port), handler) as s:
         s.serve_forever()
 
@@ -188,7 +197,8 @@ def main():
     if len(a) == 2 and a[0] == "broken":
         serve(int(a[1]), Broken)
     elif len(a) == 3 and a[0] == "slowread":
-        serve(int(a[1]), slow_handler(int(a[2])))
+        # 64 KB: the kernel does not absorb the body for the slow reader
+        serve(int(a[1]), slow_handler(int(a[2])), 65536)
     elif len(a) == 3 and a[0] == "head-timeout":
         head_timeout(int(a[1]), float(a[2]))
     elif len(a) == 6 and a[0] == "slow-reader":
