@@ -707,7 +707,7 @@ static int st_connect(struct dp_proxy__conn *c)
     struct dp_proxy__up *u = NULL;
 
     if (c->up != NULL)
-        return PX_WAIT; /* connecting */
+        return PX_WAIT;  /* connecting */
     if (c->plan.http2) { /* an h2c upstream: proxy_h2gw.c */
         if (dp_proxy__h2gw_start(c) != 0)
             return respond_error(c, 502, true);
