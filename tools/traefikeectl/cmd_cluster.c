@@ -114,7 +114,6 @@ int tctl_print_nodes(const struct tctl_ctx *c, int fmt)
     Traefikee__V1__ListNodesRequest req =
         TRAEFIKEE__V1__LIST_NODES_REQUEST__INIT;
     Traefikee__V1__ListNodesResponse *r;
-    json_t *j;
     int rc;
 
     rc = tctl_call(c, TCTL_METHOD("ListNodes"), &req.base,
@@ -125,12 +124,7 @@ int tctl_print_nodes(const struct tctl_ctx *c, int fmt)
     if (fmt == TCTL_TABLE) {
         nodes_table(r);
     } else {
-        j = nodes_json(r);
-        if (fmt == TCTL_JSON)
-            tctl_json_print(j, stdout);
-        else
-            tctl_yaml_print(j, stdout);
-        json_decref(j);
+        tctl_doc_print(nodes_json(r), fmt);
     }
     protobuf_c_message_free_unpacked(&r->base, NULL);
     return 0;

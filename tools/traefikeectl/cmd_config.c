@@ -409,7 +409,6 @@ int tctl_history(int argc, char **argv)
     struct tctl_opts o;
     struct tctl_ctx c;
     int rc, fmt;
-    json_t *j;
 
     if ((rc = tctl_parse_opts(argc, argv, "co", &o)) != 0)
         return rc;
@@ -434,12 +433,7 @@ int tctl_history(int argc, char **argv)
     if (fmt == TCTL_TABLE) {
         history_table(r);
     } else {
-        j = history_json(r);
-        if (fmt == TCTL_JSON)
-            tctl_json_print(j, stdout);
-        else
-            tctl_yaml_print(j, stdout);
-        json_decref(j);
+        tctl_doc_print(history_json(r), fmt);
     }
     protobuf_c_message_free_unpacked(&r->base, NULL);
     return 0;

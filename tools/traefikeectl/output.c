@@ -294,3 +294,12 @@ void tctl_json_print(const json_t *v, FILE *out)
     }
     free(s);
 }
+
+void tctl_doc_print(json_t *v, enum tctl_format fmt)
+{
+    if (fmt == TCTL_JSON)
+        tctl_json_print(v, stdout);
+    else
+        tctl_yaml_print(v, stdout);
+    json_decref(v);
+}

@@ -36,4 +36,8 @@ void tctl_yaml_print(const json_t *v, FILE *out);
 /* Prints <v> as indented JSON with a final newline. */
 void tctl_json_print(const json_t *v, FILE *out);
 
+/* Prints <v> on stdout as JSON when <fmt> is TCTL_JSON, else as YAML, and
+ * drops the caller's reference to <v> (takes). */
+void tctl_doc_print(json_t *v, enum tctl_format fmt);
+
 #endif
