@@ -8,27 +8,9 @@
 #   integration/dataplane/run.sh            (DP_ASAN=1: ASan+UBSan build)
 #
 # Prints "ok <case>" / "FAIL <case>"; exits non-zero if any case failed.
-set -u
-cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
+NAME=dp-it
+. "$(dirname "$0")/../lib.sh"
 HERE=$ROOT/integration/dataplane
-TMP=$(mktemp -d /tmp/dp-it.XXXXXX)
-PIDS=()
-FAILS=0
-
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
-check() { # check NAME COMMAND...: ok if the command succeeds
-    local name=$1; shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
-}
 
 # ---- build ----
 BAZEL_FLAGS=()
@@ -43,9 +25,6 @@ BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
 DP=$BIN/dataplane/dataplane
 WHOAMI=$BIN/tools/whoami/whoami
 
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_ADMIN=$(freeport)
 P_DOWN=$(freeport); P_NEW=$(freeport)
 
