@@ -30,6 +30,17 @@ struct cp_http *cp_http_new(const struct cp_http_config *cfg,
                             const struct cp_http_source *src, char *err,
                             size_t errlen);
 
+/* Serves HTTPS with <cert_chain_pem> (leaf first, then intermediates) and
+ * <key_pem> (both borrowed, copied into a new OpenSSL context) from now on:
+ * TLS 1.2 and 1.3, ECDHE+AEAD ciphers, ALPN http/1.1. Callable before the
+ * first connection and again at any time on the loop thread to rotate:
+ * connections accepted afterwards use the new certificate, established
+ * ones keep theirs. <cert_chain_pem> NULL: plain HTTP for new connections
+ * (the default). Returns 0, or GW_EINVAL with <err> filled (unreadable
+ * PEM, key not matching the certificate); the previous setting is kept. */
+int cp_http_set_tls(struct cp_http *s, const char *cert_chain_pem,
+                    const char *key_pem, char *err, size_t len);
+
 /* The port listened on (useful with port 0). */
 int cp_http_port(const struct cp_http *s);
 
