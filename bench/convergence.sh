@@ -16,6 +16,8 @@
 # loop (1 ms pause), after checking each answers 404 before the change.
 # Prints one line per change, then median/p90/p99/max. Not a test: exits 0
 # unless something could not run. Bounded waits; kills only its own pids.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROUTES=${ROUTES:-10000}

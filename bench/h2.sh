@@ -10,6 +10,8 @@
 #
 # Needs h2load (nghttp2-client), nginx (with http_v2) and haproxy. Kills
 # only the processes it started.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 WORKERS=${WORKERS:-1}

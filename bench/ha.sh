@@ -10,6 +10,8 @@
 #   bench/ha.sh                     (HA_WINDOW=20 HA_RATES="50 2000"
 #                                    HA_DATA_NODES=6; any may be overridden;
 #                                    HA_LIVE= hides the view; ~5 min)
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export HA_WINDOW=${HA_WINDOW:-20} HA_RATES=${HA_RATES:-50 2000}

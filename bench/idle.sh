@@ -13,6 +13,8 @@
 # Raises the open-file limit to its hard limit (needs CONNS + ~100).
 # Loopback ports picked free, a temp dir of its own; kills only what it
 # started.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 CONNS=${CONNS:-10000}

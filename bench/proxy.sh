@@ -15,6 +15,8 @@
 #
 # Needs wrk, nginx (nginx-light), haproxy and taskset. Kills only the
 # processes it started. Not part of the tests.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 DURATION=${DURATION:-10s}

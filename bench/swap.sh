@@ -15,6 +15,8 @@
 # Each reload waits until dataplane_config_loads_total counts it (signals
 # sent faster would coalesce). Needs wrk. Loopback ports picked free, a
 # temp dir of its own; kills only what it started.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROUTES=${ROUTES:-200}

@@ -9,6 +9,8 @@
 # validation alone, translation (cm_xds_translate) and encoding into a
 # snapshot (cp_xds_snapshot_add), REPEAT times, and prints median/min per
 # phase and peak RSS. Not a test: exits 0 unless the build or a run fails.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROUTERS=${ROUTERS:-10000}

@@ -18,6 +18,8 @@
 # before the streams, with them, and per stream (delta / STREAMS).
 # Not a test: exits 0 unless something could not run. Every wait is
 # bounded; only the processes started here are killed.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/.." || exit 2
 STREAMS=${STREAMS:-1000}

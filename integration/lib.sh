@@ -8,6 +8,8 @@
 # check and freeport. On exit it stops the pids in PIDS (only those: never
 # by name) and removes TMP unless something failed or KEEP_TMP is set.
 set -u
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 TMP=$(mktemp -d "/tmp/${NAME:-it}.XXXXXX")

@@ -9,6 +9,8 @@
 # "FAIL CASE" per case and timings, exits non-zero on any failure. Every
 # process gets free loopback ports and this run's temp dir; only pids
 # started here are killed.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 

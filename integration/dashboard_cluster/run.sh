@@ -33,6 +33,8 @@
 #
 # Prints "ok CASE" / "FAIL CASE: why" / "skip CASE: why"; exits non-zero if
 # any case failed.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD

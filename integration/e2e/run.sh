@@ -20,6 +20,8 @@
 # node's admin server. Every wait is bounded; ports are picked free; the
 # temp dir is our own; only pids started here are killed. Prints "ok CASE" /
 # "FAIL CASE" and "time WHAT MS"; exits non-zero if a case failed.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 TMP=$(mktemp -d /tmp/e2e-it.XXXXXX)

@@ -27,6 +27,8 @@
 # Prints "ok CASE" / "FAIL CASE: why", timings, and exits non-zero on any
 # failure. Ports are picked free on loopback; the temp dir is this run's;
 # only pids started here are killed.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD

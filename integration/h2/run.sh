@@ -14,6 +14,8 @@
 #   integration/h2/run.sh            (DP_ASAN=1: ASan+UBSan build)
 #
 # Prints "ok <case>" / "FAIL <case>"; exits non-zero if any case failed.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD

@@ -32,6 +32,8 @@
 # Prints "ok CASE" / "FAIL CASE: why"; exits non-zero on any failure. Kills
 # only pids it started or that cluster.json records; the nft table is
 # deleted on every exit path.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD

@@ -15,6 +15,8 @@
 # its own, from copies of the binaries; only pids started here are killed.
 # Prints "ok <case>" / "FAIL <case>"; exits non-zero if any case failed.
 # Takes about a minute.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD

@@ -9,6 +9,8 @@
 #
 # Prints "ok NAME" / "FAIL NAME: why" per check; exits non-zero on a FAIL.
 # Starts only its own whoami processes and kills only those pids.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 
 here=$(dirname "$(readlink -f "$0")")

@@ -15,6 +15,8 @@
 #
 # Prints "ok <case>" / "FAIL <case>"; exits non-zero if any failed. Only
 # the pids started here are killed.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD

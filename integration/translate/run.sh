@@ -6,6 +6,8 @@
 # integration/node/node_modules are there).
 # usage: run.sh [TRAEFIKEECTL]      (default: bazel builds it)
 #        run.sh --update [TRAEFIKEECTL]   rewrites expected.json
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -eu
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 repo=$(cd "$here/../.." && pwd)

@@ -10,6 +10,8 @@
 #                                    does)
 #
 # Exits non-zero on any mismatch. Needs node and integration/node/node_modules.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -u
 
 # The real location (under bazel test, $0 is a runfiles symlink): node_modules

@@ -6,6 +6,8 @@
 # 0 on loopback), prints "ok <case>" / "FAIL <case>", exits non-zero on any
 # failure. Each suite owns its children (the control plane exits when its
 # stdin closes); this script kills only the pids it started.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 

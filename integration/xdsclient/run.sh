@@ -7,6 +7,8 @@
 # process binds loopback port 0 (or a port it held before); the temp dir is
 # our own; only pids started here are killed. Prints "ok <case>" /
 # "FAIL <case>" and "time <what> <ms>"; exits non-zero on any failure.
+# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
+export TRAEFIKEE_INSECURE=1
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
