@@ -154,6 +154,39 @@ struct cp_http__stats {
 void cp_http__metrics(struct cp_http_text *t, const struct cp_http__stats *st,
                       const struct cp_http_source *src);
 
+/* ==== TLS (tls.c) ==== */
+
+#define CP_HTTP__TLS_CLOSED (-1)  /* cp_http__tls_read(): close_notify */
+#define CP_HTTP__TLS_RBUF   65536 /* ciphertext read at once (per server) */
+
+struct cp_http__tls_ctx;
+struct cp_http__tls;
+
+/* A server context of <chain_pem> (leaf first) and <key_pem> (borrowed):
+ * TLS 1.2-1.3, ECDHE+AEAD, ALPN http/1.1. Returns new; free with
+ * cp_http__tls_ctx_free() (connections made from it keep what they need).
+ * NULL with <err> (GW_EINVAL: bad PEM or a key not matching). */
+struct cp_http__tls_ctx *cp_http__tls_ctx_new(const char *chain_pem,
+                                              const char *key_pem, char *err,
+                                              size_t len);
+void cp_http__tls_ctx_free(struct cp_http__tls_ctx *x);
+/* A server-side connection of <x> (borrowed). Returns new; free with
+ * cp_http__tls_free(). NULL when out of memory. */
+struct cp_http__tls *cp_http__tls_new(struct cp_http__tls_ctx *x);
+void cp_http__tls_free(struct cp_http__tls *t);
+/* Hands <n> bytes read from the socket (copied). 0 or GW_ENOMEM. */
+int cp_http__tls_feed(struct cp_http__tls *t, const void *p, size_t n);
+/* Advances the handshake and decrypts up to <cap> (> 0) bytes into <out>:
+ * the count, 0 when more input is needed, CP_HTTP__TLS_CLOSED after
+ * close_notify, GW_EPROTO on failure (garbage, refused version...). */
+int cp_http__tls_read(struct cp_http__tls *t, void *out, size_t cap);
+/* Encrypts <n> bytes; the records wait in the output. 0 or GW_EPROTO. */
+int cp_http__tls_write(struct cp_http__tls *t, const void *p, size_t n);
+/* Bytes waiting to be sent, and taking up to <cap> of them into <out>. */
+size_t cp_http__tls_out_len(const struct cp_http__tls *t);
+size_t cp_http__tls_out_take(struct cp_http__tls *t, void *out, size_t cap);
+bool cp_http__tls_established(const struct cp_http__tls *t);
+
 /* ==== server and connections (server.c) ==== */
 
 enum cp_http__conn_state {
@@ -175,14 +208,16 @@ struct cp_http__conn {
     enum cp_http__conn_state state;
     bool keepalive;
     bool closing;
-    unsigned writes;            /* uv_write requests in flight */
-    size_t queued;              /* their bytes */
-    int64_t active_ms;          /* last read or answer (loop time) */
-    size_t len;                 /* bytes in buf */
-    size_t head_len;            /* of the request being handled */
-    size_t req_len;             /* head + body */
-    struct cp_http__work *work; /* password check running; NULL if none */
-    char buf[CP_HTTP__CONN_BUF];
+    unsigned writes;             /* uv_write requests in flight */
+    size_t queued;               /* their bytes */
+    int64_t active_ms;           /* last read or answer (loop time) */
+    size_t len;                  /* bytes in buf */
+    size_t head_len;             /* of the request being handled */
+    size_t req_len;              /* head + body */
+    struct cp_http__work *work;  /* password check running; NULL if none */
+    struct cp_http__tls *tls;    /* HTTPS; NULL for plain HTTP */
+    bool secure;                 /* tls handshake done */
+    char buf[CP_HTTP__CONN_BUF]; /* plaintext */
 };
 
 #define CP_HTTP__REVOKED 64 /* logged-out tokens remembered */
@@ -202,6 +237,8 @@ struct cp_http {
     bool closing;
     struct cp_http__conn *conns;
     unsigned nconns;
+    struct cp_http__tls_ctx *tls; /* new connections: HTTPS; NULL plain */
+    char *tls_rbuf; /* CP_HTTP__TLS_RBUF bytes of ciphertext being read */
     /* credentials */
     uint8_t cache[CP_HTTP__CACHE][32]; /* digests of verified Basic creds */
     unsigned ncache, cache_next;

@@ -305,13 +305,16 @@ static bool wants_json(struct cp_http__conn *c)
            prefix(h, "application/json");
 }
 
-static void cookie_header(struct cp_http *s, const char *value, unsigned age,
-                          char *out, size_t len)
+/* Secure when configured so or when <c> is HTTPS. */
+static void cookie_header(struct cp_http__conn *c, const char *value,
+                          unsigned age, char *out, size_t len)
 {
+    bool secure = c->srv->cookie_secure || c->tls != NULL;
+
     snprintf(out, len,
              "Set-Cookie: " CP_HTTP__COOKIE
              "=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict%s\r\n",
-             value, age, s->cookie_secure ? "; Secure" : "");
+             value, age, secure ? "; Secure" : "");
 }
 
 static void login_done(struct cp_http__conn *c, struct cp_http__work *k)
@@ -327,7 +330,7 @@ static void login_done(struct cp_http__conn *c, struct cp_http__work *k)
             redirect(c, 303, "/dashboard/?login=failed", NO_STORE);
         return;
     }
-    cookie_header(c->srv, tok, c->srv->session_ttl_s, hdr, sizeof(hdr));
+    cookie_header(c, tok, c->srv->session_ttl_s, hdr, sizeof(hdr));
     if (k->json)
         reply_json(c, 200, json_pack("{s:s}", "user", CP_AUTH_USER), hdr);
     else
@@ -378,7 +381,7 @@ static void logout(struct cp_http__conn *c)
         s->revoked[s->revoked_next] = strdup(tok);
         s->revoked_next = (s->revoked_next + 1) % CP_HTTP__REVOKED;
     }
-    cookie_header(s, "", 0, hdr, sizeof(hdr));
+    cookie_header(c, "", 0, hdr, sizeof(hdr));
     if (wants_json(c))
         reply_json(c, 200, json_pack("{s:b}", "loggedOut", 1), hdr);
     else

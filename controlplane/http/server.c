@@ -1,8 +1,10 @@
 /*
  * server.c -- the listener, connections (keep-alive, one request at a time,
  * bounded buffers and idle timeouts), response writing, the /api/events
- * streams (chunked server-sent events), and the sampling timer that feeds
- * the charts and publishes changes. Everything runs on the owner's loop.
+ * streams (chunked server-sent events), HTTPS through tls.c when a
+ * certificate is set (ciphertext in and out here, bounded handshake), and
+ * the sampling timer that feeds the charts and publishes changes.
+ * Everything runs on the owner's loop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,8 @@ static void server_free(struct cp_http *s)
     free(s->revs_digest);
     free(s->node_id);
     json_decref(s->evlog);
+    cp_http__tls_ctx_free(s->tls);
+    free(s->tls_rbuf);
     free(s);
 }
 
@@ -61,6 +65,7 @@ static void conn_closed(uv_handle_t *h)
     struct cp_http *s = c->srv;
 
     cp_http__parser_free(c->parser);
+    cp_http__tls_free(c->tls);
     free(c);
     cp_http__unref(s);
 }
@@ -89,6 +94,7 @@ void cp_http__conn_close(struct cp_http__conn *c)
 }
 
 static void process(struct cp_http__conn *c);
+static bool tls_pull(struct cp_http__conn *c);
 static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 
@@ -109,6 +115,8 @@ static void finish(struct cp_http__conn *c)
         cp_http__conn_close(c);
         return;
     }
+    if (c->tls != NULL && !tls_pull(c)) /* records left while busy */
+        return;
     process(c);
 }
 
@@ -130,30 +138,68 @@ static void written(uv_write_t *w, int status)
         finish(c);
 }
 
-int cp_http__send(struct cp_http__conn *c, const void *data, size_t n)
+/* A write request of <n> bytes for the caller to fill, or NULL (then <c>
+ * is being closed). */
+static struct wreq *wreq_new(struct cp_http__conn *c, size_t n)
 {
-    struct wreq *r;
-    uv_buf_t b;
-    int e;
+    struct wreq *r = malloc(sizeof(*r) + n);
 
-    if (c->closing)
-        return UV_ECANCELED;
-    if ((r = malloc(sizeof(*r) + n)) == NULL) {
+    if (r == NULL) {
         cp_http__conn_close(c);
-        return UV_ENOMEM;
+        return NULL;
     }
     r->c = c;
     r->n = n;
-    memcpy(r->data, data, n);
-    b = uv_buf_init(r->data, (unsigned)n);
+    return r;
+}
+
+/* Writes <r> (taken). 0 or a UV_E* code (then <c> is being closed). */
+static int wreq_send(struct cp_http__conn *c, struct wreq *r)
+{
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)r->n);
+    int e;
+
     if ((e = uv_write(&r->w, (uv_stream_t *)&c->tcp, &b, 1, written)) != 0) {
         free(r);
         cp_http__conn_close(c);
         return e;
     }
     c->writes++;
-    c->queued += n;
+    c->queued += r->n;
     return 0;
+}
+
+/* Sends the records the TLS layer of <c> has produced. */
+static int tls_flush(struct cp_http__conn *c)
+{
+    size_t n = cp_http__tls_out_len(c->tls);
+    struct wreq *r;
+
+    if (n == 0)
+        return 0;
+    if ((r = wreq_new(c, n)) == NULL)
+        return UV_ENOMEM;
+    r->n = cp_http__tls_out_take(c->tls, r->data, n);
+    return wreq_send(c, r);
+}
+
+int cp_http__send(struct cp_http__conn *c, const void *data, size_t n)
+{
+    struct wreq *r;
+
+    if (c->closing)
+        return UV_ECANCELED;
+    if (c->tls != NULL) {
+        if (cp_http__tls_write(c->tls, data, n) != 0) {
+            cp_http__conn_close(c);
+            return UV_EPROTO;
+        }
+        return tls_flush(c);
+    }
+    if ((r = wreq_new(c, n)) == NULL)
+        return UV_ENOMEM;
+    memcpy(r->data, data, n);
+    return wreq_send(c, r);
 }
 
 static const char *reason(int status)
@@ -279,10 +325,62 @@ static void process(struct cp_http__conn *c)
     }
 }
 
+/* Decrypts what the TLS layer of <c> holds into c->buf (dropped on an
+ * event stream, whose input is ignored) and sends what the handshake
+ * produced. Closes <c> on a failed handshake, bad record or close_notify:
+ * false then. */
+static bool tls_pull(struct cp_http__conn *c)
+{
+    int64_t now = (int64_t)uv_now(c->srv->loop);
+    int r = 1;
+
+    while (r > 0) {
+        if (c->state == CP_HTTP__C_SSE)
+            c->len = 0;
+        if (c->len == sizeof(c->buf))
+            break;
+        r = cp_http__tls_read(c->tls, c->buf + c->len, sizeof(c->buf) - c->len);
+        if (r > 0) {
+            c->len += (size_t)r;
+            c->active_ms = now;
+        }
+    }
+    if (!c->secure && cp_http__tls_established(c->tls)) {
+        c->secure = true;
+        c->active_ms = now; /* the idle or head timeout starts now */
+    }
+    if (tls_flush(c) != 0)
+        return false;
+    if (r < 0) {
+        if (r != CP_HTTP__TLS_CLOSED)
+            cm_log_debug("http", "tls_failed", "handshake=%s",
+                         c->secure ? "done" : "failed");
+        cp_http__conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* Ciphertext read from <c>'s socket. */
+static void tls_input(struct cp_http__conn *c, const char *p, size_t n)
+{
+    if (cp_http__tls_feed(c->tls, p, n) != 0) {
+        cp_http__conn_close(c);
+        return;
+    }
+    if (tls_pull(c) && c->state != CP_HTTP__C_SSE)
+        process(c);
+}
+
 static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct cp_http__conn *c = h->data;
 
+    (void)hint;
+    if (c->tls != NULL) { /* the server's: tls_input() consumes it at once */
+        *b = uv_buf_init(c->srv->tls_rbuf, CP_HTTP__TLS_RBUF);
+        return;
+    }
     if (c->state == CP_HTTP__C_SSE) /* input is ignored: reuse the buffer */
         c->len = 0;
     *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
@@ -296,7 +394,13 @@ static void conn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         cp_http__conn_close(c);
         return;
     }
-    if (n == 0 || c->state == CP_HTTP__C_SSE)
+    if (n == 0)
+        return;
+    if (c->tls != NULL) {
+        tls_input(c, b->base, (size_t)n);
+        return;
+    }
+    if (c->state == CP_HTTP__C_SSE)
         return;
     c->len += (size_t)n;
     c->active_ms = (int64_t)uv_now(c->srv->loop);
@@ -324,6 +428,7 @@ static void on_conn(uv_stream_t *l, int status)
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
         s->nconns > CP_HTTP__MAX_CONNS ||
         (c->parser = cp_http__parser_new()) == NULL ||
+        (s->tls != NULL && (c->tls = cp_http__tls_new(s->tls)) == NULL) ||
         uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) != 0)
         cp_http__conn_close(c);
 }
@@ -536,8 +641,10 @@ static void sweep(struct cp_http *s)
             if (ping)
                 sse_send(c, ": ping\n\n", 8);
         } else if (c->state == CP_HTTP__C_HEAD || c->state == CP_HTTP__C_BODY) {
-            /* idle between requests, or a head or body too slow */
-            bool idle = c->state == CP_HTTP__C_HEAD && c->len == 0;
+            /* idle between requests, or a TLS handshake, head or body
+             * too slow */
+            bool idle = c->state == CP_HTTP__C_HEAD && c->len == 0 &&
+                        (c->tls == NULL || c->secure);
             int64_t limit = idle ? CP_HTTP__IDLE_MS : CP_HTTP__HEAD_MS;
             if (now - c->active_ms > limit)
                 cp_http__conn_close(c);
@@ -625,6 +732,27 @@ struct cp_http *cp_http_new(const struct cp_http_config *cfg,
     uv_timer_start(&s->tick, on_tick, s->sample_ms, s->sample_ms);
     cm_log_info("http", "listening", "addr=%s port=%d", cfg->addr, s->port);
     return s;
+}
+
+int cp_http_set_tls(struct cp_http *s, const char *cert_chain_pem,
+                    const char *key_pem, char *err, size_t len)
+{
+    struct cp_http__tls_ctx *x = NULL;
+
+    if (s == NULL || s->closing)
+        return cm_err_set(err, len, GW_EINVAL, "http: server closed");
+    if (cert_chain_pem != NULL) {
+        if (s->tls_rbuf == NULL &&
+            (s->tls_rbuf = malloc(CP_HTTP__TLS_RBUF)) == NULL)
+            return cm_err_set(err, len, GW_ENOMEM, "out of memory");
+        if ((x = cp_http__tls_ctx_new(cert_chain_pem, key_pem, err, len)) ==
+            NULL)
+            return GW_EINVAL;
+    }
+    cp_http__tls_ctx_free(s->tls); /* connections keep their own */
+    s->tls = x;
+    cm_log_info("http", "tls", "https=%s", x != NULL ? "on" : "off");
+    return GW_OK;
 }
 
 int cp_http_port(const struct cp_http *s)
