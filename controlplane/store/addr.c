@@ -169,6 +169,8 @@ const char *cp_store_strerror(int code)
                "confirmed it: it may be lost";
     case CP_STORE_ENOSENTINEL:
         return "fewer than a majority of the sentinels can be heard";
+    case CP_STORE_EAUTH:
+        return "Redis authentication failed (wrong or missing password)";
     }
     return cm_err_str(code);
 }

@@ -8,6 +8,7 @@
  * poll error is handed to hiredis, so a refused connect fails at once
  * instead of hanging until the command deadline).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,6 +244,44 @@ static void on_push(redisAsyncContext *ac, void *reply, void *privdata)
         c->push(c, r);
 }
 
+/* AUTH's answer, the first on a master/replica link. A refusal drops the
+ * link like a loss (the owner retries with backoff) and says why. */
+static void on_auth(struct cp_store *s, int status, redisReply *r, void *arg)
+{
+    struct cp_store__conn *c = arg;
+
+    if (status != 0 || c->ac == NULL)
+        return; /* the loss is reported already */
+    if (r->type == REDIS_REPLY_STATUS)
+        return;
+    if (r->type == REDIS_REPLY_ERROR &&
+        strstr(r->str, "without any password configured") != NULL) {
+        cm_log_warn(CP_STORE__MOD, "redis_auth_unneeded",
+                    "conn=%s why=\"a password is set but Redis asks for "
+                    "none\"",
+                    c->name);
+        return;
+    }
+    snprintf(s->last_error, sizeof(s->last_error),
+             "Redis at %s refused the password: %s", s->master_str,
+             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    cm_log_error(CP_STORE__MOD, "redis_auth", "conn=%s err=\"%s\"", c->name,
+                 s->last_error);
+    conn_lost(c, CP_STORE_EAUTH, 1);
+}
+
+/* Queues AUTH before anything else on <c> when it needs it. */
+static int conn_auth(struct cp_store__conn *c)
+{
+    const char *pw = c->store->password;
+    const char *argv[2] = {"AUTH", pw};
+
+    if (!c->auth || pw == NULL)
+        return GW_OK;
+    return cp_store__conn_cmd(c, c->store->cmd_timeout_ms, on_auth, c, 2, argv,
+                              NULL);
+}
+
 void cp_store__conn_init(struct cp_store__conn *c, struct cp_store *s,
                          const char *name, cp_store__push_fn push,
                          cp_store__lost_fn lost)
@@ -284,6 +323,10 @@ int cp_store__conn_connect(struct cp_store__conn *c,
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
+    if (conn_auth(c) != 0) {
+        cp_store__conn_drop(c, GW_ENOMEM);
+        return GW_ENOMEM;
+    }
     return GW_OK;
 }
 

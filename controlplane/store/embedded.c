@@ -10,6 +10,11 @@
  * server is not our child (no death signal, no waitpid) and its settings are
  * unknown. Only that recorded pid is ever signalled, never a name.
  *
+ * Password (require_password): <data_dir>/redis-password (0600) holds it,
+ * made from 16 random bytes (hex) when missing; the server gets it through
+ * <data_dir>/redis.conf (0600, "requirepass ..."), so it never shows on a
+ * command line.
+ *
  * Blocking calls (fork, waitpid, PING); use before the loop runs.
  */
 #define _GNU_SOURCE
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,7 +46,11 @@ struct cp_store_embedded {
     char addr[CP_STORE_PATH_LEN + 8];
     char pidfile[4096];
     char logfile[4096];
+    char conffile[4096]; /* "" without a password */
+    char *password;      /* NULL without */
 };
+
+#define PASSWORD_MAX 256
 
 static uint64_t now_ms(void)
 {
@@ -136,17 +146,33 @@ static pid_t kill_leftover(const struct cp_store_embedded *e)
 static void child_exec(const struct cp_store_embedded *e, const char *bin,
                        const char *dir, pid_t parent)
 {
-    const char *argv[] = {bin,        "--port",
-                          "0",        "--unixsocket",
-                          e->sock,    "--unixsocketperm",
-                          "700",      "--dir",
-                          dir,        "--save",
-                          "",         "--appendonly",
-                          "no",       "--daemonize",
-                          "no",       "--logfile",
-                          e->logfile, NULL};
+    /* a config file must come first; without one the list starts at 1 */
+    const char *argv[] = {bin,
+                          e->conffile,
+                          "--port",
+                          "0",
+                          "--unixsocket",
+                          e->sock,
+                          "--unixsocketperm",
+                          "700",
+                          "--dir",
+                          dir,
+                          "--save",
+                          "",
+                          "--appendonly",
+                          "no",
+                          "--daemonize",
+                          "no",
+                          "--logfile",
+                          e->logfile,
+                          NULL};
+    const char **args = argv;
     int fd;
 
+    if (e->conffile[0] == '\0') {
+        args = argv + 1;
+        args[0] = bin;
+    }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
         _exit(127);
     fd = open("/dev/null", O_RDWR);
@@ -159,7 +185,7 @@ static void child_exec(const struct cp_store_embedded *e, const char *bin,
     for (int i = 3; i < 65536; i++)
         if (fcntl(i, F_GETFD) != -1)
             close(i);
-    execvp(bin, (char *const *)argv);
+    execvp(bin, (char *const *)args);
     _exit(127);
 }
 
@@ -180,7 +206,8 @@ static int write_pidfile(const struct cp_store_embedded *e)
     return rename(tmp, e->pidfile) == -1 ? -errno : GW_OK;
 }
 
-static int ping(const char *sock)
+/* 1 when the server at <sock> answers PING (after AUTH <password>). */
+static int ping(const char *sock, const char *password)
 {
     struct timeval tv = {0, 200000};
     redisContext *c = redisConnectUnixWithTimeout(sock, tv);
@@ -189,6 +216,16 @@ static int ping(const char *sock)
 
     if (c == NULL)
         return 0;
+    if (c->err == 0 && password != NULL) {
+        redisSetTimeout(c, tv);
+        r = redisCommand(c, "AUTH %s", password);
+        if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+            freeReplyObject(r);
+            redisFree(c);
+            return 0;
+        }
+        freeReplyObject(r);
+    }
     if (c->err == 0) {
         redisSetTimeout(c, tv);
         r = redisCommand(c, "PING");
@@ -230,7 +267,7 @@ static int wait_ready(struct cp_store_embedded *e, unsigned ms, char *err,
                               "see %s",
                               st, e->logfile);
         }
-        if (ping(e->sock))
+        if (ping(e->sock, e->password))
             return GW_OK;
         sleep_ms(20);
     }
@@ -253,6 +290,96 @@ static int set_paths(struct cp_store_embedded *e, const char *dir, char *err,
     return GW_OK;
 }
 
+/* ==== password ==== */
+
+/* Writes <text> to <path> (0600) through a temporary file and a rename. */
+static int write_private(const char *path, const char *text)
+{
+    char tmp[4200];
+    size_t n = strlen(text);
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd == -1)
+        return -errno;
+    if (write(fd, text, n) != (ssize_t)n || fsync(fd) == -1 ||
+        close(fd) == -1) {
+        unlink(tmp);
+        return GW_EIO;
+    }
+    return rename(tmp, path) == -1 ? -errno : GW_OK;
+}
+
+/* A password a redis.conf line can carry as is: 1 to PASSWORD_MAX - 1
+ * printable characters, no space and no quote. */
+static int password_ok(const char *p)
+{
+    size_t n = strlen(p);
+
+    if (n == 0 || n >= PASSWORD_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] <= ' ' || p[i] > '~' || p[i] == '"' || p[i] == '\'' ||
+            p[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static int new_password(char out[33])
+{
+    unsigned char b[16];
+    static const char hex[] = "0123456789abcdef";
+
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        return GW_EIO;
+    for (size_t i = 0; i < sizeof(b); i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[32] = '\0';
+    explicit_bzero(b, sizeof(b));
+    return GW_OK;
+}
+
+/* Reads <dir>/redis-password, or makes it; then writes <dir>/redis.conf. */
+static int setup_password(struct cp_store_embedded *e, const char *dir,
+                          char *err, size_t errlen)
+{
+    char path[4200], buf[PASSWORD_MAX + 2], conf[PASSWORD_MAX + 16];
+    int n, rc;
+
+    snprintf(path, sizeof(path), "%s/redis-password", dir);
+    n = read_file(path, buf, sizeof(buf));
+    if (n < 0 && errno != ENOENT)
+        return cm_err_set(err, errlen, GW_EIO, "read %s: %s", path,
+                          strerror(errno));
+    if (n < 0) {
+        if (new_password(buf) != 0)
+            return cm_err_set(err, errlen, GW_EIO, "getrandom failed");
+        rc = write_private(path, buf);
+        if (rc != 0)
+            return cm_err_set(err, errlen, rc, "write %s failed", path);
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!password_ok(buf))
+        return cm_err_set(err, errlen, GW_EINVAL,
+                          "%s: not a usable password (1 to %d printable "
+                          "characters, no space or quote)",
+                          path, PASSWORD_MAX - 1);
+    e->password = strdup(buf);
+    snprintf(e->conffile, sizeof(e->conffile), "%s/redis.conf", dir);
+    snprintf(conf, sizeof(conf), "requirepass %s\n", buf);
+    rc = write_private(e->conffile, conf);
+    explicit_bzero(buf, sizeof(buf));
+    explicit_bzero(conf, sizeof(conf));
+    if (e->password == NULL)
+        return cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
+    if (rc != 0)
+        return cm_err_set(err, errlen, rc, "write %s failed", e->conffile);
+    return GW_OK;
+}
+
 int cp_store_embedded_start(const struct cp_store_embedded_config *cfg,
                             struct cp_store_embedded **out, char *err,
                             size_t errlen)
@@ -272,6 +399,8 @@ int cp_store_embedded_start(const struct cp_store_embedded_config *cfg,
     if (e == NULL)
         return cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
     rc = set_paths(e, cfg->data_dir, err, errlen);
+    if (rc == 0 && cfg->require_password)
+        rc = setup_password(e, cfg->data_dir, err, errlen);
     if (rc != 0)
         goto fail;
     e->leftover = kill_leftover(e);
@@ -311,6 +440,11 @@ pid_t cp_store_embedded_pid(const struct cp_store_embedded *e)
     return e->pid;
 }
 
+const char *cp_store_embedded_password(const struct cp_store_embedded *e)
+{
+    return e->password;
+}
+
 pid_t cp_store_embedded_leftover(const struct cp_store_embedded *e)
 {
     return e->leftover;
@@ -337,6 +471,10 @@ void cp_store_embedded_stop(struct cp_store_embedded *e)
                 unlink(e->pidfile);
         }
         cm_log_info(MOD, "embedded_stopped", "pid=%d", (int)e->pid);
+    }
+    if (e->password != NULL) {
+        explicit_bzero(e->password, strlen(e->password));
+        free(e->password);
     }
     free(e);
 }

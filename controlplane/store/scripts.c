@@ -80,8 +80,53 @@ static const char admin_set[] =
     "redis.call('SET', KEYS[2], ARGV[2])\n"
     "return 1\n";
 
+/* KEYS: ca. ARGV: cert, sealed key, created. Not fenced: the first node
+ * creates the CA before any leader exists. HSETNX on cert decides between
+ * nodes creating at once; everyone gets the winner's record:
+ * {1 (ours) or 0 (another's), cert, key, created}. */
+static const char ca_create[] =
+    "if redis.call('HSETNX', KEYS[1], 'cert', ARGV[1]) == 1 then\n"
+    "  redis.call('HSET', KEYS[1], 'key', ARGV[2], 'created', ARGV[3])\n"
+    "  return {1, ARGV[1], ARGV[2], ARGV[3]}\n"
+    "end\n"
+    "local r = redis.call('HMGET', KEYS[1], 'cert', 'key', 'created')\n"
+    "return {0, r[1], r[2], r[3]}\n";
+
+/* KEYS: epoch, tokens. ARGV: epoch, control hash, data hash, control
+ * sealed, data sealed ('' = none), "1" to keep tokens already there.
+ * Fenced; replaces the whole hash: {1} written, {0} kept. */
+static const char tokens_set[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('STALE stale epoch')\n"
+    "end\n"
+    "if ARGV[6] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "redis.call('HSET', KEYS[2], 'control', ARGV[2], 'data', ARGV[3])\n"
+    "if ARGV[4] ~= '' then\n"
+    "  redis.call('HSET', KEYS[2], 'control_sealed', ARGV[4])\n"
+    "end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  redis.call('HSET', KEYS[2], 'data_sealed', ARGV[5])\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: epoch, revoked. ARGV: epoch, "role/id", unix seconds. Fenced. */
+static const char revoke[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+                             "  return redis.error_reply('STALE stale epoch')\n"
+                             "end\n"
+                             "redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])\n"
+                             "return 1\n";
+
 const char *const cp_store__script_src[CP_STORE__NSCRIPTS] = {
-    [CP_STORE__S_ACQUIRE] = acquire, [CP_STORE__S_RENEW] = renew,
-    [CP_STORE__S_RESIGN] = resign,   [CP_STORE__S_PUT] = put,
-    [CP_STORE__S_GET] = get,         [CP_STORE__S_ADMIN_SET] = admin_set,
+    [CP_STORE__S_ACQUIRE] = acquire,
+    [CP_STORE__S_RENEW] = renew,
+    [CP_STORE__S_RESIGN] = resign,
+    [CP_STORE__S_PUT] = put,
+    [CP_STORE__S_GET] = get,
+    [CP_STORE__S_ADMIN_SET] = admin_set,
+    [CP_STORE__S_CA_CREATE] = ca_create,
+    [CP_STORE__S_TOKENS_SET] = tokens_set,
+    [CP_STORE__S_REVOKE] = revoke,
 };

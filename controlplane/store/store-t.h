@@ -23,6 +23,7 @@ struct cp_store_embedded;
 #define CP_STORE_EUNSURE    (-1106) /* written, but a failover began first */
 #define CP_STORE_ENOSENTINEL                                                   \
     (-1107) /* fewer than a majority of sentinels can be heard */
+#define CP_STORE_EAUTH (-1108) /* Redis refused or wants a password */
 
 #define CP_STORE_HOST_LEN      256
 #define CP_STORE_PATH_LEN      108 /* sun_path */
@@ -60,6 +61,8 @@ struct cp_store_config {
     int wait_replicas;            /* replicas a write needs; -1 means 0 [1] */
     unsigned history;             /* revisions kept [10] */
     unsigned failover_hold_ms; /* writes refused after a failover sign [5000] */
+    const char *password;      /* AUTH on every master/replica connection (not
+                                  the sentinels); NULL or "" for none */
 };
 
 /* What a Sentinel pub/sub message means for the store's master
@@ -130,11 +133,58 @@ typedef void (*cp_store_value_cb)(struct cp_store *store, int status,
 /* A plain completion. */
 typedef void (*cp_store_done_cb)(struct cp_store *store, int status, void *arg);
 
+/* ==== security records (security.c, docs/security.md) ==== */
+
+/* The cluster CA (<prefix>ca): its certificate, its key sealed with the
+ * cluster key (opaque here), when it was made (unix seconds). */
+struct cp_store_ca {
+    const char *cert;
+    const char *key;
+    int64_t created;
+};
+
+/* <ca> borrowed during the call, non-NULL when <status> is 0; GW_ENOENT when
+ * there is no CA. For a create, <created> is 1 when this call's record won,
+ * 0 when another node's was there first (<ca> is then that one). */
+typedef void (*cp_store_ca_cb)(struct cp_store *store, int status,
+                               const struct cp_store_ca *ca, int created,
+                               void *arg);
+
+/* The join tokens (<prefix>tokens): SHA-256 hex of each role's secret (what
+ * Join checks), and the token texts sealed with the cluster key so that the
+ * leader can show them again (may be NULL: not stored). */
+struct cp_store_tokens {
+    const char *control;
+    const char *data;
+    const char *control_sealed;
+    const char *data_sealed;
+};
+
+/* <t> borrowed during the call, non-NULL when <status> is 0; GW_ENOENT when
+ * no tokens are stored. */
+typedef void (*cp_store_tokens_cb)(struct cp_store *store, int status,
+                                   const struct cp_store_tokens *t, void *arg);
+
+/* One revocation (<prefix>revoked): "role/id" and the unix seconds before
+ * which that node's certificates are refused. */
+struct cp_store_revoked {
+    const char *key;
+    int64_t at;
+};
+
+/* All revocations; <v> borrowed during the call (n may be 0). */
+typedef void (*cp_store_revoked_cb)(struct cp_store *store, int status,
+                                    const struct cp_store_revoked *v, size_t n,
+                                    void *arg);
+
 /* Options of the embedded redis-server (cp_store_embedded_start()). */
 struct cp_store_embedded_config {
     const char *data_dir;      /* required; created if missing (0700) */
     const char *redis_server;  /* binary ["redis-server" from PATH] */
     unsigned start_timeout_ms; /* wait for PING [5000] */
+    int require_password;      /* requirepass with the password kept in
+                                  <data_dir>/redis-password (made if absent,
+                                  0600); 0: no password, as before */
 };
 
 #endif

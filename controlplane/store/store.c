@@ -62,6 +62,13 @@ static void store_free(struct cp_store *s)
     free(s->k_events);
     free(s->k_node);
     free(s->k_admin);
+    free(s->k_ca);
+    free(s->k_tokens);
+    free(s->k_revoked);
+    if (s->password != NULL) {
+        explicit_bzero(s->password, strlen(s->password));
+        free(s->password);
+    }
     free(s);
 }
 
@@ -74,6 +81,11 @@ void cp_store__handle_closed(struct cp_store *s)
 static void handle_closed(uv_handle_t *h)
 {
     cp_store__handle_closed(h->data);
+}
+
+void cp_store__set_error(struct cp_store *s, const char *why)
+{
+    snprintf(s->last_error, sizeof(s->last_error), "%s", why);
 }
 
 int cp_store__ready(const struct cp_store *s)
@@ -100,6 +112,9 @@ static void store_fail(struct cp_store *s, int code, const char *why,
     cm_log_info(CP_STORE__MOD, "master_down",
                 "master=%s why=\"%s\" code=%d retry_ms=%u", s->master_str, why,
                 code, delay_ms);
+    if (code != CP_STORE_EAUTH) /* conn.c said more already */
+        snprintf(s->last_error, sizeof(s->last_error), "%s: %s: %s",
+                 s->master_str, why, cp_store_strerror(code));
     s->phase = CP_STORE__WAIT;
     cp_store__conn_drop(&s->squery, code);
     cp_store__conn_drop(&s->sub, code);
@@ -204,6 +219,16 @@ static void on_role(struct cp_store *s, int status, redisReply *r, void *arg)
 
     if (status != 0 || s->phase != CP_STORE__HANDSHAKE)
         return; /* a loss is handled by master_lost */
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
+        snprintf(s->last_error, sizeof(s->last_error),
+                 "Redis at %s requires a password (NOAUTH) and none was "
+                 "given",
+                 s->master_str);
+        cm_log_error(CP_STORE__MOD, "redis_auth", "master=%s err=\"%s\"",
+                     s->master_str, s->last_error);
+        cp_store__master_fail(s, CP_STORE_EAUTH, "password required");
+        return;
+    }
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
         r->element[0]->type == REDIS_REPLY_STRING)
         role = r->element[0]->str;
@@ -441,9 +466,12 @@ static int make_keys(struct cp_store *s)
     s->k_events = cp_store__key(s, "events");
     s->k_node = cp_store__key(s, "node:");
     s->k_admin = cp_store__key(s, "admin:hash");
+    s->k_ca = cp_store__key(s, "ca");
+    s->k_tokens = cp_store__key(s, "tokens");
+    s->k_revoked = cp_store__key(s, "revoked");
     return s->k_leader && s->k_epoch && s->k_revision && s->k_current &&
                    s->k_history && s->k_rev && s->k_events && s->k_node &&
-                   s->k_admin
+                   s->k_admin && s->k_ca && s->k_tokens && s->k_revoked
                ? GW_OK
                : GW_ENOMEM;
 }
@@ -483,6 +511,9 @@ static int apply_config(struct cp_store *s, const struct cp_store_config *cfg,
     s->prefix = dup_or(cfg->prefix, "traefikee:");
     s->node_id = strdup(cfg->node_id);
     s->master_name = dup_or(cfg->master_name, "mymaster");
+    if (cfg->password != NULL && *cfg->password != '\0' &&
+        (s->password = strdup(cfg->password)) == NULL)
+        return cm_err_set(err, errlen, GW_ENOMEM, "store: out of memory");
     if (s->prefix == NULL || s->node_id == NULL || s->master_name == NULL ||
         make_keys(s) != 0)
         return cm_err_set(err, errlen, GW_ENOMEM, "store: out of memory");
@@ -512,6 +543,7 @@ struct cp_store *cp_store_new(uv_loop_t *loop,
         s->rnd = 1;
     cp_store__conn_init(&s->cmd, s, "cmd", NULL, master_lost);
     cp_store__conn_init(&s->sub, s, "sub", sub_push, master_lost);
+    s->cmd.auth = s->sub.auth = 1; /* never the sentinels */
     cp_store__conn_init(&s->squery, s, "sentinel", NULL, NULL);
     uv_timer_init(loop, &s->retry_timer);
     s->retry_timer.data = s;
@@ -552,4 +584,9 @@ int cp_store_connected(const struct cp_store *s)
 const char *cp_store_master(const struct cp_store *s)
 {
     return s->master_str;
+}
+
+const char *cp_store_last_error(const struct cp_store *s)
+{
+    return s->last_error;
 }

@@ -41,6 +41,10 @@ int cp_store_connected(const struct cp_store *store);
  * until the next reconnect. */
 const char *cp_store_master(const struct cp_store *store);
 
+/* Why the last connection attempt to a master failed (a refused password
+ * says so), "" before any failure; borrowed until the next attempt. */
+const char *cp_store_last_error(const struct cp_store *store);
+
 /* Text for a CP_STORE_E* code, else cm_err_str(). */
 const char *cp_store_strerror(int code);
 
@@ -109,6 +113,49 @@ int cp_store_set_admin_hash(struct cp_store *store, const char *hash,
                             int only_if_unset, cp_store_done_cb cb,
                             void *arg) CM_MUST_CHECK;
 
+/* ==== security records (security.c, docs/security.md) ==== */
+
+/* HMGET <prefix>ca: <cb> gets 0 with the CA, or GW_ENOENT. */
+int cp_store_get_ca(struct cp_store *store, cp_store_ca_cb cb,
+                    void *arg) CM_MUST_CHECK;
+
+/* Stores <ca> (borrowed for the call) as the cluster CA unless there is one
+ * already: one script on the master (HSETNX on cert decides), so nodes
+ * creating at once agree: each <cb> gets the winner's record (<created> 1
+ * for the node whose record won). Any node may call it, leader or not (the
+ * first node makes the CA before a leader exists); refused like a write
+ * while a failover may be under way (CP_STORE_EFAILOVER, ...). A record
+ * this call wrote is confirmed with WAIT like a revision: too few replicas
+ * is only logged; CP_STORE_EUNSURE when a failover began first (read it
+ * again, or create again). */
+int cp_store_create_ca(struct cp_store *store, const struct cp_store_ca *ca,
+                       cp_store_ca_cb cb, void *arg) CM_MUST_CHECK;
+
+/* HMGET <prefix>tokens: <cb> gets 0 with the hashes (and the sealed texts
+ * when stored), or GW_ENOENT when either hash is missing. */
+int cp_store_get_tokens(struct cp_store *store, cp_store_tokens_cb cb,
+                        void *arg) CM_MUST_CHECK;
+
+/* Replaces the whole tokens hash with <t> (borrowed for the call; both
+ * hashes required, sealed texts may be NULL), fenced by this node's term
+ * and confirmed like cp_store_set_admin_hash(): CP_STORE_ENOTLEADER,
+ * CP_STORE_ESTALE, CP_STORE_ENOREPLICA, CP_STORE_EUNSURE. With
+ * <only_if_unset>, tokens already there are kept and <cb> gets
+ * CP_STORE_EEXIST (two first uses at once agree on one pair). */
+int cp_store_set_tokens(struct cp_store *store, const struct cp_store_tokens *t,
+                        int only_if_unset, cp_store_done_cb cb,
+                        void *arg) CM_MUST_CHECK;
+
+/* HGETALL <prefix>revoked: every "role/id" with its time. */
+int cp_store_list_revoked(struct cp_store *store, cp_store_revoked_cb cb,
+                          void *arg) CM_MUST_CHECK;
+
+/* Sets <prefix>revoked "<role>/<id>" to <at> (unix seconds), replacing an
+ * older time; fenced and confirmed like cp_store_set_tokens(). <role> must
+ * not contain '/'. */
+int cp_store_revoke(struct cp_store *store, const char *role, const char *id,
+                    int64_t at, cp_store_done_cb cb, void *arg) CM_MUST_CHECK;
+
 /* ==== pure helpers (addr.c) ==== */
 
 /* Parses "host:port", "[v6]:port" or "unix:/path". 0 or GW_EINVAL. */
@@ -159,7 +206,9 @@ int cp_store_info_online(const char *info, size_t len, unsigned max_lag_s);
 /* ==== embedded redis-server (embedded.c) ==== */
 
 /* Starts a private redis-server on <data_dir>/redis.sock (port 0, no RDB,
- * no AOF, socket mode 700) that dies with this process, after killing a
+ * no AOF, socket mode 700; with cfg->require_password, requirepass from
+ * <data_dir>/redis-password, given in a 0600 config file, not on the
+ * command line) that dies with this process, after killing a
  * leftover recorded in <data_dir>/redis.pid; waits until PING answers.
  * Blocks (use before the loop runs). Returns 0 and sets <out> (new; free
  * with cp_store_embedded_stop()), or an error with <err> filled. */
@@ -171,6 +220,10 @@ int cp_store_embedded_start(const struct cp_store_embedded_config *cfg,
 const char *cp_store_embedded_addr(const struct cp_store_embedded *e);
 
 pid_t cp_store_embedded_pid(const struct cp_store_embedded *e);
+
+/* The password the node must give (cp_store_config.password), or NULL when
+ * started without require_password; borrowed until stop. */
+const char *cp_store_embedded_password(const struct cp_store_embedded *e);
 
 /* Pid of the leftover killed by the last start, or 0. */
 pid_t cp_store_embedded_leftover(const struct cp_store_embedded *e);

@@ -65,6 +65,7 @@ struct cp_store__conn {
     uint64_t sub_deadline; /* SUBSCRIBE not yet confirmed by then, or 0 */
     cp_store__push_fn push;
     cp_store__lost_fn lost; /* may be NULL */
+    int auth;               /* sends AUTH first (a master/replica link) */
 };
 
 enum cp_store__phase {
@@ -83,6 +84,9 @@ enum cp_store__script {
     CP_STORE__S_PUT,
     CP_STORE__S_GET,
     CP_STORE__S_ADMIN_SET,
+    CP_STORE__S_CA_CREATE,
+    CP_STORE__S_TOKENS_SET,
+    CP_STORE__S_REVOKE,
     CP_STORE__NSCRIPTS,
 };
 
@@ -105,6 +109,9 @@ struct cp_store {
     /* keys: prefix + suffix, owned */
     char *k_leader, *k_epoch, *k_revision, *k_current, *k_history;
     char *k_rev, *k_events, *k_node, *k_admin;
+    char *k_ca, *k_tokens, *k_revoked;
+    char *password;       /* AUTH on master connections; NULL for none */
+    char last_error[256]; /* why the last connection attempt failed */
 
     /* connection machine (store.c) */
     enum cp_store__phase phase;
@@ -179,6 +186,8 @@ int cp_store__eval(struct cp_store *s, enum cp_store__script script, int nkeys,
 int cp_store__ready(const struct cp_store *s);
 /* Drops the master connections and schedules a reconnect. */
 void cp_store__master_fail(struct cp_store *s, int code, const char *why);
+/* Records <why> as the last connection failure (cp_store_last_error()). */
+void cp_store__set_error(struct cp_store *s, const char *why);
 char *cp_store__key(const struct cp_store *s, const char *suffix);
 /* One of the store's handles finished closing; frees it after the last. */
 void cp_store__handle_closed(struct cp_store *s);
