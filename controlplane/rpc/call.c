@@ -27,6 +27,8 @@ struct cp_rpc_call {
     grpc_metadata_array md;
     uint64_t id;
     char *peer;
+    enum cm_pki_peer peer_kind;
+    struct cm_pki_cert_info peer_cert; /* role NONE, id "" without one */
     void *data;
     int inflight; /* batches started and not yet completed */
     bool md_sent, sending, status_sent, recv_done;
@@ -203,6 +205,29 @@ static void on_close(struct cp_rpc__tag *tag, int ok)
     maybe_free(c);
 }
 
+/* On a TLS server: reads the peer and refuses a call its method does not
+ * allow (the method never sees it: on_done gets it without data). */
+static bool authorized(struct cp_rpc_call *c)
+{
+    const char *why = "";
+
+    if (!c->srv->secure)
+        return true;
+    c->peer_kind = cm_pki_grpc_peer(c->call, &c->peer_cert);
+    if (c->peer_kind != CM_PKI_PEER_CERT)
+        memset(&c->peer_cert, 0, sizeof(c->peer_cert));
+    grpc_status_code st =
+        cp_rpc__authorize(c->srv, c->method, c->peer_kind, &c->peer_cert, &why);
+    if (st == GRPC_STATUS_OK)
+        return true;
+    cm_log_info("rpc", "refused", "method=%s peer=%s role=%s id=%s why=\"%s\"",
+                c->method->path, c->peer != NULL ? c->peer : "-",
+                cm_pki_role_name(c->peer_cert.role),
+                c->peer_cert.id[0] != '\0' ? c->peer_cert.id : "-", why);
+    cp_rpc_call_finish(c, st, why);
+    return false;
+}
+
 static void on_request(struct cp_rpc__tag *tag, int ok)
 {
     struct cp_rpc_call *c = CALL_OF(tag, t_request);
@@ -228,6 +253,8 @@ static void on_request(struct cp_rpc__tag *tag, int ok)
         maybe_free(c);
         return;
     }
+    if (!authorized(c))
+        return;
     if (m->ops->on_start != NULL && m->ops->on_start(m->arg, c) != 0) {
         cp_rpc_call_finish(c, GRPC_STATUS_UNAVAILABLE, "call refused");
         return;
@@ -285,6 +312,26 @@ const char *cp_rpc_call_peer(const struct cp_rpc_call *call)
 enum cp_rpc_call_state cp_rpc_call_state(const struct cp_rpc_call *call)
 {
     return call->state;
+}
+
+enum cm_pki_peer cp_rpc_call_peer_kind(const struct cp_rpc_call *call)
+{
+    return call->peer_kind;
+}
+
+enum cm_pki_role cp_rpc_call_role(const struct cp_rpc_call *call)
+{
+    return call->peer_cert.role;
+}
+
+const char *cp_rpc_call_peer_id(const struct cp_rpc_call *call)
+{
+    return call->peer_cert.id;
+}
+
+int64_t cp_rpc_call_not_before(const struct cp_rpc_call *call)
+{
+    return call->peer_cert.not_before;
 }
 
 static int enqueue(struct cp_rpc_call *c, grpc_byte_buffer *bb)

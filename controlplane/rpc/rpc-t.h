@@ -7,8 +7,11 @@
 #ifndef CP_RPC_T_H
 #define CP_RPC_T_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/pki/pki.h"
 
 struct cp_rpc_server;
 struct cp_rpc_call;
@@ -17,6 +20,32 @@ enum cp_rpc_kind {
     CP_RPC_UNARY = 0, /* one request message, one reply */
     CP_RPC_BIDI = 1,  /* messages both ways until either side ends */
 };
+
+/* Who may call a method on a TLS server (docs/security.md, authorization
+ * table): one bit per kind of peer. Servers started without TLS check
+ * nothing. */
+enum cp_rpc_access {
+    CP_RPC_ALLOW_PLAIN = 1u << 0,   /* no TLS (the --xds-plaintext-addr port) */
+    CP_RPC_ALLOW_ANON = 1u << 1,    /* TLS without a client certificate */
+    CP_RPC_ALLOW_DATA = 1u << 2,    /* certificate of role data */
+    CP_RPC_ALLOW_CONTROL = 1u << 3, /* certificate of role control */
+    CP_RPC_ALLOW_ADMIN = 1u << 4,   /* certificate of role admin */
+};
+#define CP_RPC_ALLOW_CERT                                                      \
+    (CP_RPC_ALLOW_DATA | CP_RPC_ALLOW_CONTROL | CP_RPC_ALLOW_ADMIN)
+/* The table's rows. A method registered without cp_rpc_server_set_access()
+ * gets CP_RPC_ACCESS_MGMT. */
+#define CP_RPC_ACCESS_ADS   (CP_RPC_ALLOW_PLAIN | CP_RPC_ALLOW_CERT)
+#define CP_RPC_ACCESS_JOIN  (CP_RPC_ALLOW_ANON | CP_RPC_ALLOW_CERT)
+#define CP_RPC_ACCESS_RENEW CP_RPC_ALLOW_CERT
+#define CP_RPC_ACCESS_MGMT  (CP_RPC_ALLOW_CONTROL | CP_RPC_ALLOW_ADMIN)
+
+/* A server-wide check of a certificate peer after its method allowed its
+ * role (e.g. revocation): true lets the call through, false refuses it
+ * with UNAUTHENTICATED. <id> borrowed for the call. CQ thread, server lock
+ * held: must not call cp_rpc_server_lock(). */
+typedef bool (*cp_rpc_check_cb)(void *arg, enum cm_pki_role role,
+                                const char *id, int64_t not_before);
 
 /* Where a call is in its life (call.c drives it). */
 enum cp_rpc_call_state {

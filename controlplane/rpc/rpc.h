@@ -12,11 +12,14 @@
 #ifndef CP_RPC_H
 #define CP_RPC_H
 
+#include <stdbool.h>
+
 #include <grpc/byte_buffer.h>
 #include <grpc/status.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "common/err/err.h"
+#include "common/pki/pki_grpc.h"
 #include "controlplane/rpc/rpc-t.h"
 
 /* Returns new (initialises gRPC); free with cp_rpc_server_free(). */
@@ -37,6 +40,39 @@ int cp_rpc_server_add_method(struct cp_rpc_server *srv, const char *path,
 int cp_rpc_server_start(struct cp_rpc_server *srv, const char *addr, int *port,
                         char *err, size_t errlen) CM_MUST_CHECK;
 
+/* Who may call <path> (a cp_rpc_access mask) on a TLS server. Before
+ * cp_rpc_server_start_tls(). GW_ENOENT if <path> is not registered. */
+int cp_rpc_server_set_access(struct cp_rpc_server *srv, const char *path,
+                             unsigned access) CM_MUST_CHECK;
+
+/* The server's certificate chain (leaf then CA: a joining client reads the
+ * CA from the handshake), its key and the CA roots client certificates are
+ * verified against; all copied. Callable before cp_rpc_server_start_tls()
+ * (required) and again at any time from any thread to rotate: handshakes
+ * from then on use the new ones, established connections keep theirs.
+ * GW_EINVAL for a missing one, GW_ENOMEM. */
+int cp_rpc_server_set_tls(struct cp_rpc_server *srv, const char *cert_chain,
+                          const char *key, const char *roots) CM_MUST_CHECK;
+
+/* The server-wide check (NULL to clear); before starting. */
+void cp_rpc_server_set_check(struct cp_rpc_server *srv, cp_rpc_check_cb cb,
+                             void *arg);
+
+/* Like cp_rpc_server_start() with TLS on <addr>: client certificates are
+ * requested and, when given, verified against the roots
+ * (GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY). Each call is checked
+ * before its method sees it: its peer (cm_pki_grpc_peer()) must be allowed
+ * by the method's access mask (UNAUTHENTICATED for a plain or anonymous
+ * peer, PERMISSION_DENIED for a certificate of another role) and pass the
+ * server check. <plain_addr> (may be NULL) also listens without TLS; its
+ * port goes to *plain_port when not NULL. */
+int cp_rpc_server_start_tls(struct cp_rpc_server *srv, const char *addr,
+                            int *port, const char *plain_addr, int *plain_port,
+                            char *err, size_t errlen) CM_MUST_CHECK;
+
+/* Whether the server was started with TLS (then peers are checked). */
+bool cp_rpc_server_secure(const struct cp_rpc_server *srv);
+
 /* Cancels every call (each gets on_done), stops listening and joins the CQ
  * thread. Must not be called with the lock held or from a callback. */
 void cp_rpc_server_stop(struct cp_rpc_server *srv);
@@ -53,6 +89,14 @@ uint64_t cp_rpc_call_id(const struct cp_rpc_call *call);
 /* Borrows; valid until on_done. e.g. "ipv4:127.0.0.1:5555". */
 const char *cp_rpc_call_peer(const struct cp_rpc_call *call);
 enum cp_rpc_call_state cp_rpc_call_state(const struct cp_rpc_call *call);
+/* How the peer was known: always CM_PKI_PEER_PLAIN on a server without TLS. */
+enum cm_pki_peer cp_rpc_call_peer_kind(const struct cp_rpc_call *call);
+/* The peer certificate's role (OU), CM_PKI_ROLE_NONE without one. */
+enum cm_pki_role cp_rpc_call_role(const struct cp_rpc_call *call);
+/* The peer certificate's id (CN), "" without one; borrowed until on_done. */
+const char *cp_rpc_call_peer_id(const struct cp_rpc_call *call);
+/* The peer certificate's notBefore (unix seconds), 0 without one. */
+int64_t cp_rpc_call_not_before(const struct cp_rpc_call *call);
 
 /* Queues one message (copied). GW_EIO once the call is finishing/closed. */
 int cp_rpc_call_send(struct cp_rpc_call *call, const uint8_t *data, size_t len);

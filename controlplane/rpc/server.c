@@ -1,6 +1,7 @@
 /*
  * server.c -- the gRPC server object: creation, method registration, the
- * listening port, the completion-queue thread that dispatches every event
+ * listening ports (plain, or TLS plus an optional plain one), the
+ * completion-queue thread that dispatches every event
  * under the server lock, and the orderly stop. Calls live in call.c.
  */
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct cp_rpc_server *cp_rpc_server_new(void)
         goto fail;
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
     pthread_mutex_init(&srv->lock, NULL);
+    cp_rpc__tls_init(&srv->tls);
     srv->next_call_id = 1;
     srv->shutdown_tag.fn = on_shutdown;
     return srv;
@@ -61,6 +63,7 @@ int cp_rpc_server_add_method(struct cp_rpc_server *srv, const char *path,
         return GW_ENOMEM;
     }
     m->kind = kind;
+    m->access = CP_RPC_ACCESS_MGMT;
     m->ops = ops;
     m->arg = arg;
     m->handle = grpc_server_register_method(srv->server, m->path, NULL,
@@ -93,16 +96,43 @@ static void *cq_thread(void *arg)
     return NULL;
 }
 
-int cp_rpc_server_start(struct cp_rpc_server *srv, const char *addr, int *port,
-                        char *err, size_t errlen)
+int cp_rpc_server_set_access(struct cp_rpc_server *srv, const char *path,
+                             unsigned access)
 {
-    if (srv->started)
-        return cm_err_set(err, errlen, GW_EINVAL, "server already started");
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    for (struct cp_rpc__method *m = srv->methods; m != NULL; m = m->next) {
+        if (strcmp(m->path, path) == 0) {
+            m->access = access;
+            return GW_OK;
+        }
+    }
+    return GW_ENOENT;
+}
+
+void cp_rpc_server_set_check(struct cp_rpc_server *srv, cp_rpc_check_cb cb,
+                             void *arg)
+{
+    srv->check = cb;
+    srv->check_arg = arg;
+}
+
+bool cp_rpc_server_secure(const struct cp_rpc_server *srv)
+{
+    return srv->secure;
+}
+
+/* Listens on <addr> with <creds> (released here): the port, or 0. */
+static int add_port(struct cp_rpc_server *srv, const char *addr,
+                    grpc_server_credentials *creds)
+{
     int p = grpc_server_add_http2_port(srv->server, addr, creds);
     grpc_server_credentials_release(creds);
-    if (p == 0)
-        return cm_err_set(err, errlen, GW_EIO, "cannot listen on %s", addr);
+    return p;
+}
+
+/* Starts serving once the ports were added: requests a call of each
+ * method and starts the CQ thread. */
+static int run(struct cp_rpc_server *srv, char *err, size_t errlen)
+{
     grpc_server_start(srv->server);
     srv->started = true;
     pthread_mutex_lock(&srv->lock);
@@ -122,9 +152,49 @@ int cp_rpc_server_start(struct cp_rpc_server *srv, const char *addr, int *port,
     }
     if (rc != 0)
         cm_log_warn("rpc", "request_call_failed", "rc=%d", rc);
-    if (port != NULL)
-        *port = p;
     return GW_OK;
+}
+
+int cp_rpc_server_start(struct cp_rpc_server *srv, const char *addr, int *port,
+                        char *err, size_t errlen)
+{
+    if (srv->started)
+        return cm_err_set(err, errlen, GW_EINVAL, "server already started");
+    int p = add_port(srv, addr, grpc_insecure_server_credentials_create());
+    if (p == 0)
+        return cm_err_set(err, errlen, GW_EIO, "cannot listen on %s", addr);
+    int rc = run(srv, err, errlen);
+    if (rc == 0 && port != NULL)
+        *port = p;
+    return rc;
+}
+
+int cp_rpc_server_start_tls(struct cp_rpc_server *srv, const char *addr,
+                            int *port, const char *plain_addr, int *plain_port,
+                            char *err, size_t errlen)
+{
+    if (srv->started)
+        return cm_err_set(err, errlen, GW_EINVAL, "server already started");
+    grpc_server_credentials *creds = cp_rpc__tls_creds(srv, err, errlen);
+    if (creds == NULL)
+        return GW_EINVAL;
+    int p = add_port(srv, addr, creds), pp = 0;
+    if (p == 0)
+        return cm_err_set(err, errlen, GW_EIO, "cannot listen on %s", addr);
+    if (plain_addr != NULL) {
+        pp = add_port(srv, plain_addr,
+                      grpc_insecure_server_credentials_create());
+        if (pp == 0)
+            return cm_err_set(err, errlen, GW_EIO, "cannot listen on %s",
+                              plain_addr);
+    }
+    srv->secure = true;
+    int rc = run(srv, err, errlen);
+    if (rc == 0 && port != NULL)
+        *port = p;
+    if (rc == 0 && plain_port != NULL)
+        *plain_port = pp;
+    return rc;
 }
 
 void cp_rpc_server_stop(struct cp_rpc_server *srv)
@@ -163,6 +233,7 @@ void cp_rpc_server_free(struct cp_rpc_server *srv)
         free(m);
     }
     pthread_mutex_destroy(&srv->lock);
+    cp_rpc__tls_deinit(&srv->tls);
     free(srv);
     grpc_shutdown();
 }

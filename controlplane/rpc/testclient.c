@@ -10,6 +10,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "common/pki/pki_grpc.h"
 #include "controlplane/rpc/rpc.h"
 #include "controlplane/rpc/testclient.h"
 
@@ -37,14 +38,21 @@ static bool wait_tag(struct cp_rpc_tc *tc, void *tag, int ms)
     return ev.type == GRPC_OP_COMPLETE;
 }
 
-struct cp_rpc_tc *cp_rpc_tc_open(const char *target, const char *method)
+/* Opens the call on <creds> (taken) with <args> (may be NULL); gRPC was
+ * initialised for it (shut down again on failure). */
+static struct cp_rpc_tc *open_with(const char *target, const char *method,
+                                   grpc_channel_credentials *creds,
+                                   const grpc_channel_args *args)
 {
     struct cp_rpc_tc *tc = calloc(1, sizeof(*tc));
-    if (tc == NULL)
+    if (tc == NULL || creds == NULL) {
+        free(tc);
+        if (creds != NULL)
+            grpc_channel_credentials_release(creds);
+        grpc_shutdown();
         return NULL;
-    grpc_init();
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    tc->ch = grpc_channel_create(target, creds, NULL);
+    }
+    tc->ch = grpc_channel_create(target, creds, args);
     grpc_channel_credentials_release(creds);
     tc->cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_metadata_array_init(&tc->md_in);
@@ -64,6 +72,22 @@ struct cp_rpc_tc *cp_rpc_tc_open(const char *target, const char *method)
         return NULL;
     }
     return tc;
+}
+
+struct cp_rpc_tc *cp_rpc_tc_open(const char *target, const char *method)
+{
+    grpc_init();
+    return open_with(target, method, grpc_insecure_credentials_create(), NULL);
+}
+
+struct cp_rpc_tc *cp_rpc_tc_open_tls(const char *target, const char *method,
+                                     const struct cm_pki_creds *c)
+{
+    grpc_arg arg;
+    grpc_init();
+    cm_pki_grpc_target_arg(&arg);
+    grpc_channel_args args = {.num_args = 1, .args = &arg};
+    return open_with(target, method, cm_pki_grpc_creds(c), &args);
 }
 
 int cp_rpc_tc_send(struct cp_rpc_tc *tc, const uint8_t *data, size_t len)

@@ -10,10 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/pki/pki.h"
+
 struct cp_rpc_tc;
 
 /* Returns new (or NULL); free with cp_rpc_tc_free(). <target> "host:port". */
 struct cp_rpc_tc *cp_rpc_tc_open(const char *target, const char *method);
+/* Same over TLS with <c> (borrowed for the call): c->ca as roots, the
+ * name checked CM_PKI_CONTROL_NAME, c->cert/key as the client pair (none
+ * when c->cert is NULL). A failed handshake shows as a status later. */
+struct cp_rpc_tc *cp_rpc_tc_open_tls(const char *target, const char *method,
+                                     const struct cm_pki_creds *c);
 void cp_rpc_tc_free(struct cp_rpc_tc *tc);
 
 int cp_rpc_tc_send(struct cp_rpc_tc *tc, const uint8_t *data, size_t len);

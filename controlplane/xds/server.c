@@ -9,6 +9,7 @@
  * newest snapshot when its queue drains (on_sent), so at most one push is
  * queued per stream and a slow stream skips intermediate versions.
  * Responses are the snapshot's shared bodies plus a per-stream nonce.
+ * A revoked certificate's streams are ended here too.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -308,6 +309,31 @@ void cp_xds_server_set_event_cb(struct cp_xds_server *srv, cp_xds_event_cb cb,
     srv->cb = cb;
     srv->cb_arg = arg;
     cp_rpc_server_unlock(srv->rpc);
+}
+
+size_t cp_xds_server_revoke(struct cp_xds_server *srv, enum cm_pki_role role,
+                            const char *id, int64_t at)
+{
+    size_t n = 0;
+
+    cp_rpc_server_lock(srv->rpc);
+    for (struct conn *c = srv->head.next; c != &srv->head; c = c->next) {
+        struct cp_rpc_call *call = c->call;
+        if (cp_rpc_call_peer_kind(call) != CM_PKI_PEER_CERT ||
+            cp_rpc_call_role(call) != role ||
+            strcmp(cp_rpc_call_peer_id(call), id) != 0 ||
+            cp_rpc_call_not_before(call) >= at ||
+            cp_rpc_call_state(call) != CP_RPC_CALL_ACTIVE)
+            continue;
+        cp_rpc_call_finish(call, GRPC_STATUS_UNAUTHENTICATED,
+                           "certificate revoked");
+        n++;
+    }
+    cp_rpc_server_unlock(srv->rpc);
+    if (n > 0)
+        cm_log_info("xds", "revoked", "role=%s node=%s streams=%zu",
+                    cm_pki_role_name(role), id, n);
+    return n;
 }
 
 int cp_xds_server_list_nodes(struct cp_xds_server *srv,

@@ -12,6 +12,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "common/err/err.h"
+#include "common/pki/pki.h"
 #include "controlplane/rpc/rpc-t.h"
 #include "controlplane/xds/xds-t.h"
 
@@ -106,6 +107,13 @@ void cp_xds_server_set_snapshot(struct cp_xds_server *srv,
 /* Sets the event hook (NULL to clear). */
 void cp_xds_server_set_event_cb(struct cp_xds_server *srv, cp_xds_event_cb cb,
                                 void *arg);
+
+/* Ends every stream whose peer certificate is <role>/<id> (borrowed) with a
+ * notBefore earlier than <at> (unix seconds) with UNAUTHENTICATED
+ * "certificate revoked" (streams without a certificate are left alone).
+ * Returns how many. Any thread but the event hook's (takes the rpc lock). */
+size_t cp_xds_server_revoke(struct cp_xds_server *srv, enum cm_pki_role role,
+                            const char *id, int64_t at);
 
 /* Copies out every connected stream: returns new in *out (free with
  * free()), count in *n. */
