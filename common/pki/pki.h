@@ -57,14 +57,14 @@ int cm_pki_csr_new(const char *key_pem, const char *cn, char **csr_pem,
 /* What an issued certificate says: the issuer decides all of it, whatever
  * the CSR asks for. */
 struct cm_pki_issue {
-    enum cm_pki_role role; /* OU */
-    const char *id;        /* CN: the node id (printable, < CM_PKI_ID_MAX) */
+    enum cm_pki_role role;  /* OU */
+    const char *id;         /* CN: the node id (printable, < CM_PKI_ID_MAX) */
     const char *const *dns; /* subjectAltName DNS names (may be NULL) */
     size_t n_dns;
     const char *const *ips; /* subjectAltName IP addresses, v4 or v6 text */
     size_t n_ips;
-    int64_t now;    /* unix seconds; notBefore is now - 60 (clock skew) */
-    int64_t ttl_s;  /* notAfter = now + ttl_s */
+    int64_t now;   /* unix seconds; notBefore is now - 60 (clock skew) */
+    int64_t ttl_s; /* notAfter = now + ttl_s */
 };
 
 /* Checks <csr_pem>'s self-signature and signs its public key with the CA:
@@ -76,8 +76,8 @@ int cm_pki_issue(const char *ca_cert_pem, const char *ca_key_pem,
                  char **cert_pem, char *err, size_t len) CM_MUST_CHECK;
 
 struct cm_pki_cert_info {
-    enum cm_pki_role role; /* from OU; NONE when absent or unknown */
-    char id[CM_PKI_ID_MAX]; /* CN */
+    enum cm_pki_role role;         /* from OU; NONE when absent or unknown */
+    char id[CM_PKI_ID_MAX];        /* CN */
     int64_t not_before, not_after; /* unix seconds */
     char serial[CM_PKI_FP_HEX];    /* hex, lower case */
 };
