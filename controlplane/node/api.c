@@ -4,8 +4,11 @@
  * Cluster but no ClusterLoadAssignment; this file owns that assignment, one
  * endpoint per healthy control node's HTTP address, added to each
  * revision's snapshot and re-published (same resources, a new version
- * "REV.GEN") when the set of addresses changes. Loop thread, except
- * cp_node__api_add() (any thread).
+ * "REV.GEN") when the set of addresses changes. In secure mode the
+ * control nodes' HTTP side is HTTPS: cp_node__api_tls() turns the Cluster
+ * into one over TLS that trusts only the cluster CA and checks the name
+ * every control certificate carries. Loop thread, except
+ * cp_node__api_add() and cp_node__api_tls() (any thread).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -15,9 +18,20 @@
 #include "common/config/config.h"
 #include "common/log/log.h"
 #include "controlplane/node/node_int.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 
 #define MAX_EPS 64
+/* The DNS name of every control certificate, checked by the data nodes:
+ * CM_PKI_CONTROL_NAME (common/pki is not a dependency of this package). */
+#define API_TLS_NAME "traefikee-control"
+#define TLS_SOCKET   "envoy.transport_sockets.tls"
+#define UP_TLS_URL                                                             \
+    "type.googleapis.com/"                                                     \
+    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+#define TLS_(x)  Envoy__Extensions__TransportSockets__Tls__V3__##x
+#define TLS_C(x) ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__##x
 
 typedef Envoy__Config__Endpoint__V3__LbEndpoint LbEndpoint;
 
@@ -172,9 +186,100 @@ bool cp_node__api_used(const struct cp_xds_snapshot *snap)
                                                 CM_CONFIG_API_INTERNAL) >= 0;
 }
 
-/* <base>'s resources but its api@internal assignment, then <eps>'. */
-static struct cp_xds_snapshot *with_eps(const struct cp_xds_snapshot *base,
-                                        const char *version, const char *eps)
+/* ==== TLS to the control nodes (secure mode) ==== */
+
+/* The UpstreamTlsContext of api@internal, packed: TLS 1.2-1.3, ALPN
+ * http/1.1, trusting <ca_pem> (inline) only, SNI and name check
+ * API_TLS_NAME (the data node's dp_tls_client verifies the name it sends
+ * as SNI). Returns new (free()) or NULL. */
+static uint8_t *upstream_tls(const char *ca_pem, size_t *len)
+{
+    TLS_(UpstreamTlsContext) u;
+    TLS_(CommonTlsContext) ct;
+    TLS_(TlsParameters) tp;
+    TLS_(CertificateValidationContext) v;
+    Envoy__Config__Core__V3__DataSource ds;
+    char *alpn[1] = {(char *)"http/1.1"};
+    uint8_t *buf;
+
+    envoy__config__core__v3__data_source__init(&ds);
+    ds.specifier_case =
+        ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING;
+    ds.inline_string = (char *)ca_pem;
+    envoy__extensions__transport_sockets__tls__v3__certificate_validation_context__init(
+        &v);
+    v.trusted_ca = &ds;
+    envoy__extensions__transport_sockets__tls__v3__tls_parameters__init(&tp);
+    tp.tls_minimum_protocol_version =
+        TLS_C(TLS_PARAMETERS__TLS_PROTOCOL__TLSv1_2);
+    tp.tls_maximum_protocol_version =
+        TLS_C(TLS_PARAMETERS__TLS_PROTOCOL__TLSv1_3);
+    envoy__extensions__transport_sockets__tls__v3__common_tls_context__init(
+        &ct);
+    ct.tls_params = &tp;
+    ct.alpn_protocols = alpn;
+    ct.n_alpn_protocols = 1;
+    ct.validation_context_type_case =
+        TLS_C(COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT);
+    ct.validation_context = &v;
+    envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__init(
+        &u);
+    u.common_tls_context = &ct;
+    u.sni = (char *)API_TLS_NAME;
+    *len = protobuf_c_message_get_packed_size(&u.base);
+    if ((buf = malloc(*len ? *len : 1)) != NULL)
+        protobuf_c_message_pack(&u.base, buf);
+    return buf;
+}
+
+/* Adds to <snap> the Cluster encoded in <data> over TLS (<ca_pem>) and
+ * without its health checks: the data node's checker speaks plain HTTP
+ * only, and the endpoints are already the healthy control nodes. */
+static int add_tls_cluster(struct cp_xds_snapshot *snap, const uint8_t *data,
+                           size_t len, const char *ca_pem)
+{
+    Envoy__Config__Cluster__V3__Cluster *cl =
+        envoy__config__cluster__v3__cluster__unpack(NULL, len, data);
+    Envoy__Config__Core__V3__TransportSocket ts, *old_ts;
+    Envoy__Config__Core__V3__HealthCheck **old_hc;
+    Google__Protobuf__Any any;
+    size_t old_n;
+    int rc;
+
+    if (cl == NULL)
+        return GW_EINVAL;
+    google__protobuf__any__init(&any);
+    any.type_url = (char *)UP_TLS_URL;
+    if ((any.value.data = upstream_tls(ca_pem, &any.value.len)) == NULL) {
+        envoy__config__cluster__v3__cluster__free_unpacked(cl, NULL);
+        return GW_ENOMEM;
+    }
+    envoy__config__core__v3__transport_socket__init(&ts);
+    ts.name = (char *)TLS_SOCKET;
+    ts.config_type_case =
+        ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
+    ts.typed_config = &any;
+    old_ts = cl->transport_socket, old_hc = cl->health_checks;
+    old_n = cl->n_health_checks;
+    cl->transport_socket = &ts;
+    cl->health_checks = NULL, cl->n_health_checks = 0;
+    rc = cp_xds_snapshot_add(snap, CP_XDS_CLUSTER, CM_CONFIG_API_INTERNAL,
+                             &cl->base);
+    cl->transport_socket = old_ts; /* freed with the message */
+    cl->health_checks = old_hc, cl->n_health_checks = old_n;
+    envoy__config__cluster__v3__cluster__free_unpacked(cl, NULL);
+    free(any.value.data);
+    return rc;
+}
+
+/* ==== snapshots ==== */
+
+/* A new snapshot <version> of <base>'s resources, but its api@internal
+ * assignment when <drop_cla>, and its api@internal Cluster over TLS when
+ * <ca_pem> is not NULL. NULL on failure. */
+static struct cp_xds_snapshot *copy(const struct cp_xds_snapshot *base,
+                                    const char *version, bool drop_cla,
+                                    const char *ca_pem)
 {
     struct cp_xds_snapshot *snap = cp_xds_snapshot_new(version);
     int rc = snap != NULL ? 0 : GW_ENOMEM;
@@ -184,14 +289,45 @@ static struct cp_xds_snapshot *with_eps(const struct cp_xds_snapshot *base,
             const char *name, *ver;
             const uint8_t *data;
             size_t len;
+            bool api;
             rc = cp_xds_snapshot_at(base, t, i, &name, &ver, &data, &len);
-            if (rc == 0 && !(t == CP_XDS_ENDPOINT &&
-                             strcmp(name, CM_CONFIG_API_INTERNAL) == 0))
+            api = rc == 0 && strcmp(name, CM_CONFIG_API_INTERNAL) == 0;
+            if (rc != 0 || (api && t == CP_XDS_ENDPOINT && drop_cla))
+                continue;
+            if (api && t == CP_XDS_CLUSTER && ca_pem != NULL)
+                rc = add_tls_cluster(snap, data, len, ca_pem);
+            else
                 rc = cp_xds_snapshot_add_bytes(snap, t, name, data, len);
         }
-    if (rc == 0)
-        rc = cp_node__api_add(snap, eps);
     if (rc != 0) {
+        cp_xds_snapshot_put(snap);
+        return NULL;
+    }
+    return snap;
+}
+
+int cp_node__api_tls(struct cp_xds_snapshot **snap, const char *ca_pem)
+{
+    struct cp_xds_snapshot *s;
+
+    if (ca_pem == NULL || !cp_node__api_used(*snap))
+        return 0;
+    s = copy(*snap, cp_xds_snapshot_version(*snap), false, ca_pem);
+    if (s == NULL)
+        return GW_ENOMEM;
+    cp_xds_snapshot_put(*snap);
+    *snap = s;
+    return 0;
+}
+
+/* <base>'s resources but its api@internal assignment, then <eps>'. The
+ * Cluster is kept as published (over TLS in secure mode). */
+static struct cp_xds_snapshot *with_eps(const struct cp_xds_snapshot *base,
+                                        const char *version, const char *eps)
+{
+    struct cp_xds_snapshot *snap = copy(base, version, true, NULL);
+
+    if (snap != NULL && cp_node__api_add(snap, eps) != 0) {
         cp_xds_snapshot_put(snap);
         return NULL;
     }
