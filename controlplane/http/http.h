@@ -10,6 +10,9 @@
  * by the session cookie /api/login sets; /ping never, /metrics only with
  * cfg->metrics_auth (like Traefik, whose metrics are open by default).
  *
+ * HTTPS once cp_http_set_tls() gave it a certificate (plain HTTP until
+ * then, and after cp_http_set_tls(NULL)).
+ *
  * Runs on the owner's loop; not thread-safe. Password checks (scrypt) run
  * on the libuv thread pool.
  */
