@@ -3,6 +3,7 @@
  * unary call with a deadline, and a server stream read with bounded waits.
  * Used by traefikeectl and by followers forwarding writes to the leader
  * (from the loop's thread pool). Each call owns its channel and queue.
+ * Plain text, or mutual TLS with the cluster's certificates (pki_grpc.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "common/pki/pki_grpc.h"
 #include "controlplane/mgmt/mgmt.h"
 #include "controlplane/rpc/rpc.h"
 
@@ -20,11 +22,27 @@ static gpr_timespec after_ms(unsigned ms)
                         gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-static grpc_channel *open_channel(const char *target)
+/* A channel to <target>: mutual TLS with <c> (the control nodes' name
+ * checked), or plain text when <c> is NULL. NULL when <c> is unusable. */
+static grpc_channel *open_channel(const char *target,
+                                  const struct cm_pki_creds *c)
 {
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(target, creds, NULL);
+    grpc_channel_credentials *creds;
+    grpc_channel_args args = {0, NULL};
+    grpc_arg name;
+    grpc_channel *ch;
 
+    if (c == NULL) {
+        creds = grpc_insecure_credentials_create();
+    } else {
+        creds = cm_pki_grpc_creds(c);
+        cm_pki_grpc_target_arg(&name);
+        args.num_args = 1;
+        args.args = &name;
+    }
+    if (creds == NULL)
+        return NULL;
+    ch = grpc_channel_create(target, creds, c != NULL ? &args : NULL);
     grpc_channel_credentials_release(creds);
     return ch;
 }
@@ -54,8 +72,18 @@ int cp_mgmt_client_unary(const char *target, const char *method,
                          const uint8_t *req, size_t len, unsigned timeout_ms,
                          struct cp_mgmt_reply *out)
 {
+    return cp_mgmt_client_unary_creds(target, NULL, method, req, len,
+                                      timeout_ms, out);
+}
+
+int cp_mgmt_client_unary_creds(const char *target,
+                               const struct cm_pki_creds *creds,
+                               const char *method, const uint8_t *req,
+                               size_t len, unsigned timeout_ms,
+                               struct cp_mgmt_reply *out)
+{
     grpc_metadata_array md, trailers;
-    grpc_byte_buffer *send = cp_rpc_buffer_from_bytes(req, len), *recv = NULL;
+    grpc_byte_buffer *send, *recv = NULL;
     grpc_slice details = grpc_empty_slice(), m;
     grpc_completion_queue *cq;
     grpc_channel *ch;
@@ -64,10 +92,20 @@ int cp_mgmt_client_unary(const char *target, const char *method,
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
-    if (send == NULL)
-        return GW_ENOMEM;
     grpc_init();
-    ch = open_channel(target);
+    ch = open_channel(target, creds);
+    if (ch == NULL) {
+        grpc_shutdown();
+        out->status = GRPC_STATUS_UNAUTHENTICATED;
+        strcpy(out->details, "unusable client certificate or CA");
+        return GW_EINVAL;
+    }
+    send = cp_rpc_buffer_from_bytes(req, len);
+    if (send == NULL) {
+        grpc_channel_destroy(ch);
+        grpc_shutdown();
+        return GW_ENOMEM;
+    }
     cq = grpc_completion_queue_create_for_next(NULL);
     m = grpc_slice_from_copied_string(method);
     call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m,
@@ -143,6 +181,13 @@ struct cp_mgmt_stream *cp_mgmt_stream_open(const char *target,
                                            const char *method,
                                            const uint8_t *req, size_t len)
 {
+    return cp_mgmt_stream_open_creds(target, NULL, method, req, len);
+}
+
+struct cp_mgmt_stream *
+cp_mgmt_stream_open_creds(const char *target, const struct cm_pki_creds *creds,
+                          const char *method, const uint8_t *req, size_t len)
+{
     struct cp_mgmt_stream *s = calloc(1, sizeof(*s));
     grpc_op ops[4];
     grpc_slice m;
@@ -155,7 +200,13 @@ struct cp_mgmt_stream *cp_mgmt_stream_open(const char *target,
         return NULL;
     }
     grpc_init();
-    s->ch = open_channel(target);
+    s->ch = open_channel(target, creds);
+    if (s->ch == NULL) {
+        grpc_shutdown();
+        grpc_byte_buffer_destroy(s->send);
+        free(s);
+        return NULL;
+    }
     s->cq = grpc_completion_queue_create_for_pluck(NULL);
     s->details = grpc_empty_slice();
     grpc_metadata_array_init(&s->md);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/pki/pki.h"
+
 struct cp_mgmt;
 struct cp_rpc_server;
 struct cp_store;
@@ -50,6 +52,17 @@ struct cp_mgmt_diff {
  * call) on behalf of SetAdminHash. Loop thread. */
 typedef void (*cp_mgmt_admin_hash_cb)(void *arg, const char *hash);
 
+/* The leader stored a revocation (RevokeNode): certificates of <role> <id>
+ * (borrowed for the call) with a notBefore earlier than <revoked_at> (unix
+ * seconds) are refused from now on. Loop thread. */
+typedef void (*cp_mgmt_revoked_cb)(void *arg, enum cm_pki_role role,
+                                   const char *id, int64_t revoked_at);
+
+/* The leader stored new join tokens (GetTokens made or rotated them): the
+ * SHA-256 hex of each role's secret, what Join checks. Loop thread. */
+typedef void (*cp_mgmt_tokens_cb)(void *arg, const char *control_hash,
+                                  const char *data_hash);
+
 /* What cp_mgmt_new() needs; strings borrowed for the call (copied). */
 struct cp_mgmt_config {
     uv_loop_t *loop;           /* the store's loop; ops run on it */
@@ -60,6 +73,20 @@ struct cp_mgmt_config {
     unsigned history;                    /* revisions the store keeps [10] */
     cp_mgmt_admin_hash_cb on_admin_hash; /* may be NULL */
     void *on_admin_hash_arg;
+
+    /* Security (docs/security.md). All NULL in insecure mode: GetTokens and
+     * RevokeNode then answer FAILED_PRECONDITION and forwarding is plain
+     * text. The getters are called on the loop thread; what they return is
+     * borrowed until the loop runs again (forwarding copies it). */
+    const char *(*ca_fp)(void *arg);       /* the CA's SHA-256 hex; NULL
+                                              while it is not known yet */
+    const char *(*cluster_key)(void *arg); /* 64 hex; NULL when not held */
+    /* this node's certificate, key and CA for forwarding to the leader over
+     * mutual TLS; NULL: plain text */
+    const struct cm_pki_creds *(*creds)(void *arg);
+    cp_mgmt_revoked_cb on_revoked; /* may be NULL */
+    cp_mgmt_tokens_cb on_tokens;   /* may be NULL */
+    void *security_arg;            /* passed to the five above */
 };
 
 /* A stored document's outcome (cp_mgmt_store_doc()): <status> 0,

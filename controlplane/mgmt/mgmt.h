@@ -3,7 +3,9 @@
  * Version, ListNodes, Apply (with dry-run diff), Get, Delete, History,
  * Rollback, SetAdminHash and the Events stream, on the node's cp_rpc server;
  * writes go to the leader (forwarded by followers). Also the pure model helpers
- * (kinds, diff, delete) and a blocking client (traefikeectl, forwarding).
+ * (kinds, diff, delete) and a blocking client (traefikeectl, forwarding),
+ * plain text or mutual TLS. GetTokens and RevokeNode (security.c) keep the
+ * join tokens and revocations in the store (docs/security.md).
  *
  * Threads: rpc callbacks (CQ thread) only queue work; every operation runs
  * on the store's libuv loop; cp_mgmt_post_event() may be called anywhere.
@@ -123,6 +125,15 @@ int cp_mgmt_delete(const struct cm_config *cfg, enum cp_mgmt_kind kind,
 int cp_mgmt_client_unary(const char *target, const char *method,
                          const uint8_t *req, size_t len, unsigned timeout_ms,
                          struct cp_mgmt_reply *out) CM_MUST_CHECK;
+/* The same over mutual TLS with <creds> (borrowed for the call: the CA the
+ * server must chain to, the client certificate and key; the name checked is
+ * CM_PKI_CONTROL_NAME), or plain text when <creds> is NULL. GW_EINVAL when
+ * <creds> cannot make TLS credentials. */
+int cp_mgmt_client_unary_creds(const char *target,
+                               const struct cm_pki_creds *creds,
+                               const char *method, const uint8_t *req,
+                               size_t len, unsigned timeout_ms,
+                               struct cp_mgmt_reply *out) CM_MUST_CHECK;
 void cp_mgmt_reply_deinit(struct cp_mgmt_reply *r);
 
 /* Opens a server stream of <method> and sends <req>. Returns new; free with
@@ -130,6 +141,11 @@ void cp_mgmt_reply_deinit(struct cp_mgmt_reply *r);
 struct cp_mgmt_stream *cp_mgmt_stream_open(const char *target,
                                            const char *method,
                                            const uint8_t *req, size_t len);
+/* The same over mutual TLS with <creds> (borrowed for the call), or plain
+ * text when NULL; NULL also when <creds> cannot make TLS credentials. */
+struct cp_mgmt_stream *
+cp_mgmt_stream_open_creds(const char *target, const struct cm_pki_creds *creds,
+                          const char *method, const uint8_t *req, size_t len);
 /* Waits up to <timeout_ms> for the next message: 0 with a new block in
  * *out (free()), GW_EAGAIN (nothing yet), GW_EIO (the stream ended: status
  * via cp_mgmt_stream_status()). */

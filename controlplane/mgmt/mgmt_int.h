@@ -24,6 +24,8 @@ enum cp_mgmt__method {
     CP_MGMT__HISTORY,
     CP_MGMT__ROLLBACK,
     CP_MGMT__SET_ADMIN_HASH,
+    CP_MGMT__GET_TOKENS,
+    CP_MGMT__REVOKE_NODE,
     CP_MGMT__EVENTS,
     CP_MGMT__NMETHODS,
     CP_MGMT__EVENT = CP_MGMT__NMETHODS, /* a posted event, not a call */
@@ -67,6 +69,11 @@ struct cp_mgmt__job {
     char *source;             /* revision metadata source */
     struct cp_mgmt_reply fwd; /* forwarded reply */
     char fwd_target[256];
+    /* GetTokens / RevokeNode (security.c); wiped when freed */
+    char tok_text[2][CM_PKI_TOKEN_MAX]; /* control, data */
+    char tok_hash[2][CM_PKI_FP_HEX];
+    int tok_reread;     /* read again after a concurrent first use */
+    int64_t revoked_at; /* RevokeNode */
 };
 
 struct cp_mgmt {
@@ -78,6 +85,12 @@ struct cp_mgmt {
     unsigned history;
     cp_mgmt_admin_hash_cb on_admin_hash;
     void *on_admin_hash_arg;
+    const char *(*ca_fp)(void *arg);
+    const char *(*cluster_key)(void *arg);
+    const struct cm_pki_creds *(*creds)(void *arg);
+    cp_mgmt_revoked_cb on_revoked;
+    cp_mgmt_tokens_cb on_tokens;
+    void *security_arg;
     struct cp_mgmt__method_arg margs[CP_MGMT__NMETHODS];
     struct cp_rpc_method_ops ops[CP_MGMT__NMETHODS];
 
@@ -127,6 +140,17 @@ void cp_mgmt__op_apply(struct cp_mgmt__job *job);
 void cp_mgmt__op_delete(struct cp_mgmt__job *job);
 void cp_mgmt__op_rollback(struct cp_mgmt__job *job);
 void cp_mgmt__op_set_admin_hash(struct cp_mgmt__job *job);
+void cp_mgmt__op_get_tokens(struct cp_mgmt__job *job);
+void cp_mgmt__op_revoke_node(struct cp_mgmt__job *job);
+
+/* ---- write.c ---- */
+/* 1 when this node is the leader (the caller goes on); else finishes the
+ * job: forwarded to the leader unless <fwd> (it was forwarded already), or
+ * failed with UNAVAILABLE; returns 0. */
+int cp_mgmt__leader_or_forward(struct cp_mgmt__job *job,
+                               protobuf_c_boolean fwd);
+/* The gRPC status of a store write's outcome. */
+grpc_status_code cp_mgmt__put_status(int status);
 
 /* ---- forward.c ---- */
 /* The method path of <method>. */

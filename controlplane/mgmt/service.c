@@ -25,6 +25,8 @@ static const char *const paths[CP_MGMT__NMETHODS] = {
     [CP_MGMT__HISTORY] = "/traefikee.v1.Management/History",
     [CP_MGMT__ROLLBACK] = "/traefikee.v1.Management/Rollback",
     [CP_MGMT__SET_ADMIN_HASH] = "/traefikee.v1.Management/SetAdminHash",
+    [CP_MGMT__GET_TOKENS] = "/traefikee.v1.Management/GetTokens",
+    [CP_MGMT__REVOKE_NODE] = "/traefikee.v1.Management/RevokeNode",
     [CP_MGMT__EVENTS] = "/traefikee.v1.Management/Events",
 };
 
@@ -59,6 +61,7 @@ void cp_mgmt__job_free(struct cp_mgmt__job *job)
     free(job->doc);
     free(job->source);
     cp_mgmt_reply_deinit(&job->fwd);
+    explicit_bzero(job->tok_text, sizeof(job->tok_text));
     free(job);
 }
 
@@ -264,6 +267,12 @@ static void run_job(struct cp_mgmt__job *job)
     case CP_MGMT__SET_ADMIN_HASH:
         cp_mgmt__op_set_admin_hash(job);
         break;
+    case CP_MGMT__GET_TOKENS:
+        cp_mgmt__op_get_tokens(job);
+        break;
+    case CP_MGMT__REVOKE_NODE:
+        cp_mgmt__op_revoke_node(job);
+        break;
     case CP_MGMT__EVENT:
         cp_mgmt_event(job->m, job->ev_kind, job->ev_node, job->ev_rev,
                       job->ev_message);
@@ -317,6 +326,12 @@ struct cp_mgmt *cp_mgmt_new(const struct cp_mgmt_config *cfg, char *err,
     m->history = cfg->history ? cfg->history : 10;
     m->on_admin_hash = cfg->on_admin_hash;
     m->on_admin_hash_arg = cfg->on_admin_hash_arg;
+    m->ca_fp = cfg->ca_fp;
+    m->cluster_key = cfg->cluster_key;
+    m->creds = cfg->creds;
+    m->on_revoked = cfg->on_revoked;
+    m->on_tokens = cfg->on_tokens;
+    m->security_arg = cfg->security_arg;
     pthread_mutex_init(&m->qlock, NULL);
     for (int i = 0; i < CP_MGMT__NMETHODS; i++) {
         m->margs[i].m = m;

@@ -308,7 +308,7 @@ int cp_mgmt_store_doc(struct cp_mgmt *m, const char *doc, size_t len,
 
 /* Called with a validated write: returns 1 when this node is the leader and
  * should store it; otherwise forwards or fails the job and returns 0. */
-static int leader_or_forward(struct cp_mgmt__job *job, protobuf_c_boolean fwd)
+int cp_mgmt__leader_or_forward(struct cp_mgmt__job *job, protobuf_c_boolean fwd)
 {
     struct cp_mgmt *m = job->m;
     const char *leader = cp_store_leader_id(m->store);
@@ -334,7 +334,7 @@ static int leader_or_forward(struct cp_mgmt__job *job, protobuf_c_boolean fwd)
     return 0;
 }
 
-static grpc_status_code put_status(int status)
+grpc_status_code cp_mgmt__put_status(int status)
 {
     switch (status) {
     case 0:
@@ -388,7 +388,7 @@ static void on_applied(void *arg, int status, uint64_t rev, const char *msg)
     struct cp_mgmt__job *job = arg;
 
     if (status != 0) {
-        cp_mgmt__fail(job, put_status(status), "%s", msg);
+        cp_mgmt__fail(job, cp_mgmt__put_status(status), "%s", msg);
         return;
     }
     apply_reply(job, rev, job->m->node_id);
@@ -409,7 +409,7 @@ static void apply_checked(struct cp_mgmt__job *job, int rc)
         apply_reply(job, m->rev, NULL);
         return;
     }
-    if (!leader_or_forward(job, req->forwarded))
+    if (!cp_mgmt__leader_or_forward(job, req->forwarded))
         return;
     /* the diff is made: the model and translation go to the pipeline */
     cp_mgmt_keep_translation(m, job->doc, job->doc_len, job->cfg, job->res);
@@ -450,7 +450,7 @@ static void on_written(void *arg, int status, uint64_t rev, const char *msg)
     Traefikee__V1__RollbackResponse r = TRAEFIKEE__V1__ROLLBACK_RESPONSE__INIT;
 
     if (status != 0) {
-        cp_mgmt__fail(job, put_status(status), "%s", msg);
+        cp_mgmt__fail(job, cp_mgmt__put_status(status), "%s", msg);
         return;
     }
     d.revision = r.revision = rev;
@@ -551,7 +551,7 @@ void cp_mgmt__op_delete(struct cp_mgmt__job *job)
         cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "a name is required");
         return;
     }
-    if (!leader_or_forward(job, req->forwarded))
+    if (!cp_mgmt__leader_or_forward(job, req->forwarded))
         return;
     snprintf(src, sizeof(src), "delete %s %s", cp_mgmt_kind_singular(kind),
              req->name);
@@ -610,7 +610,7 @@ void cp_mgmt__op_rollback(struct cp_mgmt__job *job)
                       "a revision number (1 or more) is required");
         return;
     }
-    if (!leader_or_forward(job, req->forwarded))
+    if (!cp_mgmt__leader_or_forward(job, req->forwarded))
         return;
     snprintf(src, sizeof(src), "rollback to %llu",
              (unsigned long long)req->revision);
@@ -657,7 +657,7 @@ static void on_admin_set(struct cp_store *s, int status, void *arg)
         return;
     }
     if (status != 0) {
-        cp_mgmt__fail(job, put_status(status),
+        cp_mgmt__fail(job, cp_mgmt__put_status(status),
                       "control node %s: writing the password hash failed: %s",
                       m->node_id, cp_store_strerror(status));
         return;
@@ -682,7 +682,7 @@ void cp_mgmt__op_set_admin_hash(struct cp_mgmt__job *job)
                       "$scrypt$... or $pbkdf2-sha256$... within bounds)");
         return;
     }
-    if (!leader_or_forward(job, req->forwarded))
+    if (!cp_mgmt__leader_or_forward(job, req->forwarded))
         return;
     rc =
         cp_store_set_admin_hash(job->m->store, req->hash, 0, on_admin_set, job);
