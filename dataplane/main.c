@@ -2,7 +2,9 @@
  * main.c -- the dataplane binary: flags, the proxy engine and its workers,
  * the admin server, and where configuration comes from: by default the xDS
  * client (--control, --node-id, --cache-dir: dataplane/xds builds and
- * applies tables on its own thread), or standalone (--config FILE: YAML
+ * applies tables on its own thread; mutual TLS with the node's certificate
+ * from --cache-dir or --join-token unless --insecure), or standalone
+ * (--config FILE: YAML
  * parsed by common/config, translated by common/xds, compiled by
  * dataplane/table; reloaded on SIGHUP). SIGTERM/SIGINT fail /ready, wait
  * --drain-delay, then drain within --drain-timeout. The main thread runs a
@@ -16,11 +18,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "common/config/config.h"
 #include "common/log/log.h"
+#include "common/pki/pki.h"
 #include "common/version/version.h"
 #include "common/xds/xds.h"
 #include "dataplane/admin/admin.h"
@@ -36,12 +40,15 @@ struct dp_main {
     const char *node_id;
     const char *admin_addr;
     const char *listen_host; /* replaces every listener's host, or NULL */
+    const char *join_token;  /* --join-token / TRAEFIKEE_JOIN_TOKEN */
+    bool insecure;           /* --insecure / TRAEFIKEE_INSECURE */
     int64_t drain_timeout_ms;
     int64_t drain_delay_ms; /* /ready 503, still serving, before draining */
     int64_t route_timeout_ms;
     int workers;
 
-    char host_id[256]; /* default --node-id */
+    char host_id[256];         /* default --node-id */
+    struct cm_pki_creds creds; /* loaded at start, until the client copies */
 
     struct dp_proxy *proxy;
     struct dp_admin *admin;
@@ -287,10 +294,17 @@ static int start_xds(struct dp_main *m, char *err, size_t len)
         .ctx = m,
     };
 
+    if (!m->insecure) {
+        o.creds = m->creds.cert != NULL ? &m->creds : NULL;
+        o.join_token = m->join_token;
+    }
+
     if (m->cache_dir != NULL && m->cache_dir[0] != '\0' &&
         make_dir(m->cache_dir, err, len) != 0)
         return GW_EIO;
-    if ((m->xds = dp_xds_new(&o, err, len)) == NULL)
+    m->xds = dp_xds_new(&o, err, len);
+    cm_pki_creds_clear(&m->creds); /* the client has its copy */
+    if (m->xds == NULL)
         return GW_EINVAL;
     if (dp_xds_start(m->xds) != 0) {
         cm_err_set(err, len, GW_EIO, "cannot start the xDS client");
@@ -323,10 +337,12 @@ static int adm_ready_xds(struct dp_main *m, char *reason, size_t len)
                      dp_xds_state_name(st.state));
         return 1;
     }
-    snprintf(reason, len, "no configuration yet: xDS %s%s%s%s%s",
-             dp_xds_state_name(st.state), st.control[0] ? " to " : "",
-             st.control, st.last_nack[0] ? "; last rejected: " : "",
-             st.last_nack);
+    snprintf(
+        reason, len, "no configuration yet: xDS %s%s%s%s%s%s%s%s",
+        dp_xds_state_name(st.state), st.control[0] ? " to " : "", st.control,
+        st.last_nack[0] ? "; last rejected: " : "", st.last_nack,
+        st.tls && st.cert_not_after == 0 ? "; no certificate yet" : "",
+        st.cert_error[0] ? "; last certificate error: " : "", st.cert_error);
     return 0;
 }
 
@@ -481,9 +497,21 @@ static int usage(FILE *f)
         "from over\n"
         "                       xDS when --config is not given (default "
         "127.0.0.1:4242)\n"
-        "  --cache-dir DIR      keep the last good xDS config here; served "
+        "  --cache-dir DIR      keep the last good xDS config here (served "
         "on a cold\n"
-        "                       start while no control node answers\n"
+        "                       start while no control node answers) and "
+        "this node's\n"
+        "                       certificate (ca.crt, node.crt, node.key)\n"
+        "  --join-token T       the data token (`traefikeectl tokens`): "
+        "join the cluster\n"
+        "                       when --cache-dir holds no valid "
+        "certificate; without\n"
+        "                       --cache-dir, needed at every start "
+        "(env\n"
+        "                       TRAEFIKEE_JOIN_TOKEN)\n"
+        "  --insecure           plain-text xDS, no certificate: development "
+        "only (env\n"
+        "                       TRAEFIKEE_INSECURE=1)\n"
         "  --node-id ID         this node's name (default: hostname)\n"
         "  --workers N          worker threads (default: number of cores)\n"
         "  --listen-host IP     listen on IP instead of the host of every "
@@ -526,6 +554,68 @@ static int flag(int argc, char **argv, int *i, const char *name,
     return 1;
 }
 
+/* TRAEFIKEE_INSECURE: any value but "" and "0". */
+static bool env_insecure(void)
+{
+    const char *v = getenv("TRAEFIKEE_INSECURE");
+
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+/* --insecure and --join-token after the flags: the environment, and the
+ * token's form and role. 0 or 2. */
+static int security_flags(struct dp_main *m)
+{
+    struct cm_pki_token t;
+    char err[CM_ERR_LEN];
+
+    if (env_insecure())
+        m->insecure = true;
+    if (m->join_token == NULL)
+        m->join_token = getenv("TRAEFIKEE_JOIN_TOKEN");
+    if (m->join_token != NULL && m->join_token[0] == '\0')
+        m->join_token = NULL;
+    if (m->join_token == NULL || m->insecure || m->config != NULL)
+        return 0;
+    if (cm_pki_token_parse(m->join_token, &t, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dataplane: --join-token: %s\n", err);
+        return 2;
+    }
+    if (t.role != CM_PKI_ROLE_DATA) {
+        fprintf(stderr,
+                "dataplane: --join-token: a %s token; a data node needs the "
+                "data token (`traefikeectl tokens`)\n",
+                cm_pki_role_name(t.role));
+        return 2;
+    }
+    explicit_bzero(&t, sizeof(t));
+    return 0;
+}
+
+/* Secure xDS mode: the certificate saved in --cache-dir, or else a join
+ * token. 0, or 1 with one line on stderr saying what to do. */
+static int load_creds(struct dp_main *m)
+{
+    const char *id = m->node_id[0] ? m->node_id : m->host_id;
+    char why[CM_ERR_LEN], q[CM_ERR_LEN + 8];
+
+    if (m->insecure || m->config != NULL)
+        return 0;
+    if (dp_xds_creds_load(m->cache_dir, id, (int64_t)time(NULL), &m->creds, why,
+                          sizeof(why)) == 0)
+        return 0;
+    if (m->join_token == NULL) {
+        fprintf(stderr,
+                "dataplane: %s and no --join-token: get a data token with "
+                "`traefikeectl tokens`, or run with --insecure\n",
+                why);
+        return 1;
+    }
+    cm_log_info("dataplane", "will_join", "reason=%s",
+                cm_log_quote(q, sizeof(q), why));
+    return 0;
+}
+
 static int parse_flags(struct dp_main *m, int argc, char **argv)
 {
     const char *v;
@@ -544,8 +634,13 @@ static int parse_flags(struct dp_main *m, int argc, char **argv)
             flag(argc, argv, &i, "--cache-dir", &m->cache_dir) ||
             flag(argc, argv, &i, "--node-id", &m->node_id) ||
             flag(argc, argv, &i, "--admin-addr", &m->admin_addr) ||
-            flag(argc, argv, &i, "--listen-host", &m->listen_host))
+            flag(argc, argv, &i, "--listen-host", &m->listen_host) ||
+            flag(argc, argv, &i, "--join-token", &m->join_token))
             continue;
+        if (strcmp(argv[i], "--insecure") == 0) {
+            m->insecure = true;
+            continue;
+        }
         if (flag(argc, argv, &i, "--workers", &v)) {
             m->workers = atoi(v);
             if (m->workers < 1 || m->workers > 1024) {
@@ -580,7 +675,7 @@ static int parse_flags(struct dp_main *m, int argc, char **argv)
             return usage(stderr);
         }
     }
-    return 0;
+    return security_flags(m);
 }
 
 static void shutdown_all(struct dp_main *m)
@@ -633,6 +728,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (gethostname(m.host_id, sizeof(m.host_id) - 1) != 0)
         snprintf(m.host_id, sizeof(m.host_id), "dataplane-%d", (int)getpid());
+    if (load_creds(&m) != 0)
+        return 1;
     pthread_mutex_init(&m.mu, NULL);
     snprintf(m.reason, sizeof(m.reason), "%s", "configuration not loaded");
     opts.workers = m.workers;
@@ -659,11 +756,14 @@ int main(int argc, char **argv)
     }
     cm_log_info("dataplane", "started",
                 "workers=%d admin=%s config=%s control=%s node_id=%s "
-                "cache_dir=%s",
+                "cache_dir=%s tls=%s",
                 dp_proxy_workers(m.proxy), m.admin_addr,
                 m.config ? m.config : "-", m.config ? "-" : m.control,
                 m.node_id[0] ? m.node_id : m.host_id,
-                m.cache_dir ? m.cache_dir : "-");
+                m.cache_dir ? m.cache_dir : "-",
+                m.config     ? "-"
+                : m.insecure ? "off"
+                             : "mutual");
     if (m.config != NULL)
         reload(&m);
     uv_run(m.loop, UV_RUN_DEFAULT);

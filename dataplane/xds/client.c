@@ -23,6 +23,7 @@
 #include <grpc/support/time.h>
 
 #include "common/log/log.h"
+#include "common/pki/pki_grpc.h"
 #include "dataplane/xds/xds.h"
 #include "dataplane/xds/xds_int.h"
 
@@ -90,6 +91,8 @@ struct dp_xds_client {
     dp_xds_build_cb build;
     dp_xds_apply_cb apply;
     void *ctx;
+    struct dp_xds__creds *creds; /* NULL: plain text (--insecure) */
+    bool waiting_cert;           /* logged: no certificate yet */
     /* thread */
     pthread_t thread;
     bool started;
@@ -186,11 +189,20 @@ static void status_count(struct dp_xds_client *c, uint64_t *field)
     pthread_mutex_unlock(&c->mu);
 }
 
+struct dp_xds__creds *dp_xds__client_creds(struct dp_xds_client *c)
+{
+    return c->creds;
+}
+
 void dp_xds_status(struct dp_xds_client *c, struct dp_xds_status *out)
 {
     pthread_mutex_lock(&c->mu);
     *out = c->st;
     pthread_mutex_unlock(&c->mu);
+    out->tls = c->creds != NULL;
+    if (c->creds != NULL)
+        dp_xds__creds_status(c->creds, &out->cert_not_after, out->cert_error,
+                             sizeof(out->cert_error));
 }
 
 /* ==== sending ==== */
@@ -630,9 +642,11 @@ static int start_ops(struct stream *s)
     return GW_OK;
 }
 
-static grpc_channel *channel_new(const char *target)
+/* Takes <creds>. */
+static grpc_channel *channel_new(const char *target,
+                                 grpc_channel_credentials *creds, bool tls)
 {
-    grpc_arg args[3];
+    grpc_arg args[4];
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_KEEPALIVE_TIME_MS;
@@ -643,18 +657,40 @@ static grpc_channel *channel_new(const char *target)
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[2].value.integer = 64 << 20;
-    grpc_channel_args ca = {3, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    if (tls) /* any control node of the cluster, whatever its address */
+        cm_pki_grpc_target_arg(&args[3]);
+    grpc_channel_args ca = {tls ? 4 : 3, args};
     grpc_channel *ch = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);
     return ch;
 }
 
+/* The channel credentials for the next stream: mutual TLS with the
+ * current certificate, or plain text. NULL while joining. */
+static grpc_channel_credentials *stream_creds(struct dp_xds_client *c)
+{
+    if (c->creds == NULL)
+        return grpc_insecure_credentials_create();
+    grpc_channel_credentials *g = dp_xds__creds_grpc(c->creds);
+    if (g == NULL && !c->waiting_cert)
+        cm_log_info(LOG_MOD, "waiting_for_certificate",
+                    "reason=\"joining the cluster\"");
+    c->waiting_cert = g == NULL;
+    return g;
+}
+
 static void stream_start(struct dp_xds_client *c)
 {
-    struct stream *s = calloc(1, sizeof(*s));
-    if (s == NULL)
+    grpc_channel_credentials *cr = stream_creds(c);
+    if (cr == NULL) {
+        c->next_attempt = now_ms() + TICK_MS;
         return;
+    }
+    struct stream *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        grpc_channel_credentials_release(cr);
+        return;
+    }
     s->c = c;
     s->node = c->node;
     s->delta = !c->sotw_only && !c->sotw[c->node];
@@ -665,7 +701,7 @@ static void stream_start(struct dp_xds_client *c)
     grpc_metadata_array_init(&s->md_in);
     grpc_metadata_array_init(&s->trailers);
     s->details = grpc_empty_slice();
-    s->ch = channel_new(c->control[c->node]);
+    s->ch = channel_new(c->control[c->node], cr, c->creds != NULL);
     grpc_slice m =
         grpc_slice_from_static_string(s->delta ? ADS_DELTA : ADS_SOTW);
     s->call = grpc_channel_create_call(
@@ -673,8 +709,9 @@ static void stream_start(struct dp_xds_client *c)
         gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     grpc_slice_unref(m);
     c->stream = s;
-    cm_log_info(LOG_MOD, "connecting", "control=%s protocol=%s",
-                c->control[s->node], s->delta ? "delta" : "sotw");
+    cm_log_info(LOG_MOD, "connecting", "control=%s protocol=%s tls=%s",
+                c->control[s->node], s->delta ? "delta" : "sotw",
+                c->creds != NULL ? "mutual" : "off");
     if (s->call == NULL || start_ops(s) != 0) {
         s->done = true;
         c->stream = NULL;
@@ -858,6 +895,26 @@ static char *dup_opt(const char *s)
     return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
 }
 
+/* The certificate keeper, when the options ask for mutual TLS. */
+static int creds_new(struct dp_xds_client *c, const struct dp_xds_opts *o,
+                     char *err, size_t len)
+{
+    if (o->creds == NULL && (o->join_token == NULL || !o->join_token[0]))
+        return GW_OK;
+    struct dp_xds__creds_opts ko = {
+        .control = c->control,
+        .n_control = c->n_control,
+        .node_id = c->node_id,
+        .dir = c->cache_dir,
+        .creds = o->creds,
+        .token = o->join_token,
+        .timeout_ms = o->pki_timeout_ms,
+        .retry_ms = o->creds_retry_ms,
+    };
+    c->creds = dp_xds__creds_new(&ko, err, len);
+    return c->creds != NULL ? GW_OK : GW_EINVAL;
+}
+
 struct dp_xds_client *dp_xds_new(const struct dp_xds_opts *o, char *err,
                                  size_t len)
 {
@@ -906,6 +963,10 @@ struct dp_xds_client *dp_xds_new(const struct dp_xds_opts *o, char *err,
     copy_str(c->st.control, sizeof(c->st.control), c->control[0]);
     grpc_init();
     c->cq = grpc_completion_queue_create_for_next(NULL);
+    if (creds_new(c, o, err, len) != 0) {
+        dp_xds_free(c);
+        return NULL;
+    }
     return c;
 nomem:
     if (c != NULL) {
@@ -927,6 +988,8 @@ int dp_xds_start(struct dp_xds_client *c)
     pthread_mutex_lock(&c->mu);
     c->st.state = DP_XDS_CONNECTING;
     pthread_mutex_unlock(&c->mu);
+    if (c->creds != NULL && dp_xds__creds_start(c->creds) != 0)
+        return GW_EIO;
     int rc = pthread_create(&c->thread, NULL, thread_main, c);
     if (rc != 0)
         return -rc;
@@ -960,6 +1023,7 @@ void dp_xds_free(struct dp_xds_client *c)
             ;
     }
     grpc_completion_queue_destroy(c->cq);
+    dp_xds__creds_free(c->creds); /* stops its thread */
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++)
         held_clear(&c->held[t]);
     dp_xds__set_deinit(&c->cur);

@@ -18,6 +18,7 @@
 
 struct dp_xds_client; /* opaque: the ADS client, its thread and resources */
 struct dp_table;      /* the compiled table (dataplane/table) */
+struct cm_pki_creds;  /* a node's CA, certificate, key (common/pki) */
 
 /* Resource types, in the order updates are applied (make before break). */
 enum dp_xds_type {
@@ -65,6 +66,8 @@ typedef void (*dp_xds_apply_cb)(void *ctx, struct dp_table *t);
 #define DP_XDS_HOLD_MS         30000 /* RDS waiting for a cluster: then NACK */
 #define DP_XDS_CLUSTER_NAME    "traefikee-data"
 #define DP_XDS_USER_AGENT      "traefikee-dataplane"
+#define DP_XDS_PKI_TIMEOUT_MS  5000 /* one join or renew call */
+#define DP_XDS_CREDS_RETRY_MS  5000 /* a failed renewal: again after */
 
 /* Options of dp_xds_new(). Strings are copied. */
 struct dp_xds_opts {
@@ -77,10 +80,17 @@ struct dp_xds_opts {
     uint32_t backoff_base_ms, backoff_max_ms; /* 0 = defaults */
     uint32_t healthy_ms;                      /* 0 = DP_XDS_HEALTHY_MS */
     uint32_t hold_ms;                         /* 0 = DP_XDS_HOLD_MS */
-    int sotw_only;         /* skip the delta protocol (tests) */
-    dp_xds_build_cb build; /* required */
-    dp_xds_apply_cb apply; /* required */
-    void *ctx;             /* passed to both callbacks */
+    int sotw_only; /* skip the delta protocol (tests) */
+    /* Mutual TLS with the cluster's certificates (docs/security.md) when
+     * creds or join_token is set; both NULL: plain text (--insecure).
+     * Joined and renewed credentials are saved in cache_dir (if set). */
+    const struct cm_pki_creds *creds; /* copied: usable ones, or NULL */
+    const char *join_token;           /* joins when creds is NULL or expired */
+    int pki_timeout_ms;               /* 0 = DP_XDS_PKI_TIMEOUT_MS */
+    uint32_t creds_retry_ms;          /* 0 = DP_XDS_CREDS_RETRY_MS */
+    dp_xds_build_cb build;            /* required */
+    dp_xds_apply_cb apply;            /* required */
+    void *ctx;                        /* passed to both callbacks */
 };
 
 enum dp_xds_state {
@@ -106,7 +116,10 @@ struct dp_xds_status {
     int64_t last_update_ms; /* Unix ms of the last apply, 0 none */
     uint64_t updates_applied, updates_rejected, updates_held;
     uint64_t connects, failovers;
-    char last_nack[DP_XDS_MSG_LEN]; /* "" if none */
+    char last_nack[DP_XDS_MSG_LEN];  /* "" if none */
+    int tls;                         /* mutual TLS (not --insecure) */
+    int64_t cert_not_after;          /* Unix s of the certificate; 0 none */
+    char cert_error[DP_XDS_MSG_LEN]; /* last join/renew failure, "" none */
 };
 
 #endif

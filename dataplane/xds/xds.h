@@ -4,7 +4,9 @@
  * failover with jittered backoff, validation of every response by building
  * a candidate table (NACK on failure, the old table stays), make-before-
  * break ordering, and an on-disk cache of the last good resources for a
- * cold start without a control node. Types are in xds-t.h.
+ * cold start without a control node; mutual TLS with the node's
+ * certificate, joined with a token and renewed on a thread of its own
+ * (creds.c). Types are in xds-t.h.
  *
  * Threads: the client runs on a thread of its own (its own gRPC completion
  * queue); the build and apply callbacks run there. dp_xds_status() may
@@ -15,6 +17,15 @@
 
 #include "common/err/err.h"
 #include "dataplane/xds/xds-t.h"
+
+/* Loads the credentials saved in <dir> (ca.crt, node.crt, node.key) into
+ * <out> and checks them: a data node's certificate for <node_id>, from its
+ * CA, with its key, not expired at <now> (Unix s). Returns 0 (<out> filled;
+ * cm_pki_creds_clear() it), GW_ENOENT when there is none (no file, or
+ * <dir> NULL), GW_EINVAL when they cannot be used; <err> says which in
+ * words ("no certificate in DIR", "the certificate in DIR expired at T"). */
+int dp_xds_creds_load(const char *dir, const char *node_id, int64_t now,
+                      struct cm_pki_creds *out, char *err, size_t len);
 
 /* Returns a new client (not started); free with dp_xds_free(). <opts> is
  * copied. NULL with a message in <err> (<len> bytes) when an option is

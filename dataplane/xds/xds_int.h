@@ -2,8 +2,9 @@
  * xds_int.h -- internals of the xDS client shared by its files and unit
  * tests: name lists, decoded resources, resource sets and the update logic
  * (set.c, decode.c), the cache file (cache.c), the backoff schedule
- * (backoff.c) and request encoding (request.c). Everything here runs on the
- * client thread (or in tests); nothing is locked.
+ * (backoff.c), request encoding (request.c) and the certificate keeper
+ * (creds.c). Everything here but the keeper runs on the client thread (or
+ * in tests); nothing else is locked.
  */
 #ifndef DP_XDS_INT_H
 #define DP_XDS_INT_H
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <grpc/grpc_security.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "common/err/err.h"
@@ -210,5 +212,44 @@ int dp_xds__req_delta(enum dp_xds_type t, const struct cm_strset *sub,
                       const struct dp_xds__set *held, const char *nonce,
                       const struct dp_xds__node *node, const char *nack,
                       uint8_t **out, size_t *len) CM_MUST_CHECK;
+
+/* ==== the certificate keeper (creds.c) ==== */
+
+/* Holds the node's current credentials for the xDS channel; its thread
+ * joins with the token when there are none (or they expired) and renews
+ * them at two thirds of their life, saving each new set to <dir>. */
+struct dp_xds__creds;
+
+struct dp_xds__creds_opts {
+    char **control; /* borrowed for the keeper's life: "H:P" each */
+    size_t n_control;
+    const char *node_id;
+    const char *dir;                  /* where to save; NULL = memory only */
+    const struct cm_pki_creds *creds; /* copied; NULL = join first */
+    const char *token;                /* join token, or NULL */
+    int timeout_ms;                   /* each join/renew call */
+    uint32_t retry_ms;                /* after a failed renewal */
+};
+
+/* Returns new (not started; free with dp_xds__creds_free()), or NULL with
+ * <err>: neither credentials nor a token, unusable credentials, memory. */
+struct dp_xds__creds *dp_xds__creds_new(const struct dp_xds__creds_opts *o,
+                                        char *err, size_t len);
+int dp_xds__creds_start(struct dp_xds__creds *k) CM_MUST_CHECK;
+/* Stops the thread (waits for a join/renew call in flight) and frees. */
+void dp_xds__creds_free(struct dp_xds__creds *k);
+/* Channel credentials from the current set: returns new (release with
+ * grpc_channel_credentials_release()), NULL while there is none. Any
+ * thread. */
+grpc_channel_credentials *dp_xds__creds_grpc(struct dp_xds__creds *k);
+/* Replaces the current set with a copy of <c> (renewals; tests). */
+int dp_xds__creds_set(struct dp_xds__creds *k,
+                      const struct cm_pki_creds *c) CM_MUST_CHECK;
+/* The client's keeper (NULL in plain text): borrowed. */
+struct dp_xds__creds *dp_xds__client_creds(struct dp_xds_client *c);
+/* The current certificate's notAfter (0: none) and the last join/renew
+ * error ("" since one succeeded). Any thread. */
+void dp_xds__creds_status(struct dp_xds__creds *k, int64_t *not_after,
+                          char *err, size_t len);
 
 #endif
