@@ -2,12 +2,18 @@
  * client.c -- see client.h. Failover: every control node is tried in the
  * given order; a node that is unreachable, times out or has no leader to
  * forward to is skipped. The error printed is the last answer from a
- * server, or "no control node reachable at LIST (reason)".
+ * server, or "no control node reachable at LIST (reason)"; a refusal of
+ * our credentials (UNAUTHENTICATED, PERMISSION_DENIED) is one line saying
+ * so, without trying the others (they share the CA and the rules).
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "common/pki/pki.h"
 #include "controlplane/mgmt/mgmt.h"
 #include "controlplane/rpc/rpc.h"
 #include "tools/traefikeectl/client.h"
@@ -45,8 +51,20 @@ int tctl_parse_opts(int argc, char **argv, const char *allowed,
             o->dry_run = 1;
             continue;
         }
+        if (strcmp(a, "--rotate") == 0 && strchr(allowed, 'r')) {
+            o->rotate = 1;
+            continue;
+        }
+        switch (tctl_cred_opt(argc, argv, &i, &o->cred)) {
+        case 1:
+            continue;
+        case -1:
+            return 2;
+        }
         if (match(a, "--control", NULL, &val))
             key = 'c';
+        else if (match(a, "--role", NULL, &val))
+            key = 'l';
         else if (match(a, "--output", "-o", &val))
             key = 'o';
         else if (match(a, "--file", "-f", &val))
@@ -78,22 +96,140 @@ int tctl_parse_opts(int argc, char **argv, const char *allowed,
             }
             val = argv[++i];
         }
-        *(key == 'c' ? &o->control : key == 'o' ? &o->output : &o->file) = val;
+        *(key == 'c'   ? &o->control
+          : key == 'o' ? &o->output
+          : key == 'l' ? &o->role
+                       : &o->file) = val;
     }
     return 0;
 }
 
-int tctl_ctx_init(struct tctl_ctx *c, const char *control)
+int tctl_cred_opt(int argc, char **argv, int *i, struct tctl_cred_opts *co)
+{
+    const char *a = argv[*i], *val = NULL;
+
+    if (strcmp(a, "--insecure") == 0) {
+        co->insecure = 1;
+        return 1;
+    }
+    if (!match(a, "--bundle", NULL, &val))
+        return 0;
+    if (val == NULL && *i + 1 < argc)
+        val = argv[++*i];
+    if (val == NULL || *val == '\0') {
+        fprintf(stderr, "traefikeectl %s: --bundle needs a file\n", argv[0]);
+        return -1;
+    }
+    co->bundle = val;
+    return 1;
+}
+
+int tctl_env_insecure(void)
+{
+    const char *e = getenv("TRAEFIKEE_INSECURE");
+
+    return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+}
+
+int tctl_bundle_default(char *out, size_t len)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    int n;
+
+    if (xdg != NULL && *xdg != '\0')
+        n = snprintf(out, len, "%s/traefikee/bundle.pem", xdg);
+    else if (home != NULL && *home != '\0')
+        n = snprintf(out, len, "%s/.config/traefikee/bundle.pem", home);
+    else
+        return -1;
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int tctl_cred_resolve(const struct tctl_cred_opts *co, char *path, size_t len)
+{
+    const char *env = getenv("TRAEFIKEE_BUNDLE");
+
+    path[0] = '\0';
+    if ((co != NULL && co->insecure) || tctl_env_insecure())
+        return TCTL_CRED_INSECURE;
+    if (co != NULL && co->bundle != NULL && co->bundle[0] != '\0')
+        snprintf(path, len, "%s", co->bundle);
+    else if (env != NULL && env[0] != '\0')
+        snprintf(path, len, "%s", env);
+    else if (tctl_bundle_default(path, len) != 0 || access(path, F_OK) != 0)
+        return GW_ENOENT;
+    return TCTL_CRED_BUNDLE;
+}
+
+/* Reads and checks the bundle at <path> into <out>. 0, or 1 after a line
+ * on stderr. */
+static int load_bundle(const char *path, struct cm_pki_creds *out)
+{
+    struct cm_pki_cert_info info;
+    char err[CM_ERR_LEN], when[32];
+    char *text = NULL;
+    time_t end;
+    int rc;
+
+    if (cm_pki_file_read(path, &text, err, sizeof(err)) != 0) {
+        fprintf(stderr, "traefikeectl: cannot read the bundle %s: %s\n", path,
+                err);
+        return 1;
+    }
+    rc = cm_pki_creds_parse(text, out, err, sizeof(err));
+    explicit_bzero(text, strlen(text));
+    free(text);
+    if (rc != 0) {
+        fprintf(stderr, "traefikeectl: %s is not a usable bundle: %s\n", path,
+                err);
+        return 1;
+    }
+    if (cm_pki_cert_info(out->cert, &info, err, sizeof(err)) == 0 &&
+        info.not_after < (int64_t)time(NULL)) {
+        end = (time_t)info.not_after;
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&end));
+        fprintf(stderr,
+                "traefikeectl: the certificate in %s expired at %s; copy a "
+                "fresh DATA-DIR/traefikeectl.bundle from a control node\n",
+                path, when);
+        cm_pki_creds_clear(out);
+        return 1;
+    }
+    return 0;
+}
+
+/* Sets up <c>'s link from <co>. 0, or 1 after a line on stderr. */
+static int ctx_creds(struct tctl_ctx *c, const struct tctl_cred_opts *co)
+{
+    int kind = tctl_cred_resolve(co, c->bundle, sizeof(c->bundle));
+
+    if (kind == GW_ENOENT) {
+        c->bundle[0] = '\0';
+        fprintf(stderr, "traefikeectl: %s\n", TCTL_NO_CREDS);
+        return 1;
+    }
+    if (kind == TCTL_CRED_INSECURE)
+        return 0;
+    if (load_bundle(c->bundle, &c->pki) != 0)
+        return 1;
+    c->secure = 1;
+    return 0;
+}
+
+const struct cm_pki_creds *tctl_ctx_creds(const struct tctl_ctx *c)
+{
+    return c->secure ? &c->pki : NULL;
+}
+
+static int ctx_addrs(struct tctl_ctx *c, const char *control)
 {
     const char *env = getenv("TRAEFIKEE_CONTROL");
     char *save = NULL, *tok, buf[1024];
 
     if (control == NULL || *control == '\0')
         control = env != NULL && *env != '\0' ? env : "127.0.0.1:4242";
-    memset(c, 0, sizeof(*c));
     snprintf(c->list, sizeof(c->list), "%s", control);
     snprintf(buf, sizeof(buf), "%s", control);
-    c->timeout_ms = 10000;
     for (tok = strtok_r(buf, ",", &save); tok != NULL;
          tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
@@ -116,15 +252,31 @@ int tctl_ctx_init(struct tctl_ctx *c, const char *control)
     return 0;
 }
 
+int tctl_ctx_init(struct tctl_ctx *c, const char *control,
+                  const struct tctl_cred_opts *co)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->timeout_ms = 10000;
+    if ((rc = ctx_addrs(c, control)) == 0 && (rc = ctx_creds(c, co)) == 0)
+        return 0;
+    tctl_ctx_deinit(c);
+    return rc;
+}
+
 void tctl_ctx_deinit(struct tctl_ctx *c)
 {
     for (size_t i = 0; i < c->n; i++)
         free(c->addrs[i]);
     c->n = 0;
+    cm_pki_creds_clear(&c->pki);
+    c->secure = 0;
 }
 
 /* A short reason for a transport failure. */
-static const char *reason(const struct cp_mgmt_reply *r)
+static const char *reason(const struct tctl_ctx *c,
+                          const struct cp_mgmt_reply *r)
 {
     if (r->status == GRPC_STATUS_DEADLINE_EXCEEDED)
         return "timed out";
@@ -132,7 +284,66 @@ static const char *reason(const struct cp_mgmt_reply *r)
         return "connection refused";
     if (strstr(r->details, "DNS") != NULL)
         return "name not resolved";
+    if (c->secure && (strcasestr(r->details, "handshake") != NULL ||
+                      strcasestr(r->details, "ssl") != NULL))
+        return "TLS handshake failed: a node of another cluster, or one "
+               "running --insecure?";
+    if (!c->secure && strstr(r->details, "Socket closed") != NULL)
+        return "connection closed: a secure cluster? then drop --insecure";
     return r->details[0] != '\0' ? r->details : "unavailable";
+}
+
+int tctl_refused(const struct tctl_ctx *c, const char *addr,
+                 grpc_status_code st, const char *details)
+{
+    if (st != GRPC_STATUS_UNAUTHENTICATED &&
+        st != GRPC_STATUS_PERMISSION_DENIED)
+        return 0;
+    if (st == GRPC_STATUS_PERMISSION_DENIED)
+        fprintf(stderr,
+                "traefikeectl: permission denied by %s (%s): the certificate "
+                "in %s may not do this; use an admin bundle (a control "
+                "node's DATA-DIR/traefikeectl.bundle)\n",
+                addr, details, c->secure ? c->bundle : "(none)");
+    else if (c->secure)
+        fprintf(stderr,
+                "traefikeectl: %s refused the certificate in %s (%s): "
+                "revoked, expired, or of another cluster\n",
+                addr, c->bundle, details);
+    else
+        fprintf(stderr,
+                "traefikeectl: %s refused a plain-text call (%s): the "
+                "cluster is secure; pass --bundle FILE or set "
+                "TRAEFIKEE_BUNDLE\n",
+                addr, details);
+    return 1;
+}
+
+/* The outcome of one unary call on one node: 0 done (OK with *out, or an
+ * answer printed: *rc set), 1 try the next node. */
+static int call_one(const struct tctl_ctx *c, const char *addr,
+                    const ProtobufCMessageDescriptor *d,
+                    const struct cp_mgmt_reply *r, ProtobufCMessage **out,
+                    int *rc)
+{
+    *rc = 1;
+    if (r->status == GRPC_STATUS_OK) {
+        *out = protobuf_c_message_unpack(d, NULL, r->len, r->data);
+        if (*out == NULL)
+            fprintf(stderr, "traefikeectl: malformed reply from %s\n", addr);
+        *rc = *out == NULL;
+        return 0;
+    }
+    if (tctl_refused(c, addr, r->status, r->details))
+        return 0;
+    if (r->status != GRPC_STATUS_UNAVAILABLE &&
+        r->status != GRPC_STATUS_DEADLINE_EXCEEDED) {
+        fprintf(stderr, "traefikeectl: %s%s%s\n",
+                c->err_prefix != NULL ? c->err_prefix : "",
+                c->err_prefix != NULL ? ": " : "", r->details);
+        return 0;
+    }
+    return 1;
 }
 
 int tctl_call(const struct tctl_ctx *c, const char *method,
@@ -143,6 +354,7 @@ int tctl_call(const struct tctl_ctx *c, const char *method,
     char server_err[CP_MGMT_DETAILS_LEN] = "", why[CP_MGMT_DETAILS_LEN] = "";
     uint8_t *buf;
     size_t len;
+    int rc = 1, e = 0;
 
     *out = NULL;
     if (cp_rpc_pb_pack(req, &buf, &len) != 0) {
@@ -150,36 +362,31 @@ int tctl_call(const struct tctl_ctx *c, const char *method,
         return 1;
     }
     for (size_t i = 0; i < c->n; i++) {
-        if (cp_mgmt_client_unary(c->addrs[i], method, buf, len, c->timeout_ms,
-                                 &r) != 0)
-            continue;
-        if (r.status == GRPC_STATUS_OK) {
-            *out = protobuf_c_message_unpack(d, NULL, r.len, r.data);
-            cp_mgmt_reply_deinit(&r);
-            free(buf);
-            if (*out == NULL) {
-                fprintf(stderr, "traefikeectl: malformed reply from %s\n",
-                        c->addrs[i]);
-                return 1;
-            }
-            return 0;
+        e = cp_mgmt_client_unary_creds(c->addrs[i], tctl_ctx_creds(c), method,
+                                       buf, len, c->timeout_ms, &r);
+        if (e == GW_EINVAL) {
+            fprintf(stderr,
+                    "traefikeectl: gRPC refused the credentials in "
+                    "%s\n",
+                    c->bundle);
+            break;
         }
-        if (r.status != GRPC_STATUS_UNAVAILABLE &&
-            r.status != GRPC_STATUS_DEADLINE_EXCEEDED) {
-            fprintf(stderr, "traefikeectl: %s%s%s\n",
-                    c->err_prefix != NULL ? c->err_prefix : "",
-                    c->err_prefix != NULL ? ": " : "", r.details);
+        if (e != 0)
+            continue;
+        if (call_one(c, c->addrs[i], d, &r, out, &rc) == 0) {
             cp_mgmt_reply_deinit(&r);
             free(buf);
-            return 1;
+            return rc;
         }
         if (cp_mgmt_from_server(r.details))
             snprintf(server_err, sizeof(server_err), "%s", r.details);
         else
-            snprintf(why, sizeof(why), "%s", reason(&r));
+            snprintf(why, sizeof(why), "%s", reason(c, &r));
         cp_mgmt_reply_deinit(&r);
     }
     free(buf);
+    if (e == GW_EINVAL)
+        return 1;
     if (server_err[0] != '\0')
         fprintf(stderr, "traefikeectl: %s\n", server_err);
     else
@@ -188,21 +395,34 @@ int tctl_call(const struct tctl_ctx *c, const char *method,
     return 1;
 }
 
+/* How many arguments the global option at argv[i] spans (0: not one). */
+static int global_span(int argc, char **argv, int i)
+{
+    const char *a = argv[i];
+
+    if (strcmp(a, "--insecure") == 0)
+        return 1;
+    if (strncmp(a, "--control", 9) == 0 || strncmp(a, "--bundle", 8) == 0) {
+        const char *rest = a + (a[2] == 'c' ? 9 : 8);
+        if (*rest == '=')
+            return 1;
+        if (*rest == '\0')
+            return i + 1 < argc ? 2 : 0;
+    }
+    return 0;
+}
+
 void tctl_hoist_global(int argc, char **argv)
 {
-    int take;
-    char *a, *b;
+    int k = 1, n;
+    char *cmd;
 
-    if (argc < 3 || strncmp(argv[1], "--control", 9) != 0)
+    while (k < argc && (n = global_span(argc, argv, k)) > 0)
+        k += n;
+    if (k == 1 || k >= argc)
         return;
-    take = argv[1][9] == '=' ? 1 : 2;
-    if (argc < 2 + take)
-        return;
-    /* [prog, --control, X, cmd, ...] -> [prog, cmd, --control, X, ...] */
-    a = argv[1];
-    b = take == 2 ? argv[2] : NULL;
-    argv[1] = argv[1 + take];
-    argv[2] = a;
-    if (take == 2)
-        argv[3] = b;
+    /* [prog, G..., cmd, ...] -> [prog, cmd, G..., ...] */
+    cmd = argv[k];
+    memmove(argv + 2, argv + 1, (size_t)(k - 1) * sizeof(*argv));
+    argv[1] = cmd;
 }

@@ -1,8 +1,10 @@
 /*
  * client.h -- traefikeectl's side of the management API: the list of
- * control nodes (--control or TRAEFIKEE_CONTROL), unary calls that move on
- * to the next control node when one does not answer, the common option
- * parser of the subcommands, and error lines on stderr.
+ * control nodes (--control or TRAEFIKEE_CONTROL), the credentials
+ * (--insecure, or an admin bundle: --bundle, TRAEFIKEE_BUNDLE, the default
+ * path), unary calls that move on to the next control node when one does
+ * not answer, the common option parser of the subcommands, and error lines
+ * on stderr.
  */
 #ifndef TCTL_CLIENT_H
 #define TCTL_CLIENT_H
@@ -10,36 +12,86 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
+#include "common/pki/pki.h"
+#include "controlplane/mgmt/mgmt.h"
+
 #define TCTL_MAX_CONTROL 16
+#define TCTL_PATH_MAX    4096
+
+/* The line printed when no bundle is found. */
+#define TCTL_NO_CREDS                                                          \
+    "no credentials: pass --bundle FILE (a control node writes "               \
+    "DATA-DIR/traefikeectl.bundle), set TRAEFIKEE_BUNDLE, or use --insecure"
+
+/* Where the credentials come from (options of every command that calls a
+ * control node; borrowed strings). */
+struct tctl_cred_opts {
+    const char *bundle; /* --bundle FILE */
+    int insecure;       /* --insecure */
+};
 
 struct tctl_ctx {
     char list[1024]; /* the addresses, comma-separated, as given */
     char *addrs[TCTL_MAX_CONTROL];
     size_t n;
     unsigned timeout_ms;
-    const char *err_prefix; /* e.g. the file applied; NULL: none */
+    const char *err_prefix;     /* e.g. the file applied; NULL: none */
+    char bundle[TCTL_PATH_MAX]; /* the bundle used; "" when plain text */
+    int secure;                 /* mutual TLS with <pki> */
+    struct cm_pki_creds pki;    /* owned: the bundle's CA, cert, key */
 };
 
 /* Options every subcommand may take. */
 struct tctl_opts {
-    const char *control; /* --control H:P,... */
-    const char *output;  /* -o table|json|yaml */
-    const char *file;    /* -f FILE */
-    int dry_run;         /* --dry-run */
-    int help;            /* --help / -h */
-    char *args[8];       /* positional arguments */
+    const char *control;        /* --control H:P,... */
+    const char *output;         /* -o table|json|yaml */
+    const char *file;           /* -f FILE */
+    const char *role;           /* --role R */
+    int dry_run;                /* --dry-run */
+    int rotate;                 /* --rotate */
+    int help;                   /* --help / -h */
+    struct tctl_cred_opts cred; /* --bundle F, --insecure: always allowed */
+    char *args[8];              /* positional arguments */
     size_t n_args;
 };
 
 /* Parses argv[1..] of a subcommand; accepts only the options in <allowed>
- * (letters: c control, o output, f file, d dry-run). Returns 0 or prints
- * one line and returns 2. */
+ * (letters: c control, o output, f file, d dry-run, r rotate, l role), and
+ * --bundle/--insecure. Returns 0 or prints one line and returns 2. */
 int tctl_parse_opts(int argc, char **argv, const char *allowed,
                     struct tctl_opts *o);
 
+/* For subcommands with their own parser: if argv[*i] is --insecure,
+ * --bundle F or --bundle=F, records it in <co> (moving *i past a value)
+ * and returns 1; 0 if it is not one of them; -1 (after a line on stderr)
+ * when --bundle has no value. */
+int tctl_cred_opt(int argc, char **argv, int *i, struct tctl_cred_opts *co);
+
+/* 1 if TRAEFIKEE_INSECURE asks for plain text (non-empty and not "0"). */
+int tctl_env_insecure(void);
+
+/* The default bundle path: ${XDG_CONFIG_HOME:-$HOME/.config}/traefikee/
+ * bundle.pem into <out>. 0, or -1 (no HOME, or too long). */
+int tctl_bundle_default(char *out, size_t len);
+
+enum tctl_cred_kind {
+    TCTL_CRED_BUNDLE = 0,   /* <path> names the bundle to read */
+    TCTL_CRED_INSECURE = 1, /* plain text */
+};
+
+/* Decides the credentials: plain text for --insecure or TRAEFIKEE_INSECURE;
+ * else the bundle of --bundle, else $TRAEFIKEE_BUNDLE, else the default
+ * path, into <path>. Returns an enum tctl_cred_kind, or GW_ENOENT when the
+ * default path was the last resort and does not exist. */
+int tctl_cred_resolve(const struct tctl_cred_opts *co, char *path, size_t len);
+
 /* Fills <c> from <control> (may be NULL), else $TRAEFIKEE_CONTROL, else
- * 127.0.0.1:4242. Returns 0, or 2 after printing a line. */
-int tctl_ctx_init(struct tctl_ctx *c, const char *control);
+ * 127.0.0.1:4242, and the credentials <co> (NULL: as if none given) asks
+ * for (a bundle read and checked). Returns 0 (free with tctl_ctx_deinit()),
+ * or 1 (no usable credentials) or 2 (bad addresses) after printing one
+ * line, with nothing left to free. */
+int tctl_ctx_init(struct tctl_ctx *c, const char *control,
+                  const struct tctl_cred_opts *co);
 
 void tctl_ctx_deinit(struct tctl_ctx *c);
 
@@ -51,8 +103,18 @@ int tctl_call(const struct tctl_ctx *c, const char *method,
               const ProtobufCMessage *req, const ProtobufCMessageDescriptor *d,
               ProtobufCMessage **out);
 
-/* Moves a leading "--control X" / "--control=X" (before the subcommand)
- * behind it, so subcommands see it. */
+/* The credentials of <c>'s calls (borrowed): NULL for plain text. */
+const struct cm_pki_creds *tctl_ctx_creds(const struct tctl_ctx *c);
+
+/* If <st> is a refusal of our credentials (UNAUTHENTICATED,
+ * PERMISSION_DENIED) by <addr>, prints one line saying so and what to do,
+ * and returns 1; else 0. */
+int tctl_refused(const struct tctl_ctx *c, const char *addr,
+                 grpc_status_code st, const char *details);
+
+/* Moves the leading global options "--control X", "--bundle F" (or
+ * "--opt=X") and "--insecure" (before the subcommand) behind it, so
+ * subcommands see them. */
 void tctl_hoist_global(int argc, char **argv);
 
 #define TCTL_METHOD(name) "/traefikee.v1.Management/" name

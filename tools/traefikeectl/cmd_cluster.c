@@ -39,7 +39,7 @@ int tctl_version(int argc, char **argv)
         return 0;
     }
     printf("client: %s\n", cm_version_line(line, sizeof(line), "traefikeectl"));
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     rc = tctl_call(&c, TCTL_METHOD("Version"), &req.base,
                    &traefikee__v1__version_response__descriptor,
@@ -154,7 +154,7 @@ int tctl_list_nodes(int argc, char **argv)
                 o.output);
         return 2;
     }
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     rc = tctl_print_nodes(&c, fmt);
     tctl_ctx_deinit(&c);
@@ -200,8 +200,10 @@ static void print_event(const Traefikee__V1__Event *e, int json)
     fflush(stdout);
 }
 
-/* Follows one control node's stream: 0 on Ctrl-C, 1 when it ended. */
-static int follow(const char *addr, int json, int *got_any)
+/* Follows one control node's stream: 0 on Ctrl-C, 1 when it ended, 2 when
+ * it refused our credentials (a line printed). */
+static int follow(const struct tctl_ctx *c, const char *addr, int json,
+                  int *got_any)
 {
     Traefikee__V1__EventsRequest req = TRAEFIKEE__V1__EVENTS_REQUEST__INIT;
     struct cp_mgmt_stream *s;
@@ -212,7 +214,8 @@ static int follow(const char *addr, int json, int *got_any)
 
     if (cp_rpc_pb_pack(&req.base, &buf, &len) != 0)
         return 1;
-    s = cp_mgmt_stream_open(addr, TCTL_METHOD("Events"), buf, len);
+    s = cp_mgmt_stream_open_creds(addr, tctl_ctx_creds(c),
+                                  TCTL_METHOD("Events"), buf, len);
     free(buf);
     if (s == NULL)
         return 1;
@@ -230,15 +233,21 @@ static int follow(const char *addr, int json, int *got_any)
             protobuf_c_message_free_unpacked(&e->base, NULL);
         }
     }
+    rc = interrupted ? 0 : 1;
+    if (rc == 1 && cp_mgmt_stream_next(s, &data, &dlen, 0) == GW_EIO) {
+        const char *details;
+        grpc_status_code st = cp_mgmt_stream_status(s, &details);
+        rc = tctl_refused(c, addr, st, details) ? 2 : 1;
+    }
     cp_mgmt_stream_free(s);
-    return interrupted ? 0 : 1;
+    return rc;
 }
 
 int tctl_events(int argc, char **argv)
 {
     struct tctl_opts o;
     struct tctl_ctx c;
-    int rc, fmt, misses = 0, got;
+    int rc = 1, fmt, misses = 0, got;
 
     if ((rc = tctl_parse_opts(argc, argv, "co", &o)) != 0)
         return rc;
@@ -256,14 +265,14 @@ int tctl_events(int argc, char **argv)
                 o.output);
         return 2;
     }
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     signal(SIGINT, on_int);
     signal(SIGTERM, on_int);
     /* stop after a full round of control nodes that ended at once */
     for (size_t i = 0; !interrupted && misses < (int)c.n; i = (i + 1) % c.n) {
         got = 0;
-        if (follow(c.addrs[i], fmt == TCTL_JSON, &got) == 0)
+        if ((rc = follow(&c, c.addrs[i], fmt == TCTL_JSON, &got)) != 1)
             break;
         misses = got ? 0 : misses + 1;
         if (!interrupted && got)
@@ -272,10 +281,12 @@ int tctl_events(int argc, char **argv)
                     "next control node\n",
                     c.addrs[i]);
     }
-    rc = interrupted ? 0 : 1;
-    if (rc != 0)
+    if (rc == 1 && interrupted)
+        rc = 0;
+    else if (rc == 1)
         fprintf(stderr, "traefikeectl: no control node reachable at %s\n",
                 c.list);
+    rc = rc == 0 ? 0 : 1;
     tctl_ctx_deinit(&c);
     return rc;
 }

@@ -118,7 +118,7 @@ int tctl_apply(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0) {
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0) {
         free(doc);
         return rc;
     }
@@ -280,7 +280,7 @@ int tctl_get(int argc, char **argv)
                                                                   : TCTL_TABLE);
     if (fmt < 0)
         return bad_format(o.output);
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     if (kind < 0) {
         rc = tctl_print_nodes(&c, fmt);
@@ -338,7 +338,7 @@ int tctl_delete(int argc, char **argv)
                 o.args[0]);
         return 2;
     }
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     req.kind = (char *)cp_mgmt_kind_name(kind);
     req.name = o.args[1];
@@ -422,7 +422,7 @@ int tctl_history(int argc, char **argv)
     }
     if ((fmt = tctl_format_parse(o.output, TCTL_TABLE)) < 0)
         return bad_format(o.output);
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     rc = tctl_call(&c, TCTL_METHOD("History"), &req.base,
                    &traefikee__v1__history_response__descriptor,
@@ -464,7 +464,7 @@ int tctl_rollback(int argc, char **argv)
                 o.args[0]);
         return 2;
     }
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     rc = tctl_call(&c, TCTL_METHOD("Rollback"), &req.base,
                    &traefikee__v1__rollback_response__descriptor,

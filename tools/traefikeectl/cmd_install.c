@@ -14,6 +14,14 @@
  * (--listen-host for the entry points, and its admin server), as if each
  * were a machine of its own: a load balancer addresses them one by one, a
  * test can cut one off. The block P..P+99 is checked free on 127.0.0.1 too.
+ *
+ * Secure by default (docs/security.md): one cluster key (DIR/cluster.key)
+ * and one Redis password (DIR/redis-password) for every control node, Redis
+ * with requirepass/masterauth and the sentinels with auth-pass; the admin
+ * bundle the first control node writes is copied to DIR/traefikeectl.bundle
+ * and the default bundle path, every later call uses it (mutual TLS), and
+ * the data nodes join with the data token. --insecure (or
+ * TRAEFIKEE_INSECURE) makes the plain-text cluster of before.
  */
 #define _GNU_SOURCE /* asprintf, posix_spawn_file_actions_addclosefrom_np */
 #include <arpa/inet.h>
@@ -37,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/pki/pki.h"
 #include "controlplane/auth/auth.h"
 #include "controlplane/mgmt/mgmt.h"
 #include "controlplane/rpc/rpc.h"
@@ -87,6 +96,7 @@ struct ti_install {
     char dir[PATH_MAX]; /* absolute */
     int n_control, n_data, base, workers;
     int64_t timeout_ms;
+    int insecure; /* --insecure or TRAEFIKEE_INSECURE: plain text */
     /* programs */
     char cp_bin[PATH_MAX], dp_bin[PATH_MAX], whoami_bin[PATH_MAX];
     char redis_bin[PATH_MAX], sentinel_bin[PATH_MAX];
@@ -97,6 +107,15 @@ struct ti_install {
     char hash[CP_AUTH_HASH_MAX];
     int password_set; /* 1 set in the cluster, 0 no SetAdminHash there */
     uint64_t revision;
+    /* secure mode */
+    char redis_pw[CP_AUTH_PASSWORD_LEN + 1]; /* "" when insecure */
+    char key_file[PATH_MAX + 16], redis_pw_file[PATH_MAX + 16];
+    char bundle[PATH_MAX + 32];    /* DIR/traefikeectl.bundle */
+    char ca[PATH_MAX + 16];        /* DIR/ca.crt */
+    char default_bundle[PATH_MAX]; /* "" if not written */
+    int64_t bundle_expires;        /* unix seconds */
+    char data_token[CM_PKI_TOKEN_MAX];
+    struct cm_pki_creds pki; /* the bundle's, once read (secure) */
     struct ti_proc procs[TI_MAX_PROCS];
     size_t n;
     char err[TI_ERR_LEN]; /* the one line printed on failure */
@@ -389,7 +408,8 @@ out:
     return status;
 }
 
-static redisReply *redis_cmd(int port, const char *fmt, ...)
+/* One command on 127.0.0.1:<port>, after AUTH <pw> when <pw> is not "". */
+static redisReply *redis_cmd(const char *pw, int port, const char *fmt, ...)
 {
     struct timeval tv = {1, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
@@ -401,6 +421,15 @@ static redisReply *redis_cmd(int port, const char *fmt, ...)
         return NULL;
     }
     redisSetTimeout(c, tv);
+    if (pw[0] != '\0') {
+        r = redisCommand(c, "AUTH %s", pw);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
     va_start(ap, fmt);
     r = redisvCommand(c, fmt, ap);
     va_end(ap);
@@ -438,15 +467,22 @@ static int save_state(struct ti_install *t)
 
     for (size_t i = 0; i < t->n; i++)
         json_array_append_new(procs, proc_json(&t->procs[i]));
-    j = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:o}", "version", 1,
-                  "dir", t->dir, "basePort", t->base, "masterName", TI_MASTER,
-                  "control", t->control, "sentinels", t->sentinels, "adminUser",
-                  "admin", "revision", (json_int_t)t->revision, "processes",
+    j = json_pack("{s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:o, "
+                  "s:o}",
+                  "version", 1, "dir", t->dir, "basePort", t->base,
+                  "masterName", TI_MASTER, "control", t->control, "sentinels",
+                  t->sentinels, "adminUser", "admin", "revision",
+                  (json_int_t)t->revision, "secure", !t->insecure, "bundle",
+                  t->insecure ? json_null() : json_string(t->bundle), "ca",
+                  t->insecure ? json_null() : json_string(t->ca), "processes",
                   procs);
     snprintf(path, sizeof(path), "%s/cluster.json", t->dir);
     snprintf(tmp, sizeof(tmp), "%s/.cluster.json.tmp", t->dir);
     rc = j != NULL ? json_dump_file(j, tmp, JSON_INDENT(2)) : -1;
     json_decref(j);
+    /* secure: the argv of the data nodes hold the data token */
+    if (rc == 0 && !t->insecure)
+        rc = chmod(tmp, 0600);
     if (rc != 0 || rename(tmp, path) != 0)
         return fail(t, "cannot write %s: %s", path, strerror(errno));
     return 0;
@@ -573,6 +609,12 @@ static void stop_started(struct ti_install *t, int grace_ms)
     }
 }
 
+/* The credentials of our calls: NULL (plain text) when insecure. */
+static const struct cm_pki_creds *ti_creds(const struct ti_install *t)
+{
+    return t->insecure ? NULL : &t->pki;
+}
+
 /* ==== the pieces of the cluster ==== */
 
 static json_t *addr_obj(const char *kind, int port)
@@ -583,35 +625,76 @@ static json_t *addr_obj(const char *kind, int port)
     return json_pack("{s:s}", kind, a);
 }
 
+/* Creates <path> with mode 0600 and writes <text> (with a newline when
+ * <nl>). */
+static int write_private(struct ti_install *t, const char *path,
+                         const char *text, int nl)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    if (fd == -1 || dprintf(fd, "%s%s", text, nl ? "\n" : "") < 0 ||
+        close(fd) != 0)
+        return fail(t, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Secure: DIR/redis/auth.conf, the first argument of every Redis server
+ * (the password stays out of argv and cluster.json). */
+static int write_redis_auth(struct ti_install *t, char *conf, size_t len)
+{
+    char text[2 * CP_AUTH_PASSWORD_LEN + 64];
+
+    fmt(conf, len, "%s/redis/auth.conf", t->dir);
+    snprintf(text, sizeof(text), "requirepass %s\nmasterauth %s", t->redis_pw,
+             t->redis_pw);
+    return write_private(t, conf, text, 1);
+}
+
 static int start_redis(struct ti_install *t)
 {
     char port[16], of[16], dir[PATH_MAX + 8], db[32], name[32];
+    char conf[PATH_MAX + 32];
 
     snprintf(dir, sizeof(dir), "%s/redis", t->dir);
     if (mkdir_p(dir, 0755) != 0)
         return fail(t, "cannot create %s: %s", dir, strerror(errno));
+    if (!t->insecure && write_redis_auth(t, conf, sizeof(conf)) != 0)
+        return -1;
     snprintf(of, sizeof(of), "%d", t->base + TI_PORT_REDIS);
     for (int i = 0; i <= TI_N_REPLICAS; i++) {
-        const char *argv[32] = {t->redis_bin, "--port",
-                                port,         "--bind",
-                                "127.0.0.1",  "--save",
-                                "",           "--appendonly",
-                                "no",         "--dir",
-                                dir,          "--dbfilename",
-                                db,           "--repl-diskless-sync-delay",
-                                "0",          "--daemonize",
-                                "no"};
+        const char *argv[32] = {t->redis_bin};
+        const char *opts[] = {"--port",
+                              port,
+                              "--bind",
+                              "127.0.0.1",
+                              "--save",
+                              "",
+                              "--appendonly",
+                              "no",
+                              "--dir",
+                              dir,
+                              "--dbfilename",
+                              db,
+                              "--repl-diskless-sync-delay",
+                              "0",
+                              "--daemonize",
+                              "no",
+                              i > 0 ? "--replicaof" : NULL,
+                              "127.0.0.1",
+                              of,
+                              NULL};
+        int n = 1;
+
+        if (!t->insecure)
+            argv[n++] = conf; /* a config file comes first */
+        for (int k = 0; opts[k] != NULL; k++)
+            argv[n++] = opts[k];
         if (i == 0)
             snprintf(name, sizeof(name), "redis-master");
         else
             snprintf(name, sizeof(name), "redis-replica-%d", i);
         snprintf(port, sizeof(port), "%d", t->base + TI_PORT_REDIS + i);
         fmt(db, sizeof(db), "%s.rdb", name);
-        if (i > 0) {
-            argv[17] = "--replicaof";
-            argv[18] = "127.0.0.1";
-            argv[19] = of;
-        }
         if (spawn(t, "redis", name,
                   addr_obj("redis", t->base + TI_PORT_REDIS + i), argv) != 0)
             return -1;
@@ -622,8 +705,8 @@ static int start_redis(struct ti_install *t)
 static int redis_synced(struct ti_install *t, char *why, size_t len)
 {
     for (int i = 1; i <= TI_N_REPLICAS; i++) {
-        redisReply *r =
-            redis_cmd(t->base + TI_PORT_REDIS + i, "INFO %s", "replication");
+        redisReply *r = redis_cmd(t->redis_pw, t->base + TI_PORT_REDIS + i,
+                                  "INFO %s", "replication");
         int up = r != NULL && r->type == REDIS_REPLY_STRING &&
                  strstr(r->str, "master_link_status:up") != NULL;
         freeReplyObject(r);
@@ -640,6 +723,7 @@ static int start_sentinels(struct ti_install *t)
     char conf[PATH_MAX + 32], name[32];
     FILE *f;
     size_t n = 0;
+    int fd;
 
     for (int i = 1; i <= TI_N_SENTINELS; i++) {
         int port = t->base + TI_PORT_SENTINEL + i - 1;
@@ -647,8 +731,12 @@ static int start_sentinels(struct ti_install *t)
 
         snprintf(name, sizeof(name), "sentinel-%d", i);
         fmt(conf, sizeof(conf), "%s/redis/%s.conf", t->dir, name);
-        if ((f = fopen(conf, "w")) == NULL)
+        fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
+            if (fd != -1)
+                close(fd);
             return fail(t, "cannot write %s: %s", conf, strerror(errno));
+        }
         fprintf(f,
                 "port %d\nbind 127.0.0.1\ndir %s/redis\n"
                 "sentinel monitor %s 127.0.0.1 %d 2\n"
@@ -656,6 +744,8 @@ static int start_sentinels(struct ti_install *t)
                 "sentinel failover-timeout %s 3000\n",
                 port, t->dir, TI_MASTER, t->base + TI_PORT_REDIS, TI_MASTER,
                 TI_MASTER);
+        if (!t->insecure)
+            fprintf(f, "sentinel auth-pass %s %s\n", TI_MASTER, t->redis_pw);
         fclose(f);
         if (spawn(t, "sentinel", name, addr_obj("sentinel", port), argv) != 0)
             return -1;
@@ -683,7 +773,7 @@ static long long reply_field(const redisReply *r, const char *key)
 static int sentinels_settled(struct ti_install *t, char *why, size_t len)
 {
     for (int i = 0; i < TI_N_SENTINELS; i++) {
-        redisReply *r = redis_cmd(t->base + TI_PORT_SENTINEL + i,
+        redisReply *r = redis_cmd("", t->base + TI_PORT_SENTINEL + i,
                                   "SENTINEL MASTER %s", TI_MASTER);
         long long slaves = reply_field(r, "num-slaves");
         long long others = reply_field(r, "num-other-sentinels");
@@ -711,11 +801,28 @@ static int start_controls(struct ti_install *t)
                               i > 0 ? "," : "", grpc);
     }
     for (int i = 0; i < t->n_control; i++) {
-        const char *argv[] = {
-            t->cp_bin,    "--node-id",     name,      "--grpc-addr",
-            grpc,         "--http-addr",   http,      "--sentinels",
-            t->sentinels, "--master-name", TI_MASTER, "--data-dir",
-            data,         "--log-level",   "info",    NULL};
+        const char *argv[] = {t->cp_bin,
+                              "--node-id",
+                              name,
+                              "--grpc-addr",
+                              grpc,
+                              "--http-addr",
+                              http,
+                              "--sentinels",
+                              t->sentinels,
+                              "--master-name",
+                              TI_MASTER,
+                              "--data-dir",
+                              data,
+                              "--log-level",
+                              "info",
+                              t->insecure ? "--insecure" : "--cluster-key-file",
+                              t->key_file,
+                              "--redis-password-file",
+                              t->redis_pw_file,
+                              NULL};
+        if (t->insecure)
+            argv[16] = NULL;
         snprintf(name, sizeof(name), "control-%d", i + 1);
         snprintf(grpc, sizeof(grpc), "127.0.0.1:%d",
                  t->base + TI_PORT_GRPC + i);
@@ -747,8 +854,9 @@ static Traefikee__V1__ListNodesResponse *list_nodes(struct ti_install *t)
         char addr[32];
         snprintf(addr, sizeof(addr), "127.0.0.1:%d",
                  t->base + TI_PORT_GRPC + i);
-        if (cp_mgmt_client_unary(addr, TCTL_METHOD("ListNodes"), buf, len, 2000,
-                                 &r) != 0)
+        if (cp_mgmt_client_unary_creds(addr, ti_creds(t),
+                                       TCTL_METHOD("ListNodes"), buf, len, 2000,
+                                       &r) != 0)
             continue;
         if (r.status == GRPC_STATUS_OK)
             out =
@@ -843,6 +951,36 @@ static char *sample_config(const struct ti_install *t)
     return s;
 }
 
+/* Calls <method> with <req> on each control node in turn, every 300 ms,
+ * until one answers OK or <also> (0: none), a process dies or 15 s pass.
+ * Returns 0 with the answer in <r> (cp_mgmt_reply_deinit()), or -1 with the
+ * last details in <last>. */
+static int call_retry(struct ti_install *t, const char *method,
+                      const uint8_t *req, size_t len, grpc_status_code also,
+                      struct cp_mgmt_reply *r, char *last, size_t lastlen)
+{
+    int64_t end = now_ms() + 15000;
+
+    snprintf(last, lastlen, "no answer");
+    while (now_ms() < end && check_alive(t) == 0) {
+        for (int i = 0; i < t->n_control; i++) {
+            char addr[32];
+            snprintf(addr, sizeof(addr), "127.0.0.1:%d",
+                     t->base + TI_PORT_GRPC + i);
+            if (cp_mgmt_client_unary_creds(addr, ti_creds(t), method, req, len,
+                                           5000, r) != 0)
+                continue;
+            if (r->status == GRPC_STATUS_OK ||
+                (also != GRPC_STATUS_OK && r->status == also))
+                return 0;
+            snprintf(last, lastlen, "%s", r->details);
+            cp_mgmt_reply_deinit(r);
+        }
+        sleep_ms(300);
+    }
+    return -1;
+}
+
 /* Sends the admin password's hash to the cluster (SetAdminHash; the
  * request, one string field, is encoded here so that this builds with and
  * without that RPC in the .proto). Sets t->password_set: 1 done, 0 the
@@ -851,9 +989,8 @@ static int set_admin_hash(struct ti_install *t)
 {
     uint8_t req[CP_AUTH_HASH_MAX + 8];
     struct cp_mgmt_reply r = {0};
-    char last[CP_MGMT_DETAILS_LEN] = "no answer";
+    char last[CP_MGMT_DETAILS_LEN];
     size_t n = strlen(t->hash), len = 0;
-    int64_t end = now_ms() + 15000;
 
     req[len++] = 0x0a; /* field 1, length-delimited */
     for (size_t v = n; len < 8; v >>= 7) {
@@ -863,26 +1000,45 @@ static int set_admin_hash(struct ti_install *t)
     }
     memcpy(req + len, t->hash, n);
     len += n;
-    while (now_ms() < end && check_alive(t) == 0) {
-        for (int i = 0; i < t->n_control; i++) {
-            char addr[32];
-            grpc_status_code st;
-            snprintf(addr, sizeof(addr), "127.0.0.1:%d",
-                     t->base + TI_PORT_GRPC + i);
-            if (cp_mgmt_client_unary(addr, TCTL_METHOD("SetAdminHash"), req,
-                                     len, 5000, &r) != 0)
-                continue;
-            st = r.status;
-            snprintf(last, sizeof(last), "%s", r.details);
-            cp_mgmt_reply_deinit(&r);
-            if (st == GRPC_STATUS_OK || st == GRPC_STATUS_UNIMPLEMENTED) {
-                t->password_set = st == GRPC_STATUS_OK;
-                return 0;
-            }
-        }
-        sleep_ms(300);
+    if (call_retry(t, TCTL_METHOD("SetAdminHash"), req, len,
+                   GRPC_STATUS_UNIMPLEMENTED, &r, last, sizeof(last)) != 0)
+        return t->err[0] ? -1
+                         : fail(t, "cannot set the admin password: %s", last);
+    t->password_set = r.status == GRPC_STATUS_OK;
+    cp_mgmt_reply_deinit(&r);
+    return 0;
+}
+
+/* Secure: the data token (GetTokens, made on first use by the leader). */
+static int get_data_token(struct ti_install *t)
+{
+    Traefikee__V1__GetTokensRequest req =
+        TRAEFIKEE__V1__GET_TOKENS_REQUEST__INIT;
+    Traefikee__V1__GetTokensResponse *g = NULL;
+    struct cp_mgmt_reply r = {0};
+    char last[CP_MGMT_DETAILS_LEN];
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    if (cp_rpc_pb_pack(&req.base, &buf, &len) != 0)
+        return fail(t, "out of memory");
+    rc = call_retry(t, TCTL_METHOD("GetTokens"), buf, len, GRPC_STATUS_OK, &r,
+                    last, sizeof(last));
+    free(buf);
+    if (rc != 0)
+        return t->err[0] ? -1 : fail(t, "cannot get the join tokens: %s", last);
+    g = traefikee__v1__get_tokens_response__unpack(NULL, r.len, r.data);
+    cp_mgmt_reply_deinit(&r);
+    if (g == NULL || strncmp(g->data_token, "TKE1.data.", 10) != 0 ||
+        strlen(g->data_token) >= sizeof(t->data_token)) {
+        if (g != NULL)
+            protobuf_c_message_free_unpacked(&g->base, NULL);
+        return fail(t, "GetTokens answered without a data token");
     }
-    return t->err[0] ? -1 : fail(t, "cannot set the admin password: %s", last);
+    snprintf(t->data_token, sizeof(t->data_token), "%s", g->data_token);
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+    return 0;
 }
 
 /* Writes DIR/config.yaml and applies it through any control node. */
@@ -891,12 +1047,12 @@ static int apply_sample(struct ti_install *t)
     Traefikee__V1__ApplyRequest req = TRAEFIKEE__V1__APPLY_REQUEST__INIT;
     Traefikee__V1__ApplyResponse *a;
     struct cp_mgmt_reply r = {0};
-    char path[PATH_MAX + 16], last[CP_MGMT_DETAILS_LEN] = "no answer";
+    char path[PATH_MAX + 16], last[CP_MGMT_DETAILS_LEN];
     char *doc = sample_config(t);
-    int64_t end = now_ms() + 15000;
     uint8_t *buf = NULL;
     size_t len;
     FILE *f;
+    int rc;
 
     snprintf(path, sizeof(path), "%s/config.yaml", t->dir);
     if (doc == NULL || (f = fopen(path, "w")) == NULL) {
@@ -913,30 +1069,20 @@ static int apply_sample(struct ti_install *t)
     }
     free(doc);
     /* a fresh leader may still be waiting for its replica: retry */
-    while (t->revision == 0 && now_ms() < end && check_alive(t) == 0) {
-        for (int i = 0; t->revision == 0 && i < t->n_control; i++) {
-            char addr[32];
-            snprintf(addr, sizeof(addr), "127.0.0.1:%d",
-                     t->base + TI_PORT_GRPC + i);
-            if (cp_mgmt_client_unary(addr, TCTL_METHOD("Apply"), buf, len, 5000,
-                                     &r) != 0)
-                continue;
-            if (r.status == GRPC_STATUS_OK &&
-                (a = traefikee__v1__apply_response__unpack(NULL, r.len,
-                                                           r.data)) != NULL) {
-                t->revision = a->revision;
-                protobuf_c_message_free_unpacked(&a->base, NULL);
-            } else {
-                snprintf(last, sizeof(last), "%s", r.details);
-            }
-            cp_mgmt_reply_deinit(&r);
-        }
-        if (t->revision == 0)
-            sleep_ms(300);
-    }
+    rc = call_retry(t, TCTL_METHOD("Apply"), buf, len, GRPC_STATUS_OK, &r, last,
+                    sizeof(last));
     free(buf);
-    if (t->revision == 0)
+    if (rc != 0)
         return t->err[0] ? -1 : fail(t, "cannot apply %s: %s", path, last);
+    a = traefikee__v1__apply_response__unpack(NULL, r.len, r.data);
+    cp_mgmt_reply_deinit(&r);
+    if (a == NULL || a->revision == 0) {
+        if (a != NULL)
+            protobuf_c_message_free_unpacked(&a->base, NULL);
+        return fail(t, "cannot apply %s: malformed answer", path);
+    }
+    t->revision = a->revision;
+    protobuf_c_message_free_unpacked(&a->base, NULL);
     return save_state(t);
 }
 
@@ -950,11 +1096,19 @@ static int start_datas(struct ti_install *t)
         /* on SIGTERM, /ready fails for 2 s before the listeners close: a
          * load balancer checking it stops sending first */
         const char *argv[] = {
-            t->dp_bin, "--control",     t->control, "--node-id",
-            name,      "--cache-dir",   cache,      "--workers",
-            workers,   "--listen-host", host,       "--admin-addr",
-            admin,     "--drain-delay", "2s",       "--drain-timeout",
-            "5s",      "--log-level",   "info",     NULL};
+            t->dp_bin,     "--control",
+            t->control,    "--node-id",
+            name,          "--cache-dir",
+            cache,         "--workers",
+            workers,       "--listen-host",
+            host,          "--admin-addr",
+            admin,         "--drain-delay",
+            "2s",          "--drain-timeout",
+            "5s",          "--log-level",
+            "info",        t->insecure ? "--insecure" : "--join-token",
+            t->data_token, NULL};
+        if (t->insecure)
+            argv[20] = NULL;
         data_host(i, host, sizeof(host));
         snprintf(name, sizeof(name), "data-%d", i + 1);
         snprintf(web, sizeof(web), "%s:%d", host, t->base + TI_PORT_WEB);
@@ -1067,6 +1221,123 @@ static int write_password(struct ti_install *t)
     return 0;
 }
 
+/* Secure: DIR/cluster.key (the operator's key that seals the CA's key in
+ * Redis) and DIR/redis-password, both 0600, read by every control node. */
+static int write_secrets(struct ti_install *t)
+{
+    char key[CM_PKI_KEY_HEX], err[CM_ERR_LEN];
+    int rc;
+
+    if (cm_pki_cluster_key_new(key) != 0)
+        return fail(t, "no randomness for the cluster key");
+    rc = cm_pki_file_write(t->key_file, key, err, sizeof(err));
+    explicit_bzero(key, sizeof(key));
+    if (rc != 0)
+        return fail(t, "cannot write %s: %s", t->key_file, err);
+    if (cp_auth_generate_password(t->redis_pw, sizeof(t->redis_pw)) != 0)
+        return fail(t, "no randomness for the Redis password");
+    if (cm_pki_file_write(t->redis_pw_file, t->redis_pw, err, sizeof(err)) != 0)
+        return fail(t, "cannot write %s: %s", t->redis_pw_file, err);
+    return 0;
+}
+
+/* Reads and parses the admin bundle control-1 writes into <out>. 0, or -1
+ * with the reason in <why>. */
+static int read_node_bundle(struct ti_install *t, struct cm_pki_creds *out,
+                            char **text, char *why, size_t len)
+{
+    char src[PATH_MAX + 48];
+
+    *text = NULL;
+    fmt(src, sizeof(src), "%s/control-1/traefikeectl.bundle", t->dir);
+    if (access(src, F_OK) != 0) {
+        snprintf(why, len, "control-1 has not written %s", src);
+        return -1;
+    }
+    if (cm_pki_file_read(src, text, why, len) != 0)
+        return -1;
+    if (cm_pki_creds_parse(*text, out, why, len) != 0) {
+        free(*text);
+        *text = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int bundle_ready(struct ti_install *t, char *why, size_t len)
+{
+    struct cm_pki_creds c = {0};
+    char *text;
+
+    if (read_node_bundle(t, &c, &text, why, len) != 0)
+        return 0;
+    cm_pki_creds_clear(&c);
+    free(text);
+    return 1;
+}
+
+/* Copies the bundle to the default path (its directory made 0700) unless
+ * there is none (no HOME); prints what it did. */
+static void copy_default_bundle(struct ti_install *t, const char *text)
+{
+    char dir[PATH_MAX], err[CM_ERR_LEN] = "", *slash;
+    struct stat st;
+    int existed;
+
+    if (tctl_bundle_default(t->default_bundle, sizeof(t->default_bundle)) !=
+        0) {
+        t->default_bundle[0] = '\0';
+        printf("  no HOME or XDG_CONFIG_HOME: no default bundle written\n");
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s", t->default_bundle);
+    if ((slash = strrchr(dir, '/')) != NULL)
+        *slash = '\0';
+    existed = stat(t->default_bundle, &st) == 0;
+    if (mkdir_p(dir, 0700) != 0)
+        snprintf(err, sizeof(err), "mkdir: %s", strerror(errno));
+    else if (cm_pki_file_write(t->default_bundle, text, err, sizeof(err)) == 0)
+        err[0] = '\0';
+    if (err[0] != '\0') {
+        printf("  could not write the default bundle %s (%s); use "
+               "TRAEFIKEE_BUNDLE\n",
+               t->default_bundle, err);
+        t->default_bundle[0] = '\0';
+        return;
+    }
+    printf("  wrote the admin bundle to %s%s\n", t->default_bundle,
+           existed ? " (it replaced the one there)" : "");
+}
+
+/* Secure: DIR/traefikeectl.bundle and DIR/ca.crt from control-1's bundle,
+ * the default bundle, and from now on mutual TLS with it. */
+static int install_bundle(struct ti_install *t)
+{
+    struct cm_pki_cert_info info;
+    struct cm_pki_creds c = {0};
+    char err[CM_ERR_LEN], *text;
+    int rc;
+
+    if (read_node_bundle(t, &c, &text, err, sizeof(err)) != 0)
+        return fail(t, "cannot read control-1's bundle: %s", err);
+    rc = cm_pki_file_write(t->bundle, text, err, sizeof(err)) == 0 &&
+                 cm_pki_file_write(t->ca, c.ca, err, sizeof(err)) == 0
+             ? 0
+             : fail(t, "cannot write the bundle or the CA in %s: %s", t->dir,
+                    err);
+    if (rc == 0) {
+        printf("  wrote the admin bundle %s and the CA %s\n", t->bundle, t->ca);
+        copy_default_bundle(t, text);
+        if (cm_pki_cert_info(c.cert, &info, err, sizeof(err)) == 0)
+            t->bundle_expires = info.not_after;
+    }
+    explicit_bzero(text, strlen(text));
+    free(text);
+    cm_pki_creds_clear(&t->pki);
+    t->pki = c; /* takes */
+    return rc == 0 ? save_state(t) : -1;
+}
+
 static void remove_state(const char *dir, json_t *procs, int purge);
 
 /* After a failed start: everything but the logs goes. */
@@ -1096,9 +1367,10 @@ static int run_install(struct ti_install *t)
         return -1;
     if (mkdir_p(logs, 0755) != 0)
         return fail(t, "cannot create %s: %s", logs, strerror(errno));
-    if (write_password(t) != 0)
+    if (write_password(t) != 0 || (!t->insecure && write_secrets(t) != 0))
         return -1;
-    printf("Installing a local cluster in %s\n", t->dir);
+    printf("Installing a %s local cluster in %s\n",
+           t->insecure ? "plain-text (--insecure)" : "secure", t->dir);
     step("starting Redis (a master, 2 replicas) and 3 sentinels");
     if (start_redis(t) != 0 ||
         wait_for(t, end, "the Redis replicas to sync", redis_synced) != 0 ||
@@ -1106,9 +1378,14 @@ static int run_install(struct ti_install *t)
         wait_for(t, end, "the sentinels", sentinels_settled) != 0)
         return -1;
     step("starting the control nodes");
-    if (start_controls(t) != 0 ||
-        wait_for(t, end, "the control nodes", controls_ready) != 0 ||
-        set_admin_hash(t) != 0)
+    if (start_controls(t) != 0)
+        return -1;
+    if (!t->insecure &&
+        (wait_for(t, end, "control-1's admin bundle", bundle_ready) != 0 ||
+         install_bundle(t) != 0))
+        return -1;
+    if (wait_for(t, end, "the control nodes", controls_ready) != 0 ||
+        set_admin_hash(t) != 0 || (!t->insecure && get_data_token(t) != 0))
         return -1;
     step("starting 2 whoami backends and applying the sample config");
     if (start_backends(t) != 0 ||
@@ -1122,17 +1399,39 @@ static int run_install(struct ti_install *t)
     return 0;
 }
 
+/* Secure: the CA, the bundle and how long it lasts. */
+static void print_credentials(const struct ti_install *t)
+{
+    time_t end = (time_t)t->bundle_expires;
+    char when[32] = "?";
+
+    if (end > 0)
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime(&end));
+    printf("CA:        %s   (curl --cacert %s https://127.0.0.1:%d/...)\n",
+           t->ca, t->ca, t->base + TI_PORT_HTTP);
+    printf("\ntraefikeectl credentials (an admin certificate, valid until %s;"
+           "\na fresh one is always in %s/control-1/traefikeectl.bundle):\n"
+           "  export TRAEFIKEE_BUNDLE=%s\n",
+           when, t->dir, t->bundle);
+    if (t->default_bundle[0] != '\0')
+        printf("  (also copied to %s, used by default)\n", t->default_bundle);
+}
+
 static void print_summary(struct ti_install *t)
 {
+    struct tctl_cred_opts co = {.bundle = t->bundle, .insecure = t->insecure};
     struct tctl_ctx c;
     char host[16];
 
     printf("\nYou can access the dashboard with the following "
            "credentials:\n"
-           "Dashboard: http://127.0.0.1:%d/dashboard/\n"
+           "Dashboard: %s://127.0.0.1:%d/dashboard/\n"
            "Username:  admin\n"
            "Password:  %s   (also in %s/admin-password)\n",
-           t->base + TI_PORT_HTTP, t->password, t->dir);
+           t->insecure ? "http" : "https", t->base + TI_PORT_HTTP, t->password,
+           t->dir);
+    if (!t->insecure)
+        print_credentials(t);
     if (!t->password_set)
         printf("           (not set in the cluster: these control nodes "
                "have no SetAdminHash;\n            set it later with "
@@ -1143,7 +1442,7 @@ static void print_summary(struct ti_install *t)
         printf("  data-%d  web  http://%s:%d/whoami\n", i + 1,
                data_host(i, host, sizeof(host)), t->base + TI_PORT_WEB);
     printf("\nControl nodes: export TRAEFIKEE_CONTROL=%s\n\n", t->control);
-    if (tctl_ctx_init(&c, t->control) == 0) {
+    if (tctl_ctx_init(&c, t->control, &co) == 0) {
         tctl_print_nodes(&c, TCTL_TABLE);
         tctl_ctx_deinit(&c);
     }
@@ -1159,7 +1458,8 @@ static void install_usage(FILE *f)
             "usage: traefikeectl install --local [--dir DIR] "
             "[--control-nodes N] [--data-nodes N]\n"
             "                            [--base-port P] [--workers N] "
-            "[--timeout D]\n\n"
+            "[--timeout D]\n"
+            "                            [--insecure]\n\n"
             "Starts a whole cluster on 127.0.0.1, every process detached with "
             "its log in\nDIR/logs: a Redis master and 2 replicas, 3 sentinels "
             "(quorum 2), the control\nnodes (3), the data nodes (2), 2 whoami "
@@ -1182,7 +1482,16 @@ static void install_usage(FILE *f)
             "                       data node N's web and admin on "
             "127.0.0.(10+N)\n"
             "  --workers N          worker threads per data node [2]\n"
-            "  --timeout D          bound on the whole start [60s]\n",
+            "  --timeout D          bound on the whole start [60s]\n"
+            "  --insecure           plain text everywhere, no CA, no Redis "
+            "password\n"
+            "                       (also TRAEFIKEE_INSECURE=1)\n\n"
+            "Secure by default: DIR/cluster.key (the operator's key of the "
+            "cluster CA),\nDIR/redis-password, control nodes on mutual TLS "
+            "and an HTTPS dashboard,\ndata nodes joined with the data token; "
+            "the admin bundle is copied to\nDIR/traefikeectl.bundle and "
+            "${XDG_CONFIG_HOME:-~/.config}/traefikee/bundle.pem,\nthe CA to "
+            "DIR/ca.crt.\n",
             TI_MAX_CONTROL, TI_MAX_DATA);
 }
 
@@ -1213,6 +1522,8 @@ static int parse_install(struct ti_install *t, int argc, char **argv,
 
         if (strcmp(argv[i], "--local") == 0)
             *local = 1;
+        else if (strcmp(argv[i], "--insecure") == 0)
+            t->insecure = 1;
         else if (opt(argc, argv, &i, "--dir", &v))
             bad = v == NULL || (*dir = v)[0] == '\0';
         else if (opt(argc, argv, &i, "--control-nodes", &v))
@@ -1286,6 +1597,12 @@ int tctl_install(int argc, char **argv)
         free(t);
         return 1;
     }
+    t->insecure |= tctl_env_insecure();
+    fmt(t->key_file, sizeof(t->key_file), "%s/cluster.key", t->dir);
+    fmt(t->redis_pw_file, sizeof(t->redis_pw_file), "%s/redis-password",
+        t->dir);
+    fmt(t->bundle, sizeof(t->bundle), "%s/traefikeectl.bundle", t->dir);
+    fmt(t->ca, sizeof(t->ca), "%s/ca.crt", t->dir);
     signal(SIGINT, ti_on_signal);
     signal(SIGTERM, ti_on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -1301,6 +1618,9 @@ int tctl_install(int argc, char **argv)
     }
     for (size_t i = 0; i < t->n; i++)
         proc_free(&t->procs[i]);
+    cm_pki_creds_clear(&t->pki);
+    explicit_bzero(t->redis_pw, sizeof(t->redis_pw));
+    explicit_bzero(t->password, sizeof(t->password));
     free(t);
     return rc == 0 ? 0 : 1;
 }
@@ -1373,15 +1693,43 @@ static void rm_tree(const char *dir, const char *sub)
         nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Removes the default bundle if it is this cluster's (same text as
+ * DIR/traefikeectl.bundle); says so. */
+static void remove_default_bundle(const char *dir)
+{
+    char mine[PATH_MAX + 32], def[PATH_MAX], err[CM_ERR_LEN];
+    char *a = NULL, *b = NULL;
+
+    snprintf(mine, sizeof(mine), "%s/traefikeectl.bundle", dir);
+    if (tctl_bundle_default(def, sizeof(def)) != 0 ||
+        cm_pki_file_read(mine, &a, err, sizeof(err)) != 0)
+        return;
+    if (cm_pki_file_read(def, &b, err, sizeof(err)) == 0 && strcmp(a, b) == 0 &&
+        remove(def) == 0)
+        printf("  removed %s (this cluster's bundle)\n", def);
+    explicit_bzero(a, strlen(a));
+    free(a);
+    if (b != NULL)
+        explicit_bzero(b, strlen(b));
+    free(b);
+}
+
 /* Removes the state install wrote (and logs with <purge>). */
 static void remove_state(const char *dir, json_t *procs, int purge)
 {
-    static const char *const files[] = {"redis", "config.yaml",
-                                        "admin-password", "admin-password.hash",
-                                        ".cluster.json.tmp"};
+    static const char *const files[] = {"redis",
+                                        "config.yaml",
+                                        "admin-password",
+                                        "admin-password.hash",
+                                        ".cluster.json.tmp",
+                                        "cluster.key",
+                                        "redis-password",
+                                        "traefikeectl.bundle",
+                                        "ca.crt"};
     size_t i;
     json_t *p;
 
+    remove_default_bundle(dir);
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         rm_tree(dir, files[i]);
     json_array_foreach(procs, i, p)
@@ -1407,7 +1755,9 @@ static void uninstall_usage(FILE *f)
                "Stops exactly the processes DIR/cluster.json records (each "
                "only if its pid\nstill runs the recorded program): SIGTERM, "
                "then SIGKILL after the timeout\n[15s]. Removes the state "
-               "(cluster.json, Redis files, caches, the password);\nkeeps "
+               "(cluster.json, Redis files, caches, the password, the\n"
+               "cluster key, the bundle and CA, and the default bundle if it "
+               "is this\ncluster's);\nkeeps "
                "DIR/logs unless --purge. DIR defaults to "
                "./" TI_DEFAULT_DIR ".\n");
 }

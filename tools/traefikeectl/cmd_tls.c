@@ -26,6 +26,7 @@ struct tls_opts {
     const char *control, *cert, *key, *name, *output;
     const char *kind; /* "tls-cert" or "tls-certs" */
     const char *arg;  /* NAME of delete */
+    struct tctl_cred_opts cred;
     int help;
 };
 
@@ -33,6 +34,7 @@ static int parse(int argc, char **argv, struct tls_opts *o)
 {
     memset(o, 0, sizeof(*o));
     for (int i = 1; i < argc; i++) {
+        int cred = tctl_cred_opt(argc, argv, &i, &o->cred);
         const char *a = argv[i];
         const char **dst = strcmp(a, "--cert") == 0      ? &o->cert
                            : strcmp(a, "--key") == 0     ? &o->key
@@ -40,6 +42,10 @@ static int parse(int argc, char **argv, struct tls_opts *o)
                            : strcmp(a, "--control") == 0 ? &o->control
                            : strcmp(a, "-o") == 0        ? &o->output
                                                          : NULL;
+        if (cred < 0)
+            return 2;
+        if (cred > 0)
+            continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             o->help = 1;
         } else if (dst != NULL && i + 1 < argc) {
@@ -352,7 +358,7 @@ int tctl_tls(int argc, char **argv)
         fprintf(stderr, "traefikeectl delete tls-cert: NAME is required\n");
         return 2;
     }
-    if ((rc = tctl_ctx_init(&c, o.control)) != 0)
+    if ((rc = tctl_ctx_init(&c, o.control, &o.cred)) != 0)
         return rc;
     if (strcmp(verb, "create") == 0) {
         /* the default name: the file's base name, as a certFile would get */

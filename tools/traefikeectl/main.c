@@ -1,7 +1,8 @@
 /*
  * main.c -- traefikeectl, the command-line client of the cluster. Dispatches
- * the subcommand; `version` prints the client's own version (the cluster's
- * comes with the management API).
+ * the subcommand (global options before it are moved behind it first);
+ * `version` prints the client's own version (the cluster's comes with the
+ * management API).
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,9 +33,24 @@ static void usage(FILE *f)
                "machine\n"
                "  uninstall    uninstall --local: stop it\n"
                "  reset-password  set a new dashboard password, print it "
-               "once\n\n"
-               "options: --control H:P,... (or TRAEFIKEE_CONTROL; default "
-               "127.0.0.1:4242);\nCOMMAND --help for each command.\n");
+               "once\n"
+               "  tokens       print the join tokens of control and data "
+               "nodes [--rotate]\n"
+               "  revoke       refuse a node's certificates "
+               "([--role data|control|admin] NODE-ID)\n\n"
+               "options (before or after COMMAND):\n"
+               "  --control H:P,...  control nodes (or TRAEFIKEE_CONTROL; "
+               "default 127.0.0.1:4242)\n"
+               "  --bundle FILE      admin credentials: CA, certificate, key "
+               "(or TRAEFIKEE_BUNDLE;\n"
+               "                     default ${XDG_CONFIG_HOME:-~/.config}/"
+               "traefikee/bundle.pem;\n"
+               "                     a control node writes "
+               "DATA-DIR/traefikeectl.bundle)\n"
+               "  --insecure         plain text, for a cluster started with "
+               "--insecure\n"
+               "                     (or TRAEFIKEE_INSECURE=1)\n"
+               "COMMAND --help for each command.\n");
 }
 
 int main(int argc, char **argv)

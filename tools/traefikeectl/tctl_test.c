@@ -1,8 +1,12 @@
 /*
- * tctl_test.c -- unit tests of traefikeectl's pure parts: option parsing,
- * the control node list, aligned tables, the YAML emitter (read back with
- * common/config's YAML reader would need a model; checked as text here).
+ * tctl_test.c -- unit tests of traefikeectl's client side: option parsing,
+ * the control node list, the choice of credentials (--insecure,
+ * TRAEFIKEE_INSECURE, --bundle, TRAEFIKEE_BUNDLE, the default path) and
+ * bundle checks, calls through a TLS server of controlplane/rpc (admin
+ * allowed; data certificate, other CA, plain text refused with one line),
+ * aligned tables, the YAML emitter (checked as text).
  */
+#define _GNU_SOURCE /* asprintf */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "common/pki/pki.h"
+#include "controlplane/rpc/rpc.h"
 #include "tools/traefikeectl/client.h"
 #include "tools/traefikeectl/output.h"
+#include "traefikee/v1/management.pb-c.h"
 
 /* Runs <fn> with a memory stream; returns the text (free()). */
 static char *capture_table(const struct tctl_table *t)
@@ -130,26 +140,454 @@ static void test_opts(void **state)
     assert_int_equal(tctl_parse_opts(2, missing, "co", &o), 2);
 }
 
+static void test_opts_security(void **state)
+{
+    char *a[] = {"revoke", "--insecure", "--role", "control", "n1"};
+    char *b[] = {"tokens", "--bundle=/x/b.pem", "--rotate", "-o", "json"};
+    char *c[] = {"tokens", "--bundle"};
+    char *d[] = {"get", "--rotate"};
+    char *e[] = {"get", "--role", "data"};
+    struct tctl_opts o;
+
+    assert_int_equal(tctl_parse_opts(5, a, "cl", &o), 0);
+    assert_true(o.cred.insecure);
+    assert_null(o.cred.bundle);
+    assert_string_equal(o.role, "control");
+    assert_int_equal(o.n_args, 1);
+    assert_string_equal(o.args[0], "n1");
+    assert_int_equal(tctl_parse_opts(5, b, "cor", &o), 0);
+    assert_string_equal(o.cred.bundle, "/x/b.pem");
+    assert_false(o.cred.insecure);
+    assert_true(o.rotate);
+    assert_string_equal(o.output, "json");
+    assert_int_equal(tctl_parse_opts(2, c, "cor", &o), 2); /* no value */
+    assert_int_equal(tctl_parse_opts(2, d, "co", &o), 2);  /* not here */
+    assert_int_equal(tctl_parse_opts(3, e, "co", &o), 2);
+}
+
+/* ==== credentials ==== */
+
+static void clear_env(void)
+{
+    unsetenv("TRAEFIKEE_INSECURE");
+    unsetenv("TRAEFIKEE_BUNDLE");
+    unsetenv("XDG_CONFIG_HOME");
+}
+
+static char *tmpdir(void)
+{
+    const char *base = getenv("TEST_TMPDIR");
+    char *d = NULL;
+
+    assert_true(asprintf(&d, "%s/tctl.XXXXXX", base ? base : "/tmp") > 0);
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void test_env_insecure(void **state)
+{
+    clear_env();
+    assert_false(tctl_env_insecure());
+    setenv("TRAEFIKEE_INSECURE", "", 1);
+    assert_false(tctl_env_insecure());
+    setenv("TRAEFIKEE_INSECURE", "0", 1);
+    assert_false(tctl_env_insecure());
+    setenv("TRAEFIKEE_INSECURE", "1", 1);
+    assert_true(tctl_env_insecure());
+    setenv("TRAEFIKEE_INSECURE", "yes", 1);
+    assert_true(tctl_env_insecure());
+    clear_env();
+}
+
+static void test_cred_resolve(void **state)
+{
+    struct tctl_cred_opts none = {0}, flag = {.bundle = "/f/flag.pem"};
+    struct tctl_cred_opts insecure = {.insecure = 1, .bundle = "/f/x.pem"};
+    char path[512], *dir = tmpdir(), file[512];
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    FILE *f;
+
+    clear_env();
+    setenv("HOME", dir, 1);
+    /* nothing anywhere: the default path does not exist */
+    assert_int_equal(tctl_cred_resolve(&none, path, sizeof(path)), GW_ENOENT);
+    assert_int_equal(tctl_cred_resolve(NULL, path, sizeof(path)), GW_ENOENT);
+    /* --insecure wins over everything, and so does the environment */
+    assert_int_equal(tctl_cred_resolve(&insecure, path, sizeof(path)),
+                     TCTL_CRED_INSECURE);
+    setenv("TRAEFIKEE_INSECURE", "1", 1);
+    assert_int_equal(tctl_cred_resolve(&flag, path, sizeof(path)),
+                     TCTL_CRED_INSECURE);
+    setenv("TRAEFIKEE_INSECURE", "0", 1);
+    /* --bundle, then TRAEFIKEE_BUNDLE (not checked for existence here) */
+    setenv("TRAEFIKEE_BUNDLE", "/e/env.pem", 1);
+    assert_int_equal(tctl_cred_resolve(&flag, path, sizeof(path)),
+                     TCTL_CRED_BUNDLE);
+    assert_string_equal(path, "/f/flag.pem");
+    assert_int_equal(tctl_cred_resolve(&none, path, sizeof(path)),
+                     TCTL_CRED_BUNDLE);
+    assert_string_equal(path, "/e/env.pem");
+    unsetenv("TRAEFIKEE_BUNDLE");
+    /* the default path: $HOME/.config, or $XDG_CONFIG_HOME */
+    snprintf(file, sizeof(file), "%s/.config", dir);
+    assert_int_equal(mkdir(file, 0700), 0);
+    snprintf(file, sizeof(file), "%s/.config/traefikee", dir);
+    assert_int_equal(mkdir(file, 0700), 0);
+    snprintf(file, sizeof(file), "%s/.config/traefikee/bundle.pem", dir);
+    assert_non_null(f = fopen(file, "w"));
+    fclose(f);
+    assert_int_equal(tctl_cred_resolve(&none, path, sizeof(path)),
+                     TCTL_CRED_BUNDLE);
+    assert_string_equal(path, file);
+    setenv("XDG_CONFIG_HOME", "/xdg", 1);
+    assert_int_equal(tctl_bundle_default(path, sizeof(path)), 0);
+    assert_string_equal(path, "/xdg/traefikee/bundle.pem");
+    assert_int_equal(tctl_cred_resolve(&none, path, sizeof(path)), GW_ENOENT);
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("HOME");
+    assert_int_equal(tctl_bundle_default(path, sizeof(path)), -1);
+    remove(file);
+    snprintf(file, sizeof(file), "%s/.config/traefikee", dir);
+    rmdir(file);
+    snprintf(file, sizeof(file), "%s/.config", dir);
+    rmdir(file);
+    rmdir(dir);
+    free(dir);
+    if (old_home != NULL)
+        setenv("HOME", old_home, 1);
+    free(old_home);
+    clear_env();
+}
+
+/* Redirects stderr into a file while <fn> runs; returns what it wrote. */
+struct captured {
+    char path[512];
+    int saved;
+};
+
+static void capture_start(struct captured *c)
+{
+    char *dir = tmpdir();
+    FILE *f;
+
+    snprintf(c->path, sizeof(c->path), "%s/stderr", dir);
+    free(dir);
+    fflush(stderr);
+    c->saved = dup(2);
+    assert_non_null(f = fopen(c->path, "w"));
+    assert_int_equal(dup2(fileno(f), 2), 2);
+    fclose(f);
+}
+
+static char *capture_end(struct captured *c)
+{
+    char *text = NULL, err[CM_ERR_LEN];
+
+    fflush(stderr);
+    assert_int_equal(dup2(c->saved, 2), 2);
+    close(c->saved);
+    assert_int_equal(cm_pki_file_read(c->path, &text, err, sizeof(err)), 0);
+    remove(c->path);
+    return text;
+}
+
+/* A CA and certificates issued by it. */
+struct pki_fixture {
+    char *ca, *ca_key, *other_ca, *other_key;
+    char *dir;
+};
+
+static void issue(const char *ca, const char *ca_key, enum cm_pki_role role,
+                  const char *id, int64_t now, int64_t ttl,
+                  struct cm_pki_creds *out)
+{
+    const char *dns[] = {CM_PKI_CONTROL_NAME};
+    const char *ips[] = {"127.0.0.1"};
+    struct cm_pki_issue in = {.role = role,
+                              .id = id,
+                              .dns = dns,
+                              .n_dns = 1,
+                              .ips = ips,
+                              .n_ips = 1,
+                              .now = now,
+                              .ttl_s = ttl};
+    char *csr = NULL, err[CM_ERR_LEN];
+
+    memset(out, 0, sizeof(*out));
+    assert_int_equal(cm_pki_key_new(&out->key, err, sizeof(err)), 0);
+    assert_int_equal(cm_pki_csr_new(out->key, id, &csr, err, sizeof(err)), 0);
+    assert_int_equal(
+        cm_pki_issue(ca, ca_key, csr, &in, &out->cert, err, sizeof(err)), 0);
+    out->ca = strdup(ca);
+    free(csr);
+}
+
+/* Writes a bundle of <role>/<id> into DIR/<name>; returns the path. */
+static char *bundle_file(const struct pki_fixture *p, const char *ca,
+                         const char *ca_key, enum cm_pki_role role, int64_t now,
+                         int64_t ttl, const char *name)
+{
+    struct cm_pki_creds c;
+    char *text, *path = NULL, err[CM_ERR_LEN];
+
+    issue(ca, ca_key, role, "tctl", now, ttl, &c);
+    assert_int_equal(cm_pki_creds_format(&c, &text), 0);
+    assert_true(asprintf(&path, "%s/%s", p->dir, name) > 0);
+    assert_int_equal(cm_pki_file_write(path, text, err, sizeof(err)), 0);
+    free(text);
+    cm_pki_creds_clear(&c);
+    return path;
+}
+
+static void pki_setup(struct pki_fixture *p)
+{
+    char err[CM_ERR_LEN];
+
+    assert_int_equal(cm_pki_ca_new("t", &p->ca, &p->ca_key, err, sizeof(err)),
+                     0);
+    assert_int_equal(
+        cm_pki_ca_new("o", &p->other_ca, &p->other_key, err, sizeof(err)), 0);
+    p->dir = tmpdir();
+}
+
+static void pki_teardown(struct pki_fixture *p)
+{
+    free(p->ca);
+    free(p->ca_key);
+    free(p->other_ca);
+    free(p->other_key);
+    rmdir(p->dir);
+    free(p->dir);
+}
+
+static void test_ctx_bundle(void **state)
+{
+    struct pki_fixture p;
+    struct tctl_cred_opts co = {0};
+    struct captured cap;
+    struct tctl_ctx c;
+    char *good, *expired, *junk, *out;
+    int64_t now = time(NULL);
+    FILE *f;
+
+    pki_setup(&p);
+    clear_env();
+    good = bundle_file(&p, p.ca, p.ca_key, CM_PKI_ROLE_ADMIN, now, 3600,
+                       "good.pem");
+    expired = bundle_file(&p, p.ca, p.ca_key, CM_PKI_ROLE_ADMIN, now - 7200,
+                          3600, "old.pem");
+    assert_true(asprintf(&junk, "%s/junk.pem", p.dir) > 0);
+    assert_non_null(f = fopen(junk, "w"));
+    fputs("not a bundle\n", f);
+    fclose(f);
+
+    co.bundle = good;
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 0);
+    assert_true(c.secure);
+    assert_non_null(tctl_ctx_creds(&c));
+    assert_string_equal(c.bundle, good);
+    assert_true(cm_pki_key_matches(c.pki.cert, c.pki.key));
+    tctl_ctx_deinit(&c);
+    assert_null(c.pki.key);
+
+    co.insecure = 1; /* plain text whatever the bundle */
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 0);
+    assert_false(c.secure);
+    assert_null(tctl_ctx_creds(&c));
+    tctl_ctx_deinit(&c);
+    co.insecure = 0;
+
+    capture_start(&cap);
+    co.bundle = expired;
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 1);
+    co.bundle = junk;
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 1);
+    co.bundle = "/nonexistent/b.pem";
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 1);
+    setenv("XDG_CONFIG_HOME", p.dir, 1); /* no traefikee/bundle.pem there */
+    assert_int_equal(tctl_ctx_init(&c, "h:1", NULL), 1);
+    out = capture_end(&cap);
+    assert_non_null(strstr(out, "expired at"));
+    assert_non_null(strstr(out, "is not a usable bundle"));
+    assert_non_null(strstr(out, "cannot read the bundle /nonexistent/b.pem"));
+    assert_non_null(strstr(out, "traefikeectl: " TCTL_NO_CREDS "\n"));
+    free(out);
+
+    clear_env();
+    remove(good);
+    remove(expired);
+    remove(junk);
+    free(good);
+    free(expired);
+    free(junk);
+    pki_teardown(&p);
+}
+
+/* ==== calls through a TLS server ==== */
+
+/* Version: answers node_id "cp-1". */
+static void version_message(void *arg, struct cp_rpc_call *call,
+                            const uint8_t *data, size_t len)
+{
+    Traefikee__V1__VersionResponse r = TRAEFIKEE__V1__VERSION_RESPONSE__INIT;
+
+    r.node_id = "cp-1";
+    assert_int_equal(cp_rpc_call_send_pb(call, &r.base), 0);
+    cp_rpc_call_finish(call, GRPC_STATUS_OK, NULL);
+}
+
+static const struct cp_rpc_method_ops version_ops = {.on_message =
+                                                         version_message};
+
+static char *chain_of(const struct cm_pki_creds *c)
+{
+    char *s = NULL;
+
+    assert_true(asprintf(&s, "%s%s", c->cert, c->ca) > 0);
+    return s;
+}
+
+/* Lines of ours in <s> (the in-process server logs there too). */
+static int lines(const char *s)
+{
+    int n = 0;
+
+    for (const char *p = s; (p = strstr(p, "traefikeectl: ")) != NULL; p++)
+        n += p == s || p[-1] == '\n';
+    return n;
+}
+
+/* Calls Version on <addr> with <co>; the exit status, stderr in *err. */
+static int call_version(const char *addr, const struct tctl_cred_opts *co,
+                        char **err)
+{
+    Traefikee__V1__VersionRequest req = TRAEFIKEE__V1__VERSION_REQUEST__INIT;
+    Traefikee__V1__VersionResponse *r = NULL;
+    struct captured cap;
+    struct tctl_ctx c;
+    int rc;
+
+    assert_int_equal(tctl_ctx_init(&c, addr, co), 0);
+    c.timeout_ms = 3000;
+    capture_start(&cap);
+    rc = tctl_call(&c, TCTL_METHOD("Version"), &req.base,
+                   &traefikee__v1__version_response__descriptor,
+                   (ProtobufCMessage **)&r);
+    *err = capture_end(&cap);
+    if (rc == 0) {
+        assert_string_equal(r->node_id, "cp-1");
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+    tctl_ctx_deinit(&c);
+    return rc;
+}
+
+static void test_call_tls(void **state)
+{
+    struct pki_fixture p;
+    struct cp_rpc_server *srv;
+    struct cm_pki_creds own;
+    struct tctl_cred_opts co = {0};
+    char tls[64], plain[64], err[CM_ERR_LEN], *chain, *out;
+    char *admin, *data, *control, *other;
+    int64_t now = time(NULL);
+    int port = 0, pport = 0;
+
+    pki_setup(&p);
+    clear_env();
+    issue(p.ca, p.ca_key, CM_PKI_ROLE_CONTROL, "cp-1", now, 3600, &own);
+    srv = cp_rpc_server_new();
+    assert_int_equal(cp_rpc_server_add_method(srv, TCTL_METHOD("Version"),
+                                              CP_RPC_UNARY, &version_ops, NULL),
+                     0);
+    chain = chain_of(&own);
+    assert_int_equal(cp_rpc_server_set_tls(srv, chain, own.key, own.ca), 0);
+    free(chain);
+    cm_pki_creds_clear(&own);
+    assert_int_equal(cp_rpc_server_start_tls(srv, "127.0.0.1:0", &port,
+                                             "127.0.0.1:0", &pport, err,
+                                             sizeof(err)),
+                     0);
+    snprintf(tls, sizeof(tls), "127.0.0.1:%d", port);
+    snprintf(plain, sizeof(plain), "127.0.0.1:%d", pport);
+    admin = bundle_file(&p, p.ca, p.ca_key, CM_PKI_ROLE_ADMIN, now, 3600,
+                        "admin.pem");
+    control = bundle_file(&p, p.ca, p.ca_key, CM_PKI_ROLE_CONTROL, now, 3600,
+                          "control.pem");
+    data = bundle_file(&p, p.ca, p.ca_key, CM_PKI_ROLE_DATA, now, 3600,
+                       "data.pem");
+    other = bundle_file(&p, p.other_ca, p.other_key, CM_PKI_ROLE_ADMIN, now,
+                        3600, "other.pem");
+
+    /* an admin bundle (through TRAEFIKEE_BUNDLE), a control one */
+    setenv("TRAEFIKEE_BUNDLE", admin, 1);
+    assert_int_equal(call_version(tls, NULL, &out), 0);
+    assert_string_equal(out, "");
+    free(out);
+    unsetenv("TRAEFIKEE_BUNDLE");
+    co.bundle = control;
+    assert_int_equal(call_version(tls, &co, &out), 0);
+    free(out);
+    /* a data certificate: one line, permission denied */
+    co.bundle = data;
+    assert_int_equal(call_version(tls, &co, &out), 1);
+    assert_non_null(strstr(out, "permission denied by"));
+    assert_non_null(strstr(out, data));
+    if (lines(out) != 1)
+        fail_msg("%s", out);
+    free(out);
+    /* another cluster's CA: the handshake fails */
+    co.bundle = other;
+    assert_int_equal(call_version(tls, &co, &out), 1);
+    assert_non_null(strstr(out, "no control node reachable"));
+    free(out);
+    /* plain text: nothing on the TLS port, refused on the plain one */
+    co.insecure = 1;
+    assert_int_equal(call_version(tls, &co, &out), 1);
+    assert_non_null(strstr(out, "no control node reachable"));
+    free(out);
+    assert_int_equal(call_version(plain, &co, &out), 1);
+    assert_non_null(strstr(out, "refused a plain-text call"));
+    free(out);
+    /* the admin bundle again, the bad node first: failover */
+    co.insecure = 0;
+    co.bundle = admin;
+    {
+        char list[160];
+        snprintf(list, sizeof(list), "127.0.0.1:1,%s", tls);
+        assert_int_equal(call_version(list, &co, &out), 0);
+        free(out);
+    }
+
+    cp_rpc_server_free(srv);
+    for (char **f = (char *[]){admin, control, data, other, NULL}; *f; f++) {
+        remove(*f);
+        free(*f);
+    }
+    pki_teardown(&p);
+}
+
 static void test_ctx(void **state)
 {
     struct tctl_ctx c;
 
+    struct tctl_cred_opts plain = {.insecure = 1};
+
     unsetenv("TRAEFIKEE_CONTROL");
-    assert_int_equal(tctl_ctx_init(&c, NULL), 0);
+    assert_int_equal(tctl_ctx_init(&c, NULL, &plain), 0);
     assert_int_equal(c.n, 1);
     assert_string_equal(c.addrs[0], "127.0.0.1:4242");
     tctl_ctx_deinit(&c);
     setenv("TRAEFIKEE_CONTROL", "a:1, b:2,", 1);
-    assert_int_equal(tctl_ctx_init(&c, NULL), 0);
+    assert_int_equal(tctl_ctx_init(&c, NULL, &plain), 0);
     assert_int_equal(c.n, 2);
     assert_string_equal(c.addrs[1], "b:2");
     tctl_ctx_deinit(&c);
-    assert_int_equal(tctl_ctx_init(&c, "x:9"), 0); /* flag wins */
+    assert_int_equal(tctl_ctx_init(&c, "x:9", &plain), 0); /* flag wins */
     assert_int_equal(c.n, 1);
     assert_string_equal(c.addrs[0], "x:9");
     tctl_ctx_deinit(&c);
-    assert_int_equal(tctl_ctx_init(&c, "noport"), 2);
-    tctl_ctx_deinit(&c);
+    assert_int_equal(tctl_ctx_init(&c, "noport", &plain), 2);
 }
 
 static void test_hoist(void **state)
@@ -167,12 +605,42 @@ static void test_hoist(void **state)
     assert_string_equal(b[2], "--control=h:1");
 }
 
+static void test_hoist_security(void **state)
+{
+    char *a[] = {"traefikeectl",  "--insecure", "--bundle", "f.pem",
+                 "--control=h:1", "tokens",     "--rotate"};
+    char *b[] = {"traefikeectl", "--bundle"}; /* no command: left alone */
+    char *c[] = {"traefikeectl", "tokens", "--insecure"};
+
+    tctl_hoist_global(7, a);
+    assert_string_equal(a[1], "tokens");
+    assert_string_equal(a[2], "--insecure");
+    assert_string_equal(a[3], "--bundle");
+    assert_string_equal(a[4], "f.pem");
+    assert_string_equal(a[5], "--control=h:1");
+    assert_string_equal(a[6], "--rotate");
+    tctl_hoist_global(2, b);
+    assert_string_equal(b[1], "--bundle");
+    tctl_hoist_global(3, c);
+    assert_string_equal(c[1], "tokens");
+    assert_string_equal(c[2], "--insecure");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),   cmocka_unit_test(test_yaml),
-        cmocka_unit_test(test_formats), cmocka_unit_test(test_opts),
-        cmocka_unit_test(test_ctx),     cmocka_unit_test(test_hoist),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_yaml),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_opts),
+        cmocka_unit_test(test_ctx),
+        cmocka_unit_test(test_hoist),
+        cmocka_unit_test(test_opts_security),
+        cmocka_unit_test(test_env_insecure),
+        cmocka_unit_test(test_cred_resolve),
+        cmocka_unit_test(test_ctx_bundle),
+        cmocka_unit_test(test_call_tls),
+        cmocka_unit_test(test_hoist_security),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

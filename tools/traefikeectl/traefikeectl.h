@@ -23,8 +23,11 @@ int tctl_delete(int argc, char **argv);
 int tctl_history(int argc, char **argv);
 int tctl_rollback(int argc, char **argv);
 
-/* reset-password [--password P] (cmd_admin.c). */
+/* reset-password [--password P], tokens [--rotate], revoke [--role R] ID
+ * (cmd_admin.c). */
 int tctl_reset_password(int argc, char **argv);
+int tctl_tokens(int argc, char **argv);
+int tctl_revoke(int argc, char **argv);
 
 /* install --local / uninstall --local (cmd_install.c). */
 int tctl_install(int argc, char **argv);
@@ -52,6 +55,8 @@ static const struct tctl_command tctl_commands[] = {
     {"install", tctl_install},
     {"uninstall", tctl_uninstall},
     {"reset-password", tctl_reset_password},
+    {"tokens", tctl_tokens},
+    {"revoke", tctl_revoke},
 };
 
 #endif
