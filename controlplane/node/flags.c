@@ -1,7 +1,8 @@
 /*
  * flags.c -- the controlplane's command line: defaults, "--flag value" and
  * "--flag=value" forms, checks that name the flag at fault, and the usage
- * text. Pure except for the defaults read from the environment.
+ * text. Pure except for the defaults read from the environment
+ * (XDG_STATE_HOME, HOME, TRAEFIKEE_INSECURE, the host name).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -49,6 +50,29 @@ void cp_node_usage(FILE *out)
             "  --lease D             leader lease [3s]\n"
             "  --history N           revisions kept [10]\n"
             "  --log-level L         debug, info, warn, error [info]\n"
+            "\nSecurity (docs/security.md): mutual TLS with the cluster CA "
+            "unless --insecure.\n"
+            "  --insecure            development mode: plain text "
+            "everywhere, no CA, no\n"
+            "                        tokens (also TRAEFIKEE_INSECURE=1)\n"
+            "  --cluster-key-file F  the operator's key that seals the CA "
+            "key in Redis;\n"
+            "                        made with the CA when neither exists "
+            "[DATA-DIR/cluster.key]\n"
+            "  --join-token T        a control token (traefikeectl tokens): "
+            "join a cluster\n"
+            "                        whose CA exists, getting the cluster "
+            "key from a live\n"
+            "                        control node\n"
+            "  --cert-ttl D          lifetime of the certificates issued "
+            "(10s, 5m, 24h) [24h]\n"
+            "  --redis-password-file F  AUTH to Redis with the password in F "
+            "(also\n"
+            "                        TRAEFIKEE_REDIS_PASSWORD); the embedded "
+            "Redis makes its own\n"
+            "  --xds-plaintext-addr H:P  also serve ADS (only) without TLS, "
+            "for proxyless\n"
+            "                        gRPC clients on a trusted network\n"
             "  --version             print the version and exit\n"
             "  --help                this text\n");
 }
@@ -68,6 +92,14 @@ static void defaults(struct cp_node_flags *f)
     f->wait_timeout_ms = 1000;
     f->lease_ms = 3000;
     f->history = 10;
+    f->cert_ttl_s = 24 * 3600;
+}
+
+/* TRAEFIKEE_INSECURE: any non-empty value but "0". */
+static int env_insecure(void)
+{
+    const char *v = getenv("TRAEFIKEE_INSECURE");
+    return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
 }
 
 static void default_data_dir(struct cp_node_flags *f)
@@ -181,6 +213,24 @@ static int set_flag(struct cp_node_flags *f, const char *name, const char *val,
     } else if (strcmp(name, "lease") == 0) {
         if (parse_ms(val, &f->lease_ms) != 0 || f->lease_ms < 300)
             return BAD("a duration of at least 300ms");
+    } else if (strcmp(name, "cluster-key-file") == 0 ||
+               strcmp(name, "redis-password-file") == 0) {
+        if (*val == '\0')
+            return BAD("a file");
+        *(name[0] == 'c' ? &f->cluster_key_file : &f->redis_password_file) =
+            val;
+    } else if (strcmp(name, "join-token") == 0) {
+        if (*val == '\0')
+            return BAD("a control token (traefikeectl tokens)");
+        f->join_token = val;
+    } else if (strcmp(name, "cert-ttl") == 0) {
+        if (parse_ms(val, &u) != 0 || u < 10000)
+            return BAD("a duration of at least 10s, such as 5m or 24h");
+        f->cert_ttl_s = u / 1000;
+    } else if (strcmp(name, "xds-plaintext-addr") == 0) {
+        if (cp_store_parse_addr(val, &a) != 0 || a.kind != CP_STORE_ADDR_TCP)
+            return BAD("expected HOST:PORT");
+        f->xds_plaintext_addr = val;
     } else if (strcmp(name, "history") == 0) {
         if (parse_uint(val, 10000, &f->history) != 0 || f->history == 0)
             return BAD("a number from 1 to 10000");
@@ -205,6 +255,18 @@ static int finish(struct cp_node_flags *f, char *err, size_t errlen)
                           f->data_dir);
     if (f->wait_replicas < 0)
         f->wait_replicas = f->sentinels != NULL ? 1 : 0;
+    if (f->insecure && f->xds_plaintext_addr != NULL)
+        return cm_err_set(err, errlen, GW_EINVAL,
+                          "--xds-plaintext-addr: only without --insecure "
+                          "(everything is plain text then)");
+    if (f->cluster_key_file == NULL) {
+        int n = snprintf(f->key_buf, sizeof(f->key_buf), "%s/cluster.key",
+                         f->data_dir);
+        if (n < 0 || (size_t)n >= sizeof(f->key_buf))
+            return cm_err_set(err, errlen, GW_EINVAL, "--data-dir %s: too long",
+                              f->data_dir);
+        f->cluster_key_file = f->key_buf;
+    }
     return 0;
 }
 
@@ -216,6 +278,7 @@ int cp_node_parse_flags(int argc, char **argv, struct cp_node_flags *f,
     int rc;
 
     defaults(f);
+    f->insecure = env_insecure();
     for (int i = 1; i < argc; i++) {
         arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -224,6 +287,10 @@ int cp_node_parse_flags(int argc, char **argv, struct cp_node_flags *f,
         }
         if (strcmp(arg, "--version") == 0) {
             f->version = 1;
+            continue;
+        }
+        if (strcmp(arg, "--insecure") == 0) {
+            f->insecure = 1;
             continue;
         }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')

@@ -235,6 +235,8 @@ void cp_node__heartbeat_tick(uv_timer_t *t)
         n->hb_listing = true;
     cp_node__view_refresh_revisions(n);
     cp_node__admin_tick(n);
+    if (n->member != NULL)
+        cp_member_refresh(n->member, n->store); /* tokens, revocations */
 }
 
 void cp_node__heartbeat_deinit(struct cp_node *n)

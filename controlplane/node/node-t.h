@@ -28,10 +28,18 @@ struct cp_node_flags {
     unsigned wait_timeout_ms; /* --wait-timeout [1s] */
     unsigned lease_ms;        /* --lease [3s] */
     unsigned history;         /* --history [10] revisions kept */
-    int version;              /* --version given */
-    int help;                 /* --help given */
+    /* security (docs/security.md) */
+    int insecure;                    /* --insecure or $TRAEFIKEE_INSECURE */
+    const char *cluster_key_file;    /* [DATA-DIR/cluster.key] */
+    const char *join_token;          /* --join-token [NULL] */
+    unsigned cert_ttl_s;             /* --cert-ttl [24h] */
+    const char *redis_password_file; /* [NULL: $TRAEFIKEE_REDIS_PASSWORD] */
+    const char *xds_plaintext_addr;  /* --xds-plaintext-addr [NULL] */
+    int version;                     /* --version given */
+    int help;                        /* --help given */
     char node_buf[256];
     char dir_buf[CP_NODE_PATH_LEN];
+    char key_buf[CP_NODE_PATH_LEN];
 };
 
 #endif

@@ -52,6 +52,8 @@ static void on_revision(struct cp_store *s, uint64_t rev, void *arg)
 
     cm_log_debug(CP_NODE__MOD, "revision_event", "rev=%llu",
                  (unsigned long long)rev);
+    if (cp_node__booting(n))
+        return; /* the servers are not there yet: loaded once they are */
     cp_node__revision_changed(n);
 }
 
@@ -75,6 +77,7 @@ static void on_stop_timer(uv_timer_t *t)
     n->store = NULL;
     cp_node__provider_close(n);
     cp_node__scrape_close(n);
+    cp_node__secure_close(n);
     close_quiet((uv_handle_t *)&n->hb_timer);
     close_quiet((uv_handle_t *)&n->sigterm);
     close_quiet((uv_handle_t *)&n->sigint);
@@ -113,13 +116,21 @@ static int start_store(struct cp_node *n, char *err, size_t errlen)
     struct cp_store_callbacks cbs = {on_state, on_leader, on_revision, n};
 
     if (f->redis == NULL && f->sentinels == NULL) {
-        struct cp_store_embedded_config ec = {.data_dir = f->data_dir};
+        struct cp_store_embedded_config ec = {.data_dir = f->data_dir,
+                                              .require_password = !f->insecure};
         if (cp_store_embedded_start(&ec, &n->embedded, err, errlen) != 0)
             return GW_ERR;
         cm_log_info(CP_NODE__MOD, "embedded_redis", "addr=%s pid=%d",
                     cp_store_embedded_addr(n->embedded),
                     (int)cp_store_embedded_pid(n->embedded));
+        const char *pw = cp_store_embedded_password(n->embedded);
+        if (pw != NULL) {
+            free(n->redis_password);
+            if ((n->redis_password = strdup(pw)) == NULL)
+                return cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
+        }
     }
+    cfg.password = n->redis_password;
     cfg.redis =
         n->embedded != NULL ? cp_store_embedded_addr(n->embedded) : f->redis;
     cfg.sentinels = f->sentinels;
@@ -151,13 +162,24 @@ static int start_grpc(struct cp_node *n, char *err, size_t errlen)
     mc.history = f->history;
     mc.on_admin_hash = cp_node__admin_written;
     mc.on_admin_hash_arg = n;
+    if (!f->insecure)
+        cp_node__secure_mgmt(n, &mc);
     n->mgmt = cp_mgmt_new(&mc, err, errlen);
     if (n->mgmt == NULL)
         return GW_ERR;
+    if (!f->insecure && cp_member_register(n->member, n->rpc) != 0)
+        return cm_err_set(err, errlen, GW_ERR, "cannot register Membership");
     cp_xds_server_set_event_cb(n->xds, cp_node__xds_event, n);
     cp_node__publish_empty(n);
-    if (cp_rpc_server_start(n->rpc, f->grpc_addr, &port, err, errlen) != 0)
+    if (f->insecure) {
+        if (cp_rpc_server_start(n->rpc, f->grpc_addr, &port, err, errlen) != 0)
+            return GW_ERR;
+    } else if (cp_node__secure_serve(n, err, errlen) != 0 ||
+               cp_rpc_server_start_tls(n->rpc, f->grpc_addr, &port,
+                                       f->xds_plaintext_addr, NULL, err,
+                                       errlen) != 0) {
         return GW_ERR;
+    }
     (void)cp_store_parse_addr(f->grpc_addr, &a);
     a.port = port;
     cp_store_addr_str(&a, n->grpc_addr, sizeof(n->grpc_addr));
@@ -179,6 +201,17 @@ static int start_http(struct cp_node *n, char *err, size_t errlen)
     n->http = cp_http_new(&hc, &src, herr, sizeof(herr));
     if (n->http == NULL)
         return cm_err_set(err, errlen, GW_ERR, "--http-addr: %s", herr);
+    if (!f->insecure) {
+        /* before the loop runs: no connection is ever served in plain */
+        char *chain = cp_node__cert_chain(n);
+        int rc = chain != NULL ? cp_http_set_tls(n->http, chain, n->creds.key,
+                                                 herr, sizeof(herr))
+                               : GW_ENOMEM;
+        free(chain);
+        if (rc != 0)
+            return cm_err_set(err, errlen, GW_ERR, "--http-addr: TLS: %s",
+                              rc == GW_ENOMEM ? "out of memory" : herr);
+    }
     (void)cp_store_parse_addr(f->http_addr, &a);
     a.port = cp_http_port(n->http);
     cp_store_addr_str(&a, n->http_addr, sizeof(n->http_addr));
@@ -204,8 +237,11 @@ static int start_loop_handles(struct cp_node *n, char *err, size_t errlen)
         return cm_err_set(err, errlen, GW_EINVAL,
                           "--config %s: cannot watch its directory",
                           n->flags->config);
-    if (cp_store_start(n->store) != 0 || cp_store_election_start(n->store) != 0)
+    if ((!n->store_started && cp_store_start(n->store) != 0) ||
+        cp_store_election_start(n->store) != 0)
         return cm_err_set(err, errlen, GW_ERR, "cannot start the store");
+    if (n->store_started)
+        cp_node__revision_changed(n); /* events during the start-up waited */
     return 0;
 }
 
@@ -221,6 +257,7 @@ static void teardown(struct cp_node *n)
     cp_xds_snapshot_put(n->published);
     free(n->api_eps);
     cp_store_embedded_stop(n->embedded);
+    cp_node__secure_free(n);
 }
 
 /* Closes whatever is open on the loop after a failed start. */
@@ -239,7 +276,11 @@ int cp_node_run(const struct cp_node_flags *f)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     n.loop = &loop;
-    rc = start_store(&n, err, sizeof(err));
+    rc = f->insecure ? 0 : cp_node__redis_password(&n, err, sizeof(err));
+    if (rc == 0)
+        rc = start_store(&n, err, sizeof(err));
+    if (rc == 0 && !f->insecure)
+        rc = cp_node__secure_boot(&n, err, sizeof(err));
     if (rc == 0)
         rc = start_grpc(&n, err, sizeof(err));
     if (rc == 0)
@@ -262,8 +303,9 @@ int cp_node_run(const struct cp_node_flags *f)
         return 1;
     }
     cm_log_info(CP_NODE__MOD, "started",
-                "node=%s grpc=%s http=%s store=%s version=\"%s\"", f->node_id,
-                n.grpc_addr, n.http_addr,
+                "node=%s grpc=%s http=%s secure=%s store=%s version=\"%s\"",
+                f->node_id, n.grpc_addr, n.http_addr,
+                f->insecure ? "no" : "yes",
                 f->sentinels != NULL ? "sentinel"
                 : f->redis != NULL   ? "redis"
                                      : "embedded",

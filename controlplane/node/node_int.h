@@ -16,6 +16,8 @@
 
 #include "controlplane/auth/auth-t.h"
 #include "controlplane/http/http.h"
+#include "common/pki/pki.h"
+#include "controlplane/member/member.h"
 #include "controlplane/mgmt/mgmt.h"
 #include "controlplane/node/node.h"
 #include "controlplane/rpc/rpc.h"
@@ -38,6 +40,7 @@
 #define CP_NODE__SCRAPE_NAME_MAX   256        /* longer names are left out */
 
 struct cp_node__provider;
+struct cp_node__boot;
 struct cp_node__view;
 struct cp_node__scraper;
 struct cm_h1_resp;
@@ -90,6 +93,17 @@ struct cp_node {
     bool admin_reading;                /* a GET is in flight */
     bool admin_creating;               /* a first password is being made */
     bool admin_checking;               /* the password file is being checked */
+
+    /* security.c (secure mode; untouched with --insecure) */
+    struct cp_member *member;
+    struct cm_pki_creds creds;        /* own: CA, certificate, key */
+    char ca_fp[CM_PKI_FP_HEX];        /* "" while unknown */
+    char cluster_key[CM_PKI_KEY_HEX]; /* "" while unknown */
+    char *redis_password;             /* NULL: none */
+    struct cp_node__boot *boot;       /* during the start-up only */
+    bool store_started;               /* cp_store_start() was called */
+    uv_timer_t renew_timer;
+    bool renew_timer_init;
 };
 
 /* pipeline.c: the current revision changed (or may have). */
@@ -176,6 +190,31 @@ int cp_node__scrape_parse(struct cm_h1_resp *resp, const char *buf, size_t len,
  *    "entry": [listener address]}
  * Returns new, or NULL if <body> is not a /stats object. */
 json_t *cp_node__scrape_digest(const char *body, size_t len);
+
+/* security.c (docs/security.md) */
+/* Reads --redis-password-file or $TRAEFIKEE_REDIS_PASSWORD into
+ * n->redis_password. */
+int cp_node__redis_password(struct cp_node *n, char *err, size_t errlen);
+/* With the store made (not started): starts it, runs the loop until the
+ * cluster CA is known and its key unsealed (made, or joined with
+ * --join-token), then issues this node's certificate and writes its files.
+ * A one-line reason in <err> on failure. */
+int cp_node__secure_boot(struct cp_node *n, char *err, size_t errlen);
+/* Whether the start-up above is running (store callbacks wait). */
+bool cp_node__booting(const struct cp_node *n);
+/* The security fields of the management API's config. */
+void cp_node__secure_mgmt(struct cp_node *n, struct cp_mgmt_config *mc);
+/* Gives the certificate to the gRPC and HTTP servers and schedules its
+ * renewal (two thirds of its life). */
+int cp_node__secure_serve(struct cp_node *n, char *err, size_t errlen);
+/* Reissues this node's certificate and the admin bundle now (timer). */
+void cp_node__renew_now(uv_timer_t *t);
+/* Own certificate then the CA: returns new (free()), or NULL. */
+char *cp_node__cert_chain(const struct cp_node *n);
+/* Stopping: closes the renewal timer. */
+void cp_node__secure_close(struct cp_node *n);
+/* After the loop ended. */
+void cp_node__secure_free(struct cp_node *n);
 
 /* provider.c */
 int cp_node__provider_start(struct cp_node *n, const char *path);

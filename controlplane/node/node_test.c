@@ -117,6 +117,53 @@ static const char doc[] =
     "      loadBalancer:\n"
     "        servers: [{url: 'http://127.0.0.1:8081'}]\n";
 
+static void test_security_flags(void **state)
+{
+    struct cp_node_flags f;
+    char err[CM_ERR_LEN];
+
+    unsetenv("TRAEFIKEE_INSECURE");
+    assert_int_equal(parse(&f, err, 2, "--data-dir", "/d"), 0);
+    assert_false(f.insecure);
+    assert_string_equal(f.cluster_key_file, "/d/cluster.key");
+    assert_int_equal(f.cert_ttl_s, 24 * 3600);
+    assert_null(f.join_token);
+    assert_null(f.redis_password_file);
+    assert_null(f.xds_plaintext_addr);
+    assert_int_equal(parse(&f, err, 8, "--insecure", "--cert-ttl=5m",
+                           "--cluster-key-file", "/k", "--join-token", "T",
+                           "--redis-password-file=/p", "--data-dir=/d"),
+                     0);
+    assert_true(f.insecure);
+    assert_int_equal(f.cert_ttl_s, 300);
+    assert_string_equal(f.cluster_key_file, "/k");
+    assert_string_equal(f.join_token, "T");
+    assert_string_equal(f.redis_password_file, "/p");
+    assert_int_equal(parse(&f, err, 2, "--cert-ttl", "10s"), 0);
+    assert_int_equal(f.cert_ttl_s, 10);
+    assert_int_equal(parse(&f, err, 2, "--cert-ttl", "5s"), GW_EINVAL);
+    assert_non_null(strstr(err, "--cert-ttl"));
+    assert_int_equal(parse(&f, err, 2, "--xds-plaintext-addr", "nope"),
+                     GW_EINVAL);
+    assert_int_equal(
+        parse(&f, err, 2, "--xds-plaintext-addr", "127.0.0.1:18000"), 0);
+    assert_string_equal(f.xds_plaintext_addr, "127.0.0.1:18000");
+    /* plain text everywhere already: refused */
+    assert_int_equal(parse(&f, err, 3, "--insecure", "--xds-plaintext-addr",
+                           "127.0.0.1:18000"),
+                     GW_EINVAL);
+    setenv("TRAEFIKEE_INSECURE", "1", 1);
+    assert_int_equal(parse(&f, err, 0), 0);
+    assert_true(f.insecure);
+    setenv("TRAEFIKEE_INSECURE", "0", 1);
+    assert_int_equal(parse(&f, err, 0), 0);
+    assert_false(f.insecure);
+    setenv("TRAEFIKEE_INSECURE", "", 1);
+    assert_int_equal(parse(&f, err, 0), 0);
+    assert_false(f.insecure);
+    unsetenv("TRAEFIKEE_INSECURE");
+}
+
 static void test_snapshot(void **state)
 {
     char err[CM_ERR_LEN];
@@ -139,9 +186,8 @@ static void test_snapshot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),   cmocka_unit_test(test_security_flags),
         cmocka_unit_test(test_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

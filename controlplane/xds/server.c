@@ -252,6 +252,10 @@ struct cp_xds_server *cp_xds_server_new(struct cp_rpc_server *rpc)
                                  CP_RPC_BIDI, &sotw_ops, srv) != 0 ||
         cp_rpc_server_add_method(rpc, ADS "DeltaAggregatedResources",
                                  CP_RPC_BIDI, &delta_ops, srv) != 0 ||
+        cp_rpc_server_set_access(rpc, ADS "StreamAggregatedResources",
+                                 CP_RPC_ACCESS_ADS) != 0 ||
+        cp_rpc_server_set_access(rpc, ADS "DeltaAggregatedResources",
+                                 CP_RPC_ACCESS_ADS) != 0 ||
         pthread_create(&srv->thread, NULL, push_thread, srv) != 0)
         goto fail;
     srv->thread_started = true;
