@@ -9,6 +9,9 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,45 @@ grpc_channel_credentials *cm_pki_grpc_creds(const struct cm_pki_creds *c)
     pair.private_key = c->key;
     pair.cert_chain = c->cert;
     return grpc_ssl_credentials_create_ex(c->ca, &pair, NULL, NULL);
+}
+
+/* <cert> then <ca>, each ending with a newline, new. */
+static char *chain_text(const char *cert, const char *ca)
+{
+    size_t a = strlen(cert), b = strlen(ca);
+    char *s = malloc(a + b + 3), *p = s;
+
+    if (s == NULL)
+        return NULL;
+    memcpy(p, cert, a);
+    p += a;
+    if (a == 0 || cert[a - 1] != '\n')
+        *p++ = '\n';
+    memcpy(p, ca, b);
+    p += b;
+    if (b == 0 || ca[b - 1] != '\n')
+        *p++ = '\n';
+    *p = '\0';
+    return s;
+}
+
+grpc_server_credentials *cm_pki_grpc_server_creds(const struct cm_pki_creds *c)
+{
+    grpc_ssl_pem_key_cert_pair pair;
+    grpc_server_credentials *sc;
+    char *chain;
+
+    if (c == NULL || c->ca == NULL || c->cert == NULL || c->key == NULL)
+        return NULL;
+    chain = chain_text(c->cert, c->ca);
+    if (chain == NULL)
+        return NULL;
+    pair.private_key = c->key;
+    pair.cert_chain = chain;
+    sc = grpc_ssl_server_credentials_create_ex(
+        c->ca, &pair, 1, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+    free(chain);
+    return sc;
 }
 
 void cm_pki_grpc_target_arg(grpc_arg *arg)
@@ -266,20 +308,50 @@ static int chain_pem(SSL *ssl, char **out)
     return ok ? GW_OK : GW_EPROTO;
 }
 
-int cm_pki_fetch_chain(const char *addr, int timeout_ms, char **out, char *err,
-                       size_t len)
-{
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    SSL_CTX *ctx = NULL;
-    SSL *ssl = NULL;
-    int fd, rc;
+/* SIGPIPE blocked for this thread while a TLS socket is written to (the
+ * server may close first: the write fails with EPIPE instead of killing the
+ * process); one raised meanwhile is consumed before the mask is restored. */
+struct pipe_guard {
+    sigset_t old;
+    bool was_pending, blocked;
+};
 
-    *out = NULL;
-    fd = dial(addr, deadline, err, len);
-    if (fd < 0)
-        return fd;
-    ctx = client_ctx();
-    ssl = ctx != NULL ? SSL_new(ctx) : NULL;
+static void pipe_guard_on(struct pipe_guard *g)
+{
+    sigset_t set, pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    (void)sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+    g->blocked = pthread_sigmask(SIG_BLOCK, &set, &g->old) == 0;
+}
+
+static void pipe_guard_off(struct pipe_guard *g)
+{
+    static const struct timespec zero = {0, 0};
+    sigset_t set, pending;
+
+    if (!g->blocked)
+        return;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pending);
+    if (!g->was_pending && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE) == 1)
+        while (sigtimedwait(&set, NULL, &zero) == -1 && errno == EINTR)
+            ;
+    (void)pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static int fetch_tls(int fd, const char *addr, int64_t deadline, char **out,
+                     char *err, size_t len)
+{
+    SSL_CTX *ctx = client_ctx();
+    SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
+    int rc;
+
     if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 ||
         SSL_set_tlsext_host_name(ssl, CM_PKI_CONTROL_NAME) != 1) {
         ERR_clear_error();
@@ -294,6 +366,23 @@ int cm_pki_fetch_chain(const char *addr, int timeout_ms, char **out, char *err,
 done:
     SSL_free(ssl);
     SSL_CTX_free(ctx);
+    return rc;
+}
+
+int cm_pki_fetch_chain(const char *addr, int timeout_ms, char **out, char *err,
+                       size_t len)
+{
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    struct pipe_guard g;
+    int fd, rc;
+
+    *out = NULL;
+    fd = dial(addr, deadline, err, len);
+    if (fd < 0)
+        return fd;
+    pipe_guard_on(&g);
+    rc = fetch_tls(fd, addr, deadline, out, err, len);
+    pipe_guard_off(&g);
     close(fd);
     return rc;
 }

@@ -19,6 +19,14 @@
  * grpc_channel_credentials_release()), NULL on failure. */
 grpc_channel_credentials *cm_pki_grpc_creds(const struct cm_pki_creds *c);
 
+/* Server credentials for a control node (added for the servers of
+ * controlplane/rpc): it presents <c>->cert followed by <c>->ca (joining
+ * nodes find the CA in that chain, docs/security.md), asks for a client
+ * certificate and verifies it against <c>->ca when one is given
+ * (GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY). Returns new (release
+ * with grpc_server_credentials_release()), NULL on failure. */
+grpc_server_credentials *cm_pki_grpc_server_creds(const struct cm_pki_creds *c);
+
 /* The channel argument every client of a control node passes with those
  * credentials: the name checked is CM_PKI_CONTROL_NAME. <arg> is filled
  * (its strings are static). */
