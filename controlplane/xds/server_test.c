@@ -11,7 +11,10 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "common/pki/pki.h"
 
 #include "controlplane/rpc/testclient.h"
 #include "controlplane/xds/testutil.h"
@@ -233,12 +236,106 @@ static void test_bad_request_and_stop(void **state)
     assert_int_equal(f.hook.disconnected, 1);
 }
 
+/* Issues <role>/<id> by <ca>/<key> into <out>, valid from <now> - 60. */
+static void issue(const char *ca, const char *key, enum cm_pki_role role,
+                  const char *id, int64_t now, struct cm_pki_creds *out)
+{
+    const char *dns[] = {CM_PKI_CONTROL_NAME};
+    struct cm_pki_issue in = {.role = role,
+                              .id = id,
+                              .dns = dns,
+                              .n_dns = 1,
+                              .now = now,
+                              .ttl_s = 3600};
+    char *csr = NULL, err[CM_ERR_LEN];
+
+    memset(out, 0, sizeof(*out));
+    assert_int_equal(cm_pki_key_new(&out->key, err, sizeof(err)), 0);
+    assert_int_equal(cm_pki_csr_new(out->key, id, &csr, err, sizeof(err)), 0);
+    assert_int_equal(
+        cm_pki_issue(ca, key, csr, &in, &out->cert, err, sizeof(err)), 0);
+    out->ca = strdup(ca);
+    free(csr);
+}
+
+/* Streams of a revoked certificate end with UNAUTHENTICATED; others (other
+ * id, other role, a newer certificate) stay. */
+static void test_revoke_over_tls(void **state)
+{
+    struct fixture f;
+    struct cm_pki_creds own, a, b;
+    char *ca = NULL, *ca_key = NULL, err[CM_ERR_LEN];
+    int64_t now = time(NULL);
+    int port = 0;
+
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(cm_pki_ca_new("x", &ca, &ca_key, err, sizeof(err)), 0);
+    issue(ca, ca_key, CM_PKI_ROLE_CONTROL, "cp", now, &own);
+    issue(ca, ca_key, CM_PKI_ROLE_DATA, "edge-1", now, &a);
+    issue(ca, ca_key, CM_PKI_ROLE_DATA, "edge-2", now, &b);
+    f.rpc = cp_rpc_server_new();
+    f.xds = cp_xds_server_new(f.rpc);
+    char chain[8192];
+    snprintf(chain, sizeof(chain), "%s%s", own.cert, own.ca);
+    assert_int_equal(cp_rpc_server_set_tls(f.rpc, chain, own.key, own.ca), 0);
+    assert_int_equal(cp_rpc_server_start_tls(f.rpc, "127.0.0.1:0", &port, NULL,
+                                             NULL, err, sizeof(err)),
+                     0);
+    snprintf(f.target, sizeof(f.target), "127.0.0.1:%d", port);
+    struct cp_xds_snapshot *s1 = make_snap("1", "svc-1");
+    cp_xds_server_set_snapshot(f.xds, s1);
+    cp_xds_snapshot_put(s1);
+
+    struct cp_rpc_tc *ta =
+        cp_rpc_tc_open_tls(f.target, ADS "StreamAggregatedResources", &a);
+    struct cp_rpc_tc *tb =
+        cp_rpc_tc_open_tls(f.target, ADS "StreamAggregatedResources", &b);
+    Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+    send_sotw(ta, CP_XDS_LISTENER, "L", "", "", NULL);
+    assert_non_null(r = recv_sotw(ta, 5000));
+    envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
+    send_sotw(tb, CP_XDS_LISTENER, "L", "", "", NULL);
+    assert_non_null(r = recv_sotw(tb, 5000));
+    envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
+
+    /* older than the certificate, another role, another id: nothing */
+    assert_int_equal(
+        cp_xds_server_revoke(f.xds, CM_PKI_ROLE_DATA, "edge-1", now - 3600), 0);
+    assert_int_equal(
+        cp_xds_server_revoke(f.xds, CM_PKI_ROLE_CONTROL, "edge-1", now + 10),
+        0);
+    assert_int_equal(
+        cp_xds_server_revoke(f.xds, CM_PKI_ROLE_DATA, "edge-3", now + 10), 0);
+    assert_int_equal(
+        cp_xds_server_revoke(f.xds, CM_PKI_ROLE_DATA, "edge-1", now + 10), 1);
+    grpc_status_code st = GRPC_STATUS_OK;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(cp_rpc_tc_recv(ta, &buf, &len, 5000), GW_EIO);
+    assert_int_equal(cp_rpc_tc_finish(ta, &st, 5000), 0);
+    assert_int_equal(st, GRPC_STATUS_UNAUTHENTICATED);
+    /* edge-2's stream still answers */
+    send_sotw(tb, CP_XDS_CLUSTER, "C", "", "", NULL);
+    assert_non_null(r = recv_sotw(tb, 5000));
+    assert_string_equal(r->type_url, cp_xds_type_url(CP_XDS_CLUSTER));
+    envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
+    cp_rpc_tc_free(ta);
+    cp_rpc_tc_free(tb);
+    fixture_stop(&f);
+    cm_pki_creds_clear(&own);
+    cm_pki_creds_clear(&a);
+    cm_pki_creds_clear(&b);
+    free(ca);
+    free(ca_key);
+}
+
 int main(void)
 {
     cm_log_set_level(getenv("XDS_TEST_DEBUG") ? CM_LOG_DEBUG : CM_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sotw_over_grpc),
         cmocka_unit_test(test_bad_request_and_stop),
+        cmocka_unit_test(test_revoke_over_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
