@@ -118,6 +118,9 @@ static int start_store(struct cp_node *n, char *err, size_t errlen)
     if (f->redis == NULL && f->sentinels == NULL) {
         struct cp_store_embedded_config ec = {.data_dir = f->data_dir,
                                               .require_password = !f->insecure};
+        if (cp_node__make_dir(f->data_dir) != 0)
+            return cm_err_set(err, errlen, GW_EIO,
+                              "--data-dir %s: cannot create it", f->data_dir);
         if (cp_store_embedded_start(&ec, &n->embedded, err, errlen) != 0)
             return GW_ERR;
         cm_log_info(CP_NODE__MOD, "embedded_redis", "addr=%s pid=%d",

@@ -192,6 +192,8 @@ int cp_node__scrape_parse(struct cm_h1_resp *resp, const char *buf, size_t len,
 json_t *cp_node__scrape_digest(const char *body, size_t len);
 
 /* security.c (docs/security.md) */
+/* mkdir -p <dir>, mode 0700 for what it makes. */
+int cp_node__make_dir(const char *dir);
 /* Reads --redis-password-file or $TRAEFIKEE_REDIS_PASSWORD into
  * n->redis_password. */
 int cp_node__redis_password(struct cp_node *n, char *err, size_t errlen);

@@ -61,8 +61,7 @@ static int64_t now_s(void)
 
 /* ==== files ==== */
 
-/* mkdir -p <dir> with mode 0700 for what it makes. */
-static int make_dir(const char *dir)
+int cp_node__make_dir(const char *dir)
 {
     char path[CP_NODE_PATH_LEN];
 
@@ -208,7 +207,7 @@ static int issue_own(struct cp_node *n, char *err, size_t errlen)
                                NULL, 0, &admin, why, sizeof(why));
     if (rc == 0)
         rc = cm_pki_creds_format(&admin, &bundle);
-    if (rc == 0 && (rc = make_dir(f->data_dir)) != 0)
+    if (rc == 0 && (rc = cp_node__make_dir(f->data_dir)) != 0)
         snprintf(why, sizeof(why), "cannot create the directory");
     if (rc == 0)
         rc = cm_pki_creds_save_dir(f->data_dir, &own, why, sizeof(why));
