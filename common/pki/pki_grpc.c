@@ -92,6 +92,128 @@ grpc_server_credentials *cm_pki_grpc_server_creds(const struct cm_pki_creds *c)
     return sc;
 }
 
+/* ==== replaceable server certificates ==== */
+
+#define CERTS_VIEWS 8 /* server credentials made from one cm_pki_grpc_certs */
+
+/* What one server credentials object has been handed. */
+struct certs_view {
+    struct cm_pki_grpc_certs *g;
+    uint64_t seen; /* generation; 0: none yet */
+};
+
+struct cm_pki_grpc_certs {
+    pthread_mutex_t mu;
+    struct cm_pki_creds c; /* the chain (cert then CA) in c.cert */
+    uint64_t gen;          /* bumped by each set, from 1 */
+    struct certs_view views[CERTS_VIEWS];
+    int n_views;
+};
+
+/* A copy of <c> with the chain in cert, into <out>. */
+static int certs_copy(const struct cm_pki_creds *c, struct cm_pki_creds *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c == NULL || c->ca == NULL || c->cert == NULL || c->key == NULL)
+        return GW_EINVAL;
+    out->ca = strdup(c->ca);
+    out->cert = chain_text(c->cert, c->ca);
+    out->key = strdup(c->key);
+    if (out->ca == NULL || out->cert == NULL || out->key == NULL) {
+        cm_pki_creds_clear(out);
+        return GW_ENOMEM;
+    }
+    return GW_OK;
+}
+
+struct cm_pki_grpc_certs *cm_pki_grpc_certs_new(const struct cm_pki_creds *c)
+{
+    struct cm_pki_grpc_certs *g = calloc(1, sizeof(*g));
+
+    if (g == NULL)
+        return NULL;
+    if (certs_copy(c, &g->c) != GW_OK ||
+        pthread_mutex_init(&g->mu, NULL) != 0) {
+        cm_pki_creds_clear(&g->c);
+        free(g);
+        return NULL;
+    }
+    g->gen = 1;
+    return g;
+}
+
+int cm_pki_grpc_certs_set(struct cm_pki_grpc_certs *g,
+                          const struct cm_pki_creds *c)
+{
+    struct cm_pki_creds next, old;
+    int rc = certs_copy(c, &next);
+
+    if (rc != GW_OK)
+        return rc;
+    pthread_mutex_lock(&g->mu);
+    old = g->c;
+    g->c = next;
+    g->gen++;
+    pthread_mutex_unlock(&g->mu);
+    cm_pki_creds_clear(&old);
+    return GW_OK;
+}
+
+/* gRPC's config fetcher: called at creation and before each handshake. */
+static grpc_ssl_certificate_config_reload_status
+certs_fetch(void *arg, grpc_ssl_server_certificate_config **config)
+{
+    struct certs_view *v = arg;
+    struct cm_pki_grpc_certs *g = v->g;
+    grpc_ssl_certificate_config_reload_status st =
+        GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+    grpc_ssl_pem_key_cert_pair pair;
+
+    pthread_mutex_lock(&g->mu);
+    if (v->seen != g->gen) {
+        pair.private_key = g->c.key;
+        pair.cert_chain = g->c.cert;
+        *config = grpc_ssl_server_certificate_config_create(g->c.ca, &pair, 1);
+        st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
+        if (*config != NULL) {
+            st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
+            v->seen = g->gen;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return st;
+}
+
+grpc_server_credentials *
+cm_pki_grpc_certs_server_creds(struct cm_pki_grpc_certs *g)
+{
+    grpc_ssl_server_credentials_options *o;
+    struct certs_view *v = NULL;
+
+    pthread_mutex_lock(&g->mu);
+    if (g->n_views < CERTS_VIEWS) {
+        v = &g->views[g->n_views++];
+        v->g = g;
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (v == NULL)
+        return NULL;
+    o = grpc_ssl_server_credentials_create_options_using_config_fetcher(
+        GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, certs_fetch, v);
+    if (o == NULL)
+        return NULL;
+    return grpc_ssl_server_credentials_create_with_options(o);
+}
+
+void cm_pki_grpc_certs_free(struct cm_pki_grpc_certs *g)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_destroy(&g->mu);
+    cm_pki_creds_clear(&g->c);
+    free(g);
+}
+
 void cm_pki_grpc_target_arg(grpc_arg *arg)
 {
     memset(arg, 0, sizeof(*arg));

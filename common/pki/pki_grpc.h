@@ -27,6 +27,25 @@ grpc_channel_credentials *cm_pki_grpc_creds(const struct cm_pki_creds *c);
  * with grpc_server_credentials_release()), NULL on failure. */
 grpc_server_credentials *cm_pki_grpc_server_creds(const struct cm_pki_creds *c);
 
+/* Server certificates that can be replaced while the server runs (a
+ * control node renews its own certificate): gRPC asks for the current ones
+ * at each new handshake; established connections keep theirs. Same chain
+ * and client-certificate policy as cm_pki_grpc_server_creds. Thread-safe. */
+struct cm_pki_grpc_certs;
+
+/* Copies <c>. Returns new (free with cm_pki_grpc_certs_free() after the
+ * servers using it are destroyed), NULL on failure. */
+struct cm_pki_grpc_certs *cm_pki_grpc_certs_new(const struct cm_pki_creds *c);
+/* Replaces the credentials (copied) for the handshakes to come. */
+int cm_pki_grpc_certs_set(struct cm_pki_grpc_certs *g,
+                          const struct cm_pki_creds *c) CM_MUST_CHECK;
+/* Server credentials that read <g> (borrowed: it must outlive every server
+ * made with them); at most 8 per <g>. Returns new
+ * (grpc_server_credentials_release()), NULL on failure. */
+grpc_server_credentials *
+cm_pki_grpc_certs_server_creds(struct cm_pki_grpc_certs *g);
+void cm_pki_grpc_certs_free(struct cm_pki_grpc_certs *g);
+
 /* The channel argument every client of a control node passes with those
  * credentials: the name checked is CM_PKI_CONTROL_NAME. <arg> is filled
  * (its strings are static). */

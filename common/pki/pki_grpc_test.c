@@ -179,6 +179,7 @@ struct msrv {
     pthread_t th;
     int port;
     char secret[3][CM_PKI_SECRET_HEX]; /* per role */
+    struct cm_pki_grpc_certs *certs;   /* replaceable, or NULL */
     /* the last call, as the server saw it */
     enum cm_pki_peer peer;
     struct cm_pki_cert_info info;
@@ -376,7 +377,7 @@ static void *msrv_run(void *arg)
     return NULL;
 }
 
-static void msrv_start(struct msrv *s, struct fixture *f)
+static void msrv_start_with(struct msrv *s, struct fixture *f, bool replaceable)
 {
     struct cm_pki_creds c = {f->ca, f->cert, f->key};
     grpc_server_credentials *sc;
@@ -393,13 +394,23 @@ static void msrv_start(struct msrv *s, struct fixture *f)
     s->cq = grpc_completion_queue_create_for_next(NULL);
     s->ccq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
-    sc = cm_pki_grpc_server_creds(&c);
+    if (replaceable) {
+        s->certs = cm_pki_grpc_certs_new(&c);
+        assert_non_null(s->certs);
+        sc = cm_pki_grpc_certs_server_creds(s->certs);
+    } else
+        sc = cm_pki_grpc_server_creds(&c);
     assert_non_null(sc);
     s->port = grpc_server_add_http2_port(s->server, "127.0.0.1:0", sc);
     grpc_server_credentials_release(sc);
     assert_true(s->port > 0);
     grpc_server_start(s->server);
     assert_int_equal(pthread_create(&s->th, NULL, msrv_run, s), 0);
+}
+
+static void msrv_start(struct msrv *s, struct fixture *f)
+{
+    msrv_start_with(s, f, false);
 }
 
 static void drain(grpc_completion_queue *cq)
@@ -421,6 +432,7 @@ static void msrv_stop(struct msrv *s)
     drain(s->cq);
     drain(s->ccq);
     grpc_shutdown();
+    cm_pki_grpc_certs_free(s->certs);
 }
 
 /* The text of a token of <role> for <s> (secret <secret> if not NULL). */
@@ -543,6 +555,53 @@ static void test_join_refused(void **state)
     msrv_stop(&s);
     fixture_free(&f);
     fixture_free(&other);
+}
+
+/* The fingerprint of the leaf <addr> presents. */
+static void leaf_fp(const char *addr, char fp[CM_PKI_FP_HEX])
+{
+    char err[CM_ERR_LEN], *chain;
+
+    assert_int_equal(cm_pki_fetch_chain(addr, 5000, &chain, err, sizeof(err)),
+                     GW_OK);
+    assert_int_equal(cm_pki_fingerprint(chain, fp, err, sizeof(err)), GW_OK);
+    free(chain);
+}
+
+static void test_server_certs_replaced(void **state)
+{
+    char addr[64], tok[CM_PKI_TOKEN_MAX], err[CM_ERR_LEN], *ck;
+    char fp1[CM_PKI_FP_HEX], fp2[CM_PKI_FP_HEX], got[CM_PKI_FP_HEX];
+    struct fixture f, f2;
+    struct cm_pki_creds c, next;
+    struct msrv s;
+
+    fixture_make(&f);
+    fixture_make(&f2); /* another key and certificate (and CA) */
+    msrv_start_with(&s, &f, true);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", s.port);
+    assert_int_equal(cm_pki_fingerprint(f.cert, fp1, err, sizeof(err)), GW_OK);
+    leaf_fp(addr, got);
+    assert_string_equal(got, fp1);
+    token_text(&s, CM_PKI_ROLE_DATA, NULL, NULL, tok);
+    assert_int_equal(
+        cm_pki_join(addr, tok, "d9", 5000, &c, &ck, NULL, err, sizeof(err)),
+        GW_OK);
+    free(ck);
+    cm_pki_creds_clear(&c);
+    /* new handshakes present the new certificate */
+    next.ca = f2.ca;
+    next.cert = f2.cert;
+    next.key = f2.key;
+    assert_int_equal(cm_pki_grpc_certs_set(s.certs, &next), GW_OK);
+    assert_int_equal(cm_pki_fingerprint(f2.cert, fp2, err, sizeof(err)), GW_OK);
+    leaf_fp(addr, got);
+    assert_string_equal(got, fp2);
+    next.key = NULL;
+    assert_int_equal(cm_pki_grpc_certs_set(s.certs, &next), GW_EINVAL);
+    msrv_stop(&s);
+    fixture_free(&f);
+    fixture_free(&f2);
 }
 
 /* Credentials of another CA, or expired ones, fail the handshake. */
@@ -736,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_join_control_gets_keys),
         cmocka_unit_test(test_join_refused),
         cmocka_unit_test(test_renew_refused),
+        cmocka_unit_test(test_server_certs_replaced),
     };
 
     /* the TLS server thread may write to a client that has gone */
