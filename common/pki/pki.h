@@ -68,9 +68,9 @@ struct cm_pki_issue {
 };
 
 /* Checks <csr_pem>'s self-signature and signs its public key with the CA:
- * serial 128 random bits, keyUsage digitalSignature, extendedKeyUsage
- * serverAuth+clientAuth, SANs from <in>. GW_EINVAL with <err> for a bad
- * CSR or issue. */
+ * serial 128 bits (126 random, always positive and 16 bytes long), keyUsage
+ * digitalSignature, extendedKeyUsage serverAuth+clientAuth, SANs from <in>.
+ * GW_EINVAL with <err> for a bad CSR or issue. */
 int cm_pki_issue(const char *ca_cert_pem, const char *ca_key_pem,
                  const char *csr_pem, const struct cm_pki_issue *in,
                  char **cert_pem, char *err, size_t len) CM_MUST_CHECK;
@@ -87,7 +87,8 @@ int cm_pki_cert_info(const char *cert_pem, struct cm_pki_cert_info *out,
                      char *err, size_t len) CM_MUST_CHECK;
 
 /* Whether <cert_pem> (first certificate) was signed by <ca_cert_pem> and
- * is valid at <now> (unix seconds). 0, or GW_EINVAL with the reason. */
+ * is valid at <now> (unix seconds). 0, or GW_EINVAL with the reason. A CA
+ * certificate (CA:TRUE) is refused: only node certificates pass. */
 int cm_pki_verify(const char *ca_cert_pem, const char *cert_pem, int64_t now,
                   char *err, size_t len) CM_MUST_CHECK;
 

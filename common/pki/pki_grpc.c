@@ -338,7 +338,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 static int dial(const char *addr, int64_t deadline, char *err, size_t len)
 {
     struct sockaddr_storage ss;
-    socklen_t sl, el = sizeof(int);
+    socklen_t sl = 0, el = sizeof(int);
     int fd, rc, e = 0;
 
     rc = resolve(addr, &ss, &sl, err, len);
@@ -676,6 +676,16 @@ static void unary(const char *addr, const struct cm_pki_creds *creds,
     memset(r, 0, sizeof(*r));
     grpc_init();
     cc = cm_pki_grpc_creds(creds);
+    if (cc == NULL || send == NULL) {
+        r->status = GRPC_STATUS_INTERNAL;
+        snprintf(r->details, sizeof(r->details), "bad credentials");
+        if (cc != NULL)
+            grpc_channel_credentials_release(cc);
+        if (send != NULL)
+            grpc_byte_buffer_destroy(send);
+        grpc_shutdown();
+        return;
+    }
     cm_pki_grpc_target_arg(&arg);
     args.num_args = 1;
     args.args = &arg;
@@ -692,8 +702,7 @@ static void unary(const char *addr, const struct cm_pki_creds *creds,
     grpc_call_unref(call);
     drain_cq(cq);
     grpc_channel_destroy(ch);
-    if (cc != NULL)
-        grpc_channel_credentials_release(cc);
+    grpc_channel_credentials_release(cc);
     grpc_byte_buffer_destroy(send);
     grpc_shutdown();
 }

@@ -177,7 +177,7 @@ struct msrv {
     grpc_server *server;
     grpc_completion_queue *cq, *ccq; /* notifications, calls */
     pthread_t th;
-    int port;
+    int port, plain_port;              /* TLS, and plain text */
     char secret[3][CM_PKI_SECRET_HEX]; /* per role */
     struct cm_pki_grpc_certs *certs;   /* replaceable, or NULL */
     /* the last call, as the server saw it */
@@ -404,6 +404,10 @@ static void msrv_start_with(struct msrv *s, struct fixture *f, bool replaceable)
     s->port = grpc_server_add_http2_port(s->server, "127.0.0.1:0", sc);
     grpc_server_credentials_release(sc);
     assert_true(s->port > 0);
+    sc = grpc_insecure_server_credentials_create();
+    s->plain_port = grpc_server_add_http2_port(s->server, "127.0.0.1:0", sc);
+    grpc_server_credentials_release(sc);
+    assert_true(s->plain_port > 0);
     grpc_server_start(s->server);
     assert_int_equal(pthread_create(&s->th, NULL, msrv_run, s), 0);
 }
@@ -555,6 +559,76 @@ static void test_join_refused(void **state)
     msrv_stop(&s);
     fixture_free(&f);
     fixture_free(&other);
+}
+
+/* A plain-text unary call with an empty request; returns its status. */
+static grpc_status_code plain_call(const char *addr, const char *method)
+{
+    grpc_channel_credentials *cc = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(addr, cc, NULL);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_slice m = grpc_slice_from_static_string(method),
+               e = grpc_empty_slice();
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&e, 1), *recv = NULL;
+    grpc_metadata_array md, tr;
+    grpc_slice details;
+    grpc_status_code st = GRPC_STATUS_UNKNOWN;
+    grpc_call *call;
+    grpc_op ops[6];
+
+    call = grpc_channel_create_call(
+        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                     gpr_time_from_millis(5000, GPR_TIMESPAN)),
+        NULL);
+    grpc_metadata_array_init(&md);
+    grpc_metadata_array_init(&tr);
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &tr;
+    ops[5].data.recv_status_on_client.status = &st;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    assert_int_equal(grpc_call_start_batch(call, ops, 6, ops, NULL),
+                     GRPC_CALL_OK);
+    (void)grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                     NULL);
+    if (recv != NULL)
+        grpc_byte_buffer_destroy(recv);
+    grpc_byte_buffer_destroy(send);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&md);
+    grpc_metadata_array_destroy(&tr);
+    grpc_call_unref(call);
+    drain(cq);
+    grpc_channel_destroy(ch);
+    grpc_channel_credentials_release(cc);
+    return st;
+}
+
+static void test_peer_plain(void **state)
+{
+    struct fixture f;
+    struct msrv s;
+    char addr[64];
+
+    fixture_make(&f);
+    msrv_start(&s, &f);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", s.plain_port);
+    s.peer = CM_PKI_PEER_CERT;
+    assert_int_equal(plain_call(addr, "/traefikee.v1.Membership/Renew"),
+                     GRPC_STATUS_UNAUTHENTICATED);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.peer, CM_PKI_PEER_PLAIN);
+    msrv_stop(&s);
+    fixture_free(&f);
 }
 
 /* The fingerprint of the leaf <addr> presents. */
@@ -796,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_join_refused),
         cmocka_unit_test(test_renew_refused),
         cmocka_unit_test(test_server_certs_replaced),
+        cmocka_unit_test(test_peer_plain),
     };
 
     /* the TLS server thread may write to a client that has gone */
