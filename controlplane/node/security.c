@@ -529,6 +529,12 @@ int cp_node__secure_boot(struct cp_node *n, char *err, size_t errlen)
         return cm_err_set(err, errlen, GW_ENOMEM, "out of memory");
     }
     cp_member_set_ttl(n->member, n->flags->cert_ttl_s);
+    if (cp_node__make_dir(n->flags->data_dir) != 0) {
+        free(b);
+        return cm_err_set(err, errlen, GW_EIO,
+                          "--data-dir %s: cannot create it",
+                          n->flags->data_dir);
+    }
     b->n = n;
     b->waiting_since = uv_now(n->loop);
     uv_timer_init(n->loop, &b->timer);
