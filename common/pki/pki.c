@@ -136,6 +136,17 @@ static char *bio_string(BIO *b)
     return out;
 }
 
+/* The PEM password callback: none (OpenSSL's default would prompt on the
+ * terminal for a block marked encrypted). */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 static X509 *cert_load(const char *pem)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
@@ -143,7 +154,7 @@ static X509 *cert_load(const char *pem)
 
     if (b == NULL)
         return NULL;
-    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    x = PEM_read_bio_X509(b, NULL, no_password, NULL);
     BIO_free(b);
     return x;
 }
@@ -155,7 +166,7 @@ static EVP_PKEY *key_load(const char *pem)
 
     if (b == NULL)
         return NULL;
-    k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    k = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL);
     BIO_free(b);
     return k;
 }
@@ -167,7 +178,7 @@ static X509_REQ *csr_load(const char *pem)
 
     if (b == NULL)
         return NULL;
-    r = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+    r = PEM_read_bio_X509_REQ(b, NULL, no_password, NULL);
     BIO_free(b);
     return r;
 }

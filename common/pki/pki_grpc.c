@@ -509,6 +509,16 @@ int cm_pki_fetch_chain(const char *addr, int timeout_ms, char **out, char *err,
     return rc;
 }
 
+/* No PEM passwords (OpenSSL's default callback prompts on the terminal). */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 int cm_pki_chain_find(const char *chain, const char *fp, char **out, char *err,
                       size_t len)
 {
@@ -521,7 +531,7 @@ int cm_pki_chain_find(const char *chain, const char *fp, char **out, char *err,
     if (b == NULL)
         return cm_err_set(err, len, GW_ENOMEM, "out of memory");
     while (rc == GW_ENOENT &&
-           (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+           (x = PEM_read_bio_X509(b, NULL, no_password, NULL)) != NULL) {
         o = BIO_new(BIO_s_mem());
         if (o != NULL && PEM_write_bio_X509(o, x) == 1 &&
             BIO_write(o, "", 1) == 1) {

@@ -544,6 +544,17 @@ static void test_creds_parse_rejects(void **state)
     assert_int_equal(cm_pki_creds_parse(buf, &d, err, sizeof(err)), GW_EINVAL);
     snprintf(buf, sizeof(buf), "%s%s", ca.cert, a.cert);
     assert_int_equal(cm_pki_creds_parse(buf, &d, err, sizeof(err)), GW_EINVAL);
+    /* a key marked encrypted: refused, never a password prompt */
+    snprintf(buf, sizeof(buf),
+             "%s%s-----BEGIN EC PRIVATE KEY-----\n"
+             "Proc-Type: 4,ENCRYPTED\n"
+             "DEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\n"
+             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss\n"
+             "LS4v\n"
+             "-----END EC PRIVATE KEY-----\n",
+             ca.cert, a.cert);
+    assert_int_equal(cm_pki_creds_parse(buf, &d, err, sizeof(err)), GW_EINVAL);
+    assert_false(cm_pki_key_matches(a.cert, strstr(buf, "-----BEGIN EC")));
     /* two leaves */
     snprintf(buf, sizeof(buf), "%s%s%s%s", ca.cert, a.cert, b.cert, a.key);
     assert_int_equal(cm_pki_creds_parse(buf, &d, err, sizeof(err)), GW_EINVAL);
