@@ -17,7 +17,9 @@
 #include <time.h>
 
 #include "controlplane/node/node_int.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 
 struct fixture {
     uv_loop_t loop;
@@ -316,6 +318,70 @@ static void test_api_endpoints(void **state)
     free(eps);
 }
 
+/* Secure mode: the api@internal Cluster goes over TLS trusting the cluster
+ * CA (inline) and checking traefikee-control, without the plain-HTTP
+ * health check; the other resources and the version are kept; insecure
+ * (NULL CA) leaves the snapshot untouched. */
+static void test_api_tls(void **state)
+{
+    static const char ca[] = "-----BEGIN CERTIFICATE-----\nMIIB\n"
+                             "-----END CERTIFICATE-----\n";
+    struct cp_xds_snapshot *snap = cp_xds_snapshot_new("7"), *before;
+    Envoy__Config__Cluster__V3__Cluster c, *cl;
+    Envoy__Config__Core__V3__HealthCheck hc, *hcs[1] = {&hc};
+    Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext *u;
+    const char *name, *ver;
+    const uint8_t *data;
+    size_t len;
+    long i;
+
+    (void)state;
+    envoy__config__cluster__v3__cluster__init(&c);
+    envoy__config__core__v3__health_check__init(&hc);
+    c.name = "api@internal";
+    c.health_checks = hcs;
+    c.n_health_checks = 1;
+    assert_int_equal(cp_xds_snapshot_add(snap, CP_XDS_CLUSTER, c.name, &c.base),
+                     0);
+    c.name = "other";
+    assert_int_equal(cp_xds_snapshot_add(snap, CP_XDS_CLUSTER, c.name, &c.base),
+                     0);
+    assert_int_equal(cp_node__api_add(snap, "127.0.0.1 8100\n"), 0);
+    before = snap;
+    assert_int_equal(cp_node__api_tls(&snap, NULL), 0);
+    assert_ptr_equal(snap, before);
+    assert_int_equal(cp_node__api_tls(&snap, ca), 0);
+    assert_ptr_not_equal(snap, before); /* before was put */
+    assert_string_equal(cp_xds_snapshot_version(snap), "7");
+    assert_int_equal(cp_xds_snapshot_count(snap, CP_XDS_CLUSTER), 2);
+    assert_true(cp_xds_snapshot_find(snap, CP_XDS_ENDPOINT, "api@internal") >=
+                0);
+    i = cp_xds_snapshot_find(snap, CP_XDS_CLUSTER, "api@internal");
+    assert_int_equal(cp_xds_snapshot_at(snap, CP_XDS_CLUSTER, (size_t)i, &name,
+                                        &ver, &data, &len),
+                     0);
+    cl = envoy__config__cluster__v3__cluster__unpack(NULL, len, data);
+    assert_non_null(cl);
+    assert_int_equal(cl->n_health_checks, 0);
+    assert_non_null(cl->transport_socket);
+    assert_string_equal(cl->transport_socket->name,
+                        "envoy.transport_sockets.tls");
+    assert_string_equal(cl->transport_socket->typed_config->type_url,
+                        "type.googleapis.com/envoy.extensions.transport_"
+                        "sockets.tls.v3.UpstreamTlsContext");
+    u = envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__unpack(
+        NULL, cl->transport_socket->typed_config->value.len,
+        cl->transport_socket->typed_config->value.data);
+    assert_non_null(u);
+    assert_string_equal(u->sni, "traefikee-control");
+    assert_string_equal(
+        u->common_tls_context->validation_context->trusted_ca->inline_string,
+        ca);
+    protobuf_c_message_free_unpacked(&u->base, NULL);
+    protobuf_c_message_free_unpacked(&cl->base, NULL);
+    cp_xds_snapshot_put(snap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +393,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_traffic_summed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_endpoints, setup, teardown),
+        cmocka_unit_test(test_api_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

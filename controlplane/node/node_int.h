@@ -122,6 +122,11 @@ bool cp_node__api_used(const struct cp_xds_snapshot *snap);
 /* Re-publishes the served snapshot if the endpoints changed (each
  * heartbeat listing). */
 void cp_node__api_check(struct cp_node *n);
+/* Secure mode: swaps *snap for a copy whose api@internal Cluster is TLS
+ * trusting <ca_pem> (the cluster CA). No-op for a NULL <ca_pem> or a
+ * snapshot without api@internal. 0 or GW_ENOMEM (*snap unchanged). Any
+ * thread. */
+int cp_node__api_tls(struct cp_xds_snapshot **snap, const char *ca_pem);
 
 /* heartbeat.c */
 void cp_node__heartbeat_tick(uv_timer_t *t);

@@ -92,6 +92,7 @@ struct load_job {
     struct cm_xds_resources *res; /* kept by mgmt, or made by work_cb */
     struct cp_xds_snapshot *snap; /* result, or NULL with err */
     char *api_eps; /* cp_node__api_endpoints() when queued, or NULL */
+    char *api_ca;  /* secure mode: a copy of the cluster CA, else NULL */
     char err[CM_ERR_LEN];
     bool kept;   /* the model and translation were the leader's */
     uint64_t t0; /* uv_hrtime() when the document arrived */
@@ -103,6 +104,7 @@ static void job_free(struct load_job *j)
     cm_config_free(j->cfg);
     cp_xds_snapshot_put(j->snap);
     free(j->api_eps);
+    free(j->api_ca);
     free(j->doc);
     free(j);
 }
@@ -122,6 +124,12 @@ static void build(struct load_job *j)
         j->snap = NULL;
         cm_err_set(j->err, sizeof(j->err), GW_ENOMEM,
                    "cannot add the api@internal endpoints");
+    }
+    if (j->snap != NULL && cp_node__api_tls(&j->snap, j->api_ca) != 0) {
+        cp_xds_snapshot_put(j->snap);
+        j->snap = NULL;
+        cm_err_set(j->err, sizeof(j->err), GW_ENOMEM,
+                   "cannot put api@internal over TLS");
     }
     cm_xds_resources_free(j->res);
     j->res = NULL;
@@ -222,6 +230,8 @@ static void on_current(struct cp_store *s, int status, uint64_t rev,
     j->req.data = j;
     snprintf(j->version, sizeof(j->version), "%llu", (unsigned long long)rev);
     j->api_eps = cp_node__api_endpoints(n);
+    if (!n->flags->insecure && n->creds.ca != NULL)
+        j->api_ca = strdup(n->creds.ca); /* NULL: published without TLS */
     /* this node stored it: only the snapshot is left to build */
     j->kept = cp_mgmt_take_translation(n->mgmt, doc, len, &j->cfg, &j->res);
     if (uv_queue_work(n->loop, &j->req, work_cb, after_work_cb) != 0) {
