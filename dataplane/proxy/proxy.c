@@ -189,6 +189,7 @@ static void wk_init(struct dp_worker *ww, void *arg)
     w->scratch = dp_router_scratch_new();
     w->fscratch = dp_filter_scratch_new();
     w->fbuf = malloc(DP_FILTER_BUF_DEF);
+    w->rbuf = malloc(DP_PROXY__TLS_IN);
     w->rnd = (uint64_t)time(NULL) * 2654435761u + (uint64_t)ww->id * 7919 +
              (uint64_t)getpid() + 1;
     uv_timer_init(&ww->loop, &w->ol_timer);
@@ -212,6 +213,9 @@ static void wk_fini(struct dp_worker *ww, void *arg)
     w->fscratch = NULL;
     free(w->fbuf);
     w->fbuf = NULL;
+    free(w->rbuf);
+    w->rbuf = NULL;
+    dp_proxy__ex_free_all(w);
 }
 
 /* ==== owner side ==== */

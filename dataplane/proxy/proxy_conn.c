@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,65 @@ enum { PX_WAIT = 0, PX_NEXT = 1 };
 static void conn_written(uv_write_t *wr, int status);
 static void up_written(uv_write_t *wr, int status);
 
+/* ==== exchanges ==== */
+
+struct dp_proxy__ex *dp_proxy__ex_get(struct dp_proxy__worker *w)
+{
+    struct dp_proxy__ex *x = w->ex_free;
+
+    if (x != NULL) {
+        w->ex_free = x->next;
+        w->n_ex_free--;
+        x->next = NULL;
+        return x;
+    }
+    if ((x = calloc(1, sizeof(*x))) == NULL)
+        return NULL;
+    cm_h1_req_init(&x->req, x->hdrs, DP_PROXY__HDR_MAX, NULL);
+    return x;
+}
+
+void dp_proxy__ex_reset(struct dp_proxy__ex *x)
+{
+    dp_proxy__plan_release_pl(&x->plan);
+    free(x->local);
+    cm_h1_req_reset(&x->req);
+    x->sb.len = 0;
+    /* the plan and everything after it */
+    memset(&x->plan, 0, sizeof(*x) - offsetof(struct dp_proxy__ex, plan));
+}
+
+void dp_proxy__ex_free(struct dp_proxy__ex *x)
+{
+    if (x == NULL)
+        return;
+    dp_proxy__plan_release_pl(&x->plan);
+    free(x->local);
+    free(x->sb.p);
+    free(x);
+}
+
+void dp_proxy__ex_put(struct dp_proxy__worker *w, struct dp_proxy__ex *x)
+{
+    if (w->n_ex_free >= DP_PROXY__EX_FREE || w->stopping) {
+        dp_proxy__ex_free(x);
+        return;
+    }
+    x->next = w->ex_free;
+    w->ex_free = x;
+    w->n_ex_free++;
+}
+
+void dp_proxy__ex_free_all(struct dp_proxy__worker *w)
+{
+    while (w->ex_free != NULL) {
+        struct dp_proxy__ex *x = w->ex_free;
+        w->ex_free = x->next;
+        dp_proxy__ex_free(x);
+    }
+    w->n_ex_free = 0;
+}
+
 /* ==== lifetime ==== */
 
 static void conn_closed(uv_handle_t *h)
@@ -32,8 +92,7 @@ static void conn_closed(uv_handle_t *h)
     if (--c->handles > 0)
         return;
     free(c->in.p);
-    free(c->sb.p);
-    free(c->local);
+    dp_proxy__ex_free(c->x);
     dp_proxy__h2_free(c->h2);
     dp_tls_conn_free(c->tls);
     free(c->tls_in);
@@ -117,9 +176,10 @@ static void timer_clear(struct dp_proxy__conn *c)
 static void route_timer(struct dp_proxy__conn *c)
 {
     const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
-    uint64_t ms = c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms;
+    uint64_t ms =
+        c->x->plan.timeout_ms ? c->x->plan.timeout_ms : o->route_timeout_ms;
 
-    if (c->state == DP_PROXY__S_FORWARD && c->resp_phase == DP_PROXY__R_HEAD)
+    if (c->state == DP_PROXY__S_FORWARD && c->x->resp_phase == DP_PROXY__R_HEAD)
         timer_set(c, DP_PROXY__T_ROUTE, ms);
 }
 
@@ -130,10 +190,11 @@ static int respond(struct dp_proxy__conn *c, int status, const char *body,
                    size_t blen, const char *location, bool close)
 {
     size_t cap = 512 + blen + (location ? strlen(location) : 0);
-    bool extra = c->plan.kind == DP_PROXY__PLAN_LOCAL && c->plan.resp_add.len;
+    bool extra =
+        c->x->plan.kind == DP_PROXY__PLAN_LOCAL && c->x->plan.resp_add.len;
     int n;
 
-    if (c->resp_started) {
+    if (c->x->resp_started) {
         dp_proxy__conn_close(c);
         return PX_WAIT;
     }
@@ -143,29 +204,29 @@ static int respond(struct dp_proxy__conn *c, int status, const char *body,
     }
     timer_clear(c);
     /* An unread request body cannot be skipped safely: close after. */
-    if (close || !c->req_done || c->eof || c->w->draining)
+    if (close || !c->x->req_done || c->eof || c->w->draining)
         c->close_after = true;
-    free(c->local);
-    c->local = malloc(cap);
-    if (c->local == NULL) {
+    free(c->x->local);
+    c->x->local = malloc(cap);
+    if (c->x->local == NULL) {
         dp_proxy__conn_close(c);
         return PX_WAIT;
     }
-    cap += extra ? c->plan.resp_add.len : 0;
-    n = dp_proxy_local_response(c->local, cap, status, location, body, blen,
-                                c->close_after,
-                                c->head_len && c->req.method == CM_H1_M_HEAD);
+    cap += extra ? c->x->plan.resp_add.len : 0;
+    n = dp_proxy_local_response(
+        c->x->local, cap, status, location, body, blen, c->close_after,
+        c->head_len && c->x->req.method == CM_H1_M_HEAD);
     if (n >= 0 && extra) /* filters' WWW-Authenticate, Retry-After... */
-        n = dp_proxy__splice_hdrs(c->local, cap, n,
-                                  c->sb.p + c->plan.resp_add.off,
-                                  c->plan.resp_add.len);
+        n = dp_proxy__splice_hdrs(c->x->local, cap, n,
+                                  c->x->sb.p + c->x->plan.resp_add.off,
+                                  c->x->plan.resp_add.len);
     if (n < 0) {
         dp_proxy__conn_close(c);
         return PX_WAIT;
     }
-    c->local_len = (uint32_t)n;
-    c->resp_started = true;
-    c->plan.resp_status = (uint16_t)status;
+    c->x->local_len = (uint32_t)n;
+    c->x->resp_started = true;
+    c->x->plan.resp_status = (uint16_t)status;
     DP_PROXY__INC(c->w, responses[status / 100 % 6], 1);
     c->state = DP_PROXY__S_LOCAL;
     return PX_NEXT;
@@ -237,7 +298,7 @@ static int iov_add_lines(struct iovec *iov, int n, const char *add, size_t alen)
 
 static const char *sb_at(struct dp_proxy__conn *c, struct dp_proxy__str s)
 {
-    return c->sb.p + s.off;
+    return c->x->sb.p + s.off;
 }
 
 /* ==== request body ==== */
@@ -248,24 +309,25 @@ static int64_t req_body_take(struct dp_proxy__conn *c)
 {
     size_t avail = c->in.end - c->in.start, n = 0;
 
-    if (c->req_done || avail == 0)
+    if (c->x->req_done || avail == 0)
         return 0;
-    if (c->req_body == CM_H1_BODY_LENGTH) {
-        n = avail < (uint64_t)c->req_left ? avail : (size_t)c->req_left;
-        c->req_left -= (int64_t)n;
-        c->req_done = c->req_left == 0;
+    if (c->x->req_body == CM_H1_BODY_LENGTH) {
+        n = avail < (uint64_t)c->x->req_left ? avail : (size_t)c->x->req_left;
+        c->x->req_left -= (int64_t)n;
+        c->x->req_done = c->x->req_left == 0;
         return (int64_t)n;
     }
     while (n < avail) {
         struct cm_h1_slice d;
         size_t used = 0;
-        int r = cm_h1_chunked_parse(&c->req_chunked, c->in.p + c->in.start + n,
-                                    avail - n, &used, &d);
+        int r =
+            cm_h1_chunked_parse(&c->x->req_chunked, c->in.p + c->in.start + n,
+                                avail - n, &used, &d);
         n += used;
         if (r < 0)
             return -1;
         if (r == CM_H1_CHUNK_DONE) {
-            c->req_done = true;
+            c->x->req_done = true;
             break;
         }
         if (r == CM_H1_CHUNK_NEED)
@@ -276,13 +338,13 @@ static int64_t req_body_take(struct dp_proxy__conn *c)
 
 static void req_fwd(struct dp_proxy__conn *c, struct cm_h1_fwd *fwd)
 {
-    const struct dp_proxy__plan *pl = &c->plan;
+    const struct dp_proxy__plan *pl = &c->x->plan;
 
     memset(fwd, 0, sizeof(*fwd));
     fwd->flags = CM_H1_FWD_XF;
-    if (c->req_body == CM_H1_BODY_CHUNKED)
+    if (c->x->req_body == CM_H1_BODY_CHUNKED)
         fwd->flags |= CM_H1_FWD_CHUNKED;
-    if (c->upgrade)
+    if (c->x->upgrade)
         fwd->flags |= CM_H1_FWD_UPGRADE;
     fwd->client_addr = (struct cm_h1_slice){c->peer, strlen(c->peer)};
     fwd->proto = c->tls != NULL ? (struct cm_h1_slice){"https", 5}
@@ -303,23 +365,24 @@ static int pump_req_head(struct dp_proxy__conn *c)
     int n, r;
 
     req_fwd(c, &fwd);
-    n = cm_h1_req_write_iov(&c->req, c->in.p, &fwd, iov, PX_IOV_MAX - 4);
+    n = cm_h1_req_write_iov(&c->x->req, c->in.p, &fwd, iov, PX_IOV_MAX - 4);
     if (n < 0)
         return respond_error(c, 431, true);
-    n = iov_add_lines(iov, n, sb_at(c, c->plan.req_add), c->plan.req_add.len);
+    n = iov_add_lines(iov, n, sb_at(c, c->x->plan.req_add),
+                      c->x->plan.req_add.len);
     if ((nb = req_body_take(c)) < 0)
         return respond_error(c, 400, true);
     if (nb > 0) {
         iov[n].iov_base = c->in.p + c->in.start;
         iov[n++].iov_len = (size_t)nb;
-        c->body_started = true;
+        c->x->body_started = true;
     }
-    c->head_sent = true;
-    c->up_wr_body = (uint32_t)nb;
+    c->x->head_sent = true;
+    c->x->up_wr_body = (uint32_t)nb;
     r = send_up(c, (uv_buf_t *)iov, n);
     if (r == 1) {
-        c->in.start += c->up_wr_body;
-        c->up_wr_body = 0;
+        c->in.start += c->x->up_wr_body;
+        c->x->up_wr_body = 0;
     }
     return r == 1 ? PX_NEXT : PX_WAIT;
 }
@@ -333,21 +396,21 @@ static int pump_req(struct dp_proxy__conn *c)
 
     if (u->writing || u->werr)
         return PX_WAIT;
-    if (!c->head_sent)
+    if (!c->x->head_sent)
         return pump_req_head(c);
-    if (c->req_done || c->in.start == c->in.end)
+    if (c->x->req_done || c->in.start == c->in.end)
         return PX_WAIT;
     if ((nb = req_body_take(c)) < 0)
         return respond_error(c, 400, true);
     if (nb == 0)
         return PX_WAIT;
-    c->body_started = true;
+    c->x->body_started = true;
     b = uv_buf_init(c->in.p + c->in.start, (unsigned)nb);
-    c->up_wr_body = (uint32_t)nb;
+    c->x->up_wr_body = (uint32_t)nb;
     if (send_up(c, &b, 1) != 1)
         return PX_WAIT;
-    c->in.start += c->up_wr_body;
-    c->up_wr_body = 0;
+    c->in.start += c->x->up_wr_body;
+    c->x->up_wr_body = 0;
     route_timer(c);
     return PX_NEXT;
 }
@@ -360,28 +423,28 @@ static int64_t resp_body_take(struct dp_proxy__conn *c, size_t off)
     struct dp_proxy__up *u = c->up;
     size_t avail = u->in.end - u->in.start - off, n = 0;
 
-    if (c->resp_phase != DP_PROXY__R_BODY || avail == 0)
+    if (c->x->resp_phase != DP_PROXY__R_BODY || avail == 0)
         return 0;
-    if (c->resp_body == CM_H1_BODY_CLOSE)
+    if (c->x->resp_body == CM_H1_BODY_CLOSE)
         return (int64_t)avail;
-    if (c->resp_body == CM_H1_BODY_LENGTH) {
-        n = avail < (uint64_t)c->resp_left ? avail : (size_t)c->resp_left;
-        c->resp_left -= (int64_t)n;
-        if (c->resp_left == 0)
-            c->resp_phase = DP_PROXY__R_DONE;
+    if (c->x->resp_body == CM_H1_BODY_LENGTH) {
+        n = avail < (uint64_t)c->x->resp_left ? avail : (size_t)c->x->resp_left;
+        c->x->resp_left -= (int64_t)n;
+        if (c->x->resp_left == 0)
+            c->x->resp_phase = DP_PROXY__R_DONE;
         return (int64_t)n;
     }
     while (n < avail) {
         struct cm_h1_slice d;
         size_t used = 0;
-        int r = cm_h1_chunked_parse(&c->resp_chunked,
+        int r = cm_h1_chunked_parse(&c->x->resp_chunked,
                                     u->in.p + u->in.start + off + n, avail - n,
                                     &used, &d);
         n += used;
         if (r < 0)
             return -1;
         if (r == CM_H1_CHUNK_DONE) {
-            c->resp_phase = DP_PROXY__R_DONE;
+            c->x->resp_phase = DP_PROXY__R_DONE;
             break;
         }
         if (r == CM_H1_CHUNK_NEED)
@@ -394,8 +457,8 @@ static int64_t resp_body_take(struct dp_proxy__conn *c, size_t off)
 static void resp_remove(struct dp_proxy__conn *c)
 {
     struct dp_proxy__up *u = c->up;
-    const char *p = sb_at(c, c->plan.resp_rm);
-    const char *end = p + c->plan.resp_rm.len;
+    const char *p = sb_at(c, c->x->plan.resp_rm);
+    const char *end = p + c->x->plan.resp_rm.len;
 
     for (; p < end; p += strlen(p) + 1) {
         int i = 0;
@@ -417,9 +480,9 @@ static int resp_head_out(struct dp_proxy__conn *c, int head_len, bool final)
     if (final) {
         if (c->close_after || c->w->draining)
             fwd.flags |= CM_H1_FWD_CLOSE;
-        else if (c->req.msg.minor == 0)
+        else if (c->x->req.msg.minor == 0)
             fwd.flags |= CM_H1_FWD_KEEPALIVE;
-        if (c->resp_body == CM_H1_BODY_CHUNKED)
+        if (c->x->resp_body == CM_H1_BODY_CHUNKED)
             fwd.flags |= CM_H1_FWD_CHUNKED;
         resp_remove(c);
     }
@@ -430,9 +493,9 @@ static int resp_head_out(struct dp_proxy__conn *c, int head_len, bool final)
     if (n < 0)
         return respond_error(c, 502, true);
     if (final)
-        n = iov_add_lines(iov, n, sb_at(c, c->plan.resp_add),
-                          c->plan.resp_add.len);
-    c->resp_started = true;
+        n = iov_add_lines(iov, n, sb_at(c, c->x->plan.resp_add),
+                          c->x->plan.resp_add.len);
+    c->x->resp_started = true;
     if (final && (nb = resp_body_take(c, (size_t)head_len)) < 0) {
         dp_proxy__conn_close(c);
         return PX_WAIT;
@@ -441,19 +504,20 @@ static int resp_head_out(struct dp_proxy__conn *c, int head_len, bool final)
         iov[n].iov_base = u->in.p + u->in.start + head_len;
         iov[n++].iov_len = (size_t)nb;
     }
-    c->cl_wr_len = (uint32_t)(head_len + nb);
+    c->x->cl_wr_len = (uint32_t)(head_len + nb);
     n = send_client(c, (uv_buf_t *)iov, n);
     if (n != 1)
         return PX_WAIT;
-    u->in.start += c->cl_wr_len;
-    c->cl_wr_len = 0;
+    u->in.start += c->x->cl_wr_len;
+    c->x->cl_wr_len = 0;
     return PX_NEXT;
 }
 
 /* Index in the plan of the candidate the current attempt uses. */
 static uint32_t cur_cand(const struct dp_proxy__conn *c)
 {
-    return c->tries > 0 ? (uint32_t)(c->tries - 1) % c->plan.n_cand : 0;
+    return c->x->tries > 0 ? (uint32_t)(c->x->tries - 1) % c->x->plan.n_cand
+                           : 0;
 }
 
 /* Upstream failed before a response: retry or 502. */
@@ -461,10 +525,10 @@ static int up_failed(struct dp_proxy__conn *c, int status)
 {
     struct dp_proxy__up *u = c->up;
     bool reused = u != NULL && u->reused;
-    bool clean =
-        !c->resp_started && !c->body_started && (u == NULL || !u->got_data);
+    bool clean = !c->x->resp_started && !c->x->body_started &&
+                 (u == NULL || !u->got_data);
 
-    reused = reused && c->req_body == CM_H1_BODY_NONE;
+    reused = reused && c->x->req_body == CM_H1_BODY_NONE;
 
     DP_PROXY__INC(c->w, upstream_connect_errors, 1);
     if (!(clean && reused)) /* a stale pooled connection is no failure */
@@ -475,15 +539,15 @@ static int up_failed(struct dp_proxy__conn *c, int status)
     }
     if (clean && reused) {
         /* A pooled connection the upstream had closed: once more, fresh. */
-        c->no_pool = true;
-        c->tries--;
+        c->x->no_pool = true;
+        c->x->tries--;
     }
-    if (clean && (reused || c->tries < c->plan.n_cand)) {
-        c->head_sent = false;
+    if (clean && (reused || c->x->tries < c->x->plan.n_cand)) {
+        c->x->head_sent = false;
         c->state = DP_PROXY__S_CONNECT;
         return PX_NEXT;
     }
-    if (c->resp_started) {
+    if (c->x->resp_started) {
         dp_proxy__conn_close(c);
         return PX_WAIT;
     }
@@ -508,7 +572,7 @@ static int pump_resp_head(struct dp_proxy__conn *c)
         return respond_error(c, 502, true);
     code = u->resp.code;
     if (code == 101) {
-        if (!c->upgrade)
+        if (!c->x->upgrade)
             return respond_error(c, 502, true);
         DP_PROXY__INC(c->w, responses[1], 1);
         timer_clear(c);
@@ -517,26 +581,26 @@ static int pump_resp_head(struct dp_proxy__conn *c)
     }
     if (code < 200) {
         DP_PROXY__INC(c->w, responses[1], 1);
-        if (c->req.msg.minor == 0) { /* HTTP/1.0 clients get no 1xx */
+        if (c->x->req.msg.minor == 0) { /* HTTP/1.0 clients get no 1xx */
             u->in.start += (uint32_t)r;
-            cm_h1_resp_reset(&u->resp, (enum cm_h1_method)c->req.method);
+            cm_h1_resp_reset(&u->resp, (enum cm_h1_method)c->x->req.method);
             return PX_NEXT;
         }
         r = resp_head_out(c, r, false);
         if (c->state == DP_PROXY__S_FORWARD)
-            cm_h1_resp_reset(&u->resp, (enum cm_h1_method)c->req.method);
+            cm_h1_resp_reset(&u->resp, (enum cm_h1_method)c->x->req.method);
         return r;
     }
     timer_clear(c);
     DP_PROXY__INC(c->w, responses[code / 100 % 6], 1);
-    c->plan.resp_status = (uint16_t)code;
+    c->x->plan.resp_status = (uint16_t)code;
     dp_proxy__outlier_report(c, cur_cand(c), code < 500);
-    c->resp_body = u->resp.msg.body;
-    c->resp_left = u->resp.msg.content_length;
-    cm_h1_chunked_init(&c->resp_chunked, 0, 0);
-    c->resp_phase =
-        c->resp_body == CM_H1_BODY_NONE ? DP_PROXY__R_DONE : DP_PROXY__R_BODY;
-    if (c->resp_body == CM_H1_BODY_CLOSE)
+    c->x->resp_body = u->resp.msg.body;
+    c->x->resp_left = u->resp.msg.content_length;
+    cm_h1_chunked_init(&c->x->resp_chunked, 0, 0);
+    c->x->resp_phase = c->x->resp_body == CM_H1_BODY_NONE ? DP_PROXY__R_DONE
+                                                          : DP_PROXY__R_BODY;
+    if (c->x->resp_body == CM_H1_BODY_CLOSE)
         c->close_after = true;
     return resp_head_out(c, r, true);
 }
@@ -550,18 +614,18 @@ static int pump_resp(struct dp_proxy__conn *c)
 
     if (c->writing)
         return PX_WAIT;
-    if (c->resp_phase == DP_PROXY__R_HEAD)
+    if (c->x->resp_phase == DP_PROXY__R_HEAD)
         return pump_resp_head(c);
-    if (c->resp_phase == DP_PROXY__R_DONE)
+    if (c->x->resp_phase == DP_PROXY__R_DONE)
         return PX_WAIT;
     if (u->in.start == u->in.end) {
         if (!u->eof)
             return PX_WAIT;
-        if (c->resp_body != CM_H1_BODY_CLOSE) {
+        if (c->x->resp_body != CM_H1_BODY_CLOSE) {
             dp_proxy__conn_close(c); /* truncated */
             return PX_WAIT;
         }
-        c->resp_phase = DP_PROXY__R_DONE;
+        c->x->resp_phase = DP_PROXY__R_DONE;
         return PX_NEXT;
     }
     if ((nb = resp_body_take(c, 0)) < 0) {
@@ -569,15 +633,28 @@ static int pump_resp(struct dp_proxy__conn *c)
         return PX_WAIT;
     }
     b = uv_buf_init(u->in.p + u->in.start, (unsigned)nb);
-    c->cl_wr_len = (uint32_t)nb;
+    c->x->cl_wr_len = (uint32_t)nb;
     if (send_client(c, &b, 1) != 1)
         return PX_WAIT;
-    u->in.start += c->cl_wr_len;
-    c->cl_wr_len = 0;
+    u->in.start += c->x->cl_wr_len;
+    c->x->cl_wr_len = 0;
     return PX_NEXT;
 }
 
 /* ==== states ==== */
+
+/* Nothing to read yet: the connection holds neither an exchange nor a
+ * read buffer until bytes come (conn_alloc, conn_read). */
+static void conn_idle(struct dp_proxy__conn *c)
+{
+    if (c->x != NULL) {
+        dp_proxy__ex_put(c->w, c->x);
+        c->x = NULL;
+    }
+    free(c->in.p);
+    c->in.p = NULL;
+    c->in.start = c->in.cap = 0;
+}
 
 static int st_head(struct dp_proxy__conn *c)
 {
@@ -594,11 +671,7 @@ static int st_head(struct dp_proxy__conn *c)
                       c->tls != NULL && !dp_tls_conn_established(c->tls)
                           ? o->head_timeout_ms /* handshake timeout */
                           : o->idle_timeout_ms);
-        if (c->tls == NULL && c->in.p != NULL) { /* idle: hold no buffer */
-            free(c->in.p);
-            c->in.p = NULL;
-            c->in.start = c->in.cap = 0;
-        }
+        conn_idle(c);
         return PX_WAIT;
     }
     if (!c->h1_seen && (r = dp_proxy__h2_detect(c)) >= 0) {
@@ -610,7 +683,11 @@ static int st_head(struct dp_proxy__conn *c)
         }
         return PX_NEXT;
     }
-    r = cm_h1_req_parse(&c->req, c->in.p, c->in.end);
+    if (c->x == NULL && (c->x = dp_proxy__ex_get(c->w)) == NULL) {
+        dp_proxy__conn_close(c);
+        return PX_WAIT;
+    }
+    r = cm_h1_req_parse(&c->x->req, c->in.p, c->in.end);
     if (r == 0) {
         if (c->eof) {
             dp_proxy__conn_close(c);
@@ -627,8 +704,8 @@ static int st_head(struct dp_proxy__conn *c)
     DP_PROXY__INC(c->w, requests_total, 1);
     timer_clear(c);
     if (r < 0) {
-        c->req_done = true;
-        return respond_error(c, c->req.msg.status, true);
+        c->x->req_done = true;
+        return respond_error(c, c->x->req.msg.status, true);
     }
     c->head_len = (uint32_t)r;
     c->h1_seen = true;
@@ -639,33 +716,33 @@ static int st_head(struct dp_proxy__conn *c)
 
 static int st_route(struct dp_proxy__conn *c)
 {
-    const struct cm_h1_msg *m = &c->req.msg;
+    const struct cm_h1_msg *m = &c->x->req.msg;
 
-    c->req_body = m->body;
-    c->req_left = m->content_length;
-    c->req_done = m->body == CM_H1_BODY_NONE;
-    cm_h1_chunked_init(&c->req_chunked, 0, 0);
-    c->upgrade = (m->flags & CM_H1_F_UPGRADE) != 0;
+    c->x->req_body = m->body;
+    c->x->req_left = m->content_length;
+    c->x->req_done = m->body == CM_H1_BODY_NONE;
+    cm_h1_chunked_init(&c->x->req_chunked, 0, 0);
+    c->x->upgrade = (m->flags & CM_H1_F_UPGRADE) != 0;
     if (!(m->flags & CM_H1_F_KEEPALIVE) || c->w->draining)
         c->close_after = true;
-    if (c->req.method == CM_H1_M_CONNECT)
+    if (c->x->req.method == CM_H1_M_CONNECT)
         return respond_error(c, 405, true);
     if (dp_proxy__route(c) != 0)
         return respond_error(c, 500, true);
-    if (c->plan.kind == DP_PROXY__PLAN_LOCAL) {
+    if (c->x->plan.kind == DP_PROXY__PLAN_LOCAL) {
         const char *loc =
-            c->plan.location.set ? sb_at(c, c->plan.location) : NULL;
-        if (!c->plan.body.set)
-            return respond_error(c, c->plan.status, false);
-        return respond(c, c->plan.status, sb_at(c, c->plan.body),
-                       c->plan.body.len, loc, false);
+            c->x->plan.location.set ? sb_at(c, c->x->plan.location) : NULL;
+        if (!c->x->plan.body.set)
+            return respond_error(c, c->x->plan.status, false);
+        return respond(c, c->x->plan.status, sb_at(c, c->x->plan.body),
+                       c->x->plan.body.len, loc, false);
     }
-    if (c->plan.n_cand == 0)
+    if (c->x->plan.n_cand == 0)
         return respond_error(c, 503, false);
     c->state = DP_PROXY__S_CONNECT;
-    if (c->plan.delay_ms > 0) { /* rateLimit: Traefik waits, then goes */
+    if (c->x->plan.delay_ms > 0) { /* rateLimit: Traefik waits, then goes */
         c->state = DP_PROXY__S_DELAY;
-        timer_set(c, DP_PROXY__T_DELAY, c->plan.delay_ms);
+        timer_set(c, DP_PROXY__T_DELAY, c->x->plan.delay_ms);
         return PX_WAIT;
     }
     return PX_NEXT;
@@ -678,24 +755,24 @@ static int st_local(struct dp_proxy__conn *c)
 
     if (c->writing)
         return PX_WAIT;
-    if (c->local == NULL) {
+    if (c->x->local == NULL) {
         c->state = DP_PROXY__S_DONE;
         return PX_NEXT;
     }
-    b = uv_buf_init(c->local, c->local_len);
+    b = uv_buf_init(c->x->local, c->x->local_len);
     if ((r = send_client(c, &b, 1)) != 1)
         return PX_WAIT;
-    free(c->local);
-    c->local = NULL;
+    free(c->x->local);
+    c->x->local = NULL;
     c->state = DP_PROXY__S_DONE;
     return PX_NEXT;
 }
 
 static void forward_begin(struct dp_proxy__conn *c)
 {
-    cm_h1_resp_reset(&c->up->resp, (enum cm_h1_method)c->req.method);
+    cm_h1_resp_reset(&c->up->resp, (enum cm_h1_method)c->x->req.method);
     c->up->c = c;
-    c->resp_phase = DP_PROXY__R_HEAD;
+    c->x->resp_phase = DP_PROXY__R_HEAD;
     c->state = DP_PROXY__S_FORWARD;
     route_timer(c);
 }
@@ -707,21 +784,21 @@ static int st_connect(struct dp_proxy__conn *c)
     struct dp_proxy__up *u = NULL;
 
     if (c->up != NULL)
-        return PX_WAIT;  /* connecting */
-    if (c->plan.http2) { /* an h2c upstream: proxy_h2gw.c */
+        return PX_WAIT;     /* connecting */
+    if (c->x->plan.http2) { /* an h2c upstream: proxy_h2gw.c */
         if (dp_proxy__h2gw_start(c) != 0)
             return respond_error(c, 502, true);
         return PX_NEXT;
     }
-    if (dp_proxy__plan_switch(c, c->tries % c->plan.n_cand) != 0) {
+    if (dp_proxy__plan_switch(c, c->x->tries % c->x->plan.n_cand) != 0) {
         DP_PROXY__INC(w, overflows, 1);
         return respond_error(c, 503, true);
     }
-    addr = &c->plan.cand[c->tries % c->plan.n_cand];
-    if (c->tries++ > 0)
+    addr = &c->x->plan.cand[c->x->tries % c->x->plan.n_cand];
+    if (c->x->tries++ > 0)
         DP_PROXY__INC(w, retries, 1);
-    if (!c->no_pool && (u = dp_proxy__pool_take(w, addr)) != NULL &&
-        (u->tls != NULL) != (c->plan.up_tls != NULL)) {
+    if (!c->x->no_pool && (u = dp_proxy__pool_take(w, addr)) != NULL &&
+        (u->tls != NULL) != (c->x->plan.up_tls != NULL)) {
         dp_proxy__up_close(u); /* the scheme changed: not this one */
         u = NULL;
     }
@@ -731,7 +808,7 @@ static int st_connect(struct dp_proxy__conn *c)
         forward_begin(c);
         return PX_NEXT;
     }
-    c->no_pool = false;
+    c->x->no_pool = false;
     c->up = dp_proxy__up_connect(w, c, addr);
     if (c->up == NULL)
         return up_failed(c, UV_ECONNREFUSED);
@@ -757,12 +834,12 @@ static int forward_end(struct dp_proxy__conn *c)
     struct dp_proxy__up *u = c->up;
     bool keep;
 
-    if (c->resp_phase != DP_PROXY__R_DONE || c->writing || u->writing)
+    if (c->x->resp_phase != DP_PROXY__R_DONE || c->writing || u->writing)
         return PX_WAIT;
-    if (!c->req_done)
+    if (!c->x->req_done)
         c->close_after = true; /* answered before the body was read */
-    keep = c->req_done && (u->resp.msg.flags & CM_H1_F_KEEPALIVE) &&
-           c->resp_body != CM_H1_BODY_CLOSE && !u->eof && !u->werr;
+    keep = c->x->req_done && (u->resp.msg.flags & CM_H1_F_KEEPALIVE) &&
+           c->x->resp_body != CM_H1_BODY_CLOSE && !u->eof && !u->werr;
     c->up = NULL;
     dp_proxy__up_release(u, keep);
     timer_clear(c);
@@ -776,7 +853,7 @@ static int st_forward(struct dp_proxy__conn *c)
 
     if (c->up->werr)
         return up_failed(c, c->up->werr);
-    if (c->eof && !c->req_done && c->in.start == c->in.end) {
+    if (c->eof && !c->x->req_done && c->in.start == c->in.end) {
         dp_proxy__conn_close(c); /* client gone mid-request */
         return PX_WAIT;
     }
@@ -804,19 +881,19 @@ static int st_tunnel(struct dp_proxy__conn *c)
     }
     if (!u->writing && c->in.start < c->in.end) {
         b = uv_buf_init(c->in.p + c->in.start, c->in.end - c->in.start);
-        c->up_wr_body = b.len;
+        c->x->up_wr_body = b.len;
         if (send_up(c, &b, 1) == 1) {
             c->in.start = c->in.end;
-            c->up_wr_body = 0;
+            c->x->up_wr_body = 0;
             progress = PX_NEXT;
         }
     }
     if (!c->writing && u->in.start < u->in.end) {
         b = uv_buf_init(u->in.p + u->in.start, u->in.end - u->in.start);
-        c->cl_wr_len = b.len;
+        c->x->cl_wr_len = b.len;
         if (send_client(c, &b, 1) == 1) {
             u->in.start = u->in.end;
-            c->cl_wr_len = 0;
+            c->x->cl_wr_len = 0;
             progress = PX_NEXT;
         }
     }
@@ -838,19 +915,25 @@ static int st_done(struct dp_proxy__conn *c)
     c->in.start = 0;
     c->in.end = rest;
     c->head_len = 0;
-    c->sb.len = 0;
-    c->tries = 0;
-    c->no_pool = false;
-    c->head_sent = c->body_started = c->resp_started = false;
-    c->upgrade = false;
-    dp_proxy__plan_release(c);
-    memset(&c->plan, 0, sizeof(c->plan));
-    cm_h1_req_reset(&c->req);
+    if (c->x != NULL)
+        dp_proxy__ex_reset(c->x); /* reused by a pipelined request */
     c->state = DP_PROXY__S_HEAD;
     return PX_NEXT;
 }
 
 /* ==== reading from the client ==== */
+
+/* Gives <c> a read buffer if it has none (released while idle). */
+static int in_attach(struct dp_proxy__conn *c)
+{
+    if (c->in.p != NULL)
+        return 0;
+    if ((c->in.p = malloc(DP_PROXY__CBUF_MIN)) == NULL)
+        return GW_ENOMEM;
+    c->in.cap = DP_PROXY__CBUF_MIN;
+    c->in.start = c->in.end = 0;
+    return 0;
+}
 
 static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
@@ -858,13 +941,14 @@ static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     struct dp_proxy__buf *in = &c->in;
     uint32_t keep = c->head_len;
 
-    if (c->tls != NULL) { /* ciphertext; decrypted into c->in */
-        *b = uv_buf_init(c->tls_in, DP_PROXY__TLS_IN);
+    /* Ciphertext (decrypted into c->in), or the first bytes after an
+     * idle time: into the worker's buffer, consumed by conn_read. */
+    if (c->tls != NULL || in->p == NULL) {
+        char *p = c->w->rbuf;
+        *b = uv_buf_init(p, p == NULL ? 0
+                            : c->tls  ? DP_PROXY__TLS_IN
+                                      : DP_PROXY__CBUF_MIN);
         return;
-    }
-    if (in->p == NULL) { /* released while idle (st_head) */
-        in->p = malloc(DP_PROXY__CBUF_MIN);
-        in->cap = in->p != NULL ? DP_PROXY__CBUF_MIN : 0;
     }
     if (in->start == in->end && in->start > keep) {
         in->start = in->end = keep;
@@ -896,10 +980,18 @@ static void conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             return;
         }
     } else if (c->tls != NULL) {
-        if (dp_proxy__tls_input(c, b->base, (size_t)n) < 0) {
+        if (in_attach(c) != 0 ||
+            dp_proxy__tls_input(c, b->base, (size_t)n) < 0) {
             dp_proxy__conn_close(c);
             return;
         }
+    } else if (c->in.p == NULL) { /* read into the worker's buffer */
+        if (in_attach(c) != 0) {
+            dp_proxy__conn_close(c);
+            return;
+        }
+        memcpy(c->in.p, b->base, (size_t)n);
+        c->in.end = (uint32_t)n;
     } else {
         c->in.end += (uint32_t)n;
     }
@@ -923,7 +1015,7 @@ static void conn_update_reading(struct dp_proxy__conn *c)
         want = true;
         break;
     case DP_PROXY__S_FORWARD:
-        want = !c->req_done && !u->writing;
+        want = !c->x->req_done && !u->writing;
         break;
     case DP_PROXY__S_TUNNEL:
         want = !u->writing;
@@ -947,7 +1039,7 @@ static void conn_update_reading(struct dp_proxy__conn *c)
         bool uw = !c->writing && (u->in.start > 0 || u->in.end < u->in.cap) &&
                   (c->state == DP_PROXY__S_TUNNEL ||
                    (c->state == DP_PROXY__S_FORWARD &&
-                    c->resp_phase != DP_PROXY__R_DONE));
+                    c->x->resp_phase != DP_PROXY__R_DONE));
         dp_proxy__up_reading(u, uw);
     }
 }
@@ -1012,7 +1104,7 @@ again:
     }
     if (c->tls != NULL && c->state != DP_PROXY__S_CLOSING && c->reading &&
         dp_tls_conn_has_input(c->tls)) {
-        int p = dp_proxy__tls_pull(c);
+        int p = in_attach(c) == 0 ? dp_proxy__tls_pull(c) : GW_ENOMEM;
         if (p < 0) {
             dp_proxy__conn_close(c);
             return;
@@ -1038,12 +1130,12 @@ static void conn_written(uv_write_t *wr, int status)
         return;
     }
     if (c->state == DP_PROXY__S_LOCAL) {
-        free(c->local);
-        c->local = NULL;
+        free(c->x->local);
+        c->x->local = NULL;
         c->state = DP_PROXY__S_DONE;
     } else if (c->up != NULL) {
-        c->up->in.start += c->cl_wr_len;
-        c->cl_wr_len = 0;
+        c->up->in.start += c->x->cl_wr_len;
+        c->x->cl_wr_len = 0;
     }
     dp_proxy__conn_run(c);
 }
@@ -1059,8 +1151,8 @@ static void up_written(uv_write_t *wr, int status)
     if (status < 0) {
         u->werr = status;
     } else {
-        c->in.start += c->up_wr_body;
-        c->up_wr_body = 0;
+        c->in.start += c->x->up_wr_body;
+        c->x->up_wr_body = 0;
         route_timer(c);
     }
     dp_proxy__conn_run(c);
@@ -1072,12 +1164,12 @@ static void conn_timeout(uv_timer_t *t)
     uint8_t kind = c->tkind;
 
     c->tkind = DP_PROXY__T_NONE;
-    if (kind == DP_PROXY__T_IDLE) {
+    if (kind == DP_PROXY__T_IDLE || c->x == NULL) {
         dp_proxy__conn_close(c);
         return;
     }
     if (kind == DP_PROXY__T_HEAD) {
-        c->req_done = true;
+        c->x->req_done = true;
         if (respond_error(c, 408, true) == PX_NEXT)
             dp_proxy__conn_run(c);
         return;
@@ -1116,11 +1208,8 @@ void dp_proxy__accept(struct dp_proxy__lsn *lsn)
     struct dp_proxy__worker *w = lsn->w;
     struct dp_proxy__conn *c = calloc(1, sizeof(*c));
 
-    if (c == NULL || (c->in.p = malloc(DP_PROXY__CBUF_MIN)) == NULL) {
-        free(c);
+    if (c == NULL)
         return;
-    }
-    c->in.cap = DP_PROXY__CBUF_MIN;
     c->w = w;
     uv_tcp_init(&w->w.loop, &c->tcp);
     uv_timer_init(&w->w.loop, &c->timer);
@@ -1132,7 +1221,6 @@ void dp_proxy__accept(struct dp_proxy__lsn *lsn)
     w->conns = c;
     DP_PROXY__INC(w, conns_total, 1);
     DP_PROXY__INC(w, conns_active, 1);
-    cm_h1_req_init(&c->req, c->hdrs, DP_PROXY__HDR_MAX, NULL);
     snprintf(c->lsn, sizeof(c->lsn), "%s", lsn->name);
     if (uv_accept((uv_stream_t *)&lsn->tcp, (uv_stream_t *)&c->tcp) != 0 ||
         dp_proxy__conn_tls(c) != 0) {

@@ -67,7 +67,7 @@ static void gw_local(struct dp_proxy__h2gw *g, int status)
                                     (size_t)bl, 1, g->head_only);
 
     DP_PROXY__INC(g->c->w, responses[status / 100 % 6], 1);
-    g->c->plan.resp_status = (uint16_t)status;
+    g->c->x->plan.resp_status = (uint16_t)status;
     g->c->close_after = true;
     g->resp_head = g->resp_done = true;
     if (n > 0)
@@ -98,13 +98,14 @@ static void gw_head(void *o, const struct dp_h2_head *hd)
     }
     n -= 2; /* the blank line goes after our own fields */
     out_add(g, head, (size_t)n);
-    if (c->plan.resp_add.set)
-        out_add(g, c->sb.p + c->plan.resp_add.off, c->plan.resp_add.len);
+    if (c->x->plan.resp_add.set)
+        out_add(g, c->x->sb.p + c->x->plan.resp_add.off,
+                c->x->plan.resp_add.len);
     if (c->close_after || c->w->draining)
         out_add(g, "Connection: close\r\n", 19);
     out_add(g, "\r\n", 2);
     DP_PROXY__INC(c->w, responses[hd->status / 100 % 6], 1);
-    c->plan.resp_status = (uint16_t)hd->status;
+    c->x->plan.resp_status = (uint16_t)hd->status;
     uv_timer_stop(&c->timer);
     g->resp_head = true;
     if (hd->end_stream)
@@ -170,7 +171,8 @@ static void gw_closed(void *o, uint32_t code)
 
     dp_proxy__h2x_free(g->x);
     g->x = NULL;
-    if (!g->resp_head && code == 7 && !g->x_sent && g->tries < c->plan.n_cand) {
+    if (!g->resp_head && code == 7 && !g->x_sent &&
+        g->tries < c->x->plan.n_cand) {
         gw_ready(g); /* the connection failed: the next candidate */
     } else if (!g->resp_head) {
         DP_PROXY__INC(c->w, upstream_connect_errors, 1);
@@ -196,25 +198,26 @@ static int gw_fields(struct dp_proxy__h2gw *g, struct dp_h2_field *f, char *tmp,
                      size_t cap)
 {
     struct dp_proxy__conn *c = g->c;
-    const struct dp_proxy__plan *pl = &c->plan;
+    const struct dp_proxy__plan *pl = &c->x->plan;
     size_t n;
-    int k = dp_h2_req_from_h1(&c->req, c->in.p, f, GW_FIELDS - 4);
+    int k = dp_h2_req_from_h1(&c->x->req, c->in.p, f, GW_FIELDS - 4);
 
     if (k < 0)
         return k;
     n = (size_t)k;
     if (pl->host.set)
-        f[2].value = (struct dp_h2_slice){c->sb.p + pl->host.off, pl->host.len};
+        f[2].value =
+            (struct dp_h2_slice){c->x->sb.p + pl->host.off, pl->host.len};
     if (pl->target.set)
         f[3].value =
-            (struct dp_h2_slice){c->sb.p + pl->target.off, pl->target.len};
+            (struct dp_h2_slice){c->x->sb.p + pl->target.off, pl->target.len};
     f[n].name = (struct dp_h2_slice){"x-forwarded-for", 15};
     f[n++].value = (struct dp_h2_slice){c->peer, strlen(c->peer)};
     f[n].name = (struct dp_h2_slice){"x-forwarded-proto", 17};
     f[n++].value = c->tls != NULL ? (struct dp_h2_slice){"https", 5}
                                   : (struct dp_h2_slice){"http", 4};
     if (pl->req_add.set && pl->req_add.len <= cap) {
-        memcpy(tmp, c->sb.p + pl->req_add.off, pl->req_add.len);
+        memcpy(tmp, c->x->sb.p + pl->req_add.off, pl->req_add.len);
         dp_h2_fields_from_lines(tmp, pl->req_add.len, f, GW_FIELDS, &n);
     }
     return (int)n;
@@ -230,15 +233,15 @@ static void gw_ready(void *o)
     uint32_t k;
 
     if (g->x == NULL) { /* (re)open on the next candidate */
-        k = g->tries % c->plan.n_cand;
-        if (dp_proxy__plan_switch_pl(&c->plan, k) != 0) {
+        k = g->tries % c->x->plan.n_cand;
+        if (dp_proxy__plan_switch_pl(&c->x->plan, k) != 0) {
             DP_PROXY__INC(c->w, overflows, 1);
             gw_local(g, 503);
             return;
         }
         if (g->tries++ > 0)
             DP_PROXY__INC(c->w, retries, 1);
-        g->x = dp_proxy__h2x_open(c->w, &c->plan.cand[k], &gw_ops, g);
+        g->x = dp_proxy__h2x_open(c->w, &c->x->plan.cand[k], &gw_ops, g);
         if (g->x == NULL) {
             gw_local(g, 503);
             return;
@@ -249,12 +252,12 @@ static void gw_ready(void *o)
     n = gw_fields(g, f, tmp, sizeof(tmp));
     if (n < 0 ||
         dp_proxy__h2x_request(g->x, f, (size_t)n,
-                              c->req.msg.body == CM_H1_BODY_NONE) != 0) {
+                              c->x->req.msg.body == CM_H1_BODY_NONE) != 0) {
         gw_local(g, n == GW_EINVAL ? 400 : 502);
         return;
     }
     g->x_sent = true;
-    g->req_end = c->req.msg.body == CM_H1_BODY_NONE;
+    g->req_end = c->x->req.msg.body == CM_H1_BODY_NONE;
     dp_proxy__h2x_flush(g->x);
 }
 
@@ -267,7 +270,7 @@ static void gw_pump_req(struct dp_proxy__h2gw *g)
     if (g->req_end || !g->x_sent || g->x == NULL || avail == 0 ||
         dp_proxy__h2x_queued(g->x) >= GW_BACKLOG)
         return;
-    if (c->req.msg.body == CM_H1_BODY_LENGTH) {
+    if (c->x->req.msg.body == CM_H1_BODY_LENGTH) {
         n = avail < (uint64_t)g->req_left ? avail : (size_t)g->req_left;
         dp_proxy__h2x_write(g->x, c->in.p + c->in.start, n);
         g->req_left -= (int64_t)n;
@@ -296,7 +299,7 @@ static void gw_pump_req(struct dp_proxy__h2gw *g)
         }
     }
     c->in.start += (uint32_t)n;
-    c->req_done = g->req_end;
+    c->x->req_done = g->req_end;
     if (g->req_end)
         dp_proxy__h2x_end(g->x, NULL, 0);
     dp_proxy__h2x_flush(g->x);
@@ -388,8 +391,8 @@ int dp_proxy__h2gw_start(struct dp_proxy__conn *c)
     if (g == NULL)
         return GW_ENOMEM;
     g->c = c;
-    g->req_left = c->req.msg.content_length;
-    g->head_only = c->req.method == CM_H1_M_HEAD;
+    g->req_left = c->x->req.msg.content_length;
+    g->head_only = c->x->req.method == CM_H1_M_HEAD;
     cm_h1_chunked_init(&g->req_chunked, 0, 0);
     c->gw = g;
     c->state = DP_PROXY__S_H2GW;
@@ -397,7 +400,7 @@ int dp_proxy__h2gw_start(struct dp_proxy__conn *c)
     c->tkind = DP_PROXY__T_NONE;
     uv_timer_start(
         &c->timer, gw_timeout,
-        c->plan.timeout_ms ? c->plan.timeout_ms : o->route_timeout_ms, 0);
+        c->x->plan.timeout_ms ? c->x->plan.timeout_ms : o->route_timeout_ms, 0);
     gw_ready(g);
     return 0;
 }
@@ -429,8 +432,8 @@ int dp_proxy__h2gw_run(struct dp_proxy__conn *c)
     uv_timer_stop(&c->timer);
     if (!g->req_end || g->failed)
         c->close_after = true;
-    c->req_done = true;
-    c->resp_started = true;
+    c->x->req_done = true;
+    c->x->resp_started = true;
     gw_free(c);
     c->state = DP_PROXY__S_DONE;
     return 1;

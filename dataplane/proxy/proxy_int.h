@@ -34,6 +34,7 @@
 #define DP_PROXY__OL_MAX     64          /* outlier entries per worker */
 #define DP_PROXY__OL_TICK    100         /* un-ejection check period, ms */
 #define DP_PROXY__STICKY_MAX 64 /* endpoints a sticky cookie can name */
+#define DP_PROXY__EX_FREE    64 /* free exchanges a worker keeps */
 
 /* Increments a counter only its worker writes; others read it relaxed. */
 #define DP_PROXY__INC(w, f, n)                                                 \
@@ -99,8 +100,12 @@ struct dp_proxy__worker {
     struct dp_proxy__conn *conns; /* every open client connection */
     struct dp_router_scratch *scratch;
     struct dp_filter_scratch *fscratch; /* dataplane/filter regex data */
-    char *fbuf;   /* DP_FILTER_BUF_DEF bytes: filter outputs, read at once */
-    uint64_t rnd; /* splitmix64 state */
+    char *fbuf; /* DP_FILTER_BUF_DEF bytes: filter outputs, read at once */
+    /* DP_PROXY__TLS_IN bytes: client reads land here when the connection
+     * has no buffer of its own (idle) or speaks TLS (ciphertext); the read
+     * callback copies or feeds them on at once. */
+    char *rbuf;
+    uint64_t rnd;                             /* splitmix64 state */
     struct dp_proxy__ol ol[DP_PROXY__OL_MAX]; /* passive health entries */
     size_t n_ol;
     uv_timer_t ol_timer;          /* un-ejects; runs while an ejection is on */
@@ -109,6 +114,8 @@ struct dp_proxy__worker {
     bool stopping;
     struct dp_proxy_stats st;       /* this worker's counters */
     struct dp_proxy__rstats rstats; /* per router; freed with the engine */
+    struct dp_proxy__ex *ex_free;   /* exchanges to reuse (reset) */
+    uint32_t n_ex_free;             /* at most DP_PROXY__EX_FREE */
 };
 
 /* Request plan kinds. */
@@ -199,7 +206,42 @@ enum dp_proxy__timer {
     DP_PROXY__T_DELAY, /* rateLimit delay over: connect */
 };
 
-/* A client connection. Freed when both handles have closed. */
+/* The HTTP/1 exchange in progress on a client connection: the parsed
+ * request head, its plan and the progress of both directions. Taken from
+ * the worker (dp_proxy__ex_get) when a request's first bytes arrive and
+ * given back (dp_proxy__ex_put) once the connection is idle again, so an
+ * idle keep-alive connection holds none of it. Pipelined requests reuse
+ * it (dp_proxy__ex_reset). HTTP/2 connections never have one. */
+struct dp_proxy__ex {
+    struct dp_proxy__ex *next; /* the worker's free list */
+    struct dp_proxy__sb sb;    /* scratch strings of the plan (kept) */
+    struct cm_h1_req req;      /* its headers are hdrs (kept) */
+    struct cm_h1_hdr hdrs[DP_PROXY__HDR_MAX];
+    /* from here on zeroed for each request (dp_proxy__ex_reset) */
+    struct dp_proxy__plan plan;
+    uint8_t tries;       /* attempts made */
+    bool no_pool;        /* next attempt: fresh connection */
+    bool head_sent;      /* request head written upstream */
+    bool body_started;   /* some request body bytes sent upstream */
+    bool req_done;       /* request body fully sent */
+    uint8_t req_body;    /* enum cm_h1_body */
+    int64_t req_left;    /* LENGTH: bytes left */
+    uint32_t up_wr_body; /* body bytes of c->in in the upstream write */
+    struct cm_h1_chunked req_chunked;
+    uint8_t resp_phase; /* enum dp_proxy__resp_phase */
+    uint8_t resp_body;  /* enum cm_h1_body */
+    bool resp_started;  /* some response byte went to the client */
+    bool upgrade;       /* request asks for an upgrade */
+    int64_t resp_left;
+    uint32_t cl_wr_len; /* bytes of up->in in the client write */
+    struct cm_h1_chunked resp_chunked;
+    char *local; /* LOCAL: the response bytes (malloc'ed) */
+    uint32_t local_len;
+};
+
+/* A client connection. Freed when both handles have closed. Holds only
+ * what lives as long as the connection; the request in progress is in
+ * <x>, the bytes read in <in> (no buffer while idle, plain HTTP/1). */
 struct dp_proxy__conn {
     uv_tcp_t tcp;
     struct dp_tls_conn *tls; /* TLS transport, or NULL (plaintext) */
@@ -216,36 +258,14 @@ struct dp_proxy__conn {
     bool writing;                       /* wr in flight */
     bool close_after;                   /* close once the exchange ends */
     bool eof;                           /* client sent EOF */
-    bool no_pool;                       /* next attempt: fresh connection */
+    bool h1_seen;                       /* a request head was parsed */
     uint8_t tkind;                      /* enum dp_proxy__timer */
     char lsn[DP_PROXY__NAME_MAX];       /* listener the connection came in on */
     char peer[CM_NET_ADDRSTRLEN];       /* client IP, for X-Forwarded-For */
     struct sockaddr_storage peer_sa;    /* the same, for the filters */
-    struct dp_proxy__buf in; /* request bytes; head kept at [0,head) */
-    uint32_t head_len;       /* 0 until a head is parsed */
-    struct cm_h1_req req;
-    struct cm_h1_hdr hdrs[DP_PROXY__HDR_MAX];
-    /* the exchange in progress */
-    struct dp_proxy__plan plan;
-    struct dp_proxy__sb sb; /* scratch strings of the plan */
-    uint8_t tries;          /* attempts made */
-    bool head_sent;         /* request head written upstream */
-    bool body_started;      /* some request body bytes sent upstream */
-    bool req_done;          /* request body fully sent */
-    uint8_t req_body;       /* enum cm_h1_body */
-    int64_t req_left;       /* LENGTH: bytes left */
-    uint32_t up_wr_body;    /* body bytes of c->in in the upstream write */
-    struct cm_h1_chunked req_chunked;
-    uint8_t resp_phase; /* enum dp_proxy__resp_phase */
-    uint8_t resp_body;  /* enum cm_h1_body */
-    bool resp_started;  /* some response byte went to the client */
-    bool upgrade;       /* request asks for an upgrade */
-    int64_t resp_left;
-    uint32_t cl_wr_len; /* bytes of up->in in the client write */
-    struct cm_h1_chunked resp_chunked;
-    char *local; /* LOCAL: the response bytes (malloc'ed) */
-    uint32_t local_len;
-    bool h1_seen;              /* a request head was parsed: not HTTP/2 */
+    struct dp_proxy__buf in;   /* request bytes; head kept at [0,head) */
+    uint32_t head_len;         /* 0 until a head is parsed */
+    struct dp_proxy__ex *x;    /* HTTP/1 exchange in progress, or NULL */
     struct dp_proxy__h2 *h2;   /* state H2: owned, freed with the conn */
     struct dp_proxy__h2gw *gw; /* state H2GW: owned (proxy_h2gw.c) */
 };
@@ -344,6 +364,17 @@ void dp_proxy__conn_run(struct dp_proxy__conn *c);
 void dp_proxy__conn_close(struct dp_proxy__conn *c);
 /* Draining: closes <c> if idle, else marks it to close after the exchange. */
 void dp_proxy__conn_drain(struct dp_proxy__conn *c);
+/* Returns an exchange for <c>'s next request (reset), from <w>'s free list
+ * or new; NULL when out of memory. Give back with dp_proxy__ex_put(). */
+struct dp_proxy__ex *dp_proxy__ex_get(struct dp_proxy__worker *w);
+/* Takes <x> (its plan released, reset): kept on <w>'s free list or freed. */
+void dp_proxy__ex_put(struct dp_proxy__worker *w, struct dp_proxy__ex *x);
+/* Releases <x>'s plan and clears it for the next request. */
+void dp_proxy__ex_reset(struct dp_proxy__ex *x);
+/* Frees <x> and what it owns. NULL is a no-op. */
+void dp_proxy__ex_free(struct dp_proxy__ex *x);
+/* Frees <w>'s free list (worker exit). */
+void dp_proxy__ex_free_all(struct dp_proxy__worker *w);
 /* Upstream events for the conn's state machine. */
 void dp_proxy__conn_up_connected(struct dp_proxy__conn *c, int status);
 void dp_proxy__conn_up_failed(struct dp_proxy__conn *c, int status);
@@ -392,7 +423,7 @@ struct dp_proxy__rreq {
  * worker inside a callback; copies what it needs. Returns 0, or a negative
  * error (out of memory). */
 int dp_proxy__route_req(struct dp_proxy__rreq *r);
-/* Same for <c>'s parsed HTTP/1 request, into c->plan. */
+/* Same for <c>'s parsed HTTP/1 request, into c->x->plan. */
 int dp_proxy__route(struct dp_proxy__conn *c);
 /* Plan-level forms of dp_proxy__plan_switch/_release below. */
 int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k);
@@ -401,11 +432,12 @@ void dp_proxy__plan_release_pl(struct dp_proxy__plan *pl);
  * (free with free()), or NULL when there are none or out of memory. */
 struct dp_proxy__lsn_want *dp_proxy__table_listeners(const struct dp_table *t,
                                                      size_t *n);
-/* Moves <c>'s in-flight accounting to candidate <k> (a retry): returns 0,
- * or GW_ETOOBIG when the cluster's max_requests is reached. */
+/* Moves the in-flight accounting of <c>'s exchange to candidate <k> (a
+ * retry): returns 0, or GW_ETOOBIG when the cluster's max_requests is
+ * reached. */
 int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k);
-/* Ends <c>'s in-flight accounting and drops its cluster state reference.
- * Idempotent. */
+/* Ends the in-flight accounting of <c>'s exchange (if any) and drops its
+ * cluster state reference. Idempotent. */
 void dp_proxy__plan_release(struct dp_proxy__conn *c);
 
 /* Appends <n> bytes to the plan string <s> (the last one started). */
@@ -533,7 +565,7 @@ void dp_proxy__h2gw_close(struct dp_proxy__conn *c);
 
 /* ==== proxy_outlier.c ==== */
 
-/* Records the outcome of the attempt at c->plan.cand_ep[<k>]: <ok> false
+/* Records the outcome of the attempt at c->x->plan.cand_ep[<k>]: <ok> false
  * for a connect failure or a 5xx. Ejects the endpoint after the cluster's
  * consecutive_5xx failures (for base_ejection_time) when outlier detection
  * is configured. Worker thread. */

@@ -96,7 +96,7 @@ static void ol_eject(struct dp_proxy__worker *w, struct dp_proxy__ol *e,
 void dp_proxy__outlier_report(struct dp_proxy__conn *c, uint32_t k, bool ok)
 {
     struct dp_proxy__worker *w = c->w;
-    const struct dp_proxy__plan *pl = &c->plan;
+    const struct dp_proxy__plan *pl = &c->x->plan;
     struct dp_proxy__ol *e;
     uint32_t ep;
 

@@ -72,12 +72,12 @@ static int get_header(void *arg, const char *name, size_t len,
                       struct dp_router_slice *value)
 {
     struct dp_proxy__conn *c = arg;
-    int i = cm_h1_find(&c->req.msg, c->in.p, name, len, 0);
+    int i = cm_h1_find(&c->x->req.msg, c->in.p, name, len, 0);
 
     if (i < 0)
         return 0;
-    value->ptr = c->in.p + c->hdrs[i].value.off;
-    value->len = c->hdrs[i].value.len;
+    value->ptr = c->in.p + c->x->hdrs[i].value.off;
+    value->len = c->x->hdrs[i].value.len;
     return 1;
 }
 
@@ -87,8 +87,9 @@ static void h1_drop(void *arg, const char *name, size_t len)
     struct dp_proxy__conn *c = arg;
     int i = 0;
 
-    while ((i = cm_h1_find(&c->req.msg, c->in.p, name, len, (uint32_t)i)) >= 0)
-        c->hdrs[i++].flags |= CM_H1_HDR_HOP;
+    while ((i = cm_h1_find(&c->x->req.msg, c->in.p, name, len, (uint32_t)i)) >=
+           0)
+        c->x->hdrs[i++].flags |= CM_H1_HDR_HOP;
 }
 
 static struct dp_router_slice rs(const char *buf, struct cm_h1_span s)
@@ -100,10 +101,10 @@ static struct dp_router_slice rs(const char *buf, struct cm_h1_span s)
 static void router_req(struct dp_proxy__conn *c, struct dp_router_req *rq)
 {
     memset(rq, 0, sizeof(*rq));
-    rq->host = rs(c->in.p, c->req.host);
-    rq->path = rs(c->in.p, c->req.path);
-    rq->query = rs(c->in.p, c->req.query);
-    rq->method = rs(c->in.p, c->req.method_raw);
+    rq->host = rs(c->in.p, c->x->req.host);
+    rq->path = rs(c->in.p, c->x->req.path);
+    rq->query = rs(c->in.p, c->x->req.query);
+    rq->method = rs(c->in.p, c->x->req.method_raw);
     rq->scheme = c->tls != NULL ? (struct dp_router_slice){"https", 5}
                                 : (struct dp_router_slice){"http", 4};
     rq->get_header = get_header;
@@ -439,8 +440,8 @@ int dp_proxy__route(struct dp_proxy__conn *c)
         .w = c->w,
         .lsn = c->lsn,
         .drop = h1_drop,
-        .plan = &c->plan,
-        .sb = &c->sb,
+        .plan = &c->x->plan,
+        .sb = &c->x->sb,
         .peer = (const struct sockaddr *)&c->peer_sa,
     };
 
@@ -450,12 +451,13 @@ int dp_proxy__route(struct dp_proxy__conn *c)
 
 int dp_proxy__plan_switch(struct dp_proxy__conn *c, uint32_t k)
 {
-    return dp_proxy__plan_switch_pl(&c->plan, k);
+    return dp_proxy__plan_switch_pl(&c->x->plan, k);
 }
 
 void dp_proxy__plan_release(struct dp_proxy__conn *c)
 {
-    dp_proxy__plan_release_pl(&c->plan);
+    if (c->x != NULL)
+        dp_proxy__plan_release_pl(&c->x->plan);
 }
 
 struct dp_proxy__lsn_want *dp_proxy__table_listeners(const struct dp_table *t,

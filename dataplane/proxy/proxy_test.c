@@ -296,6 +296,7 @@ struct bare {
     struct dp_proxy *p;
     struct dp_proxy__worker w;
     struct dp_proxy__conn c;
+    struct dp_proxy__ex x;
     struct dp_cluster_state *st;
 };
 
@@ -313,12 +314,13 @@ static void bare_init(struct bare *b)
     uv_timer_init(&b->w.w.loop, &b->w.ol_timer);
     b->w.ol_timer.data = &b->w;
     b->c.w = &b->w;
-    b->c.plan.st = b->st;
+    b->c.x = &b->x;
+    b->x.plan.st = b->st;
     dp_cluster_state_ref(b->st);
-    b->c.plan.active_ep = -1;
-    b->c.plan.n_eps = 2;
-    b->c.plan.n_cand = 1;
-    b->c.plan.cand_ep[0] = 1;
+    b->x.plan.active_ep = -1;
+    b->x.plan.n_eps = 2;
+    b->x.plan.n_cand = 1;
+    b->x.plan.cand_ep[0] = 1;
 }
 
 static void bare_deinit(struct bare *b)
@@ -334,7 +336,7 @@ static void bare_deinit(struct bare *b)
 static void test_outlier_ejection(void **state)
 {
     struct bare b;
-    struct dp_outlier *o = &b.c.plan.outlier;
+    struct dp_outlier *o = &b.x.plan.outlier;
 
     bare_init(&b);
     /* not configured: failures are not counted */
@@ -357,7 +359,7 @@ static void test_outlier_ejection(void **state)
     assert_true(dp_cluster_state_eligible(b.st, 0));
     assert_int_equal(b.w.st.ejections, 1);
     /* max_ejection_percent: one host always may be; a second may not */
-    b.c.plan.cand_ep[0] = 0;
+    b.x.plan.cand_ep[0] = 0;
     for (int i = 0; i < 3; i++)
         dp_proxy__outlier_report(&b.c, 0, false);
     assert_true(dp_cluster_state_eligible(b.st, 0));
@@ -376,11 +378,12 @@ static void test_circuit_breaker(void **state)
 {
     struct bare b;
     struct dp_proxy__conn c2;
+    struct dp_proxy__ex x2;
 
     bare_init(&b);
-    b.c.plan.cb.max_requests = 1;
-    b.c.plan.n_cand = 2;
-    b.c.plan.cand_ep[1] = 0;
+    b.x.plan.cb.max_requests = 1;
+    b.x.plan.n_cand = 2;
+    b.x.plan.cand_ep[1] = 0;
     assert_int_equal(dp_proxy__plan_switch(&b.c, 0), 0);
     assert_int_equal(dp_cluster_state_inflight(b.st, 1), 1);
     /* a retry moves the in-flight count to the next endpoint */
@@ -389,15 +392,78 @@ static void test_circuit_breaker(void **state)
     assert_int_equal(dp_cluster_state_inflight(b.st, 0), 1);
     /* a second request on the cluster is over max_requests */
     c2 = b.c;
-    c2.plan.active_ep = -1;
+    x2 = b.x;
+    c2.x = &x2;
+    x2.plan.active_ep = -1;
     dp_cluster_state_ref(b.st);
     assert_int_equal(dp_proxy__plan_switch(&c2, 0), GW_ETOOBIG);
     dp_proxy__plan_release(&c2);
-    assert_null(c2.plan.st);
+    assert_null(x2.plan.st);
     dp_proxy__plan_release(&b.c);
     assert_int_equal(dp_cluster_state_inflight(b.st, 0), 0);
     dp_proxy__plan_release(&b.c); /* idempotent */
     bare_deinit(&b);
+}
+
+/* ==== exchanges: per-request state off the idle connection ==== */
+
+static void test_exchange_pool(void **state)
+{
+    struct dp_proxy__worker w;
+    struct dp_proxy__ex *x, *y, *v[DP_PROXY__EX_FREE + 2];
+    const char *r1 = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    const char *r2 = "PUT /x HTTP/1.1\r\nHost: b\r\n\r\n";
+
+    memset(&w, 0, sizeof(w));
+    x = dp_proxy__ex_get(&w);
+    assert_non_null(x);
+    /* a request's worth of state */
+    assert_true(cm_h1_req_parse(&x->req, r1, strlen(r1)) > 0);
+    x->plan.n_cand = 3;
+    x->plan.active_ep = 2;
+    x->tries = 2;
+    x->req_done = x->resp_started = true;
+    x->local = malloc(10);
+    x->sb.p = malloc(512);
+    x->sb.cap = 512;
+    x->sb.len = 40;
+    dp_proxy__ex_reset(x);
+    assert_int_equal(x->plan.n_cand, 0);
+    assert_int_equal(x->tries, 0);
+    assert_false(x->req_done || x->resp_started);
+    assert_null(x->local);
+    assert_int_equal(x->sb.len, 0);
+    assert_int_equal(x->sb.cap, 512); /* the strings' room is kept */
+    /* the parser is ready for the next head */
+    assert_true(cm_h1_req_parse(&x->req, r2, strlen(r2)) > 0);
+    assert_int_equal(x->req.method, CM_H1_M_PUT);
+    dp_proxy__ex_reset(x);
+    /* given back, it is the next one handed out */
+    dp_proxy__ex_put(&w, x);
+    assert_int_equal(w.n_ex_free, 1);
+    y = dp_proxy__ex_get(&w);
+    assert_ptr_equal(y, x);
+    assert_int_equal(w.n_ex_free, 0);
+    assert_int_equal(y->sb.cap, 512);
+    dp_proxy__ex_put(&w, y);
+    /* the free list is bounded */
+    for (size_t i = 0; i < DP_PROXY__EX_FREE + 2; i++)
+        assert_non_null(v[i] = dp_proxy__ex_get(&w));
+    for (size_t i = 0; i < DP_PROXY__EX_FREE + 2; i++)
+        dp_proxy__ex_put(&w, v[i]);
+    assert_int_equal(w.n_ex_free, DP_PROXY__EX_FREE);
+    dp_proxy__ex_free_all(&w);
+    assert_int_equal(w.n_ex_free, 0);
+    assert_null(w.ex_free);
+}
+
+/* What an idle keep-alive connection holds: no request state (headers,
+ * plan) in the connection itself (bench/idle.sh measures the whole). */
+static void test_idle_conn_small(void **state)
+{
+    assert_true(sizeof(struct dp_proxy__conn) < 1280);
+    assert_true(sizeof(struct dp_proxy__ex) >
+                DP_PROXY__HDR_MAX * sizeof(struct cm_h1_hdr));
 }
 
 int main(void)
@@ -412,6 +478,8 @@ int main(void)
         cmocka_unit_test(test_active_health_checks),
         cmocka_unit_test(test_outlier_ejection),
         cmocka_unit_test(test_circuit_breaker),
+        cmocka_unit_test(test_exchange_pool),
+        cmocka_unit_test(test_idle_conn_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -348,8 +348,8 @@ struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
     u->c = c;
     u->addr = *addr;
     u->state = DP_PROXY__U_CONNECTING;
-    if (c != NULL && c->plan.up_tls != NULL &&
-        dp_proxy__tls_up_start(u, c->plan.up_tls) != 0) {
+    if (c != NULL && c->x->plan.up_tls != NULL &&
+        dp_proxy__tls_up_start(u, c->x->plan.up_tls) != 0) {
         dp_tls_conn_free(u->tls);
         free(u->tls_in);
         free(u->in.p);
