@@ -655,8 +655,9 @@ static int start_redis(struct ti_install *t)
     char port[16], of[16], dir[PATH_MAX + 8], db[32], name[32];
     char conf[PATH_MAX + 32];
 
+    /* secure: sentinels rewrite their config (auth-pass inside) 0644 */
     snprintf(dir, sizeof(dir), "%s/redis", t->dir);
-    if (mkdir_p(dir, 0755) != 0)
+    if (mkdir_p(dir, t->insecure ? 0755 : 0700) != 0)
         return fail(t, "cannot create %s: %s", dir, strerror(errno));
     if (!t->insecure && write_redis_auth(t, conf, sizeof(conf)) != 0)
         return -1;

@@ -2,8 +2,13 @@
  * install_test.c -- install/uninstall --local without a cluster: uninstall
  * signals only pids that still run their recorded program, removes the
  * state and keeps the logs (all with --purge); install refuses bad options,
- * an existing cluster.json and busy ports, leaving nothing behind. The
- * whole cluster is exercised by integration/ha/run.sh.
+ * an existing cluster.json and busy ports, leaving nothing behind. Then two
+ * whole clusters (a few seconds each; redis-server and redis-sentinel from
+ * PATH, skipped without them): the secure default (cluster.json's secure
+ * fields, the secrets 0600, Redis refusing a client without the password,
+ * the bundle copied to the default path, apply through it, a plain-text
+ * client refused, uninstall removing that copy) and --insecure (apply in
+ * plain text). integration/ha/run.sh exercises failovers.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <setjmp.h>
@@ -14,6 +19,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -26,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/pki/pki.h"
 #include "tools/traefikeectl/traefikeectl.h"
 
 static char *tmpdir(void)
@@ -245,6 +252,230 @@ static void test_install_port_in_use(void **state)
     free(dir);
 }
 
+/* ==== whole clusters ==== */
+
+static int have_redis(void)
+{
+    return access("/usr/bin/redis-server", X_OK) == 0 &&
+           access("/usr/bin/redis-sentinel", X_OK) == 0;
+}
+
+/* A --base-port whose block looks free (install checks it again). */
+static int free_base(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    int base, fd, ok;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int tries = 0; tries < 50; tries++) {
+        base = 20000 + (int)((getpid() * 7 + tries * 131) % 400) * 100;
+        ok = 1;
+        for (int off = 0; ok && off < 100; off++) {
+            fd = socket(AF_INET, SOCK_STREAM, 0);
+            sa.sin_port = htons((uint16_t)(base + off));
+            ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+            close(fd);
+        }
+        if (ok)
+            return base;
+    }
+    fail_msg("no free port block");
+    return -1;
+}
+
+static char *read_text(const char *path)
+{
+    char *text = NULL, err[CM_ERR_LEN];
+
+    if (cm_pki_file_read(path, &text, err, sizeof(err)) != 0)
+        return NULL;
+    return text;
+}
+
+static int mode_of(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return (int)(st.st_mode & 0777);
+}
+
+/* Writes DIR/extra.yaml: the sample plus a second router. */
+static char *extra_config(const char *dir, int base)
+{
+    char *path = NULL;
+    FILE *f;
+
+    assert_true(asprintf(&path, "%s/extra.yaml", dir) > 0);
+    assert_non_null(f = fopen(path, "w"));
+    fprintf(f,
+            "entryPoints:\n  web: {address: \"127.0.0.1:%d\"}\n"
+            "http:\n  routers:\n"
+            "    whoami: {rule: \"PathPrefix(`/whoami`)\", service: w}\n"
+            "    other: {rule: \"PathPrefix(`/other`)\", service: w}\n"
+            "  services:\n    w:\n      loadBalancer:\n        servers:\n"
+            "          - url: \"http://127.0.0.1:%d\"\n",
+            base, base + 80);
+    fclose(f);
+    return path;
+}
+
+/* install --local (plus <extra>), returns its status; fills <dir>, <base>. */
+static int install(char *dir, int base, const char *extra)
+{
+    char b[16];
+    char *argv[] = {"install",     "--local", "--dir",     dir,
+                    "--base-port", b,         "--timeout", "60s",
+                    (char *)extra, NULL};
+
+    snprintf(b, sizeof(b), "%d", base);
+    return tctl_install(extra != NULL ? 9 : 8, argv);
+}
+
+static int apply_with(const char *file, const char *control, const char *cred,
+                      const char *value)
+{
+    char *argv[] = {"apply",         "-f",         (char *)file,  "--control",
+                    (char *)control, (char *)cred, (char *)value, NULL};
+
+    return tctl_apply(value != NULL ? 7 : cred != NULL ? 6 : 5, argv);
+}
+
+static void test_install_secure(void **state)
+{
+    char *dir = tmpdir(), *xdg = tmpdir(), *text, *copy, *extra;
+    char p[PATH_MAX], def[PATH_MAX], bundle[PATH_MAX];
+    char *un[] = {"uninstall", "--local", "--purge", "--dir", dir, NULL};
+    int base;
+    json_t *j;
+    const char *control;
+
+    (void)state;
+    if (!have_redis())
+        skip();
+    unsetenv("TRAEFIKEE_INSECURE");
+    unsetenv("TRAEFIKEE_BUNDLE");
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    base = free_base();
+    assert_int_equal(install(dir, base, NULL), 0);
+
+    /* cluster.json: every earlier field, and the secure ones */
+    snprintf(p, sizeof(p), "%s/cluster.json", dir);
+    assert_non_null(j = json_load_file(p, 0, NULL));
+    assert_int_equal(mode_of(p), 0600);
+    assert_true(json_is_true(json_object_get(j, "secure")));
+    snprintf(bundle, sizeof(bundle), "%s/traefikeectl.bundle", dir);
+    assert_string_equal(json_string_value(json_object_get(j, "bundle")),
+                        bundle);
+    snprintf(p, sizeof(p), "%s/ca.crt", dir);
+    assert_string_equal(json_string_value(json_object_get(j, "ca")), p);
+    assert_int_equal(json_integer_value(json_object_get(j, "basePort")), base);
+    assert_true(json_integer_value(json_object_get(j, "revision")) >= 1);
+    assert_true(json_array_size(json_object_get(j, "processes")) > 10);
+    control = json_string_value(json_object_get(j, "control"));
+    assert_non_null(control);
+
+    /* the secrets, 0600; the CA is the bundle's */
+    snprintf(p, sizeof(p), "%s/cluster.key", dir);
+    assert_int_equal(mode_of(p), 0600);
+    assert_non_null(text = read_text(p));
+    assert_true(cm_pki_cluster_key_valid(text));
+    free(text);
+    snprintf(p, sizeof(p), "%s/redis-password", dir);
+    assert_int_equal(mode_of(p), 0600);
+    assert_int_equal(mode_of(bundle), 0600);
+    assert_non_null(text = read_text(bundle));
+    {
+        struct cm_pki_creds c = {0};
+        struct cm_pki_cert_info info;
+        char err[CM_ERR_LEN], *ca;
+        assert_int_equal(cm_pki_creds_parse(text, &c, err, sizeof(err)), 0);
+        assert_int_equal(cm_pki_cert_info(c.cert, &info, err, sizeof(err)), 0);
+        assert_int_equal(info.role, CM_PKI_ROLE_ADMIN);
+        snprintf(p, sizeof(p), "%s/ca.crt", dir);
+        assert_non_null(ca = read_text(p));
+        assert_string_equal(ca, c.ca);
+        free(ca);
+        cm_pki_creds_clear(&c);
+    }
+    /* Redis wants the password */
+    {
+        struct timeval tv = {2, 0};
+        redisContext *rc = redisConnectWithTimeout("127.0.0.1", base + 1, tv);
+        redisReply *r;
+        assert_true(rc != NULL && rc->err == 0);
+        assert_non_null(r = redisCommand(rc, "PING"));
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        assert_non_null(strstr(r->str, "NOAUTH"));
+        freeReplyObject(r);
+        redisFree(rc);
+    }
+    /* the default bundle: the same text */
+    snprintf(def, sizeof(def), "%s/traefikee/bundle.pem", xdg);
+    assert_int_equal(mode_of(def), 0600);
+    assert_non_null(copy = read_text(def));
+    assert_string_equal(copy, text);
+    free(copy);
+    free(text);
+
+    /* apply: through the bundle (given, and the default), not in plain text */
+    extra = extra_config(dir, base);
+    assert_int_equal(apply_with(extra, control, "--bundle", bundle), 0);
+    assert_int_equal(apply_with(extra, control, NULL, NULL), 0);
+    assert_int_equal(apply_with(extra, control, "--insecure", NULL), 1);
+
+    /* uninstall removes the default bundle, this cluster's */
+    remove(extra);
+    assert_int_equal(tctl_uninstall(5, un), 0);
+    assert_false(exists(xdg, "traefikee/bundle.pem"));
+    assert_int_not_equal(access(dir, F_OK), 0);
+    unsetenv("XDG_CONFIG_HOME");
+    snprintf(p, sizeof(p), "%s/traefikee", xdg);
+    rmdir(p);
+    rmdir(xdg);
+    free(extra);
+    free(xdg);
+    free(dir);
+}
+
+static void test_install_insecure(void **state)
+{
+    char *dir = tmpdir(), *xdg = tmpdir(), *extra, p[PATH_MAX];
+    char *un[] = {"uninstall", "--local", "--purge", "--dir", dir, NULL};
+    json_t *j;
+    int base;
+
+    (void)state;
+    if (!have_redis())
+        skip();
+    unsetenv("TRAEFIKEE_INSECURE");
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    base = free_base();
+    assert_int_equal(install(dir, base, "--insecure"), 0);
+    snprintf(p, sizeof(p), "%s/cluster.json", dir);
+    assert_non_null(j = json_load_file(p, 0, NULL));
+    assert_true(json_is_false(json_object_get(j, "secure")));
+    assert_true(json_is_null(json_object_get(j, "bundle")));
+    assert_true(json_is_null(json_object_get(j, "ca")));
+    assert_false(exists(dir, "cluster.key"));
+    assert_false(exists(dir, "traefikeectl.bundle"));
+    assert_false(exists(xdg, "traefikee"));
+    extra = extra_config(dir, base);
+    assert_int_equal(
+        apply_with(extra, json_string_value(json_object_get(j, "control")),
+                   "--insecure", NULL),
+        0);
+    json_decref(j);
+    remove(extra);
+    assert_int_equal(tctl_uninstall(5, un), 0);
+    assert_int_not_equal(access(dir, F_OK), 0);
+    unsetenv("XDG_CONFIG_HOME");
+    rmdir(xdg);
+    free(extra);
+    free(xdg);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +485,8 @@ int main(void)
         cmocka_unit_test(test_install_bad_options),
         cmocka_unit_test(test_install_refuses_existing_cluster),
         cmocka_unit_test(test_install_port_in_use),
+        cmocka_unit_test(test_install_secure),
+        cmocka_unit_test(test_install_insecure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
