@@ -144,11 +144,15 @@ static int creds_copy(struct cm_pki_creds *dst, const struct cm_pki_creds *src)
     return GW_OK;
 }
 
-/* Makes <c> (taken) the current set; the caller holds mu. */
+/* Makes <c> (taken) the current set; the caller holds mu. A <fresh>
+ * certificate (just issued) is not renewed before two thirds of what is
+ * left of it: its notBefore is a minute early (clock skew), which with a
+ * short --cert-ttl would put two thirds of its life in the past. */
 static int publish_locked(struct dp_xds__creds *k, struct cm_pki_creds *c,
-                          char *err, size_t len)
+                          bool fresh, char *err, size_t len)
 {
     struct cm_pki_cert_info info;
+    int64_t now = unix_s();
 
     if (cm_pki_cert_info(c->cert, &info, err, len) != 0)
         return GW_EINVAL;
@@ -157,6 +161,8 @@ static int publish_locked(struct dp_xds__creds *k, struct cm_pki_creds *c,
     memset(c, 0, sizeof(*c));
     k->not_after = info.not_after;
     k->renew_at = cm_pki_renew_at(info.not_before, info.not_after);
+    if (fresh && k->renew_at < now + (info.not_after - now) * 2 / 3)
+        k->renew_at = now + (info.not_after - now) * 2 / 3;
     return GW_OK;
 }
 
@@ -169,7 +175,7 @@ int dp_xds__creds_set(struct dp_xds__creds *k, const struct cm_pki_creds *c)
     if (creds_copy(&copy, c) != 0)
         return GW_ENOMEM;
     pthread_mutex_lock(&k->mu);
-    rc = publish_locked(k, &copy, err, sizeof(err));
+    rc = publish_locked(k, &copy, false, err, sizeof(err));
     pthread_cond_broadcast(&k->cond); /* a new renewal time */
     pthread_mutex_unlock(&k->mu);
     cm_pki_creds_clear(&copy);
@@ -233,7 +239,7 @@ static void adopt(struct dp_xds__creds *k, struct cm_pki_creds *c,
 
     save(k, c);
     pthread_mutex_lock(&k->mu);
-    rc = publish_locked(k, c, err, sizeof(err));
+    rc = publish_locked(k, c, true, err, sizeof(err));
     if (rc == 0)
         k->error[0] = '\0';
     int64_t na = k->not_after, ra = k->renew_at;
