@@ -320,16 +320,32 @@ static char *extra_config(const char *dir, int base)
     return path;
 }
 
-/* install --local (plus <extra>), returns its status; fills <dir>, <base>. */
+/* Prints the last lines of the control nodes' logs (after a failure). */
+static void dump_logs(const char *dir)
+{
+    char *cmd = NULL;
+
+    if (asprintf(&cmd, "tail -n 15 %s/logs/control-*.log >&2", dir) > 0 &&
+        system(cmd) == -1)
+        fprintf(stderr, "cannot run %s\n", cmd);
+    free(cmd);
+}
+
+/* install --local (plus <extra>) in <dir> from <base>; its status (the
+ * logs printed when it failed). */
 static int install(char *dir, int base, const char *extra)
 {
+    int rc;
     char b[16];
     char *argv[] = {"install",     "--local", "--dir",     dir,
                     "--base-port", b,         "--timeout", "60s",
                     (char *)extra, NULL};
 
     snprintf(b, sizeof(b), "%d", base);
-    return tctl_install(extra != NULL ? 9 : 8, argv);
+    rc = tctl_install(extra != NULL ? 9 : 8, argv);
+    if (rc != 0)
+        dump_logs(dir);
+    return rc;
 }
 
 static int apply_with(const char *file, const char *control, const char *cred,
@@ -423,6 +439,7 @@ static void test_install_secure(void **state)
     assert_int_equal(apply_with(extra, control, "--bundle", bundle), 0);
     assert_int_equal(apply_with(extra, control, NULL, NULL), 0);
     assert_int_equal(apply_with(extra, control, "--insecure", NULL), 1);
+    json_decref(j);
 
     /* uninstall removes the default bundle, this cluster's */
     remove(extra);
