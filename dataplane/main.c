@@ -39,9 +39,10 @@ struct dp_main {
     const char *cache_dir;
     const char *node_id;
     const char *admin_addr;
-    const char *listen_host; /* replaces every listener's host, or NULL */
-    const char *join_token;  /* --join-token / TRAEFIKEE_JOIN_TOKEN */
-    bool insecure;           /* --insecure / TRAEFIKEE_INSECURE */
+    const char *listen_host;      /* replaces every listener's host, or NULL */
+    const char *join_token;       /* --join-token / TRAEFIKEE_JOIN_TOKEN */
+    bool insecure;                /* --insecure / TRAEFIKEE_INSECURE */
+    char token_ca[CM_PKI_FP_HEX]; /* the token's CA fingerprint, or "" */
     int64_t drain_timeout_ms;
     int64_t drain_delay_ms; /* /ready 503, still serving, before draining */
     int64_t route_timeout_ms;
@@ -588,8 +589,21 @@ static int security_flags(struct dp_main *m)
                 cm_pki_role_name(t.role));
         return 2;
     }
+    memcpy(m->token_ca, t.ca_fp, sizeof(m->token_ca));
     explicit_bzero(&t, sizeof(t));
     return 0;
+}
+
+/* Whether the loaded CA is the join token's (a cluster made anew has
+ * another CA: its token says so). True without a token. */
+static bool creds_match_token(struct dp_main *m)
+{
+    char fp[CM_PKI_FP_HEX], err[CM_ERR_LEN];
+
+    if (m->token_ca[0] == '\0')
+        return true;
+    return cm_pki_fingerprint(m->creds.ca, fp, err, sizeof(err)) == 0 &&
+           strcmp(fp, m->token_ca) == 0;
 }
 
 /* Secure xDS mode: the certificate saved in --cache-dir, or else a join
@@ -602,8 +616,15 @@ static int load_creds(struct dp_main *m)
     if (m->insecure || m->config != NULL)
         return 0;
     if (dp_xds_creds_load(m->cache_dir, id, (int64_t)time(NULL), &m->creds, why,
-                          sizeof(why)) == 0)
-        return 0;
+                          sizeof(why)) == 0) {
+        if (creds_match_token(m))
+            return 0;
+        cm_pki_creds_clear(&m->creds);
+        snprintf(why, sizeof(why),
+                 "the certificate in %s is from another CA than the join "
+                 "token's",
+                 m->cache_dir);
+    }
     if (m->join_token == NULL) {
         fprintf(stderr,
                 "dataplane: %s and no --join-token: get a data token with "

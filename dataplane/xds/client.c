@@ -736,6 +736,14 @@ static void stream_ended(struct dp_xds_client *c, struct stream *s)
                 c->control[s->node], (int)s->status,
                 cm_log_quote(q, sizeof(q), det));
     gpr_free(det);
+    if (c->creds != NULL && (s->status == GRPC_STATUS_UNAUTHENTICATED ||
+                             s->status == GRPC_STATUS_PERMISSION_DENIED))
+        cm_log_warn(LOG_MOD, "refused",
+                    "control=%s status=%d hint=\"this node's certificate is "
+                    "not accepted (revoked?): to re-admit the node, delete "
+                    "node.crt from its --cache-dir and restart it with a "
+                    "current data token\"",
+                    c->control[s->node], (int)s->status);
     c->stream = NULL;
     if (s->delta && s->status == GRPC_STATUS_UNIMPLEMENTED && !s->connected) {
         c->sotw[s->node] = true;
