@@ -1803,6 +1803,9 @@ int tctl_uninstall(int argc, char **argv)
             local = 1;
         } else if (strcmp(argv[k], "--purge") == 0) {
             purge = 1;
+        } else if (tctl_cred_opt(argc, argv, &k, &(struct tctl_cred_opts){0}) ==
+                   1) {
+            /* global options: no server is called */
         } else if (opt(argc, argv, &k, "--dir", &val) && val != NULL) {
             dir = val;
         } else if (opt(argc, argv, &k, "--timeout", &val) && val != NULL &&

@@ -116,6 +116,10 @@ int tctl_translate(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"version", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
+        /* global options, meaningless here (no server is called) */
+        {"insecure", no_argument, NULL, 'G'},
+        {"bundle", required_argument, NULL, 'G'},
+        {"control", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL, *version = "0";
@@ -143,6 +147,8 @@ int tctl_translate(int argc, char **argv)
         case 'h':
             translate_usage(stdout);
             return 0;
+        case 'G':
+            break;
         default:
             translate_usage(stderr);
             return 1;
