@@ -198,7 +198,7 @@ static int load_bundle(const char *path, struct cm_pki_creds *out)
     return 0;
 }
 
-/* Sets up <c>'s link from <co>. 0, or 1 after a line on stderr. */
+/* Fills <c>'s credentials as <co> asks. 0, or 1 after a line on stderr. */
 static int ctx_creds(struct tctl_ctx *c, const struct tctl_cred_opts *co)
 {
     int kind = tctl_cred_resolve(co, c->bundle, sizeof(c->bundle));
