@@ -146,7 +146,9 @@ static pid_t kill_leftover(const struct cp_store_embedded *e)
 static void child_exec(const struct cp_store_embedded *e, const char *bin,
                        const char *dir, pid_t parent)
 {
-    /* a config file must come first; without one the list starts at 1 */
+    /* a config file must come first; without one the list starts at 1.
+     * The append-only file keeps the only copy of the cluster's state (CA,
+     * configuration, passwords) across a restart. */
     const char *argv[] = {bin,
                           e->conffile,
                           "--port",
@@ -160,7 +162,9 @@ static void child_exec(const struct cp_store_embedded *e, const char *bin,
                           "--save",
                           "",
                           "--appendonly",
-                          "no",
+                          "yes",
+                          "--appendfsync",
+                          "everysec",
                           "--daemonize",
                           "no",
                           "--logfile",
