@@ -113,7 +113,7 @@ for _ in 1 2 3 4 5; do
     block_free "$BASE" || continue
     t0=$(now_ms)
     CTL=$TMP/bin/traefikeectl
-    if "$CTL" install --local --dir "$DIR" --base-port "$BASE" --data-nodes "$NDATA" \
+    if "$CTL" install --local --insecure --dir "$DIR" --base-port "$BASE" --data-nodes "$NDATA" \
         --timeout 45s >"$TMP/install.out" 2>"$TMP/install.err"; then
         installed=1
         break

@@ -120,7 +120,7 @@ SLAP=$tmp/bin/slap
 for try in 1 2 3 4 5; do
   base=$((20000 + (RANDOM % 400) * 100))
   t0=$(now_ms)
-  if "$CTL" install --local --dir "$DIR" --base-port "$base" --data-nodes "$NDATA" \
+  if "$CTL" install --local --insecure --dir "$DIR" --base-port "$base" --data-nodes "$NDATA" \
     --workers 1 >"$tmp/install.out" 2>"$tmp/install.err"; then
     installed=1
     break
