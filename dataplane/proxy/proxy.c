@@ -37,6 +37,42 @@ struct lsn_sync {
     int refs;
 };
 
+/* ==== buffer caches ==== */
+
+void *dp_proxy__buf_get(struct dp_proxy__bufs *b)
+{
+    void *p = b->head;
+
+    if (p == NULL)
+        return malloc(b->size);
+    memcpy(&b->head, p, sizeof(void *));
+    b->n--;
+    return p;
+}
+
+void dp_proxy__buf_put(struct dp_proxy__bufs *b, void *p)
+{
+    if (p == NULL)
+        return;
+    if (b->n >= b->max) {
+        free(p);
+        return;
+    }
+    memcpy(p, &b->head, sizeof(void *));
+    b->head = p;
+    b->n++;
+}
+
+void dp_proxy__bufs_clear(struct dp_proxy__bufs *b)
+{
+    while (b->head != NULL) {
+        void *p = b->head;
+        memcpy(&b->head, p, sizeof(void *));
+        free(p);
+    }
+    b->n = 0;
+}
+
 /* ==== worker side ==== */
 
 const struct dp_table *dp_proxy__table(struct dp_proxy__worker *w)
@@ -190,6 +226,10 @@ static void wk_init(struct dp_worker *ww, void *arg)
     w->fscratch = dp_filter_scratch_new();
     w->fbuf = malloc(DP_FILTER_BUF_DEF);
     w->rbuf = malloc(DP_PROXY__TLS_IN);
+    w->cbufs = (struct dp_proxy__bufs){.max = DP_PROXY__CBUF_FREE,
+                                       .size = DP_PROXY__CBUF_MIN};
+    w->ubufs = (struct dp_proxy__bufs){.max = DP_PROXY__UBUF_FREE,
+                                       .size = DP_PROXY__UBUF};
     w->rnd = (uint64_t)time(NULL) * 2654435761u + (uint64_t)ww->id * 7919 +
              (uint64_t)getpid() + 1;
     uv_timer_init(&ww->loop, &w->ol_timer);
@@ -216,6 +256,9 @@ static void wk_fini(struct dp_worker *ww, void *arg)
     free(w->rbuf);
     w->rbuf = NULL;
     dp_proxy__ex_free_all(w);
+    w->cbufs.max = w->ubufs.max = 0; /* closing connections free theirs */
+    dp_proxy__bufs_clear(&w->cbufs);
+    dp_proxy__bufs_clear(&w->ubufs);
 }
 
 /* ==== owner side ==== */

@@ -651,7 +651,10 @@ static void conn_idle(struct dp_proxy__conn *c)
         dp_proxy__ex_put(c->w, c->x);
         c->x = NULL;
     }
-    free(c->in.p);
+    if (c->in.cap == DP_PROXY__CBUF_MIN)
+        dp_proxy__buf_put(&c->w->cbufs, c->in.p);
+    else
+        free(c->in.p); /* grown for a large head */
     c->in.p = NULL;
     c->in.start = c->in.cap = 0;
 }
@@ -928,7 +931,7 @@ static int in_attach(struct dp_proxy__conn *c)
 {
     if (c->in.p != NULL)
         return 0;
-    if ((c->in.p = malloc(DP_PROXY__CBUF_MIN)) == NULL)
+    if ((c->in.p = dp_proxy__buf_get(&c->w->cbufs)) == NULL)
         return GW_ENOMEM;
     c->in.cap = DP_PROXY__CBUF_MIN;
     c->in.start = c->in.end = 0;

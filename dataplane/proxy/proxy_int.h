@@ -35,6 +35,8 @@
 #define DP_PROXY__OL_TICK    100         /* un-ejection check period, ms */
 #define DP_PROXY__STICKY_MAX 64 /* endpoints a sticky cookie can name */
 #define DP_PROXY__EX_FREE    64 /* free exchanges a worker keeps */
+#define DP_PROXY__CBUF_FREE  64 /* free client buffers a worker keeps */
+#define DP_PROXY__UBUF_FREE  16 /* free upstream buffers a worker keeps */
 
 /* Increments a counter only its worker writes; others read it relaxed. */
 #define DP_PROXY__INC(w, f, n)                                                 \
@@ -44,6 +46,14 @@
 struct dp_proxy__buf {
     char *p;
     uint32_t start, end, cap;
+};
+
+/* Free buffers of one size a worker keeps for reuse (at most <max>),
+ * chained through their first bytes. */
+struct dp_proxy__bufs {
+    void *head;
+    uint32_t n, max;
+    uint32_t size;
 };
 
 /* One listening socket of one worker. */
@@ -114,6 +124,8 @@ struct dp_proxy__worker {
     bool stopping;
     struct dp_proxy_stats st;       /* this worker's counters */
     struct dp_proxy__rstats rstats; /* per router; freed with the engine */
+    struct dp_proxy__bufs cbufs;    /* client read buffers (CBUF_MIN) */
+    struct dp_proxy__bufs ubufs;    /* upstream read buffers (UBUF) */
     struct dp_proxy__ex *ex_free;   /* exchanges to reuse (reset) */
     uint32_t n_ex_free;             /* at most DP_PROXY__EX_FREE */
 };
@@ -322,6 +334,14 @@ uint64_t dp_proxy__swaps(struct dp_proxy *p);
 /* Sets *v to a new array (free()) of every worker's router counters;
  * returns its length (0 with *v NULL when out of memory). Any thread. */
 size_t dp_proxy__rstats_all(struct dp_proxy *p, struct dp_proxy__rstats ***v);
+
+/* Returns a buffer of b->size bytes from <b> or new (free with
+ * dp_proxy__buf_put() or free()), or NULL when out of memory. */
+void *dp_proxy__buf_get(struct dp_proxy__bufs *b);
+/* Takes <p> (b->size bytes): kept in <b> or freed. NULL is a no-op. */
+void dp_proxy__buf_put(struct dp_proxy__bufs *b, void *p);
+/* Frees every buffer <b> keeps. */
+void dp_proxy__bufs_clear(struct dp_proxy__bufs *b);
 
 /* ==== proxy_rstat.c ==== */
 

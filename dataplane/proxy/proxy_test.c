@@ -457,6 +457,33 @@ static void test_exchange_pool(void **state)
     assert_null(w.ex_free);
 }
 
+static void test_buf_cache(void **state)
+{
+    struct dp_proxy__bufs b = {.max = 2, .size = 64};
+    char *p = dp_proxy__buf_get(&b), *q = dp_proxy__buf_get(&b);
+    char *r = dp_proxy__buf_get(&b);
+
+    assert_non_null(p);
+    assert_non_null(q);
+    assert_non_null(r);
+    memset(p, 'p', 64);
+    dp_proxy__buf_put(&b, p);
+    dp_proxy__buf_put(&b, q);
+    dp_proxy__buf_put(&b, r); /* over max: freed */
+    dp_proxy__buf_put(&b, NULL);
+    assert_int_equal(b.n, 2);
+    assert_ptr_equal(dp_proxy__buf_get(&b), q); /* last in, first out */
+    assert_ptr_equal(dp_proxy__buf_get(&b), p);
+    assert_int_equal(b.n, 0);
+    assert_null(b.head);
+    assert_int_equal(p[63], 'p'); /* only the link bytes were used */
+    dp_proxy__buf_put(&b, p);
+    dp_proxy__buf_put(&b, q);
+    dp_proxy__bufs_clear(&b);
+    assert_int_equal(b.n, 0);
+    assert_null(b.head);
+}
+
 /* What an idle keep-alive connection holds: no request state (headers,
  * plan) in the connection itself (bench/idle.sh measures the whole). */
 static void test_idle_conn_small(void **state)
@@ -479,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_outlier_ejection),
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_exchange_pool),
+        cmocka_unit_test(test_buf_cache),
         cmocka_unit_test(test_idle_conn_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * response bytes for the client connection that uses them, and the
  * per-worker keep-alive pools keyed by endpoint address (so pools outlive
  * table swaps). Idle pooled connections close on EOF, on unexpected bytes
- * or after the idle timeout. Runs on the owning worker's loop.
+ * or after the idle timeout; plain ones hold no read buffer meanwhile (the
+ * worker keeps a few free ones). Runs on the owning worker's loop.
  */
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -99,6 +100,13 @@ struct dp_proxy__up *dp_proxy__pool_take(struct dp_proxy__worker *w,
 
     if (p == NULL || (u = p->idle) == NULL)
         return NULL;
+    if (u->in.p == NULL) { /* released while pooled */
+        if ((u->in.p = dp_proxy__buf_get(&w->ubufs)) == NULL) {
+            dp_proxy__up_close(u);
+            return NULL;
+        }
+        u->in.cap = DP_PROXY__UBUF;
+    }
     pool_unlink(u);
     uv_timer_stop(&u->timer);
     dp_proxy__up_reading(u, false);
@@ -176,6 +184,11 @@ void dp_proxy__up_release(struct dp_proxy__up *u, bool keep)
     p->idle = u;
     p->n_idle++;
     u->in.start = u->in.end = 0;
+    if (u->tls == NULL) { /* plain: an idle connection holds no buffer */
+        dp_proxy__buf_put(&w->ubufs, u->in.p);
+        u->in.p = NULL;
+        u->in.cap = 0;
+    }
     uv_timer_start(&u->timer, up_idle_timeout, o->pool_idle_ms, 0);
     dp_proxy__up_reading(u, true); /* to see EOF */
 }
@@ -189,6 +202,11 @@ static void up_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
     if (u->tls != NULL) { /* ciphertext; decrypted into u->in */
         *b = uv_buf_init(u->tls_in, DP_PROXY__TLS_IN);
+        return;
+    }
+    if (in->p == NULL) { /* pooled: any byte closes it (up_read) */
+        char *p = u->w->rbuf;
+        *b = uv_buf_init(p, p != NULL ? DP_PROXY__TLS_IN : 0);
         return;
     }
     if (in->start == in->end) {
@@ -340,7 +358,7 @@ struct dp_proxy__up *dp_proxy__up_connect(struct dp_proxy__worker *w,
     if (u == NULL)
         return NULL;
     u->in.cap = DP_PROXY__UBUF;
-    if ((u->in.p = malloc(u->in.cap)) == NULL) {
+    if ((u->in.p = dp_proxy__buf_get(&w->ubufs)) == NULL) {
         free(u);
         return NULL;
     }
