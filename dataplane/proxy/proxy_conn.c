@@ -5,7 +5,11 @@
  * backpressure (one write in flight per direction; the side feeding it does
  * not read meanwhile), relays 1xx, tunnels after 101, and answers errors.
  * One function per state, one dispatching switch (dp_proxy__conn_run).
- * Runs on the worker loop that accepted the connection.
+ * The request in progress lives in an exchange (struct dp_proxy__ex) taken
+ * from the worker when its first bytes arrive and given back when the
+ * connection is idle again, with the read buffer: an idle keep-alive
+ * connection holds only the connection itself. Runs on the worker loop
+ * that accepted the connection.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
