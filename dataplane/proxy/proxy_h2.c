@@ -36,12 +36,17 @@ enum {
 };
 
 struct dp_proxy__h2 {
-    struct dp_proxy__conn *c;
+    struct dp_proxy__conn *c; /* NULL once the connection closed */
     struct dp_h2_session *s;
     struct h2st *streams;
     uint32_t n;
     bool goaway;    /* drain: GOAWAY sent */
     bool lingering; /* session over: FIN sent, input discarded a while */
+    bool later;     /* a flush is due at the end of this loop iteration */
+    /* Frames queued by the events of one loop iteration (responses from
+     * many upstreams, timers) leave in one write, after the poll phase.
+     * Frees <h> when closed (dp_proxy__h2_free). */
+    uv_check_t flush;
 };
 
 /* One client stream. Freed when its timer handle has closed. */
@@ -82,6 +87,7 @@ struct h2st {
 
 static void st_run(struct h2st *st);
 static void h2_check(struct dp_proxy__h2 *h);
+static void h2_later(struct dp_proxy__h2 *h);
 
 /* ==== transport ==== */
 
@@ -437,7 +443,7 @@ static void timer_cb(uv_timer_t *t)
     }
     st_run(st);
     if (st->h != NULL)
-        dp_h2_flush(st->h->s);
+        h2_later(st->h);
 }
 
 /* ==== request body ==== */
@@ -511,7 +517,7 @@ static void h1_written(uv_write_t *wr, int status)
     }
     st_run(st);
     if (st->h != NULL)
-        dp_h2_flush(st->h->s);
+        h2_later(st->h);
 }
 
 /* Sends the head (once) and what body is here; PX-style: true on progress. */
@@ -773,7 +779,7 @@ static void h1_ev(void *owner, int what, int status)
     }
     st_run(st);
     if (st->h != NULL)
-        dp_h2_flush(h->s);
+        h2_later(h);
 }
 
 static void h1_connect(struct h2st *st)
@@ -920,7 +926,7 @@ static void x_head(void *o, const struct dp_h2_head *hd)
         uv_timer_stop(&st->timer);
     st->resp_end = hd->end_stream; /* trailers-only (a gRPC error) */
     dp_h2_respond(st->h->s, st->sid, f, n, hd->end_stream);
-    dp_h2_flush(st->h->s);
+    h2_later(st->h);
 }
 
 static void x_data(void *o, const uint8_t *p, size_t n)
@@ -932,7 +938,7 @@ static void x_data(void *o, const uint8_t *p, size_t n)
         return;
     }
     dp_h2_write(st->h->s, st->sid, p, n); /* consumed upstream on x_room */
-    dp_h2_flush(st->h->s);
+    h2_later(st->h);
 }
 
 static void x_trailers(void *o, const struct dp_h2_head *hd)
@@ -943,7 +949,7 @@ static void x_trailers(void *o, const struct dp_h2_head *hd)
         return;
     st->resp_end = true;
     dp_h2_end(st->h->s, st->sid, hd->f, hd->n);
-    dp_h2_flush(st->h->s);
+    h2_later(st->h);
 }
 
 static void x_end(void *o)
@@ -954,7 +960,7 @@ static void x_end(void *o)
         return;
     st->resp_end = true;
     dp_h2_end(st->h->s, st->sid, NULL, 0);
-    dp_h2_flush(st->h->s);
+    h2_later(st->h);
 }
 
 static void x_closed(void *o, uint32_t code)
@@ -975,7 +981,7 @@ static void x_closed(void *o, uint32_t code)
     } else {
         st_error(st, st->resp_head || code != H2_CODE_REFUSED ? 502 : 503);
     }
-    dp_h2_flush(h->s);
+    h2_later(h);
 }
 
 static void x_room(void *o, size_t n)
@@ -984,7 +990,7 @@ static void x_room(void *o, size_t n)
 
     if (st->h != NULL) {
         dp_h2_consume(st->h->s, st->sid, n); /* request bytes went up */
-        dp_h2_flush(st->h->s);
+        h2_later(st->h);
     }
 }
 
@@ -1172,13 +1178,34 @@ static void h2_linger(struct dp_proxy__h2 *h)
     uv_timer_start(&c->timer, linger_cb, 1000, 0);
 }
 
+static void flush_cb(uv_check_t *t)
+{
+    struct dp_proxy__h2 *h = t->data;
+
+    uv_check_stop(&h->flush);
+    h->later = false;
+    if (h->c == NULL || h->c->state != DP_PROXY__S_H2)
+        return;
+    dp_h2_flush(h->s);
+    h2_check(h);
+}
+
+/* Flushes <h> once, after the poll phase of this loop iteration. */
+static void h2_later(struct dp_proxy__h2 *h)
+{
+    if (h->later || h->c == NULL)
+        return;
+    h->later = true;
+    uv_check_start(&h->flush, flush_cb);
+}
+
 /* Closes the connection when its session is over; idle timer otherwise. */
 static void h2_check(struct dp_proxy__h2 *h)
 {
     struct dp_proxy__conn *c = h->c;
 
-    if (c->state != DP_PROXY__S_H2 || h->lingering)
-        return;
+    if (c->state != DP_PROXY__S_H2 || h->lingering || h->later)
+        return; /* flush_cb comes back here */
     if (dp_h2_done(h->s) || (h->goaway && h->n == 0 && !c->writing)) {
         if (c->writing)
             return; /* h2_written comes back here */
@@ -1204,6 +1231,8 @@ int dp_proxy__h2_start(struct dp_proxy__conn *c)
     }
     h->c = c;
     c->h2 = h;
+    uv_check_init(&c->w->w.loop, &h->flush);
+    h->flush.data = h;
     uv_timer_stop(&c->timer);
     c->tkind = DP_PROXY__T_NONE;
     c->timer.data = c;
@@ -1256,8 +1285,7 @@ void dp_proxy__h2_run(struct dp_proxy__conn *c)
         if (st->state == HS_NEW || st->state == HS_FORWARD)
             st_run(st);
     }
-    dp_h2_flush(h->s);
-    h2_check(h);
+    h2_later(h);
 }
 
 bool dp_proxy__h2_want_read(const struct dp_proxy__conn *c)
@@ -1273,8 +1301,7 @@ void dp_proxy__h2_drain(struct dp_proxy__conn *c)
         return;
     h->goaway = true;
     dp_h2_goaway(h->s, true);
-    dp_h2_flush(h->s);
-    h2_check(h);
+    h2_later(h);
 }
 
 void dp_proxy__h2_close(struct dp_proxy__conn *c)
@@ -1287,10 +1314,17 @@ void dp_proxy__h2_close(struct dp_proxy__conn *c)
         st_free(h->streams);
 }
 
+static void h2_freed(uv_handle_t *hd)
+{
+    free(hd->data);
+}
+
 void dp_proxy__h2_free(struct dp_proxy__h2 *h)
 {
     if (h == NULL)
         return;
     dp_h2_session_free(h->s);
-    free(h);
+    h->s = NULL;
+    h->c = NULL;
+    uv_close((uv_handle_t *)&h->flush, h2_freed);
 }
