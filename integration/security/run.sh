@@ -15,7 +15,7 @@
 #             stream), a certificate of another CA (handshake refused for
 #             ADS, Management and Join), an expired certificate, a data
 #             certificate calling Management (PERMISSION_DENIED), plain
-#             text gRPC, a rotated token, a revoked data node (its stream
+#             text gRPC (ADS only on --xds-plaintext-addr), a rotated token, a revoked data node (its stream
 #             ends, refused on reconnect; re-admitted with a new token),
 #             Redis without the password (NOAUTH), the dashboard over plain
 #             HTTP (HTTPS with the cluster CA works)
@@ -59,8 +59,9 @@ probe() { timeout 20 "$PY" "$HERE/probe.py" "$@" 2>&1 | tail -1; } # gRPC logs o
 expect() {
     if [[ "$3" =~ ^($2)( |$) ]]; then ok "$1"; else fail "$1" "want $2, got: $3"; fi
 }
-refused() { # a handshake refused by the server: an alert or an unavailable channel
-    [[ "$1" =~ ^(ALERT|CLOSED|UNAVAILABLE)( |$) ]]
+refused() { # a handshake the server refused: an alert, or closed by a live server
+    echo "$1" >>"$TMP/refused.log"
+    [[ "$1" =~ ^(ALERT|CLOSED|UNAVAILABLE)( |$) && "$1" != *"Connection refused"* ]]
 }
 mode() { stat -c %a "$1" 2>/dev/null; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -114,7 +115,8 @@ start_cp() { # start_cp NAME [flags...]: sets G_<NAME> H_<NAME> PID_<NAME>
     PIDS+=($!)
     eval "G_$n=$g H_$n=$h PID_$n=$!"
 }
-start_cp cp1 --cluster-key-file "$TMP/cluster.key"
+P_PLAIN=$(freeport)
+start_cp cp1 --cluster-key-file "$TMP/cluster.key" --xds-plaintext-addr "127.0.0.1:$P_PLAIN"
 BUNDLE=$TMP/cp1/traefikeectl.bundle
 CA=$TMP/cp1/ca.crt
 ctl() { "$CTL" --control "127.0.0.1:$G_cp1" --bundle "$BUNDLE" "$@"; }
@@ -245,6 +247,8 @@ if out=$("$CTL" --control "127.0.0.1:$G_cp1" list-nodes 2>&1); then
     fail ctl-without-bundle-refused "$out"
 else ok ctl-without-bundle-refused; fi
 
+out=$(probe --bundle "$BUNDLE" "127.0.0.1:$G_cp1" tls)
+expect raw-tls-admin-accepted OK "$out" # what the refusals below are measured against
 EV=(--ca "$CA" --cert "$C/evil.crt" --key "$C/evil.key")
 out=$(probe "${EV[@]}" "127.0.0.1:$G_cp1" tls)
 refused "$out" && ok other-ca-handshake-refused || fail other-ca-handshake-refused "$out"
@@ -262,6 +266,14 @@ out=$(probe --plain "127.0.0.1:$G_cp1" version)
 refused "$out" && ok plaintext-management-refused || fail plaintext-management-refused "$out"
 out=$(probe --plain "127.0.0.1:$G_cp1" ads plain)
 refused "$out" && ok plaintext-ads-refused || fail plaintext-ads-refused "$out"
+
+# the explicit plain-text ADS port: ADS only
+out=$(probe --plain "127.0.0.1:$P_PLAIN" ads plain-ads)
+expect xds-plaintext-port-serves-ads OK "$out"
+out=$(probe --plain "127.0.0.1:$P_PLAIN" version)
+expect xds-plaintext-port-no-management UNAUTHENTICATED "$out"
+out=$(probe --plain "127.0.0.1:$P_PLAIN" join "$DTOK" p "$C/j.csr" "$TMP/p.crt")
+expect xds-plaintext-port-no-join UNAUTHENTICATED "$out"
 
 # ==== a data certificate: ADS yes, Management no ====
 DC=(--ca "$CA" --cert "$TMP/dp1/node.crt" --key "$TMP/dp1/node.key")
