@@ -109,7 +109,9 @@ struct dp_proxy__up *dp_proxy__pool_take(struct dp_proxy__worker *w,
     }
     pool_unlink(u);
     uv_timer_stop(&u->timer);
-    dp_proxy__up_reading(u, false);
+    /* Reading stays on (it has a buffer again): the taker sets its owner
+     * now and then the reading it wants; stopping and starting again
+     * would cost two epoll_ctl calls per request. */
     u->state = DP_PROXY__U_ACTIVE;
     u->reused = true;
     u->got_data = false;
