@@ -112,12 +112,23 @@ static void job_free(struct load_job *j)
 /* Parses and translates what was not kept, then builds the snapshot. */
 static void build(struct load_job *j)
 {
+    uint64_t t0 = uv_hrtime(), t1, t2;
+
     if (j->cfg == NULL)
         j->cfg = cm_config_parse(j->doc, j->len, j->err, sizeof(j->err));
+    t1 = uv_hrtime();
     if (j->cfg != NULL && j->res == NULL)
         j->res = cm_xds_translate(j->cfg, j->version, j->err, sizeof(j->err));
+    t2 = uv_hrtime();
     if (j->res != NULL)
         j->snap = snapshot_of(j->res, j->version, j->err, sizeof(j->err));
+    cm_log_debug(CP_NODE__MOD, "timing",
+                 "rev=%s queued_us=%llu parse_us=%llu translate_us=%llu "
+                 "snapshot_us=%llu",
+                 j->version, (unsigned long long)((t0 - j->t0) / 1000),
+                 (unsigned long long)((t1 - t0) / 1000),
+                 (unsigned long long)((t2 - t1) / 1000),
+                 (unsigned long long)((uv_hrtime() - t2) / 1000));
     if (cp_node__api_used(j->snap) &&
         cp_node__api_add(j->snap, j->api_eps != NULL ? j->api_eps : "") != 0) {
         cp_xds_snapshot_put(j->snap);

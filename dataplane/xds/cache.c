@@ -28,14 +28,37 @@
 #define TRAILER   0xffffffffu
 #define CACHE_MAX (256u << 20) /* refuse larger files */
 
-uint32_t dp_xds__crc32(const uint8_t *p, size_t n)
+/* Slice-by-8 tables of the reflected CRC-32 polynomial: tab[0] is the
+ * classic byte table, tab[k][i] advances tab[k-1][i] by one zero byte. */
+static void crc32_tables(uint32_t tab[8][256])
 {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
         for (int k = 0; k < 8; k++)
             c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+        tab[0][i] = c;
     }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++)
+            tab[k][i] = (tab[k - 1][i] >> 8) ^ tab[0][tab[k - 1][i] & 0xffu];
+}
+
+uint32_t dp_xds__crc32(const uint8_t *p, size_t n)
+{
+    uint32_t tab[8][256]; /* 8 KiB, built per call: negligible next to n */
+    uint32_t c = 0xffffffffu;
+    size_t i = 0;
+
+    crc32_tables(tab);
+    for (; i + 8 <= n; i += 8) {
+        uint32_t lo = c ^ ((uint32_t)p[i] | (uint32_t)p[i + 1] << 8 |
+                           (uint32_t)p[i + 2] << 16 | (uint32_t)p[i + 3] << 24);
+        c = tab[7][lo & 0xffu] ^ tab[6][(lo >> 8) & 0xffu] ^
+            tab[5][(lo >> 16) & 0xffu] ^ tab[4][lo >> 24] ^ tab[3][p[i + 4]] ^
+            tab[2][p[i + 5]] ^ tab[1][p[i + 6]] ^ tab[0][p[i + 7]];
+    }
+    for (; i < n; i++)
+        c = (c >> 8) ^ tab[0][(c ^ p[i]) & 0xffu];
     return c ^ 0xffffffffu;
 }
 

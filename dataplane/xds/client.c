@@ -119,6 +119,14 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic microseconds: timing spans in debug logs. */
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int64_t unix_ms(void)
 {
     struct timespec ts;
@@ -396,7 +404,9 @@ static int build_and_apply(struct dp_xds_client *c, struct dp_xds__set *cand,
     if (dp_xds__set_resources(cand, &res, &storage) != 0)
         return cm_err_set(err, len, GW_ENOMEM, "out of memory");
     err[0] = '\0';
+    int64_t t0 = now_us();
     struct dp_table *t = c->build(c->ctx, &res, err, len);
+    int64_t t1 = now_us();
     free(storage);
     if (t == NULL) {
         if (err[0] == '\0')
@@ -404,6 +414,8 @@ static int build_and_apply(struct dp_xds_client *c, struct dp_xds__set *cand,
         return GW_EINVAL;
     }
     c->apply(c->ctx, t);
+    cm_log_debug(LOG_MOD, "timing", "step=build build_us=%lld apply_us=%lld",
+                 (long long)(t1 - t0), (long long)(now_us() - t1));
     dp_xds__set_deinit(&c->cur);
     c->cur = *cand;
     dp_xds__set_init(cand);
@@ -451,6 +463,7 @@ static enum try_result try_apply(struct dp_xds_client *c, struct stream *s,
     struct dp_xds__update *last = &h->v[h->n - 1];
     struct dp_xds__set cand;
     char err[CM_ERR_LEN], msg[CM_ERR_LEN + 128];
+    int64_t t0 = now_us();
     int rc = dp_xds__set_copy(&cand, &c->cur);
     for (size_t i = 0; rc == 0 && i < h->n; i++)
         rc = dp_xds__set_apply(&cand, &h->v[i]);
@@ -458,7 +471,9 @@ static enum try_result try_apply(struct dp_xds_client *c, struct stream *s,
         dp_xds__set_deinit(&cand);
         return TRY_HELD; /* out of memory: try again later */
     }
+    int64_t t1 = now_us();
     rc = dp_xds__set_check_clusters(&cand, err, sizeof(err));
+    int64_t t2 = now_us();
     if (rc == GW_ENOENT && !hold_expired) {
         if (h->since == 0) {
             h->since = now_ms();
@@ -481,11 +496,18 @@ static enum try_result try_apply(struct dp_xds_client *c, struct stream *s,
     }
     if (s != NULL)
         send_answer(s, t, last->version, last->nonce, NULL);
+    int64_t t3 = now_us();
     held_clear(h);
     c->from_cache = false;
     status_count(c, &c->st.updates_applied);
     log_apply(c, "control");
     cache_save(c);
+    cm_log_debug(LOG_MOD, "timing",
+                 "step=try type=%s copy_us=%lld check_us=%lld "
+                 "build_apply_us=%lld cache_us=%lld",
+                 dp_xds_type_short(t), (long long)(t1 - t0),
+                 (long long)(t2 - t1), (long long)(t3 - t2),
+                 (long long)(now_us() - t3));
     if (s != NULL)
         send_subs(c, s);
     return TRY_APPLIED;
@@ -528,8 +550,10 @@ static void on_response(struct dp_xds_client *c, struct stream *s,
     struct dp_xds__update u;
     char err[CM_ERR_LEN], msg[CM_ERR_LEN + 64];
     err[0] = '\0';
+    int64_t t0 = now_us();
     int rc = s->delta ? dp_xds__update_delta(data, len, &u, err, sizeof(err))
                       : dp_xds__update_sotw(data, len, &u, err, sizeof(err));
+    int64_t t1 = now_us();
     if (rc == GW_EPROTO || rc == GW_ENOMEM) {
         cm_log_warn(LOG_MOD, "bad_response", "error=\"%s\"", err);
         dp_xds__update_deinit(&u);
@@ -541,9 +565,9 @@ static void on_response(struct dp_xds_client *c, struct stream *s,
         mark_connected(c, s);
     cm_log_debug(LOG_MOD, "response",
                  "type=%s version=%s nonce=%s n=%zu "
-                 "removed=%zu",
+                 "removed=%zu bytes=%zu decode_us=%lld",
                  dp_xds_type_short(u.type), u.version, u.nonce, u.n_upsert,
-                 u.n_remove);
+                 u.n_remove, len, (long long)(t1 - t0));
     if (rc != 0) {
         snprintf(msg, sizeof(msg), "%s version %s: %s",
                  dp_xds_type_short(u.type), u.version, err);

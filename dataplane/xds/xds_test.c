@@ -523,6 +523,33 @@ static void test_cache_torn_and_corrupt(void **state)
     dp_xds__set_deinit(&s);
 }
 
+/* The bit-at-a-time CRC-32 the table-driven one must match. */
+static uint32_t crc32_bitwise(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void test_crc32(void **state)
+{
+    (void)state;
+    uint8_t buf[300];
+    assert_int_equal(dp_xds__crc32((const uint8_t *)"123456789", 9),
+                     0xcbf43926u);
+    assert_int_equal(dp_xds__crc32(buf, 0), 0);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 131u + 7u);
+    for (size_t off = 0; off < 9; off++) /* every alignment and tail */
+        for (size_t n = 0; off + n <= sizeof(buf); n += 13)
+            assert_int_equal(dp_xds__crc32(buf + off, n),
+                             crc32_bitwise(buf + off, n));
+}
+
 static void test_cache_files(void **state)
 {
     (void)state;
@@ -824,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_cache_round_trip),
         cmocka_unit_test(test_cache_torn_and_corrupt),
         cmocka_unit_test(test_cache_files),
+        cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_sotw_response_type_mismatch),
         cmocka_unit_test(test_delta_response),
         cmocka_unit_test(test_requests),
