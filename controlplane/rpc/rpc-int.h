@@ -12,6 +12,9 @@
 #include "common/pki/pki_grpc.h"
 #include "controlplane/rpc/rpc.h"
 
+/* A connection must finish its TLS handshake within this. */
+#define CP_RPC__HANDSHAKE_MS 10000
+
 /* Every pointer given to grpc as a tag is one of these; the CQ thread calls
  * <fn> with the event's success bit. */
 struct cp_rpc__tag {

@@ -28,7 +28,14 @@ struct cp_rpc_server *cp_rpc_server_new(void)
     if (srv == NULL)
         return NULL;
     grpc_init();
-    srv->server = grpc_server_create(NULL, NULL);
+    /* a stalled TLS handshake holds ~55 KB: bound it well below gRPC's
+     * default of 120 s */
+    grpc_arg arg = {.type = GRPC_ARG_INTEGER,
+                    .key = (char *)GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                    .value.integer = CP_RPC__HANDSHAKE_MS};
+    grpc_channel_args args = {.num_args = 1, .args = &arg};
+
+    srv->server = grpc_server_create(&args, NULL);
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     if (srv->server == NULL || srv->cq == NULL)
         goto fail;
