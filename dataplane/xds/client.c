@@ -105,8 +105,9 @@ struct dp_xds_client {
     struct stream *stream;
     int64_t next_attempt, start;
     bool cache_tried, have_config, from_cache;
-    struct dp_xds__set cur;
+    struct dp_xds__set cur; /* replaced under cur_mu (other threads read) */
     struct held held[DP_XDS_TYPE_COUNT];
+    pthread_mutex_t cur_mu;
     /* status copy */
     pthread_mutex_t mu;
     struct dp_xds_status st;
@@ -195,6 +196,24 @@ static void status_count(struct dp_xds_client *c, uint64_t *field)
     if (field == &c->st.updates_applied)
         c->st.last_update_ms = unix_ms();
     pthread_mutex_unlock(&c->mu);
+}
+
+int dp_xds_with_resources(struct dp_xds_client *c,
+                          int (*fn)(const struct dp_xds_resources *res,
+                                    void *arg),
+                          void *arg)
+{
+    struct dp_xds_resources res;
+    void *storage = NULL;
+    int rc;
+    pthread_mutex_lock(&c->cur_mu);
+    if (!c->have_config)
+        rc = GW_ENOENT;
+    else if ((rc = dp_xds__set_resources(&c->cur, &res, &storage)) == 0)
+        rc = fn(&res, arg);
+    pthread_mutex_unlock(&c->cur_mu);
+    free(storage);
+    return rc;
 }
 
 struct dp_xds__creds *dp_xds__client_creds(struct dp_xds_client *c)
@@ -416,10 +435,14 @@ static int build_and_apply(struct dp_xds_client *c, struct dp_xds__set *cand,
     c->apply(c->ctx, t);
     cm_log_debug(LOG_MOD, "timing", "step=build build_us=%lld apply_us=%lld",
                  (long long)(t1 - t0), (long long)(now_us() - t1));
-    dp_xds__set_deinit(&c->cur);
+    struct dp_xds__set old;
+    pthread_mutex_lock(&c->cur_mu);
+    old = c->cur;
     c->cur = *cand;
-    dp_xds__set_init(cand);
     c->have_config = true;
+    pthread_mutex_unlock(&c->cur_mu);
+    dp_xds__set_init(cand);
+    dp_xds__set_deinit(&old);
     return GW_OK;
 }
 
@@ -992,6 +1015,7 @@ struct dp_xds_client *dp_xds_new(const struct dp_xds_opts *o, char *err,
         (uint64_t)unix_ms() ^ ((uint64_t)getpid() << 32));
     dp_xds__set_init(&c->cur);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->cur_mu, NULL);
     copy_str(c->st.control, sizeof(c->st.control), c->control[0]);
     grpc_init();
     c->cq = grpc_completion_queue_create_for_next(NULL);
@@ -1065,6 +1089,7 @@ void dp_xds_free(struct dp_xds_client *c)
     free(c->cache_dir);
     free(c->admin_addr);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->cur_mu);
     free(c);
     grpc_shutdown();
 }

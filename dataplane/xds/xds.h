@@ -40,6 +40,17 @@ int dp_xds_start(struct dp_xds_client *c) CM_MUST_CHECK;
 /* Copies the client's state into <out>. Any thread. */
 void dp_xds_status(struct dp_xds_client *c, struct dp_xds_status *out);
 
+/* Runs <fn>(<res>, <arg>) on the resources the table applied last was
+ * built from (borrowed: valid during the call only), e.g. to render
+ * /config_dump when asked rather than after every update. Any thread;
+ * holds the client's lock meanwhile (the client thread waits with its
+ * next apply). Returns what <fn> returns, GW_ENOENT when nothing was
+ * applied yet, or GW_ENOMEM. */
+int dp_xds_with_resources(struct dp_xds_client *c,
+                          int (*fn)(const struct dp_xds_resources *res,
+                                    void *arg),
+                          void *arg);
+
 /* "none", "connecting", "connected" or "cache". */
 const char *dp_xds_state_name(enum dp_xds_state s);
 

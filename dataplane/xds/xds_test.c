@@ -774,6 +774,65 @@ static void test_new_validates_options(void **state)
     assert_null(dp_xds_new(&o, err, sizeof(err)));
 }
 
+/* A stand-in table: the build callback counts, apply just records. */
+static struct dp_table *fake_build(void *ctx, const struct dp_xds_resources *r,
+                                   char *err, size_t len)
+{
+    (void)r, (void)err, (void)len;
+    __atomic_add_fetch((int *)ctx, 1, __ATOMIC_SEQ_CST);
+    return (struct dp_table *)ctx;
+}
+
+static int count_resources(const struct dp_xds_resources *r, void *arg)
+{
+    size_t *n = arg;
+    n[0] = r->n_listeners;
+    n[1] = r->n_routes;
+    n[2] = r->n_clusters;
+    n[3] = r->n_endpoints;
+    return 7;
+}
+
+/* dp_xds_with_resources(): nothing before a config is applied; then the
+ * resources of the applied one (here: from the cache at a cold start). */
+static void test_with_resources(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/dp_xds_test.XXXXXX", err[CM_ERR_LEN], path[300];
+    struct dp_xds__set s;
+    int builds = 0;
+    size_t n[4] = {0};
+    assert_non_null(mkdtemp(dir));
+    sample_set(&s);
+    assert_int_equal(dp_xds__cache_write(dir, &s, err, sizeof(err)), 0);
+    dp_xds__set_deinit(&s);
+    struct dp_xds_opts o = {.control = "127.0.0.1:1",
+                            .node_id = "n",
+                            .cache_dir = dir,
+                            .cache_wait_ms = -1,
+                            .build = fake_build,
+                            .apply = no_apply,
+                            .ctx = &builds};
+    struct dp_xds_client *c = dp_xds_new(&o, err, sizeof(err));
+    assert_non_null(c);
+    assert_int_equal(dp_xds_with_resources(c, count_resources, n), GW_ENOENT);
+    assert_int_equal(dp_xds_start(c), 0);
+    int rc = GW_ENOENT;
+    for (int i = 0; i < 500 && rc == GW_ENOENT; i++) {
+        usleep(10000);
+        rc = dp_xds_with_resources(c, count_resources, n);
+    }
+    assert_int_equal(__atomic_load_n(&builds, __ATOMIC_SEQ_CST), 1);
+    dp_xds_free(c);
+    assert_int_equal(rc, 7);
+    assert_int_equal(n[0], 1); /* web */
+    assert_int_equal(n[1], 1);
+    assert_int_equal(n[2], 3); /* a, b, c */
+    assert_int_equal(n[3], 2);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
 /* A TLS listener subscribes to its secrets and warms until they are in;
  * a secret whose key does not match its certificate is rejected. */
 static void test_secrets(void **state)
@@ -852,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_cache_torn_and_corrupt),
         cmocka_unit_test(test_cache_files),
         cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_with_resources),
         cmocka_unit_test(test_sotw_response_type_mismatch),
         cmocka_unit_test(test_delta_response),
         cmocka_unit_test(test_requests),
