@@ -3,7 +3,8 @@
  * the admin server, and where configuration comes from: by default the xDS
  * client (--control, --node-id, --cache-dir: dataplane/xds builds and
  * applies tables on its own thread; mutual TLS with the node's certificate
- * from --cache-dir or --join-token unless --insecure), or standalone
+ * from --cache-dir, or joining with --join-token or --join-token-file,
+ * unless --insecure), or standalone
  * (--config FILE: YAML
  * parsed by common/config, translated by common/xds, compiled by
  * dataplane/table; reloaded on SIGHUP). SIGTERM/SIGINT fail /ready, wait
@@ -41,6 +42,8 @@ struct dp_main {
     const char *admin_addr;
     const char *listen_host;      /* replaces every listener's host, or NULL */
     const char *join_token;       /* --join-token / TRAEFIKEE_JOIN_TOKEN */
+    const char *join_token_file;  /* --join-token-file: the token's file */
+    char token_buf[256];          /* the token read from that file */
     bool insecure;                /* --insecure / TRAEFIKEE_INSECURE */
     char token_ca[CM_PKI_FP_HEX]; /* the token's CA fingerprint, or "" */
     int64_t drain_timeout_ms;
@@ -510,6 +513,8 @@ static int usage(FILE *f)
         "                       --cache-dir, needed at every start "
         "(env\n"
         "                       TRAEFIKEE_JOIN_TOKEN)\n"
+        "  --join-token-file F  the same, read from the first line of F "
+        "(out of argv)\n"
         "  --insecure           plain-text xDS, no certificate: development "
         "only (env\n"
         "                       TRAEFIKEE_INSECURE=1)\n"
@@ -563,6 +568,37 @@ static bool env_insecure(void)
     return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
+/* --join-token-file: the first line of the file, without surrounding
+ * white space, into m->token_buf. 0, or -1 with one line on stderr. */
+static int read_token_file(struct dp_main *m)
+{
+    char *text = NULL, err[CM_ERR_LEN];
+    size_t n;
+    int rc = -1;
+
+    if (cm_pki_file_read(m->join_token_file, &text, err, sizeof(err)) != 0) {
+        fprintf(stderr, "dataplane: --join-token-file %s: %s\n",
+                m->join_token_file, err);
+        return -1;
+    }
+    char *s = text + strspn(text, " \t\r\n");
+    n = strcspn(s, "\r\n");
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= sizeof(m->token_buf)) {
+        fprintf(stderr, "dataplane: --join-token-file %s: %s\n",
+                m->join_token_file, n == 0 ? "empty" : "not a join token");
+    } else {
+        memcpy(m->token_buf, s, n);
+        m->token_buf[n] = '\0';
+        m->join_token = m->token_buf;
+        rc = 0;
+    }
+    explicit_bzero(text, strlen(text));
+    free(text);
+    return rc;
+}
+
 /* --insecure and --join-token after the flags: the environment, and the
  * token's form and role. 0 or 2. */
 static int security_flags(struct dp_main *m)
@@ -572,6 +608,13 @@ static int security_flags(struct dp_main *m)
 
     if (env_insecure())
         m->insecure = true;
+    if (m->join_token_file != NULL && m->join_token != NULL) {
+        fprintf(stderr, "dataplane: --join-token and --join-token-file "
+                        "exclude each other\n");
+        return 2;
+    }
+    if (m->join_token_file != NULL && read_token_file(m) != 0)
+        return 2;
     if (m->join_token == NULL)
         m->join_token = getenv("TRAEFIKEE_JOIN_TOKEN");
     if (m->join_token != NULL && m->join_token[0] == '\0')
@@ -656,6 +699,7 @@ static int parse_flags(struct dp_main *m, int argc, char **argv)
             flag(argc, argv, &i, "--node-id", &m->node_id) ||
             flag(argc, argv, &i, "--admin-addr", &m->admin_addr) ||
             flag(argc, argv, &i, "--listen-host", &m->listen_host) ||
+            flag(argc, argv, &i, "--join-token-file", &m->join_token_file) ||
             flag(argc, argv, &i, "--join-token", &m->join_token))
             continue;
         if (strcmp(argv[i], "--insecure") == 0) {

@@ -2,7 +2,8 @@
  * flags.c -- the controlplane's command line: defaults, "--flag value" and
  * "--flag=value" forms, checks that name the flag at fault, and the usage
  * text. Pure except for the defaults read from the environment
- * (XDG_STATE_HOME, HOME, TRAEFIKEE_INSECURE, the host name).
+ * (XDG_STATE_HOME, HOME, TRAEFIKEE_INSECURE, the host name) and the file of
+ * --join-token-file (read once the flags are parsed).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/config/config.h"
+#include "common/pki/pki.h"
 #include "controlplane/node/node.h"
 #include "controlplane/store/store.h"
 
@@ -64,6 +66,8 @@ void cp_node_usage(FILE *out)
             "                        whose CA exists, getting the cluster "
             "key from a live\n"
             "                        control node\n"
+            "  --join-token-file F   the same, read from the first line of F "
+            "(out of argv)\n"
             "  --cert-ttl D          lifetime of the certificates issued "
             "(10s, 5m, 24h) [24h]\n"
             "  --redis-password-file F  AUTH to Redis with the password in F "
@@ -219,6 +223,10 @@ static int set_flag(struct cp_node_flags *f, const char *name, const char *val,
             return BAD("a file");
         *(name[0] == 'c' ? &f->cluster_key_file : &f->redis_password_file) =
             val;
+    } else if (strcmp(name, "join-token-file") == 0) {
+        if (*val == '\0')
+            return BAD("a file holding a control token");
+        f->join_token_file = val;
     } else if (strcmp(name, "join-token") == 0) {
         if (*val == '\0')
             return BAD("a control token (traefikeectl tokens)");
@@ -242,8 +250,43 @@ static int set_flag(struct cp_node_flags *f, const char *name, const char *val,
     return 0;
 }
 
+/* --join-token-file: its first line, without surrounding white space, into
+ * f->token_buf; f->join_token then points there. */
+static int read_token_file(struct cp_node_flags *f, char *err, size_t errlen)
+{
+    const char *path = f->join_token_file;
+    char *text = NULL, why[CM_ERR_LEN];
+    size_t n;
+    int rc = 0;
+
+    if (f->join_token != NULL)
+        return cm_err_set(err, errlen, GW_EINVAL,
+                          "--join-token and --join-token-file exclude each "
+                          "other");
+    if (cm_pki_file_read(path, &text, why, sizeof(why)) != 0)
+        return cm_err_set(err, errlen, GW_EINVAL, "--join-token-file %s: %s",
+                          path, why);
+    char *s = text + strspn(text, " \t\r\n");
+    n = strcspn(s, "\r\n");
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= sizeof(f->token_buf)) {
+        rc = cm_err_set(err, errlen, GW_EINVAL, "--join-token-file %s: %s",
+                        path, n == 0 ? "empty" : "not a join token");
+    } else {
+        memcpy(f->token_buf, s, n);
+        f->token_buf[n] = '\0';
+        f->join_token = f->token_buf;
+    }
+    explicit_bzero(text, strlen(text));
+    free(text);
+    return rc;
+}
+
 static int finish(struct cp_node_flags *f, char *err, size_t errlen)
 {
+    if (f->join_token_file != NULL && read_token_file(f, err, errlen) != 0)
+        return GW_EINVAL;
     if (f->redis != NULL && f->sentinels != NULL)
         return cm_err_set(err, errlen, GW_EINVAL,
                           "--redis and --sentinels exclude each other");

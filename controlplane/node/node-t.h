@@ -31,7 +31,9 @@ struct cp_node_flags {
     /* security (docs/security.md) */
     int insecure;                    /* --insecure or $TRAEFIKEE_INSECURE */
     const char *cluster_key_file;    /* [DATA-DIR/cluster.key] */
-    const char *join_token;          /* --join-token [NULL] */
+    const char *join_token;          /* --join-token [NULL], or the
+                                        first line of --join-token-file */
+    const char *join_token_file;     /* --join-token-file [NULL] */
     unsigned cert_ttl_s;             /* --cert-ttl [24h] */
     const char *redis_password_file; /* [NULL: $TRAEFIKEE_REDIS_PASSWORD] */
     const char *xds_plaintext_addr;  /* --xds-plaintext-addr [NULL] */
@@ -40,6 +42,7 @@ struct cp_node_flags {
     char node_buf[256];
     char dir_buf[CP_NODE_PATH_LEN];
     char key_buf[CP_NODE_PATH_LEN];
+    char token_buf[256]; /* the token read from --join-token-file */
 };
 
 #endif

@@ -9,8 +9,10 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/config/config.h"
 #include "controlplane/node/node.h"
@@ -164,6 +166,48 @@ static void test_security_flags(void **state)
     unsetenv("TRAEFIKEE_INSECURE");
 }
 
+/* Writes <text> to a new temporary file; its path into <path>. */
+static void temp_file(char *path, size_t len, const char *text)
+{
+    const char *dir = getenv("TEST_TMPDIR");
+    int fd;
+
+    snprintf(path, len, "%s/tokenXXXXXX", dir != NULL ? dir : "/tmp");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void test_join_token_file(void **state)
+{
+    struct cp_node_flags f;
+    char err[CM_ERR_LEN], path[512], empty[512], big[512], longtok[400];
+
+    temp_file(path, sizeof(path), "  TKE1.control.abc \t\nsecond line\n");
+    assert_int_equal(parse(&f, err, 2, "--join-token-file", path), 0);
+    assert_string_equal(f.join_token_file, path);
+    assert_string_equal(f.join_token, "TKE1.control.abc");
+    assert_int_equal(
+        parse(&f, err, 4, "--join-token-file", path, "--join-token", "T"),
+        GW_EINVAL);
+    assert_non_null(strstr(err, "exclude"));
+    temp_file(empty, sizeof(empty), " \n\n");
+    assert_int_equal(parse(&f, err, 2, "--join-token-file", empty), GW_EINVAL);
+    assert_non_null(strstr(err, "empty"));
+    memset(longtok, 'a', sizeof(longtok) - 1);
+    longtok[sizeof(longtok) - 1] = '\0';
+    temp_file(big, sizeof(big), longtok);
+    assert_int_equal(parse(&f, err, 2, "--join-token-file", big), GW_EINVAL);
+    assert_non_null(strstr(err, "not a join token"));
+    unlink(path);
+    assert_int_equal(parse(&f, err, 2, "--join-token-file", path), GW_EINVAL);
+    assert_non_null(strstr(err, "--join-token-file"));
+    assert_int_equal(parse(&f, err, 2, "--join-token-file", ""), GW_EINVAL);
+    unlink(empty);
+    unlink(big);
+}
+
 static void test_snapshot(void **state)
 {
     char err[CM_ERR_LEN];
@@ -186,8 +230,11 @@ static void test_snapshot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_security_flags),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_security_flags),
+        cmocka_unit_test(test_join_token_file),
         cmocka_unit_test(test_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
