@@ -20,7 +20,8 @@
  * with requirepass/masterauth and the sentinels with auth-pass; the admin
  * bundle the first control node writes is copied to DIR/traefikeectl.bundle
  * and the default bundle path, every later call uses it (mutual TLS), and
- * the data nodes join with the data token. --insecure (or
+ * the data nodes join with the data token, which they read from
+ * DIR/data-token (0600; --join-token-file keeps it out of argv). --insecure (or
  * TRAEFIKEE_INSECURE) makes the plain-text cluster of before.
  */
 #define _GNU_SOURCE /* asprintf, posix_spawn_file_actions_addclosefrom_np */
@@ -110,10 +111,11 @@ struct ti_install {
     /* secure mode */
     char redis_pw[CP_AUTH_PASSWORD_LEN + 1]; /* "" when insecure */
     char key_file[PATH_MAX + 16], redis_pw_file[PATH_MAX + 16];
-    char bundle[PATH_MAX + 32];    /* DIR/traefikeectl.bundle */
-    char ca[PATH_MAX + 16];        /* DIR/ca.crt */
-    char default_bundle[PATH_MAX]; /* "" if not written */
-    int64_t bundle_expires;        /* unix seconds */
+    char token_file[PATH_MAX + 16]; /* DIR/data-token */
+    char bundle[PATH_MAX + 32];     /* DIR/traefikeectl.bundle */
+    char ca[PATH_MAX + 16];         /* DIR/ca.crt */
+    char default_bundle[PATH_MAX];  /* "" if not written */
+    int64_t bundle_expires;         /* unix seconds */
     char data_token[CM_PKI_TOKEN_MAX];
     struct cm_pki_creds pki; /* the bundle's, once read (secure) */
     struct ti_proc procs[TI_MAX_PROCS];
@@ -480,7 +482,8 @@ static int save_state(struct ti_install *t)
     snprintf(tmp, sizeof(tmp), "%s/.cluster.json.tmp", t->dir);
     rc = j != NULL ? json_dump_file(j, tmp, JSON_INDENT(2)) : -1;
     json_decref(j);
-    /* secure: the argv of the data nodes hold the data token */
+    /* secure: no secret in it (the data nodes read DIR/data-token), but
+     * it tells where the secrets are */
     if (rc == 0 && !t->insecure)
         rc = chmod(tmp, 0600);
     if (rc != 0 || rename(tmp, path) != 0)
@@ -1010,7 +1013,8 @@ static int set_admin_hash(struct ti_install *t)
     return 0;
 }
 
-/* Secure: the data token (GetTokens, made on first use by the leader). */
+/* Secure: the data token (GetTokens, made on first use by the leader),
+ * written to DIR/data-token (0600) for the data nodes' --join-token-file. */
 static int get_data_token(struct ti_install *t)
 {
     Traefikee__V1__GetTokensRequest req =
@@ -1039,7 +1043,7 @@ static int get_data_token(struct ti_install *t)
     }
     snprintf(t->data_token, sizeof(t->data_token), "%s", g->data_token);
     protobuf_c_message_free_unpacked(&g->base, NULL);
-    return 0;
+    return write_private(t, t->token_file, t->data_token, 1);
 }
 
 /* Writes DIR/config.yaml and applies it through any control node. */
@@ -1106,8 +1110,8 @@ static int start_datas(struct ti_install *t)
             admin,         "--drain-delay",
             "2s",          "--drain-timeout",
             "5s",          "--log-level",
-            "info",        t->insecure ? "--insecure" : "--join-token",
-            t->data_token, NULL};
+            "info",        t->insecure ? "--insecure" : "--join-token-file",
+            t->token_file, NULL};
         if (t->insecure)
             argv[20] = NULL;
         data_host(i, host, sizeof(host));
@@ -1489,9 +1493,10 @@ static void install_usage(FILE *f)
             "                       (also TRAEFIKEE_INSECURE=1)\n\n"
             "Secure by default: DIR/cluster.key (the operator's key of the "
             "cluster CA),\nDIR/redis-password, control nodes on mutual TLS "
-            "and an HTTPS dashboard,\ndata nodes joined with the data token; "
-            "the admin bundle is copied to\nDIR/traefikeectl.bundle and "
-            "${XDG_CONFIG_HOME:-~/.config}/traefikee/bundle.pem,\nthe CA to "
+            "and an HTTPS dashboard,\ndata nodes joined with the data token "
+            "(DIR/data-token, --join-token-file);\nthe admin bundle is copied "
+            "to DIR/traefikeectl.bundle and\n"
+            "${XDG_CONFIG_HOME:-~/.config}/traefikee/bundle.pem, the CA to "
             "DIR/ca.crt.\n",
             TI_MAX_CONTROL, TI_MAX_DATA);
 }
@@ -1602,6 +1607,7 @@ int tctl_install(int argc, char **argv)
     fmt(t->key_file, sizeof(t->key_file), "%s/cluster.key", t->dir);
     fmt(t->redis_pw_file, sizeof(t->redis_pw_file), "%s/redis-password",
         t->dir);
+    fmt(t->token_file, sizeof(t->token_file), "%s/data-token", t->dir);
     fmt(t->bundle, sizeof(t->bundle), "%s/traefikeectl.bundle", t->dir);
     fmt(t->ca, sizeof(t->ca), "%s/ca.crt", t->dir);
     signal(SIGINT, ti_on_signal);
@@ -1725,6 +1731,7 @@ static void remove_state(const char *dir, json_t *procs, int purge)
                                         ".cluster.json.tmp",
                                         "cluster.key",
                                         "redis-password",
+                                        "data-token",
                                         "traefikeectl.bundle",
                                         "ca.crt"};
     size_t i;
@@ -1757,7 +1764,8 @@ static void uninstall_usage(FILE *f)
                "only if its pid\nstill runs the recorded program): SIGTERM, "
                "then SIGKILL after the timeout\n[15s]. Removes the state "
                "(cluster.json, Redis files, caches, the password, the\n"
-               "cluster key, the bundle and CA, and the default bundle if it "
+               "cluster key, the data token, the bundle and CA, and the "
+               "default bundle if it "
                "is this\ncluster's);\nkeeps "
                "DIR/logs unless --purge. DIR defaults to "
                "./" TI_DEFAULT_DIR ".\n");

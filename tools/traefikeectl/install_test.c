@@ -399,6 +399,22 @@ static void test_install_secure(void **state)
     free(text);
     snprintf(p, sizeof(p), "%s/redis-password", dir);
     assert_int_equal(mode_of(p), 0600);
+    /* the data token: in DIR/data-token (0600), not in any argv */
+    snprintf(p, sizeof(p), "%s/data-token", dir);
+    assert_int_equal(mode_of(p), 0600);
+    assert_non_null(text = read_text(p));
+    assert_int_equal(strncmp(text, "TKE1.data.", 10), 0);
+    {
+        char *all = json_dumps(json_object_get(j, "processes"), 0);
+        char tok[CM_PKI_TOKEN_MAX];
+        snprintf(tok, sizeof(tok), "%.*s", (int)strcspn(text, "\n"), text);
+        assert_non_null(all);
+        assert_null(strstr(all, tok));
+        assert_null(strstr(all, "\"--join-token\""));
+        assert_non_null(strstr(all, "\"--join-token-file\""));
+        free(all);
+    }
+    free(text);
     assert_int_equal(mode_of(bundle), 0600);
     assert_non_null(text = read_text(bundle));
     {
