@@ -1,35 +1,116 @@
 # integration/lib.sh -- the harness the integration scripts share: a temp
-# dir, the pids to stop on exit, and ok/FAIL accounting. Source it after
+# dir, the pids to stop on exit, ok/FAIL accounting, free ports, bounded
+# waits, the build, whoami backends and memory readings. Source it after
 # setting NAME (the temp dir prefix):
 #
 #   NAME=dp-it; . "$(dirname "$0")/../lib.sh"
 #
-# It cds to the repository root and defines ROOT, TMP, PIDS, FAILS, ok, fail,
-# check and freeport. On exit it stops the pids in PIDS (only those: never
-# by name) and removes TMP unless something failed or KEEP_TMP is set.
+# It cds to the repository root and defines ROOT, TMP, PIDS, FAILS, PY and
+# the functions below. On exit it runs the suite's `at_exit` function if
+# there is one, stops the pids in PIDS (only those: never by name; with
+# signal $KILL_SIG, default TERM, after a CONT so that a stopped one dies
+# too), runs `after_exit` if there is one, and removes TMP unless something
+# failed or KEEP_TMP is set.
 set -u
 # Development mode (docs/security.md): plain text, no cluster CA, no tokens.
 export TRAEFIKEE_INSECURE=1
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
-TMP=$(mktemp -d "/tmp/${NAME:-it}.XXXXXX")
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/${NAME:-it}.XXXXXX")
 PIDS=()
 FAILS=0
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+BAZEL_FLAGS=()
 
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    declare -F at_exit >/dev/null && at_exit
+    for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill "-${KILL_SIG:-TERM}" "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    declare -F after_exit >/dev/null && after_exit
     if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
 }
 trap cleanup EXIT
 
 ok() { echo "ok $1"; }
 fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
+skip() { echo "skip $1: $2"; }
 check() { # check NAME COMMAND...: ok if the command succeeds
     local name=$1; shift
     if "$@"; then ok "$name"; else fail "$name"; fi
 }
+now_ms() { date +%s%3N; }
 
 freeport() { # a free loopback TCP port
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_until SECONDS CMD...: runs CMD every $POLL s (default 0.1) until it
+# succeeds (0) or SECONDS have passed (1); CMD's output is kept.
+wait_until() {
+    local end=$(($(now_ms) + $1 * 1000))
+    shift
+    while [ "$(now_ms)" -lt "$end" ]; do
+        "$@" && return 0
+        sleep "${POLL:-0.1}"
+    done
+    return 1
+}
+quiet() { "$@" >/dev/null 2>&1; }
+# wait_for SECONDS CMD...: wait_until with CMD's output dropped.
+wait_for() { local s=$1; shift; wait_until "$s" quiet "$@"; }
+wait_http() { # wait_http URL: any HTTP answer, up to 10 s
+    for _ in $(seq 100); do
+        curl -s -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_port() { # wait_port PORT: accepts TCP connections, up to 10 s
+    for _ in $(seq 100); do
+        "$PY" -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---- build ----
+use_sanitizers() { # the build below with ASan+UBSan; leaks and UB fail the run
+    BAZEL_FLAGS=(--config=asan)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+}
+# build TARGETS...: bazel build with BAZEL_FLAGS (log in TMP/build.log);
+# sets BIN to bazel-bin; on failure prints "FAIL build" and exits 1.
+build() {
+    if ! bazel build "${BAZEL_FLAGS[@]}" "$@" >"$TMP/build.log" 2>&1; then
+        tail -30 "$TMP/build.log"
+        fail build
+        exit 1
+    fi
+    BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
+}
+# copy_bins TARGETS...: copies the built programs (//a/b -> a/b/b,
+# //a/b:c -> a/b/c) into TMP/bin, so that other builds rewriting bazel-bin
+# meanwhile do not change what this run starts.
+copy_bins() {
+    local t f
+    mkdir -p "$TMP/bin"
+    for t in "$@"; do
+        case $t in *:*) f=${t#//}; f=$BIN/${f/://} ;; *) f=$BIN/${t#//}/${t##*/} ;; esac
+        cp "$f" "$TMP/bin/" || { fail build "$f missing"; exit 1; }
+    done
+}
+
+# ---- processes ----
+# start_whoami NAME PORT [LOG]: a whoami backend ($WHOAMI) on loopback PORT,
+# log in LOG (default TMP/name.log, appended); its pid in LAST_PID and PIDS.
+start_whoami() {
+    local log=${3:-$TMP/${1,,}.log}
+    "$WHOAMI" --addr "127.0.0.1:$2" --name "$1" >>"$log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+kb() { # kb PID FIELD: a /proc/PID/status field (VmRSS, VmHWM...) in kB
+    awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null
 }

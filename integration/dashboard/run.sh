@@ -15,30 +15,16 @@ NAME=dash-it
 HERE=$ROOT/integration/dashboard
 
 # ---- build ----
-BAZEL_FLAGS=()
-if [ -n "${DASH_ASAN:-}" ]; then
-    BAZEL_FLAGS=(--config=asan)
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
-    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-fi
-bazel build "${BAZEL_FLAGS[@]}" //integration/dashboard:http_test_server >"$TMP/build.log" 2>&1 ||
-    { cat "$TMP/build.log"; echo "FAIL build"; exit 1; }
-BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)/integration/dashboard/http_test_server
+[ -n "${DASH_ASAN:-}" ] && use_sanitizers
+build //integration/dashboard:http_test_server
+SRV=$BIN/integration/dashboard/http_test_server
 
 PORT=$(freeport)
 PORT2=$(freeport)
 PW="it-$RANDOM-secret"
 URL=http://127.0.0.1:$PORT
 
-wait_http() { # wait_http URL: up to 10 s
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-"$BIN" --http-addr "127.0.0.1:$PORT" --password "$PW" --flap-ms 0 >"$TMP/server.out" 2>"$TMP/server.err" &
+"$SRV" --http-addr "127.0.0.1:$PORT" --password "$PW" --flap-ms 0 >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER=$!
 PIDS+=("$SERVER")
 wait_http "$URL/ping" || { fail start "server did not answer"; exit 1; }
@@ -102,7 +88,7 @@ check "ETag revalidation" sh -c \
 # ---- metrics: open by default, like Traefik's ----
 check "/metrics without credentials" sh -c \
     "curl -sf '$URL/metrics' >'$TMP/metrics' && grep -q '^controlplane_cluster_nodes{role=\"data\",healthy=\"true\"} 3' '$TMP/metrics' && grep -q '^controlplane_router_requests_total{router=\"whoami\"}' '$TMP/metrics' && grep -q '^controlplane_test_server_ticks' '$TMP/metrics'"
-"$BIN" --http-addr "127.0.0.1:$PORT2" --password "$PW" --flap-ms 0 --metrics-auth >"$TMP/server2.out" 2>"$TMP/server2.err" &
+"$SRV" --http-addr "127.0.0.1:$PORT2" --password "$PW" --flap-ms 0 --metrics-auth >"$TMP/server2.out" 2>"$TMP/server2.err" &
 S2=$!
 PIDS+=("$S2")
 if wait_http "http://127.0.0.1:$PORT2/ping"; then

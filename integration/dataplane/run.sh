@@ -13,28 +13,13 @@ NAME=dp-it
 HERE=$ROOT/integration/dataplane
 
 # ---- build ----
-BAZEL_FLAGS=()
-if [ -n "${DP_ASAN:-}" ]; then
-    BAZEL_FLAGS=(--config=asan)
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
-    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-fi
-bazel build "${BAZEL_FLAGS[@]}" //dataplane //tools/whoami >"$TMP/build.log" 2>&1 ||
-    { cat "$TMP/build.log"; echo "FAIL build"; exit 1; }
-BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
+[ -n "${DP_ASAN:-}" ] && use_sanitizers
+build //dataplane //tools/whoami
 DP=$BIN/dataplane/dataplane
 WHOAMI=$BIN/tools/whoami/whoami
 
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_ADMIN=$(freeport)
 P_DOWN=$(freeport); P_NEW=$(freeport)
-
-wait_http() { # wait_http URL: up to 10 s
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # ---- config ----
 write_config() { # write_config FILE [extra router yaml]
@@ -222,8 +207,8 @@ CFG=$TMP/config.yaml
 write_config "$CFG" ""
 
 # ---- start ----
-"$WHOAMI" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
-"$WHOAMI" --addr "127.0.0.1:$P_B" --name B >"$TMP/b.log" 2>&1 & PIDS+=($!)
+start_whoami A "$P_A"
+start_whoami B "$P_B"
 "$DP" --config "$CFG" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" \
     --route-timeout 2s --drain-timeout 5s >"$TMP/dp.log" 2>&1 & DP_PID=$!
 PIDS+=($DP_PID)
