@@ -157,7 +157,9 @@ secret=$(echo "$DTOK" | cut -d. -f3)
     fail tokens-secret-not-in-redis
 
 # ==== cp2 joins with the control token (no cluster key of its own) ====
-start_cp cp2 --cluster-key-file "$TMP/cp2/cluster.key" --join-token "$CTOK"
+# (the token from a file: --join-token-file keeps it out of argv)
+printf '%s\n' "$CTOK" >"$TMP/control-token" && chmod 600 "$TMP/control-token"
+start_cp cp2 --cluster-key-file "$TMP/cp2/cluster.key" --join-token-file "$TMP/control-token"
 if wait_for 20 sh -c "'$CTL' --control 127.0.0.1:$G_cp2 --bundle '$BUNDLE' list-nodes | grep -q '^ *cp2 '"; then
     ok cp2-joined-with-control-token
 else fail cp2-joined-with-control-token "$(tail -5 "$TMP/cp2.log")"; fi
@@ -369,7 +371,8 @@ else ok dataplane-rotated-token-refused; fi
 kill "$PID_dpr" 2>/dev/null
 
 # ==== revocation: dp2's stream ends, refused on reconnect ====
-start_dp dp2 "$A2" --join-token "$NDTOK" --listen-host "$LH2"
+printf '  %s\n' "$NDTOK" >"$TMP/data-token" && chmod 600 "$TMP/data-token"
+start_dp dp2 "$A2" --join-token-file "$TMP/data-token" --listen-host "$LH2"
 wait_for 20 curl -sf "http://127.0.0.1:$A2/ready" || fail dp2-ready "$(tail -3 "$TMP/dp2.log")"
 D2=(--ca "$CA" --cert "$TMP/dp2/node.crt" --key "$TMP/dp2/node.key")
 timeout 30 "$PY" "$HERE/probe.py" "${D2[@]}" "127.0.0.1:$G_cp2" hold dp2-hold 20 >"$TMP/hold.out" 2>&1 &
