@@ -6,8 +6,15 @@
  * (dp_cluster_state_set_healthy) after healthy/unhealthy_threshold results
  * in a row. Targets are keyed by cluster state, so an unchanged cluster
  * keeps its checker and health across table swaps; the checker holds a
- * reference to each state it probes. TCP and gRPC checks are not run.
+ * reference to each state it probes. A cluster with upstream TLS is
+ * probed over TLS with its own client context (dp_tls_client: the same CA,
+ * SNI and name check as traffic, as Envoy does with the cluster's
+ * transport socket); a failed handshake fails the probe. The reason of the
+ * last failure goes into the endpoint_unhealthy log line. TCP and gRPC
+ * checks are not run: common/xds only emits HTTP ones (Traefik's
+ * loadBalancer.healthCheck).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +22,11 @@
 #include "common/log/log.h"
 #include "dataplane/proxy/proxy_int.h"
 #include "dataplane/table/table.h"
+#include "dataplane/tls/tls.h"
 
 #define HC_TICK_MS 50  /* due probes are started this often */
 #define HC_BUF     128 /* enough for the status line */
+#define HC_WHY     160 /* the reason of a failed probe */
 
 struct hc_target;
 
@@ -30,11 +39,13 @@ struct hc_ep {
     uv_timer_t timer;
     uv_connect_t conn;
     uv_write_t wr;
-    char buf[HC_BUF];
+    struct dp_tls_conn *tls; /* the probe's TLS, or NULL (plain) */
+    char buf[HC_BUF];        /* response plaintext */
     size_t len;
-    int handles;  /* open handles of the probe in flight */
-    bool busy;    /* a probe is in flight */
-    bool healthy; /* as last set in the state */
+    char why[HC_WHY]; /* why the last probe failed */
+    int handles;      /* open handles of the probe in flight */
+    bool busy;        /* a probe is in flight */
+    bool healthy;     /* as last set in the state */
     uint32_t ok_run, fail_run;
     uint64_t due; /* loop ms of the next probe */
 };
@@ -46,6 +57,7 @@ struct hc_target {
     struct dp_cluster_state *st; /* reference held */
     char *name;                  /* cluster, for logs */
     char *req;                   /* the probe request */
+    struct dp_tls_client *tls;   /* reference held; NULL: plain HTTP */
     size_t req_len;
     uint64_t interval_ms, timeout_ms;
     uint32_t healthy_th, unhealthy_th;
@@ -67,6 +79,7 @@ struct dp_proxy__hc {
     bool stopping;
     struct hc_target *targets;
     uint64_t checks, failures, unhealthy; /* atomics */
+    char rbuf[DP_PROXY__TLS_IN]; /* ciphertext, fed to a probe at once */
 };
 
 /* ==== targets ==== */
@@ -74,6 +87,7 @@ struct dp_proxy__hc {
 static void target_free(struct hc_target *t)
 {
     dp_cluster_state_unref(t->st);
+    dp_tls_client_unref(t->tls);
     free(t->name);
     free(t->req);
     free(t->eps);
@@ -95,6 +109,8 @@ static void ep_closed(uv_handle_t *h)
 
 static void probe_close(struct hc_ep *e)
 {
+    dp_tls_conn_free(e->tls);
+    e->tls = NULL;
     if (!uv_is_closing((uv_handle_t *)&e->tcp))
         uv_close((uv_handle_t *)&e->tcp, ep_closed);
     if (!uv_is_closing((uv_handle_t *)&e->timer))
@@ -157,6 +173,8 @@ static struct hc_target *target_new(struct dp_proxy__hc *hc,
     }
     t->st = dp_cluster_state_of(c);
     dp_cluster_state_ref(t->st);
+    if ((t->tls = c->tls) != NULL)
+        dp_tls_client_ref(t->tls);
     t->interval_ms = h->interval_ms;
     t->timeout_ms = h->timeout_ms;
     t->healthy_th = th(h->healthy_threshold);
@@ -194,6 +212,18 @@ static struct hc_target *target_find(struct dp_proxy__hc *hc,
     return t;
 }
 
+/* Keeps <t> and makes its next probes use <tls> (borrowed; may be NULL):
+ * every table compiles its own client context. */
+static void target_use_tls(struct hc_target *t, struct dp_tls_client *tls)
+{
+    t->keep = true;
+    if (t->tls == tls)
+        return;
+    dp_tls_client_unref(t->tls);
+    if ((t->tls = tls) != NULL)
+        dp_tls_client_ref(tls);
+}
+
 /* Under the proxy's table lock: keeps or creates a target per cluster. */
 static int sync_cb(const struct dp_table *tb, void *arg)
 {
@@ -213,7 +243,7 @@ static int sync_cb(const struct dp_table *tb, void *arg)
             hc->targets = t;
         }
         if (t != NULL)
-            t->keep = true;
+            target_use_tls(t, c->tls);
     }
     return 0;
 }
@@ -237,15 +267,19 @@ static void sync_targets(struct dp_proxy__hc *hc)
 
 /* ==== probes ==== */
 
-static void probe_done(struct hc_ep *e, bool ok)
+/* Ends the probe in flight: <why> NULL when it passed, else the reason
+ * (also in e->why). Marks the endpoint after enough results in a row. */
+static void probe_done(struct hc_ep *e, const char *why)
 {
     struct hc_target *t = e->tg;
     struct dp_proxy__hc *hc = t->hc;
+    bool ok = why == NULL;
     char a[CM_NET_ADDRSTRLEN];
 
     probe_close(e);
     e->due = uv_now(&hc->loop) + t->interval_ms;
     __atomic_add_fetch(&hc->checks, 1, __ATOMIC_RELAXED);
+    cm_net_format_addr((const struct sockaddr *)&e->addr, a, sizeof(a));
     if (ok) {
         e->fail_run = 0;
         e->ok_run++;
@@ -253,6 +287,8 @@ static void probe_done(struct hc_ep *e, bool ok)
         __atomic_add_fetch(&hc->failures, 1, __ATOMIC_RELAXED);
         e->ok_run = 0;
         e->fail_run++;
+        cm_log_debug("proxy", "health_check_failed",
+                     "cluster=%s endpoint=%s reason=\"%s\"", t->name, a, why);
     }
     if (e->healthy == ok ||
         (ok ? e->ok_run < t->healthy_th : e->fail_run < t->unhealthy_th))
@@ -260,9 +296,29 @@ static void probe_done(struct hc_ep *e, bool ok)
     e->healthy = ok;
     dp_cluster_state_set_healthy(t->st, e->idx, ok);
     __atomic_add_fetch(&hc->unhealthy, ok ? (uint64_t)-1 : 1, __ATOMIC_RELAXED);
-    cm_net_format_addr((const struct sockaddr *)&e->addr, a, sizeof(a));
-    cm_log_info("proxy", ok ? "endpoint_healthy" : "endpoint_unhealthy",
-                "cluster=%s endpoint=%s", t->name, a);
+    if (ok)
+        cm_log_info("proxy", "endpoint_healthy", "cluster=%s endpoint=%s",
+                    t->name, a);
+    else
+        cm_log_info("proxy", "endpoint_unhealthy",
+                    "cluster=%s endpoint=%s reason=\"%s\"", t->name, a, why);
+}
+
+/* Fails the probe in flight with a reason made from <fmt> (no quotes). */
+static void probe_fail(struct hc_ep *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void probe_fail(struct hc_ep *e, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(e->why, sizeof(e->why), fmt, ap);
+    va_end(ap);
+    for (char *q = e->why; *q != '\0'; q++)
+        if (*q == '"' || *q == '\r' || *q == '\n')
+            *q = '\'';
+    probe_done(e, e->why);
 }
 
 /* 2xx status line? 1 yes, 0 no, -1 need more bytes. */
@@ -275,6 +331,29 @@ static int status_ok(const char *b, size_t n)
     return b[9] == '2';
 }
 
+/* Judges the response bytes so far: true when the probe is over. */
+static bool probe_judge(struct hc_ep *e)
+{
+    int r = status_ok(e->buf, e->len);
+    size_t n = 0;
+
+    if (r == 1) {
+        probe_done(e, NULL);
+        return true;
+    }
+    if (r == 0) {
+        while (n < e->len && n < 40 && e->buf[n] != '\r' && e->buf[n] != '\n')
+            n++;
+        probe_fail(e, "status %.*s", (int)n, e->buf);
+        return true;
+    }
+    if (e->len == HC_BUF) {
+        probe_fail(e, "no status line in %d bytes", HC_BUF);
+        return true;
+    }
+    return false;
+}
+
 static void probe_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct hc_ep *e = h->data;
@@ -285,19 +364,15 @@ static void probe_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct hc_ep *e = s->data;
-    int r;
 
     if (n == 0 || uv_is_closing((uv_handle_t *)&e->tcp))
         return;
     if (n < 0) {
-        probe_done(e, false);
+        probe_fail(e, "read: %s before the status line", uv_strerror((int)n));
         return;
     }
     e->len += (size_t)n;
-    if ((r = status_ok(e->buf, e->len)) >= 0)
-        probe_done(e, r == 1);
-    else if (e->len == HC_BUF)
-        probe_done(e, false);
+    (void)probe_judge(e);
 }
 
 static void probe_written(uv_write_t *w, int status)
@@ -305,7 +380,98 @@ static void probe_written(uv_write_t *w, int status)
     struct hc_ep *e = w->data;
 
     if (status != 0 && !uv_is_closing((uv_handle_t *)&e->tcp))
-        probe_done(e, false);
+        probe_fail(e, "write: %s", uv_strerror(status));
+}
+
+/* ---- over TLS ---- */
+
+/* Sends what e->tls holds for the socket; false when the probe failed. */
+static bool tls_flush(struct hc_ep *e)
+{
+    int r = dp_proxy__tls_flush(e->tls, (uv_stream_t *)&e->tcp);
+
+    if (r < 0)
+        probe_fail(e, "write: %s", uv_strerror(r));
+    return r >= 0;
+}
+
+/* Advances the handshake (sending the request once it is done), then
+ * decrypts and judges the response. */
+static void tls_step(struct hc_ep *e)
+{
+    char err[CM_ERR_LEN] = "";
+    int r;
+
+    if (!dp_tls_conn_established(e->tls)) {
+        r = dp_tls_conn_handshake(e->tls, err, sizeof(err));
+        if (!tls_flush(e))
+            return;
+        if (r < 0) {
+            probe_fail(e, "TLS handshake: %s", err);
+            return;
+        }
+        if (r == 0)
+            return;
+        if (dp_tls_conn_write(e->tls, e->tg->req, e->tg->req_len) != 0) {
+            probe_fail(e, "TLS write failed");
+            return;
+        }
+        if (!tls_flush(e))
+            return;
+    }
+    while ((r = dp_tls_conn_read(e->tls, e->buf + e->len, HC_BUF - e->len)) >
+               0 &&
+           r != DP_TLS_CLOSED) {
+        e->len += (size_t)r;
+        if (probe_judge(e))
+            return;
+    }
+    if (r != 0)
+        probe_fail(e, "TLS: %s before the status line",
+                   r == DP_TLS_CLOSED ? "close_notify" : "read error");
+    else
+        (void)tls_flush(e); /* alerts, key updates */
+}
+
+/* Ciphertext goes through the checker's one buffer: fed at once. */
+static void tls_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct hc_ep *e = h->data;
+
+    *b = uv_buf_init(e->tg->hc->rbuf, sizeof(e->tg->hc->rbuf));
+}
+
+static void tls_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct hc_ep *e = s->data;
+
+    if (n == 0 || uv_is_closing((uv_handle_t *)&e->tcp))
+        return;
+    if (n < 0) {
+        probe_fail(e, "read: %s %s", uv_strerror((int)n),
+                   dp_tls_conn_established(e->tls)
+                       ? "before the status line"
+                       : "during the TLS handshake");
+        return;
+    }
+    if (dp_tls_conn_feed(e->tls, b->base, (size_t)n) != 0) {
+        probe_fail(e, "out of memory");
+        return;
+    }
+    tls_step(e);
+}
+
+static void tls_begin(struct hc_ep *e)
+{
+    if ((e->tls = dp_tls_conn_client(e->tg->tls)) == NULL) {
+        probe_fail(e, "out of memory");
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&e->tcp, tls_alloc, tls_read) != 0) {
+        probe_fail(e, "cannot read");
+        return;
+    }
+    tls_step(e); /* the ClientHello */
 }
 
 static void probe_connected(uv_connect_t *c, int status)
@@ -315,21 +481,34 @@ static void probe_connected(uv_connect_t *c, int status)
 
     if (uv_is_closing((uv_handle_t *)&e->tcp))
         return;
-    if (status != 0 ||
-        uv_write(&e->wr, (uv_stream_t *)&e->tcp, &b, 1, probe_written) != 0 ||
+    if (status != 0) {
+        probe_fail(e, "connect: %s", uv_strerror(status));
+        return;
+    }
+    if (e->tg->tls != NULL) {
+        tls_begin(e);
+        return;
+    }
+    if (uv_write(&e->wr, (uv_stream_t *)&e->tcp, &b, 1, probe_written) != 0 ||
         uv_read_start((uv_stream_t *)&e->tcp, probe_alloc, probe_read) != 0)
-        probe_done(e, false);
+        probe_fail(e, "cannot write or read");
 }
 
 static void probe_timeout(uv_timer_t *h)
 {
-    probe_done(h->data, false);
+    struct hc_ep *e = h->data;
+
+    probe_fail(
+        e, "timeout after %llu ms%s", (unsigned long long)e->tg->timeout_ms,
+        e->tls != NULL && !dp_tls_conn_established(e->tls) ? " (TLS handshake)"
+                                                           : "");
 }
 
 static void probe_start(struct hc_ep *e)
 {
     struct hc_target *t = e->tg;
     uv_loop_t *loop = &t->hc->loop;
+    int r;
 
     e->len = 0;
     e->busy = true;
@@ -339,9 +518,10 @@ static void probe_start(struct hc_ep *e)
     uv_timer_init(loop, &e->timer);
     e->tcp.data = e->timer.data = e->conn.data = e->wr.data = e;
     uv_timer_start(&e->timer, probe_timeout, t->timeout_ms, 0);
-    if (uv_tcp_connect(&e->conn, &e->tcp, (const struct sockaddr *)&e->addr,
-                       probe_connected) != 0)
-        probe_done(e, false);
+    if ((r = uv_tcp_connect(&e->conn, &e->tcp,
+                            (const struct sockaddr *)&e->addr,
+                            probe_connected)) != 0)
+        probe_fail(e, "connect: %s", uv_strerror(r));
 }
 
 static void on_tick(uv_timer_t *h)

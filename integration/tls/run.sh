@@ -7,7 +7,9 @@
 # (h2 preferred, http/1.1 when asked; curl --http2 gets HTTP/2 in both
 # modes), session resumption, X-Forwarded-Proto, https backends (openssl
 # s_server) verified with the right CA, refused with the wrong one, the
-# explicit insecureSkipVerify. Part 2, a control node (embedded Redis) and
+# explicit insecureSkipVerify, active health checks over TLS (healthy,
+# down when the backend stops, up when it returns; a backend whose
+# certificate another CA signed is unhealthy). Part 2, a control node (embedded Redis) and
 # a data node over xDS/SDS: traefikeectl create/get/delete tls-cert, a
 # rotation while a keep-alive TLS connection stays open.
 #
@@ -60,12 +62,19 @@ C=$TMP/certs
 sh dataplane/tls/testdata/gen.sh "$C" || { echo "FAIL certs"; exit 1; }
 
 P_TLS=$(freeport); P_WEB=$(freeport); P_W=$(freeport); P_S=$(freeport)
-P_ADMIN=$(freeport)
+P_ADMIN=$(freeport); P_S2=$(freeport)
 "$WHOAMI" --addr "127.0.0.1:$P_W" --name w1 >"$TMP/whoami.log" 2>&1 &
 PIDS+=($!)
 openssl s_server -accept "$P_S" -cert "$C/ip.crt" -key "$C/ip.key" -www -quiet \
     >"$TMP/s_server.log" 2>&1 &
 PIDS+=($!)
+s_server2() { # the health-checked https backend, stopped and restarted
+    openssl s_server -accept "$P_S2" -cert "$C/ip.crt" -key "$C/ip.key" -www -quiet \
+        >>"$TMP/s_server2.log" 2>&1 &
+    S2=$!
+    PIDS+=($S2)
+}
+s_server2
 
 config() { # config CERT_A: the document, with a.test from CERT_A
     cat <<YAML
@@ -79,12 +88,24 @@ http:
     ca: {rule: "PathPrefix(\`/ca\`)", service: ca, entryPoints: [web]}
     wrong: {rule: "PathPrefix(\`/wrong\`)", service: wrong, entryPoints: [web]}
     skip: {rule: "PathPrefix(\`/skip\`)", service: skip, entryPoints: [web]}
+    hc: {rule: "PathPrefix(\`/hc\`)", service: hc, entryPoints: [web]}
+    hcwrong: {rule: "PathPrefix(\`/hw\`)", service: hcwrong, entryPoints: [web]}
   services:
     app: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_W"}]}}
     sys: {loadBalancer: {servers: [{url: "https://127.0.0.1:$P_S"}]}}
     ca: {loadBalancer: {serversTransport: ca, servers: [{url: "https://127.0.0.1:$P_S"}]}}
     wrong: {loadBalancer: {serversTransport: wrong, servers: [{url: "https://127.0.0.1:$P_S"}]}}
     skip: {loadBalancer: {serversTransport: skip, servers: [{url: "https://127.0.0.1:$P_S"}]}}
+    hc:
+      loadBalancer:
+        serversTransport: ca
+        servers: [{url: "https://127.0.0.1:$P_S2"}]
+        healthCheck: {path: /health, interval: 200ms, timeout: 1s}
+    hcwrong:
+      loadBalancer:
+        serversTransport: wrong
+        servers: [{url: "https://127.0.0.1:$P_S"}]
+        healthCheck: {path: /health, interval: 200ms, timeout: 1s}
   serversTransports:
     ca: {rootCAs: [$C/ca.crt]}
     wrong: {rootCAs: [$C/other-ca.crt]}
@@ -158,6 +179,30 @@ grep -q '^Reused' "$TMP/resume.out" && ok session-resumption || fail session-res
 [ "$(code_web /skip)" = 200 ] && ok upstream-insecure-skip-verify || fail upstream-insecure-skip-verify
 grep -q 'upstream_tls_failed.*certificate verify failed' "$TMP/dp.log" && ok upstream-failure-logged ||
     fail upstream-failure-logged
+
+# active health checks over TLS, verified like traffic (admin /stats:
+# "healthy" per endpoint; the reason of a failure in the log). A cluster
+# whose every endpoint is down is still tried (Envoy's panic mode): 502.
+hc_state() { # hc_state CLUSTER: true / false, from the admin's /stats
+    curl -s --max-time 5 "http://127.0.0.1:$P_ADMIN/stats" |
+        python3 -c 'import json,sys; print(str([e["healthy"] for e in json.load(sys.stdin)["endpoints"] if e["cluster"] == sys.argv[1]][0]).lower())' "$1"
+}
+hc_is() { [ "$(hc_state "$1")" = "$2" ]; }
+hc_logged() { grep -q "$1" "$TMP/dp.log"; }
+sleep 1 # five probe intervals
+hc_is hc true && ! hc_logged 'endpoint_unhealthy cluster=hc ' && [ "$(code_web /hc)" = 200 ] &&
+    ok hc-https-healthy || fail hc-https-healthy "$(hc_state hc) $(code_web /hc) $(grep -m1 'cluster=hc ' "$TMP/dp.log")"
+kill "$S2"; wait "$S2" 2>/dev/null
+wait_for 5 hc_is hc false && hc_logged 'endpoint_unhealthy cluster=hc .*reason="connect: connection refused"' &&
+    ok hc-https-down-when-stopped ||
+    fail hc-https-down-when-stopped "$(hc_state hc) $(code_web /hc) $(grep -m1 'cluster=hc ' "$TMP/dp.log")"
+s_server2
+wait_for 5 hc_is hc true && hc_logged 'endpoint_healthy cluster=hc ' && [ "$(code_web /hc)" = 200 ] &&
+    ok hc-https-back-when-restarted || fail hc-https-back-when-restarted "$(hc_state hc) $(code_web /hc)"
+wait_for 5 hc_is hcwrong false &&
+    hc_logged 'endpoint_unhealthy cluster=hcwrong .*reason="TLS handshake: certificate verify failed' &&
+    ok hc-https-other-ca-unhealthy ||
+    fail hc-https-other-ca-unhealthy "$(hc_state hcwrong) $(code_web /hw) $(grep -m1 'cluster=hcwrong' "$TMP/dp.log")"
 
 # rotation by SIGHUP while a keep-alive TLS connection stays open: the
 # old connection keeps its certificate and works, new ones get the new
