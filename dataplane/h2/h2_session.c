@@ -720,10 +720,14 @@ void dp_h2_set_user(struct dp_h2_session *s, int32_t sid, void *user)
         st->user = user;
 }
 
-/* nghttp2_nv views of <f> (copied by nghttp2 on submit). */
-static nghttp2_nv *nv_of(const struct dp_h2_field *f, size_t n)
+#define NV_STACK 32 /* fields converted on the stack */
+
+/* nghttp2_nv views of <f> (copied by nghttp2 on submit), in <stack>
+ * (NV_STACK entries) when they fit, else returns new; free with nv_free(). */
+static nghttp2_nv *nv_of(const struct dp_h2_field *f, size_t n,
+                         nghttp2_nv *stack)
 {
-    nghttp2_nv *nv = calloc(n ? n : 1, sizeof(*nv));
+    nghttp2_nv *nv = n <= NV_STACK ? stack : calloc(n, sizeof(*nv));
 
     if (nv == NULL)
         return NULL;
@@ -737,16 +741,23 @@ static nghttp2_nv *nv_of(const struct dp_h2_field *f, size_t n)
     return nv;
 }
 
+static void nv_free(nghttp2_nv *nv, const nghttp2_nv *stack)
+{
+    if (nv != stack)
+        free(nv);
+}
+
 int32_t dp_h2_request(struct dp_h2_session *s, const struct dp_h2_field *f,
                       size_t n, bool end, void *user)
 {
-    nghttp2_nv *nv = nv_of(f, n);
+    nghttp2_nv stack[NV_STACK];
+    nghttp2_nv *nv = nv_of(f, n, stack);
     nghttp2_data_provider dp;
     struct h2s *st = stream_alloc(s);
     int32_t sid;
 
     if (nv == NULL || st == NULL) {
-        free(nv);
+        nv_free(nv, stack);
         if (st != NULL)
             stream_free(s, st);
         return GW_ENOMEM;
@@ -756,7 +767,7 @@ int32_t dp_h2_request(struct dp_h2_session *s, const struct dp_h2_field *f,
     dp.source.ptr = st;
     dp.read_callback = cb_read;
     sid = nghttp2_submit_request(s->ng, NULL, nv, n, end ? NULL : &dp, st);
-    free(nv);
+    nv_free(nv, stack);
     if (sid < 0) {
         stream_free(s, st);
         return GW_EIO;
@@ -769,18 +780,18 @@ int dp_h2_respond(struct dp_h2_session *s, int32_t sid,
                   const struct dp_h2_field *f, size_t n, bool end)
 {
     struct h2s *st = stream_of(s, sid);
-    nghttp2_nv *nv;
+    nghttp2_nv stack[NV_STACK], *nv;
     nghttp2_data_provider dp;
     int r;
 
-    if (st == NULL || (nv = nv_of(f, n)) == NULL)
+    if (st == NULL || (nv = nv_of(f, n, stack)) == NULL)
         return GW_EINVAL;
     dp.source.ptr = st;
     dp.read_callback = cb_read;
     st->responded = true;
     st->provider = !end;
     r = nghttp2_submit_response(s->ng, sid, nv, n, end ? NULL : &dp);
-    free(nv);
+    nv_free(nv, stack);
     return r == 0 ? 0 : GW_EIO;
 }
 
@@ -803,8 +814,9 @@ int dp_h2_write(struct dp_h2_session *s, int32_t sid, const void *p, size_t n)
     if (st->ob_off > 0 && st->ob_off == st->ob_len)
         st->ob_off = st->ob_len = 0;
     if (st->ob_len + n > st->ob_cap) {
+        /* first 1 KiB: most bodies fit, and malloc serves it fastest */
         size_t live = st->ob_len - st->ob_off,
-               cap = st->ob_cap ? st->ob_cap : 4096;
+               cap = st->ob_cap ? st->ob_cap : 1024;
         uint8_t *q;
         if (live > 0)
             memmove(st->ob, st->ob + st->ob_off, live);

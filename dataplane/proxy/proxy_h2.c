@@ -10,6 +10,7 @@
  * deadlines. Streams are routed after each read, so a stream reset in the
  * same read costs nothing upstream. Runs on the connection's worker.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #define H2_CODE_CANCEL   8
 #define H2_CODE_INTERNAL 2
 #define H2_CODE_REFUSED  7
+#define H2_SPARE         8 /* closed streams kept for reuse per connection */
 
 /* Stream states. */
 enum {
@@ -43,17 +45,24 @@ struct dp_proxy__h2 {
     bool goaway;    /* drain: GOAWAY sent */
     bool lingering; /* session over: FIN sent, input discarded a while */
     bool later;     /* a flush is due at the end of this loop iteration */
+    /* Closed streams wait in <dead> until flush_cb (nothing in this loop
+     * iteration still points at them), then up to H2_SPARE of them are
+     * kept in <spare> for the next streams (no malloc, no timer init and
+     * close per stream); an idle connection keeps none. */
+    struct h2st *dead, *spare;
+    uint32_t n_spare;
     /* Frames queued by the events of one loop iteration (responses from
      * many upstreams, timers) leave in one write, after the poll phase.
      * Frees <h> when closed (dp_proxy__h2_free). */
     uv_check_t flush;
 };
 
-/* One client stream. Freed when its timer handle has closed. */
+/* One client stream. Freed when its timer handle has closed; recycled
+ * (everything after the timer zeroed) while its connection is busy. */
 struct h2st {
+    uv_timer_t timer;       /* first: kept when recycled; deadline, delay */
     struct dp_proxy__h2 *h; /* NULL once closed */
     struct h2st *prev, *next;
-    uv_timer_t timer; /* route/grpc deadline, rateLimit delay */
     int32_t sid;
     uint8_t state;
     bool req_end;   /* client END_STREAM */
@@ -133,15 +142,72 @@ static int io_send(void *arg, const uint8_t *p, size_t n)
 
 /* ==== stream lifetime ==== */
 
-static void st_freed(uv_handle_t *hd)
+/* Frees what a closed stream's fields own. */
+static void st_clear(struct h2st *st)
 {
-    struct h2st *st = hd->data;
-
     free(st->sb.p);
     free(st->drops);
     free(st->rin.p);
     free(st->h1head);
+}
+
+static void st_freed(uv_handle_t *hd)
+{
+    struct h2st *st = hd->data;
+
+    st_clear(st);
     free(st);
+}
+
+/* Closes the timers of the streams in list <st> (linked by next): each is
+ * freed when its timer closed. */
+static void st_free_list(struct h2st *st)
+{
+    struct h2st *next;
+
+    for (; st != NULL; st = next) {
+        next = st->next;
+        uv_close((uv_handle_t *)&st->timer, st_freed);
+    }
+}
+
+/* A stream for <h>: a spare one reset, or a new one (timer initialised);
+ * NULL when out of memory. */
+static struct h2st *st_take(struct dp_proxy__h2 *h)
+{
+    struct h2st *st = h->spare;
+
+    if (st != NULL) {
+        h->spare = st->next;
+        h->n_spare--;
+        st_clear(st);
+        memset((char *)st + offsetof(struct h2st, h), 0,
+               sizeof(*st) - offsetof(struct h2st, h));
+        return st;
+    }
+    if ((st = calloc(1, sizeof(*st))) == NULL)
+        return NULL;
+    uv_timer_init(&h->c->w->w.loop, &st->timer);
+    st->timer.data = st;
+    return st;
+}
+
+/* Moves the streams closed in this loop iteration to the spares (up to
+ * H2_SPARE, the others are freed). */
+static void st_recycle(struct dp_proxy__h2 *h)
+{
+    while (h->dead != NULL) {
+        struct h2st *st = h->dead;
+        h->dead = st->next;
+        st->next = NULL;
+        if (h->n_spare >= H2_SPARE) {
+            st_free_list(st);
+            continue;
+        }
+        st->next = h->spare;
+        h->spare = st;
+        h->n_spare++;
+    }
 }
 
 /* Drops the upstream side: an HTTP/1 connection goes back to its pool
@@ -181,7 +247,15 @@ static void st_free(struct h2st *st)
         dp_h2_set_user(h->s, st->sid, NULL);
     }
     st->h = NULL;
-    uv_close((uv_handle_t *)&st->timer, st_freed);
+    if (h == NULL) {
+        uv_close((uv_handle_t *)&st->timer, st_freed);
+        return;
+    }
+    uv_timer_stop(&st->timer);
+    st->prev = NULL;
+    st->next = h->dead;
+    h->dead = st;
+    h2_later(h); /* flush_cb recycles it */
 }
 
 /* ==== answers ==== */
@@ -484,8 +558,8 @@ static int h1_build_head(struct h2st *st)
     st->up_chunked = st->head->content_length < 0 &&
                      !(st->req_end && st->rin.end == st->rin.start);
     o.chunked = st->up_chunked;
-    /* most heads fit 4 KiB; a larger one is written again */
-    for (size_t cap = 4096; cap <= H2_HEAD_MAX; cap *= 4) {
+    /* most heads fit 1 KiB (malloc's fast path); larger: written again */
+    for (size_t cap = 1024; cap <= H2_HEAD_MAX; cap *= 4) {
         char *p = realloc(st->h1head, cap);
         if (p == NULL)
             return GW_ENOMEM;
@@ -1061,7 +1135,7 @@ static int on_headers(void *arg, int32_t sid, void *user,
             st->trl = hd;
         return 0;
     }
-    if (h->goaway || (st = calloc(1, sizeof(*st))) == NULL)
+    if (h->goaway || (st = st_take(h)) == NULL)
         return -1;
     st->h = h;
     st->sid = sid;
@@ -1070,8 +1144,6 @@ static int on_headers(void *arg, int32_t sid, void *user,
     ct = dp_h2_find(hd, "content-type", 12);
     st->grpc = ct != NULL && ct->value.len >= 16 &&
                memcmp(ct->value.p, "application/grpc", 16) == 0;
-    uv_timer_init(&h->c->w->w.loop, &st->timer);
-    st->timer.data = st;
     st->next = h->streams;
     if (h->streams != NULL)
         h->streams->prev = st;
@@ -1184,6 +1256,7 @@ static void flush_cb(uv_check_t *t)
 
     uv_check_stop(&h->flush);
     h->later = false;
+    st_recycle(h);
     if (h->c == NULL || h->c->state != DP_PROXY__S_H2)
         return;
     dp_h2_flush(h->s);
@@ -1211,6 +1284,11 @@ static void h2_check(struct dp_proxy__h2 *h)
             return; /* h2_written comes back here */
         h2_linger(h);
         return;
+    }
+    if (h->n == 0 && h->spare != NULL) { /* idle: keep no stream */
+        st_free_list(h->spare);
+        h->spare = NULL;
+        h->n_spare = 0;
     }
     if (h->n == 0 && !uv_is_active((uv_handle_t *)&c->timer))
         uv_timer_start(&c->timer, idle_cb,
@@ -1326,5 +1404,8 @@ void dp_proxy__h2_free(struct dp_proxy__h2 *h)
     dp_h2_session_free(h->s);
     h->s = NULL;
     h->c = NULL;
+    st_free_list(h->dead);
+    st_free_list(h->spare);
+    h->dead = h->spare = NULL;
     uv_close((uv_handle_t *)&h->flush, h2_freed);
 }
