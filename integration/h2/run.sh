@@ -14,29 +14,10 @@
 #   integration/h2/run.sh            (DP_ASAN=1: ASan+UBSan build)
 #
 # Prints "ok <case>" / "FAIL <case>"; exits non-zero if any case failed.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
+NAME=h2-it
+. "$(dirname "$0")/../lib.sh"
 HERE=$ROOT/integration/h2
-TMP=$(mktemp -d /tmp/h2-it.XXXXXX)
-PIDS=()
-FAILS=0
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
-}
 # Runs a helper that prints ok/FAIL lines itself; counts its FAILs.
 lines() {
     local out
@@ -46,35 +27,16 @@ lines() {
 }
 
 # ---- build ----
-BAZEL_FLAGS=()
-if [ -n "${DP_ASAN:-}" ]; then
-    BAZEL_FLAGS=(--config=asan)
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
-    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-fi
-bazel build "${BAZEL_FLAGS[@]}" //dataplane //tools/whoami >"$TMP/build.log" 2>&1 ||
-    { cat "$TMP/build.log"; echo "FAIL build"; exit 1; }
-BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
+[ -n "${DP_ASAN:-}" ] && use_sanitizers
+build //dataplane //tools/whoami
 DP=$BIN/dataplane/dataplane
 WHOAMI=$BIN/tools/whoami/whoami
-PY=/usr/bin/python3
 
-freeport() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_G=$(freeport)
 P_ADMIN=$(freeport); P_DEAD=$(freeport); P_H2=$(freeport); P_TLS=$(freeport)
 C=$TMP/certs
 sh "$ROOT/dataplane/tls/testdata/gen.sh" "$C" || { echo "FAIL certs"; exit 1; }
 URL=http://127.0.0.1:$P_WEB
-
-wait_port() { # wait_port PORT: up to 10 s
-    for _ in $(seq 100); do
-        $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 cat >"$TMP/config.yaml" <<CFG
 entryPoints:
@@ -102,8 +64,8 @@ tls:
     - {certFile: $C/wild.crt, keyFile: $C/wild.key}
 CFG
 
-"$WHOAMI" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
-"$WHOAMI" --addr "127.0.0.1:$P_B" --name B >"$TMP/b.log" 2>&1 & PIDS+=($!)
+start_whoami A "$P_A"
+start_whoami B "$P_B"
 start_grpc() {
     node "$HERE/grpc_server.js" "$P_G" G >>"$TMP/g.log" 2>&1 & GPID=$!
     PIDS+=($GPID)
@@ -117,7 +79,7 @@ PIDS+=($DPID)
 wait_port "$P_WEB" && wait_port "$P_TLS" && wait_port "$P_A" && wait_port "$P_B" ||
     { fail start; exit 1; }
 
-rss() { awk '/VmRSS/ {print $2}' "/proc/$DPID/status"; }
+rss() { kb "$DPID" VmRSS; }
 cpu() { awk '{print $14 + $15}' "/proc/$DPID/stat"; } # clock ticks
 
 # ---- HTTP/2 to HTTP/1.1 backends ----
