@@ -7,9 +7,12 @@
  * WAIT comes back after a failover sign from the sentinels (or a moment
  * when too few of them could be heard) is reported CP_STORE_EUNSURE: the
  * replica that acknowledged it may be about to follow a new master that
- * does not have it. Runs on the store's loop.
+ * does not have it. Also the confirmed script write every writer queues,
+ * and the leader's fenced write on top of it (admin hash, tokens,
+ * revocations). Runs on the store's loop.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/err/err.h"
@@ -116,4 +119,90 @@ void cp_store__confirm_write(struct cp_store *s, struct cp_store__confirm *c,
         c->wstatus = status;
     if (--c->pending == 0)
         proceed(s, c);
+}
+
+int cp_store__eval_confirmed(struct cp_store *s, enum cp_store__script script,
+                             int nkeys, int nargs, const char **args,
+                             const size_t *lens, cp_store__reply_fn fn,
+                             struct cp_store__confirm *c,
+                             cp_store__confirm_fn done)
+{
+    int rc = cp_store__eval(s, script, nkeys, nargs, args, lens,
+                            s->cmd_timeout_ms, fn, c);
+
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    cp_store__confirm_start(s, c, done);
+    return GW_OK;
+}
+
+/* ==== fenced writes ==== */
+
+struct fenced_op {
+    struct cp_store__confirm confirm; /* first: the op is found from it */
+    cp_store_done_cb cb;
+    void *arg;
+    const char *what;
+};
+
+/* A fenced write's own reply: {1} written, {0} kept, or an error. */
+static int fenced_status(const redisReply *r, const char *what)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        cm_log_warn(CP_STORE__MOD, "write_refused", "what=%s err=\"%s\"", what,
+                    r->str);
+        return strstr(r->str, "stale epoch") ? CP_STORE_ESTALE : GW_EPROTO;
+    }
+    if (r->type != REDIS_REPLY_INTEGER)
+        return GW_EPROTO;
+    return r->integer == 0 ? CP_STORE_EEXIST : GW_OK;
+}
+
+static void fenced_confirmed(struct cp_store *s, struct cp_store__confirm *c,
+                             int status, int replicas)
+{
+    struct fenced_op *op = (struct fenced_op *)c;
+
+    op->cb(s, status, op->arg);
+    free(op);
+}
+
+static void on_fenced(struct cp_store *s, int status, redisReply *r, void *arg)
+{
+    struct fenced_op *op = arg;
+
+    if (status == 0)
+        status = fenced_status(r, op->what);
+    cp_store__confirm_write(s, &op->confirm, status);
+}
+
+int cp_store__fenced_write(struct cp_store *s, enum cp_store__script script,
+                           int nkeys, int nargs, const char **args,
+                           size_t *lens, const char *what, cp_store_done_cb cb,
+                           void *arg)
+{
+    char e[24];
+    struct fenced_op *op;
+    int rc;
+
+    if (!s->leader)
+        return CP_STORE_ENOTLEADER;
+    rc = cp_store__write_gate(s);
+    if (rc != 0)
+        return rc;
+    snprintf(e, sizeof(e), "%llu", (unsigned long long)s->epoch);
+    args[0] = s->k_epoch;
+    args[nkeys] = e;
+    for (int i = 0; i < nargs; i++)
+        lens[i] = strlen(args[i]);
+    op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return GW_ENOMEM;
+    op->cb = cb;
+    op->arg = arg;
+    op->what = what;
+    return cp_store__eval_confirmed(s, script, nkeys, nargs, args, lens,
+                                    on_fenced, &op->confirm, fenced_confirmed);
 }

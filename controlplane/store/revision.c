@@ -140,14 +140,8 @@ int cp_store_put_revision_at(struct cp_store *s, uint64_t epoch,
         return GW_ENOMEM;
     op->cb = cb;
     op->arg = arg;
-    rc = cp_store__eval(s, CP_STORE__S_PUT, 4, 10, args, lens,
-                        s->cmd_timeout_ms, on_put, op);
-    if (rc != 0) {
-        free(op);
-        return rc;
-    }
-    cp_store__confirm_start(s, &op->confirm, put_confirmed);
-    return GW_OK;
+    return cp_store__eval_confirmed(s, CP_STORE__S_PUT, 4, 10, args, lens,
+                                    on_put, &op->confirm, put_confirmed);
 }
 
 int cp_store_put_revision(struct cp_store *s, const void *doc, size_t len,
@@ -249,7 +243,6 @@ int cp_store_list_revisions(struct cp_store *s, cp_store_list_cb cb, void *arg)
 {
     const char *argv[4] = {"LRANGE", s->k_history, "0", "-1"};
     struct read_op *op;
-    int rc;
 
     if (!cp_store__ready(s))
         return CP_STORE_EDOWN;
@@ -258,9 +251,5 @@ int cp_store_list_revisions(struct cp_store *s, cp_store_list_cb cb, void *arg)
         return GW_ENOMEM;
     op->cb.list = cb;
     op->arg = arg;
-    rc = cp_store__conn_cmd(&s->cmd, s->cmd_timeout_ms, on_list, op, 4, argv,
-                            NULL);
-    if (rc != 0)
-        free(op);
-    return rc;
+    return cp_store__send(s, on_list, op, 4, argv);
 }

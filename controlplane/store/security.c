@@ -42,82 +42,6 @@ static int parse_i64(const char *s, int64_t *out)
     return GW_OK;
 }
 
-/* A fenced write's own reply: {1} written, {0} kept, or an error. */
-static int fenced_status(const redisReply *r, const char *what)
-{
-    if (r->type == REDIS_REPLY_ERROR) {
-        cm_log_warn(CP_STORE__MOD, "write_refused", "what=%s err=\"%s\"", what,
-                    r->str);
-        return strstr(r->str, "stale epoch") ? CP_STORE_ESTALE : GW_EPROTO;
-    }
-    if (r->type != REDIS_REPLY_INTEGER)
-        return GW_EPROTO;
-    return r->integer == 0 ? CP_STORE_EEXIST : GW_OK;
-}
-
-/* ==== fenced, confirmed writes (tokens, revocations) ==== */
-
-struct fenced_op {
-    struct cp_store__confirm confirm; /* first: the op is found from it */
-    cp_store_done_cb cb;
-    void *arg;
-    const char *what;
-};
-
-static void fenced_confirmed(struct cp_store *s, struct cp_store__confirm *c,
-                             int status, int replicas)
-{
-    struct fenced_op *op = (struct fenced_op *)c;
-
-    op->cb(s, status, op->arg);
-    free(op);
-}
-
-static void on_fenced(struct cp_store *s, int status, redisReply *r, void *arg)
-{
-    struct fenced_op *op = arg;
-
-    if (status == 0)
-        status = fenced_status(r, op->what);
-    cp_store__confirm_write(s, &op->confirm, status);
-}
-
-/* Runs <script> with args[0] = epoch key, and the epoch as the first ARGV
- * (args[nkeys], filled here); <cb> gets the confirmed result. */
-static int fenced_write(struct cp_store *s, enum cp_store__script script,
-                        int nkeys, int nargs, const char **args, size_t *lens,
-                        const char *what, cp_store_done_cb cb, void *arg)
-{
-    char e[24];
-    struct fenced_op *op;
-    int rc;
-
-    if (!s->leader)
-        return CP_STORE_ENOTLEADER;
-    rc = cp_store__write_gate(s);
-    if (rc != 0)
-        return rc;
-    snprintf(e, sizeof(e), "%llu", (unsigned long long)s->epoch);
-    args[0] = s->k_epoch;
-    args[nkeys] = e;
-    for (int i = 0; i < nargs; i++)
-        lens[i] = strlen(args[i]);
-    op = calloc(1, sizeof(*op));
-    if (op == NULL)
-        return GW_ENOMEM;
-    op->cb = cb;
-    op->arg = arg;
-    op->what = what;
-    rc = cp_store__eval(s, script, nkeys, nargs, args, lens, s->cmd_timeout_ms,
-                        on_fenced, op);
-    if (rc != 0) {
-        free(op);
-        return rc;
-    }
-    cp_store__confirm_start(s, &op->confirm, fenced_confirmed);
-    return GW_OK;
-}
-
 /* ==== CA ==== */
 
 struct ca_op {
@@ -174,7 +98,6 @@ int cp_store_get_ca(struct cp_store *s, cp_store_ca_cb cb, void *arg)
 {
     const char *argv[5] = {"HMGET", s->k_ca, "cert", "key", "created"};
     struct ca_op *op;
-    int rc;
 
     if (!cp_store__ready(s))
         return CP_STORE_EDOWN;
@@ -183,11 +106,7 @@ int cp_store_get_ca(struct cp_store *s, cp_store_ca_cb cb, void *arg)
         return GW_ENOMEM;
     op->cb = cb;
     op->arg = arg;
-    rc = cp_store__conn_cmd(&s->cmd, s->cmd_timeout_ms, on_get_ca, op, 5, argv,
-                            NULL);
-    if (rc != 0)
-        free(op);
-    return rc;
+    return cp_store__send(s, on_get_ca, op, 5, argv);
 }
 
 static void ca_confirmed(struct cp_store *s, struct cp_store__confirm *c,
@@ -248,14 +167,8 @@ int cp_store_create_ca(struct cp_store *s, const struct cp_store_ca *ca,
         return GW_ENOMEM;
     op->cb = cb;
     op->arg = arg;
-    rc = cp_store__eval(s, CP_STORE__S_CA_CREATE, 1, 4, args, lens,
-                        s->cmd_timeout_ms, on_create_ca, op);
-    if (rc != 0) {
-        free(op);
-        return rc;
-    }
-    cp_store__confirm_start(s, &op->confirm, ca_confirmed);
-    return GW_OK;
+    return cp_store__eval_confirmed(s, CP_STORE__S_CA_CREATE, 1, 4, args, lens,
+                                    on_create_ca, &op->confirm, ca_confirmed);
 }
 
 /* ==== tokens ==== */
@@ -293,7 +206,6 @@ int cp_store_get_tokens(struct cp_store *s, cp_store_tokens_cb cb, void *arg)
     const char *argv[6] = {"HMGET", s->k_tokens,      "control",
                            "data",  "control_sealed", "data_sealed"};
     struct read_op *op;
-    int rc;
 
     if (!cp_store__ready(s))
         return CP_STORE_EDOWN;
@@ -302,11 +214,7 @@ int cp_store_get_tokens(struct cp_store *s, cp_store_tokens_cb cb, void *arg)
         return GW_ENOMEM;
     op->cb.tokens = cb;
     op->arg = arg;
-    rc = cp_store__conn_cmd(&s->cmd, s->cmd_timeout_ms, on_get_tokens, op, 6,
-                            argv, NULL);
-    if (rc != 0)
-        free(op);
-    return rc;
+    return cp_store__send(s, on_get_tokens, op, 6, argv);
 }
 
 int cp_store_set_tokens(struct cp_store *s, const struct cp_store_tokens *t,
@@ -325,8 +233,8 @@ int cp_store_set_tokens(struct cp_store *s, const struct cp_store_tokens *t,
     if (t->control == NULL || t->data == NULL || *t->control == '\0' ||
         *t->data == '\0')
         return GW_EINVAL;
-    return fenced_write(s, CP_STORE__S_TOKENS_SET, 2, 8, args, lens, "tokens",
-                        cb, arg);
+    return cp_store__fenced_write(s, CP_STORE__S_TOKENS_SET, 2, 8, args, lens,
+                                  "tokens", cb, arg);
 }
 
 /* ==== revocations ==== */
@@ -363,7 +271,6 @@ int cp_store_list_revoked(struct cp_store *s, cp_store_revoked_cb cb, void *arg)
 {
     const char *argv[2] = {"HGETALL", s->k_revoked};
     struct read_op *op;
-    int rc;
 
     if (!cp_store__ready(s))
         return CP_STORE_EDOWN;
@@ -372,11 +279,7 @@ int cp_store_list_revoked(struct cp_store *s, cp_store_revoked_cb cb, void *arg)
         return GW_ENOMEM;
     op->cb.revoked = cb;
     op->arg = arg;
-    rc = cp_store__conn_cmd(&s->cmd, s->cmd_timeout_ms, on_list_revoked, op, 2,
-                            argv, NULL);
-    if (rc != 0)
-        free(op);
-    return rc;
+    return cp_store__send(s, on_list_revoked, op, 2, argv);
 }
 
 int cp_store_revoke(struct cp_store *s, const char *role, const char *id,
@@ -395,8 +298,8 @@ int cp_store_revoke(struct cp_store *s, const char *role, const char *id,
     sprintf(field, "%s/%s", role, id);
     snprintf(when, sizeof(when), "%lld", (long long)at);
     args[3] = field;
-    rc = fenced_write(s, CP_STORE__S_REVOKE, 2, 5, args, lens, "revoke", cb,
-                      arg);
+    rc = cp_store__fenced_write(s, CP_STORE__S_REVOKE, 2, 5, args, lens,
+                                "revoke", cb, arg);
     free(field);
     return rc;
 }

@@ -4,8 +4,8 @@
  * scripts, subscribe to events, serve; on any loss drop everything and
  * start over after a backoff (a Sentinel +switch-master, heard by
  * failover.c, restarts at once on the master it names).
- * Also the EVALSHA helper. Runs on the caller's loop; election.c,
- * revision.c and nodes.c build on it.
+ * Also the EVALSHA and one-command helpers. Runs on the caller's loop;
+ * election.c, revision.c and nodes.c build on it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -589,4 +589,15 @@ const char *cp_store_master(const struct cp_store *s)
 const char *cp_store_last_error(const struct cp_store *s)
 {
     return s->last_error;
+}
+
+int cp_store__send(struct cp_store *s, cp_store__reply_fn fn, void *op,
+                   int argc, const char **argv)
+{
+    int rc = cp_store__conn_cmd(&s->cmd, s->cmd_timeout_ms, fn, op, argc, argv,
+                                NULL);
+
+    if (rc != 0)
+        free(op);
+    return rc;
 }

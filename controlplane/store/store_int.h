@@ -182,6 +182,10 @@ int cp_store__conn_subscribe_all(struct cp_store__conn *c,
 int cp_store__eval(struct cp_store *s, enum cp_store__script script, int nkeys,
                    int nargs, const char **args, const size_t *lens,
                    unsigned timeout_ms, cp_store__reply_fn fn, void *arg);
+/* Sends <argv> on the command connection for <op>, which <fn> gets with
+ * the reply. Takes <op> (malloc'ed): freed here when it cannot be sent. */
+int cp_store__send(struct cp_store *s, cp_store__reply_fn fn, void *op,
+                   int argc, const char **argv);
 /* The command connection is usable. */
 int cp_store__ready(const struct cp_store *s);
 /* Drops the master connections and schedules a reconnect. */
@@ -214,6 +218,24 @@ void cp_store__confirm_start(struct cp_store *s, struct cp_store__confirm *c,
 /* The write's own result: 0 to go on to WAIT, else passed to done. */
 void cp_store__confirm_write(struct cp_store *s, struct cp_store__confirm *c,
                              int status);
+
+/* cp_store__eval() of a write for the op that embeds <c> first (<fn> gets
+ * <c> as its arg), then cp_store__confirm_start(c, done). Takes the op
+ * (malloc'ed): freed here when the write cannot be queued. */
+int cp_store__eval_confirmed(struct cp_store *s, enum cp_store__script script,
+                             int nkeys, int nargs, const char **args,
+                             const size_t *lens, cp_store__reply_fn fn,
+                             struct cp_store__confirm *c,
+                             cp_store__confirm_fn done);
+/* A leader's fenced write: runs <script> with args[0] = the epoch key and
+ * the epoch as the first ARGV (args[nkeys]), both filled here, as are
+ * <lens>; the script answers 1 (written), 0 (kept: CP_STORE_EEXIST) or an
+ * error ("stale epoch": CP_STORE_ESTALE). <cb> gets the confirmed result;
+ * <what> names the write in logs. */
+int cp_store__fenced_write(struct cp_store *s, enum cp_store__script script,
+                           int nkeys, int nargs, const char **args,
+                           size_t *lens, const char *what, cp_store_done_cb cb,
+                           void *arg);
 
 /* ==== election.c ==== */
 int cp_store__election_init(struct cp_store *s);
