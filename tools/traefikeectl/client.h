@@ -119,4 +119,17 @@ void tctl_hoist_global(int argc, char **argv);
 
 #define TCTL_METHOD(name) "/traefikee.v1.Management/" name
 
+/* The end of the --help text of every command that calls a control node:
+ * where it connects and with which credentials (docs/security.md). */
+#define TCTL_CONN_HELP                                                         \
+    "\nConnection (before or after the command):\n"                            \
+    "  --control H:P,...  control nodes (or TRAEFIKEE_CONTROL; default "       \
+    "127.0.0.1:4242)\n"                                                        \
+    "  --bundle FILE      admin credentials: CA, certificate, key (or "        \
+    "TRAEFIKEE_BUNDLE;\n"                                                      \
+    "                     default ${XDG_CONFIG_HOME:-~/.config}/traefikee/"    \
+    "bundle.pem)\n"                                                            \
+    "  --insecure         plain text, for a cluster started with --insecure\n" \
+    "                     (or TRAEFIKEE_INSECURE=1)\n"
+
 #endif

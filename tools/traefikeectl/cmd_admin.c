@@ -42,7 +42,7 @@ static void reset_usage(FILE *f)
             "with --password -, the first\nline of stdin is used. Only its "
             "scrypt hash leaves this machine. Every\ndashboard session ends; "
             "the old password stops working on every control node\nwithin a "
-            "second.\n");
+            "second.\n" TCTL_CONN_HELP);
 }
 
 static int parse(int argc, char **argv, struct reset_opts *o)
@@ -164,7 +164,8 @@ static void tokens_usage(void)
            "TKE1...\" for dataplane --join-token.\nA token is presented "
            "once, to get a node's certificate. With --rotate, new\ntokens "
            "replace both and the old ones stop working (nodes already "
-           "joined keep\ntheir certificates). Takes an admin bundle.\n");
+           "joined keep\ntheir certificates). Takes an admin "
+           "bundle.\n" TCTL_CONN_HELP);
 }
 
 int tctl_tokens(int argc, char **argv)
@@ -227,7 +228,7 @@ static void revoke_usage(void)
            "Refuses, from now on, every certificate issued to NODE-ID (in "
            "that role;\ndata by default) before now, and ends its open xDS "
            "streams. The node can\ncome back only with a join token (a newer "
-           "certificate). Takes an admin bundle.\n");
+           "certificate). Takes an admin bundle.\n" TCTL_CONN_HELP);
 }
 
 int tctl_revoke(int argc, char **argv)

@@ -35,7 +35,7 @@ int tctl_version(int argc, char **argv)
         printf("usage: traefikeectl version [--control H:P,...]\n\n"
                "Prints this client's version, then the version of the "
                "control node that\nanswers, its id, the leader it sees and "
-               "the revision it serves.\n");
+               "the revision it serves.\n" TCTL_CONN_HELP);
         return 0;
     }
     printf("client: %s\n", cm_version_line(line, sizeof(line), "traefikeectl"));
@@ -144,7 +144,7 @@ int tctl_list_nodes(int argc, char **argv)
                "Lists the control nodes (the leader marked) and the data "
                "nodes of the\ncluster: health (fresh heartbeat), address, "
                "revision served or acknowledged,\nand the last refused "
-               "update of a data node.\n");
+               "update of a data node.\n" TCTL_CONN_HELP);
         return 0;
     }
     if ((fmt = tctl_format_parse(o.output, TCTL_TABLE)) < 0) {
@@ -257,7 +257,7 @@ int tctl_events(int argc, char **argv)
                "Follows the cluster's events as one control node sees them "
                "(node joined or\nleft, leader changed, revision applied, data "
                "node refused an update) until\nCtrl-C; moves to the next "
-               "control node when one goes away.\n");
+               "control node when one goes away.\n" TCTL_CONN_HELP);
         return 0;
     }
     if ((fmt = tctl_format_parse(o.output, TCTL_TABLE)) < 0) {

@@ -105,7 +105,7 @@ int tctl_apply(int argc, char **argv)
                "Sends a configuration (YAML or JSON; - reads stdin) to the "
                "cluster: the\nleader validates it, translates it and stores "
                "it as a new revision. With\n--dry-run it is validated and "
-               "compared with the current revision only.\n");
+               "compared with the current revision only.\n" TCTL_CONN_HELP);
         return 0;
     }
     if (o.file == NULL) {
@@ -260,7 +260,7 @@ int tctl_get(int argc, char **argv)
                "[--control H:P,...]\n\n"
                "KIND: routers, services, middlewares, entrypoints, config "
                "(the whole\ndocument, YAML by default) or nodes. Shows the "
-               "current revision.\n");
+               "current revision.\n" TCTL_CONN_HELP);
         return o.help ? 0 : 2;
     }
     if (o.n_args > 2) {
@@ -327,7 +327,7 @@ int tctl_delete(int argc, char **argv)
         printf("usage: traefikeectl delete KIND NAME [--control H:P,...]\n\n"
                "Removes a router, service or middleware from the current "
                "configuration,\nmaking a new revision. Refused while other "
-               "objects still use it.\n");
+               "objects still use it.\n" TCTL_CONN_HELP);
         return o.help ? 0 : 2;
     }
     kind = cp_mgmt_kind_parse(o.args[0]);
@@ -417,7 +417,7 @@ int tctl_history(int argc, char **argv)
                "[--control H:P,...]\n\n"
                "Lists the configuration revisions the store keeps, newest "
                "first, with when\nand by which leader they were written and "
-               "why.\n");
+               "why.\n" TCTL_CONN_HELP);
         return 0;
     }
     if ((fmt = tctl_format_parse(o.output, TCTL_TABLE)) < 0)
@@ -455,7 +455,7 @@ int tctl_rollback(int argc, char **argv)
     if (o.help || o.n_args != 1) {
         printf("usage: traefikeectl rollback REVISION [--control H:P,...]\n\n"
                "Writes the document of a kept revision (see history) as a "
-               "new revision.\n");
+               "new revision.\n" TCTL_CONN_HELP);
         return o.help ? 0 : 2;
     }
     req.revision = strtoull(o.args[0], &end, 10);

@@ -346,7 +346,7 @@ int tctl_tls(int argc, char **argv)
                "Edits tls.certificates of the current configuration: the PEM "
                "files are read\nhere and stored inline; a certificate with the "
                "same name is replaced\n(a rotation). The name defaults to the "
-               "certificate file's base name.\n");
+               "certificate file's base name.\n" TCTL_CONN_HELP);
         return 0;
     }
     if (strcmp(verb, "create") == 0 && (o.cert == NULL || o.key == NULL)) {
