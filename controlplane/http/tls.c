@@ -13,13 +13,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/tlsctx/tlsctx.h"
 #include "controlplane/http/http-int.h"
-
-/* TLS 1.2 suites: ECDHE key exchange, AEAD only (1.3's are all AEAD). */
-#define CIPHERS_12                                                             \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"               \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"               \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 #define PEM_MAX (1 << 20) /* largest chain or key accepted */
 
@@ -109,12 +104,7 @@ static int use_key(SSL_CTX *ctx, const char *pem, char *err, size_t len)
 
 static void ctx_settings(SSL_CTX *ctx)
 {
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    cm_tlsctx_server_options(ctx);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
@@ -140,7 +130,8 @@ struct cp_http__tls_ctx *cp_http__tls_ctx_new(const char *chain_pem,
         return NULL;
     }
     ctx_settings(x->ctx);
-    if (SSL_CTX_set_cipher_list(x->ctx, CIPHERS_12) != 1) {
+    if (cm_tlsctx_protocols(x->ctx, TLS1_2_VERSION, TLS1_3_VERSION, NULL) !=
+        1) {
         ssl_fail(err, len, "ciphers");
         goto fail;
     }
@@ -222,16 +213,7 @@ int cp_http__tls_read(struct cp_http__tls *t, void *out, size_t cap)
 
 int cp_http__tls_write(struct cp_http__tls *t, const void *p, size_t n)
 {
-    size_t w = 0;
-
-    if (n == 0)
-        return GW_OK;
-    ERR_clear_error();
-    if (SSL_write_ex(t->ssl, p, n, &w) != 1 || w != n) {
-        ERR_clear_error();
-        return GW_EPROTO;
-    }
-    return GW_OK;
+    return cm_tlsctx_write(t->ssl, p, n);
 }
 
 size_t cp_http__tls_out_len(const struct cp_http__tls *t)

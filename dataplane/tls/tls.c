@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/tlsctx/tlsctx.h"
 #include "dataplane/tls/tls.h"
 
 #define TLS_(x)          Envoy__Extensions__TransportSockets__Tls__V3__##x
@@ -27,12 +28,6 @@
 #define DATA_MAX         (4u << 20) /* largest PEM or bundle file read */
 #define SESSION_CTX_ID   "traefikee"
 #define SESSION_CACHE_SZ 20480
-
-/* Modern TLS 1.2 suites: ECDHE key exchange, AEAD only. */
-#define CIPHERS_12                                                             \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"               \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"               \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 typedef Envoy__Config__Core__V3__DataSource DataSource;
 
@@ -365,14 +360,12 @@ static int apply_params(SSL_CTX *ctx, const TLS_(TlsParameters) * p, char *err,
     if (min < 0 || max < 0 || min > max)
         return cm_err_set(err, len, GW_EINVAL,
                           "tls_params: only TLS 1.2 and 1.3 are supported");
-    SSL_CTX_set_min_proto_version(ctx, min);
-    SSL_CTX_set_max_proto_version(ctx, max);
     for (size_t i = 0; p != NULL && i < p->n_cipher_suites; i++) {
         size_t l = strlen(list);
         snprintf(list + l, sizeof(list) - l, "%s%s", l ? ":" : "",
                  p->cipher_suites[i]);
     }
-    if (SSL_CTX_set_cipher_list(ctx, list[0] ? list : CIPHERS_12) != 1)
+    if (cm_tlsctx_protocols(ctx, min, max, list[0] ? list : NULL) != 1)
         return ssl_fail(err, len, "tls_params.cipher_suites");
     return GW_OK;
 }
@@ -426,9 +419,7 @@ static int cert_init(struct dp_tls_server *s, struct cert *c,
     if ((rc = apply_params(c->ctx, d->common_tls_context->tls_params, err,
                            len)) != GW_OK)
         return rc;
-    SSL_CTX_set_options(c->ctx, SSL_OP_NO_RENEGOTIATION |
-                                    SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                    SSL_OP_NO_COMPRESSION);
+    cm_tlsctx_server_options(c->ctx);
     if (d->session_ticket_keys_type_case ==
             TLS_C(
                 DOWNSTREAM_TLS_CONTEXT__SESSION_TICKET_KEYS_TYPE_DISABLE_STATELESS_SESSION_RESUMPTION) &&
@@ -441,7 +432,6 @@ static int cert_init(struct dp_tls_server *s, struct cert *c,
     SSL_CTX_set_session_id_context(c->ctx,
                                    (const unsigned char *)SESSION_CTX_ID,
                                    sizeof(SESSION_CTX_ID) - 1);
-    SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_tlsext_servername_callback(c->ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(c->ctx, s);
     SSL_CTX_set_alpn_select_cb(c->ctx, alpn_cb, s);
@@ -803,16 +793,7 @@ int dp_tls_conn_read(struct dp_tls_conn *t, void *out, size_t cap)
 
 int dp_tls_conn_write(struct dp_tls_conn *t, const void *p, size_t n)
 {
-    size_t w = 0;
-
-    if (n == 0)
-        return GW_OK;
-    ERR_clear_error();
-    if (SSL_write_ex(t->ssl, p, n, &w) != 1 || w != n) {
-        ERR_clear_error();
-        return GW_EPROTO;
-    }
-    return GW_OK;
+    return cm_tlsctx_write(t->ssl, p, n);
 }
 
 void dp_tls_conn_shutdown(struct dp_tls_conn *t)
