@@ -15,73 +15,24 @@
 # its own, from copies of the binaries; only pids started here are killed.
 # Prints "ok <case>" / "FAIL <case>"; exits non-zero if any case failed.
 # Takes about a minute.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
+NAME=rb-it
+. "$(dirname "$0")/../lib.sh"
 HERE=$ROOT/integration/robustness
-TMP=$(mktemp -d /tmp/rb-it.XXXXXX)
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PIDS=()
-FAILS=0
 RSS_LIMIT_KB=$((64 * 1024)) # data node peak RSS allowed (VmHWM)
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
-check() { # check NAME COMMAND...: ok if the command succeeds
-    local name=$1; shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
-}
-
 # ---- build (binaries copied: others may rebuild meanwhile) ----
-BAZEL_FLAGS=()
-if [ -n "${RB_ASAN:-}" ]; then
-    BAZEL_FLAGS=(--config=asan)
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
-    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-fi
-bazel build "${BAZEL_FLAGS[@]}" //dataplane //tools/whoami //tools/slap >"$TMP/build.log" 2>&1 ||
-    { cat "$TMP/build.log"; echo "FAIL build"; exit 1; }
-BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
-mkdir -p "$TMP/bin"
-cp "$BIN/dataplane/dataplane" "$BIN/tools/whoami/whoami" "$BIN/tools/slap/slap" "$TMP/bin/"
+[ -n "${RB_ASAN:-}" ] && use_sanitizers
+build //dataplane //tools/whoami //tools/slap
+copy_bins //dataplane //tools/whoami //tools/slap
 DP=$TMP/bin/dataplane
 WHOAMI=$TMP/bin/whoami
 SLAP=$TMP/bin/slap
 
-freeport() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 P_WEB=$(freeport); P_ADMIN=$(freeport); P_ADMIN2=$(freeport)
 P_A=$(freeport); P_C=$(freeport); P_BROKEN=$(freeport); P_SLOW=$(freeport)
 P_DEAD=$(freeport)
 
-wait_http() { # wait_http URL: up to 10 s
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-wait_port() { # wait_port PORT: up to 10 s
-    for _ in $(seq 100); do
-        $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # ---- memory ----
-kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
 mib() { echo "$(($1 / 1024))MiB"; }
 # rss_watch PID OUT: samples VmRSS every 20 ms; OUT holds the peak in kB.
 rss_watch() {
@@ -138,8 +89,8 @@ http:
 EOF
 
 # ---- start ----
-start_c() { "$WHOAMI" --addr "127.0.0.1:$P_C" --name C >>"$TMP/c.log" 2>&1 & C_PID=$!; PIDS+=($C_PID); }
-"$WHOAMI" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
+start_c() { start_whoami C "$P_C"; C_PID=$LAST_PID; }
+start_whoami A "$P_A"
 start_c
 $PY "$HERE/helper.py" broken "$P_BROKEN" >"$TMP/broken.log" 2>&1 & PIDS+=($!)
 $PY "$HERE/helper.py" slowread "$P_SLOW" 5000000 >"$TMP/slowread.log" 2>&1 & PIDS+=($!)
