@@ -38,21 +38,28 @@ struct build {
     void *resolve_arg;
     char *err;
     size_t len;
-    char where[320]; /* `route_config "x": virtual_host "y" route N: ` */
+    /* where the build is, formatted only for an error message:
+     * `route_config "x": virtual_host "y" route N: ` (no virtual host when
+     * where_vh is NULL; no route when where_route is 0) */
+    const char *where_vh;
+    size_t where_route;
 };
+
+static void where(const struct build *b, char *buf, size_t size);
 
 static int fail(struct build *b, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int fail(struct build *b, int code, const char *fmt, ...)
 {
-    char msg[CM_ERR_LEN];
+    char msg[CM_ERR_LEN], at[320];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return cm_err_set(b->err, b->len, code, "%s%s", b->where, msg);
+    where(b, at, sizeof(at));
+    return cm_err_set(b->err, b->len, code, "%s%s", at, msg);
 }
 
 static int oom(struct build *b)
@@ -1107,17 +1114,25 @@ static int domain(struct build *b, uint32_t vi, const char *d)
     return GW_OK;
 }
 
+static void where(const struct build *b, char *buf, size_t size)
+{
+    const char *vh = b->where_vh;
+    int n =
+        snprintf(buf, size,
+                 "route_config \"%s\": ", b->r->name != NULL ? b->r->name : "");
+    if (vh != NULL && n >= 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - n, "virtual_host \"%s\"", vh);
+    if (vh != NULL && b->where_route > 0 && n >= 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - n, " route %zu", b->where_route);
+    if (vh != NULL && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - n, ": ");
+}
+
+/* Cheap (once per route): only remembered, formatted by fail(). */
 static void set_where(struct build *b, const char *vh, size_t route)
 {
-    int n = snprintf(b->where, sizeof(b->where),
-                     "route_config \"%s\": ", b->r->name);
-    if (vh != NULL && n >= 0 && (size_t)n < sizeof(b->where))
-        n += snprintf(b->where + n, sizeof(b->where) - n, "virtual_host \"%s\"",
-                      vh);
-    if (vh != NULL && route > 0 && n >= 0 && (size_t)n < sizeof(b->where))
-        n += snprintf(b->where + n, sizeof(b->where) - n, " route %zu", route);
-    if (vh != NULL && n >= 0 && (size_t)n < sizeof(b->where))
-        snprintf(b->where + n, sizeof(b->where) - n, ": ");
+    b->where_vh = vh;
+    b->where_route = route;
 }
 
 static int vhost(struct build *b, uint32_t vi)

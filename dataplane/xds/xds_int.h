@@ -40,7 +40,8 @@ struct dp_xds__res {
     char *version;
     uint8_t *data; /* the encoded message (Any.value) */
     size_t len;
-    ProtobufCMessage *msg; /* decoded from data */
+    ProtobufCMessage *msg; /* decoded from data, in <arena> */
+    struct dp_xds__arena *arena;
     /* listener: RDS route_config_names; cluster: its EDS service name (or
      * none when it is not an EDS cluster) */
     struct cm_strset subs;
