@@ -1,7 +1,8 @@
 /*
  * pki_grpc.c -- the cluster's certificates on gRPC C core: client channel
- * credentials, a server call's peer identity, and the client side of
- * Membership (fetch the CA through an untrusted TLS handshake, Join, Renew).
+ * credentials and channels, a server call's peer identity, a blocking
+ * unary call, and the client side of Membership (fetch the CA through an
+ * untrusted TLS handshake, Join, Renew).
  * The calls here block (each owns its socket, channel and completion queue
  * and is bounded by a deadline): run them off any event loop.
  */
@@ -618,16 +619,47 @@ static void drain_cq(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
+grpc_channel *cm_pki_grpc_channel(const char *target,
+                                  const struct cm_pki_creds *c)
+{
+    grpc_channel_credentials *creds;
+    grpc_channel_args args = {0, NULL};
+    grpc_arg name;
+    grpc_channel *ch;
+
+    if (c == NULL) {
+        creds = grpc_insecure_credentials_create();
+    } else {
+        creds = cm_pki_grpc_creds(c);
+        cm_pki_grpc_target_arg(&name);
+        args.num_args = 1;
+        args.args = &name;
+    }
+    if (creds == NULL)
+        return NULL;
+    ch = grpc_channel_create(target, creds, c != NULL ? &args : NULL);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
+static void copy_slice(char *dst, size_t cap, grpc_slice s)
+{
+    size_t n = GRPC_SLICE_LENGTH(s);
+
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, GRPC_SLICE_START_PTR(s), n);
+    dst[n] = '\0';
+}
+
 /* Runs the six ops of a unary call on <call> and waits for them (the
  * call's deadline bounds the wait). */
 static void unary_ops(grpc_call *call, grpc_completion_queue *cq,
-                      grpc_byte_buffer *send, struct unary_reply *r)
+                      grpc_byte_buffer *send, grpc_status_code *status,
+                      grpc_slice *details, grpc_byte_buffer **recv)
 {
     grpc_metadata_array md, trailers;
-    grpc_byte_buffer *recv = NULL;
-    grpc_slice details = grpc_empty_slice();
     grpc_op ops[6];
-    size_t n;
 
     grpc_metadata_array_init(&md);
     grpc_metadata_array_init(&trailers);
@@ -639,32 +671,44 @@ static void unary_ops(grpc_call *call, grpc_completion_queue *cq,
     ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[3].data.recv_initial_metadata.recv_initial_metadata = &md;
     ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
+    ops[4].data.recv_message.recv_message = recv;
     ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
     ops[5].data.recv_status_on_client.trailing_metadata = &trailers;
-    ops[5].data.recv_status_on_client.status = &r->status;
-    ops[5].data.recv_status_on_client.status_details = &details;
+    ops[5].data.recv_status_on_client.status = status;
+    ops[5].data.recv_status_on_client.status_details = details;
     if (grpc_call_start_batch(call, ops, 6, ops, NULL) != GRPC_CALL_OK) {
-        r->status = GRPC_STATUS_INTERNAL;
-        snprintf(r->details, sizeof(r->details), "could not start the call");
+        *status = GRPC_STATUS_INTERNAL;
+        grpc_slice_unref(*details);
+        *details = grpc_slice_from_static_string("could not start the call");
     } else {
         (void)grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
                                          NULL);
-        n = GRPC_SLICE_LENGTH(details);
-        if (n >= sizeof(r->details))
-            n = sizeof(r->details) - 1;
-        memcpy(r->details, GRPC_SLICE_START_PTR(details), n);
-        r->details[n] = '\0';
-        if (r->status == GRPC_STATUS_OK && recv == NULL)
-            r->status = GRPC_STATUS_INTERNAL;
-        if (r->status == GRPC_STATUS_OK && flatten(recv, r) != GW_OK)
-            r->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
     }
-    if (recv != NULL)
-        grpc_byte_buffer_destroy(recv);
-    grpc_slice_unref(details);
     grpc_metadata_array_destroy(&md);
     grpc_metadata_array_destroy(&trailers);
+}
+
+void cm_pki_grpc_unary(grpc_channel *ch, const char *method,
+                       grpc_byte_buffer *send, unsigned timeout_ms,
+                       grpc_status_code *status, char *details, size_t dlen,
+                       grpc_byte_buffer **recv)
+{
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_slice m = grpc_slice_from_copied_string(method);
+    grpc_slice d = grpc_empty_slice();
+    grpc_call *call = grpc_channel_create_call(
+        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN)),
+        NULL);
+
+    grpc_slice_unref(m);
+    *recv = NULL;
+    unary_ops(call, cq, send, status, &d, recv);
+    copy_slice(details, dlen, d);
+    grpc_slice_unref(d);
+    grpc_call_unref(call);
+    drain_cq(cq);
 }
 
 /* One unary call of <method> on <addr> over TLS with <creds> (the control
@@ -673,47 +717,31 @@ static void unary(const char *addr, const struct cm_pki_creds *creds,
                   const char *method, const uint8_t *req, size_t n,
                   int64_t deadline, struct unary_reply *r)
 {
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, n), m;
-    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_channel_credentials *cc;
-    grpc_completion_queue *cq;
-    grpc_channel_args args;
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, n);
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&s, 1), *recv;
     grpc_channel *ch;
-    grpc_call *call;
-    grpc_arg arg;
 
     grpc_slice_unref(s);
     memset(r, 0, sizeof(*r));
     grpc_init();
-    cc = cm_pki_grpc_creds(creds);
-    if (cc == NULL || send == NULL) {
+    ch = cm_pki_grpc_channel(addr, creds);
+    if (ch == NULL || send == NULL) {
         r->status = GRPC_STATUS_INTERNAL;
         snprintf(r->details, sizeof(r->details), "bad credentials");
-        if (cc != NULL)
-            grpc_channel_credentials_release(cc);
-        if (send != NULL)
-            grpc_byte_buffer_destroy(send);
-        grpc_shutdown();
-        return;
+    } else {
+        cm_pki_grpc_unary(ch, method, send, (unsigned)remaining(deadline),
+                          &r->status, r->details, sizeof(r->details), &recv);
+        if (r->status == GRPC_STATUS_OK && recv == NULL)
+            r->status = GRPC_STATUS_INTERNAL;
+        if (r->status == GRPC_STATUS_OK && flatten(recv, r) != GW_OK)
+            r->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        if (recv != NULL)
+            grpc_byte_buffer_destroy(recv);
     }
-    cm_pki_grpc_target_arg(&arg);
-    args.num_args = 1;
-    args.args = &arg;
-    ch = grpc_channel_create(addr, cc, &args);
-    cq = grpc_completion_queue_create_for_next(NULL);
-    m = grpc_slice_from_copied_string(method);
-    call = grpc_channel_create_call(
-        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                     gpr_time_from_millis(remaining(deadline), GPR_TIMESPAN)),
-        NULL);
-    grpc_slice_unref(m);
-    unary_ops(call, cq, send, r);
-    grpc_call_unref(call);
-    drain_cq(cq);
-    grpc_channel_destroy(ch);
-    grpc_channel_credentials_release(cc);
-    grpc_byte_buffer_destroy(send);
+    if (ch != NULL)
+        grpc_channel_destroy(ch);
+    if (send != NULL)
+        grpc_byte_buffer_destroy(send);
     grpc_shutdown();
 }
 

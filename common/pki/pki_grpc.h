@@ -51,6 +51,22 @@ void cm_pki_grpc_certs_free(struct cm_pki_grpc_certs *g);
  * (its strings are static). */
 void cm_pki_grpc_target_arg(grpc_arg *arg);
 
+/* A client channel to <target>: mutual TLS with <c> (cm_pki_grpc_creds,
+ * with the target argument above), or plain text when <c> is NULL.
+ * Returns new (grpc_channel_destroy()), NULL when <c> is unusable. */
+grpc_channel *cm_pki_grpc_channel(const char *target,
+                                  const struct cm_pki_creds *c);
+
+/* One unary call of <method> on <ch>, sending <send> (borrowed), blocking
+ * until it ends (at most <timeout_ms>; it owns its completion queue).
+ * *status and <details> (<dlen> bytes, cut, NUL-terminated) get the
+ * outcome, *recv the reply message (new: grpc_byte_buffer_destroy(); NULL
+ * when none came). */
+void cm_pki_grpc_unary(grpc_channel *ch, const char *method,
+                       grpc_byte_buffer *send, unsigned timeout_ms,
+                       grpc_status_code *status, char *details, size_t dlen,
+                       grpc_byte_buffer **recv);
+
 /* How a server call's peer is known. */
 enum cm_pki_peer {
     CM_PKI_PEER_PLAIN = 0, /* no TLS (insecure port) */

@@ -564,52 +564,19 @@ static void test_join_refused(void **state)
 /* A plain-text unary call with an empty request; returns its status. */
 static grpc_status_code plain_call(const char *addr, const char *method)
 {
-    grpc_channel_credentials *cc = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(addr, cc, NULL);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-    grpc_slice m = grpc_slice_from_static_string(method),
-               e = grpc_empty_slice();
-    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&e, 1), *recv = NULL;
-    grpc_metadata_array md, tr;
-    grpc_slice details;
+    grpc_channel *ch = cm_pki_grpc_channel(addr, NULL);
+    grpc_slice e = grpc_empty_slice();
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&e, 1), *recv;
     grpc_status_code st = GRPC_STATUS_UNKNOWN;
-    grpc_call *call;
-    grpc_op ops[6];
+    char details[256];
 
-    call = grpc_channel_create_call(
-        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                     gpr_time_from_millis(5000, GPR_TIMESPAN)),
-        NULL);
-    grpc_metadata_array_init(&md);
-    grpc_metadata_array_init(&tr);
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &tr;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    assert_int_equal(grpc_call_start_batch(call, ops, 6, ops, NULL),
-                     GRPC_CALL_OK);
-    (void)grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                     NULL);
+    assert_non_null(ch);
+    cm_pki_grpc_unary(ch, method, send, 5000, &st, details, sizeof(details),
+                      &recv);
     if (recv != NULL)
         grpc_byte_buffer_destroy(recv);
     grpc_byte_buffer_destroy(send);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&md);
-    grpc_metadata_array_destroy(&tr);
-    grpc_call_unref(call);
-    drain(cq);
     grpc_channel_destroy(ch);
-    grpc_channel_credentials_release(cc);
     return st;
 }
 

@@ -3,7 +3,8 @@
  * unary call with a deadline, and a server stream read with bounded waits.
  * Used by traefikeectl and by followers forwarding writes to the leader
  * (from the loop's thread pool). Each call owns its channel and queue.
- * Plain text, or mutual TLS with the cluster's certificates (pki_grpc.h).
+ * Plain text, or mutual TLS with the cluster's certificates; the channel
+ * and the unary call itself are pki_grpc.h's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,31 +23,6 @@ static gpr_timespec after_ms(unsigned ms)
                         gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-/* A channel to <target>: mutual TLS with <c> (the control nodes' name
- * checked), or plain text when <c> is NULL. NULL when <c> is unusable. */
-static grpc_channel *open_channel(const char *target,
-                                  const struct cm_pki_creds *c)
-{
-    grpc_channel_credentials *creds;
-    grpc_channel_args args = {0, NULL};
-    grpc_arg name;
-    grpc_channel *ch;
-
-    if (c == NULL) {
-        creds = grpc_insecure_credentials_create();
-    } else {
-        creds = cm_pki_grpc_creds(c);
-        cm_pki_grpc_target_arg(&name);
-        args.num_args = 1;
-        args.args = &name;
-    }
-    if (creds == NULL)
-        return NULL;
-    ch = grpc_channel_create(target, creds, c != NULL ? &args : NULL);
-    grpc_channel_credentials_release(creds);
-    return ch;
-}
-
 static void copy_details(char *dst, grpc_slice s)
 {
     size_t n = GRPC_SLICE_LENGTH(s);
@@ -55,17 +31,6 @@ static void copy_details(char *dst, grpc_slice s)
         n = CP_MGMT_DETAILS_LEN - 1;
     memcpy(dst, GRPC_SLICE_START_PTR(s), n);
     dst[n] = '\0';
-}
-
-/* Drains and destroys a pluck/next queue. */
-static void drop_cq(grpc_completion_queue *cq)
-{
-    grpc_completion_queue_shutdown(cq);
-    while (
-        grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-            .type != GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cq);
 }
 
 int cp_mgmt_client_unary(const char *target, const char *method,
@@ -82,18 +47,13 @@ int cp_mgmt_client_unary_creds(const char *target,
                                size_t len, unsigned timeout_ms,
                                struct cp_mgmt_reply *out)
 {
-    grpc_metadata_array md, trailers;
-    grpc_byte_buffer *send, *recv = NULL;
-    grpc_slice details = grpc_empty_slice(), m;
-    grpc_completion_queue *cq;
+    grpc_byte_buffer *send, *recv;
     grpc_channel *ch;
-    grpc_call *call;
-    grpc_op ops[6];
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
     grpc_init();
-    ch = open_channel(target, creds);
+    ch = cm_pki_grpc_channel(target, creds);
     if (ch == NULL) {
         grpc_shutdown();
         out->status = GRPC_STATUS_UNAUTHENTICATED;
@@ -106,45 +66,13 @@ int cp_mgmt_client_unary_creds(const char *target,
         grpc_shutdown();
         return GW_ENOMEM;
     }
-    cq = grpc_completion_queue_create_for_next(NULL);
-    m = grpc_slice_from_copied_string(method);
-    call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m,
-                                    NULL, after_ms(timeout_ms), NULL);
-    grpc_slice_unref(m);
-    grpc_metadata_array_init(&md);
-    grpc_metadata_array_init(&trailers);
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailers;
-    ops[5].data.recv_status_on_client.status = &out->status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    if (grpc_call_start_batch(call, ops, 6, &ops[0], NULL) != GRPC_CALL_OK) {
-        out->status = GRPC_STATUS_INTERNAL;
-        strcpy(out->details, "could not start the call");
-    } else {
-        /* the call's deadline bounds this wait */
-        (void)grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                         NULL);
-        copy_details(out->details, details);
-        if (out->status == GRPC_STATUS_OK && recv != NULL)
-            rc = cp_rpc_buffer_flatten(recv, &out->data, &out->len);
-    }
+    cm_pki_grpc_unary(ch, method, send, timeout_ms, &out->status, out->details,
+                      sizeof(out->details), &recv);
+    if (out->status == GRPC_STATUS_OK && recv != NULL)
+        rc = cp_rpc_buffer_flatten(recv, &out->data, &out->len);
     if (recv != NULL)
         grpc_byte_buffer_destroy(recv);
     grpc_byte_buffer_destroy(send);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&md);
-    grpc_metadata_array_destroy(&trailers);
-    grpc_call_unref(call);
-    drop_cq(cq);
     grpc_channel_destroy(ch);
     grpc_shutdown();
     return rc;
@@ -200,7 +128,7 @@ cp_mgmt_stream_open_creds(const char *target, const struct cm_pki_creds *creds,
         return NULL;
     }
     grpc_init();
-    s->ch = open_channel(target, creds);
+    s->ch = cm_pki_grpc_channel(target, creds);
     if (s->ch == NULL) {
         grpc_shutdown();
         grpc_byte_buffer_destroy(s->send);
