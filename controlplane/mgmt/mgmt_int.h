@@ -130,6 +130,10 @@ void cp_mgmt__reply_raw(struct cp_mgmt__job *job, grpc_status_code status,
 void cp_mgmt__fail(struct cp_mgmt__job *job, grpc_status_code status,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t cp_mgmt__now_ms(void);
+/* Unpacks the job's request as <d> into job->msg; on failure fails the job
+ * (INVALID_ARGUMENT) and returns -1. */
+int cp_mgmt__unpack(struct cp_mgmt__job *job,
+                    const ProtobufCMessageDescriptor *d);
 
 /* ---- ops.c / write.c: one entry per method, on the loop ---- */
 void cp_mgmt__op_version(struct cp_mgmt__job *job);

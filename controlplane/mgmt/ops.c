@@ -17,15 +17,6 @@
 /* A heartbeat is fresh while younger than this. */
 #define HEALTHY_MS 3000
 
-static int unpack(struct cp_mgmt__job *job, const ProtobufCMessageDescriptor *d)
-{
-    job->msg = protobuf_c_message_unpack(d, NULL, job->len, job->req);
-    if (job->msg != NULL)
-        return 0;
-    cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
-    return -1;
-}
-
 static void fail_store(struct cp_mgmt__job *job, int rc)
 {
     cp_mgmt__fail(job, GRPC_STATUS_UNAVAILABLE,
@@ -215,7 +206,7 @@ void cp_mgmt__op_get(struct cp_mgmt__job *job)
     Traefikee__V1__GetRequest *req;
     int rc;
 
-    if (unpack(job, &traefikee__v1__get_request__descriptor) != 0)
+    if (cp_mgmt__unpack(job, &traefikee__v1__get_request__descriptor) != 0)
         return;
     req = (Traefikee__V1__GetRequest *)job->msg;
     if (cp_mgmt_kind_parse(req->kind) < 0) {

@@ -25,13 +25,32 @@
 static const enum cm_pki_role tok_roles[2] = {CM_PKI_ROLE_CONTROL,
                                               CM_PKI_ROLE_DATA};
 
-static int unpack(struct cp_mgmt__job *job, const ProtobufCMessageDescriptor *d)
+/* Fails <job> when the store's write of <what> ended with <status> other
+ * than 0: written but unconfirmed ("<written> written but not confirmed by
+ * a replica...; <again>", <pronoun> may be lost after a failover sign), or
+ * not written. Returns 1 when it failed the job. */
+static int write_failed(struct cp_mgmt__job *job, int status,
+                        const char *written, const char *again,
+                        const char *pronoun, const char *what)
 {
-    job->msg = protobuf_c_message_unpack(d, NULL, job->len, job->req);
-    if (job->msg != NULL)
-        return 0;
-    cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
-    return -1;
+    char lost[64] = "";
+
+    if (status == CP_STORE_EUNSURE)
+        snprintf(lost, sizeof(lost),
+                 " before a Redis failover began (%s may be lost)", pronoun);
+    if (status == CP_STORE_ENOREPLICA || status == CP_STORE_EUNSURE) {
+        cp_mgmt__fail(job, GRPC_STATUS_ABORTED,
+                      "%s written but not confirmed by a replica%s; %s",
+                      written, lost, again);
+        return 1;
+    }
+    if (status != 0) {
+        cp_mgmt__fail(job, cp_mgmt__put_status(status),
+                      "control node %s: storing %s failed: %s", job->m->node_id,
+                      what, cp_store_strerror(status));
+        return 1;
+    }
+    return 0;
 }
 
 /* 1 when the node runs with a CA; else fails the job. */
@@ -93,22 +112,9 @@ static void on_tokens_set(struct cp_store *s, int status, void *arg)
             m->on_tokens(m->security_arg, job->tok_hash[0], job->tok_hash[1]);
         cp_mgmt_event(m, "tokens_rotated", m->node_id, 0, NULL);
     }
-    if (status == CP_STORE_ENOREPLICA || status == CP_STORE_EUNSURE) {
-        cp_mgmt__fail(job, GRPC_STATUS_ABORTED,
-                      "new join tokens were written but not confirmed by a "
-                      "replica%s; ask for them again",
-                      status == CP_STORE_EUNSURE
-                          ? " before a Redis failover began (they may be lost)"
-                          : "");
-        return;
-    }
-    if (status != 0) {
-        cp_mgmt__fail(job, cp_mgmt__put_status(status),
-                      "control node %s: storing the join tokens failed: %s",
-                      m->node_id, cp_store_strerror(status));
-        return;
-    }
-    reply_tokens(job);
+    if (!write_failed(job, status, "new join tokens were", "ask for them again",
+                      "they", "the join tokens"))
+        reply_tokens(job);
 }
 
 /* One new token of role <i> in job->tok_text[i], its hash in tok_hash[i],
@@ -252,7 +258,8 @@ void cp_mgmt__op_get_tokens(struct cp_mgmt__job *job)
 {
     Traefikee__V1__GetTokensRequest *req;
 
-    if (unpack(job, &traefikee__v1__get_tokens_request__descriptor) != 0 ||
+    if (cp_mgmt__unpack(job, &traefikee__v1__get_tokens_request__descriptor) !=
+            0 ||
         !secure_or_fail(job))
         return;
     req = (Traefikee__V1__GetTokensRequest *)job->msg;
@@ -285,21 +292,9 @@ static void on_revoked(struct cp_store *s, int status, void *arg)
                  (long long)job->revoked_at);
         cp_mgmt_event(m, "node_revoked", req->node_id, 0, msg);
     }
-    if (status == CP_STORE_ENOREPLICA || status == CP_STORE_EUNSURE) {
-        cp_mgmt__fail(job, GRPC_STATUS_ABORTED,
-                      "the revocation was written but not confirmed by a "
-                      "replica%s; revoke again",
-                      status == CP_STORE_EUNSURE
-                          ? " before a Redis failover began (it may be lost)"
-                          : "");
+    if (write_failed(job, status, "the revocation was", "revoke again", "it",
+                     "the revocation"))
         return;
-    }
-    if (status != 0) {
-        cp_mgmt__fail(job, cp_mgmt__put_status(status),
-                      "control node %s: storing the revocation failed: %s",
-                      m->node_id, cp_store_strerror(status));
-        return;
-    }
     r.revoked_at = job->revoked_at;
     cp_mgmt__reply(job, GRPC_STATUS_OK, NULL, &r.base);
 }
@@ -322,7 +317,8 @@ void cp_mgmt__op_revoke_node(struct cp_mgmt__job *job)
     Traefikee__V1__RevokeNodeRequest *req;
     int rc;
 
-    if (unpack(job, &traefikee__v1__revoke_node_request__descriptor) != 0 ||
+    if (cp_mgmt__unpack(job, &traefikee__v1__revoke_node_request__descriptor) !=
+            0 ||
         !secure_or_fail(job))
         return;
     req = (Traefikee__V1__RevokeNodeRequest *)job->msg;

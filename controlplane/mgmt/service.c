@@ -125,6 +125,16 @@ void cp_mgmt__fail(struct cp_mgmt__job *job, grpc_status_code status,
     finish(job, status, msg, NULL, NULL, 0);
 }
 
+int cp_mgmt__unpack(struct cp_mgmt__job *job,
+                    const ProtobufCMessageDescriptor *d)
+{
+    job->msg = protobuf_c_message_unpack(d, NULL, job->len, job->req);
+    if (job->msg != NULL)
+        return 0;
+    cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
+    return -1;
+}
+
 /* ==== rpc callbacks (CQ thread, lock held) ==== */
 
 static void on_message(void *arg, struct cp_rpc_call *call, const uint8_t *data,

@@ -21,15 +21,6 @@
 /* Metadata heartbeats live as long as a revision plausibly does. */
 #define META_TTL_MS (30u * 24 * 3600 * 1000)
 
-static int unpack(struct cp_mgmt__job *job, const ProtobufCMessageDescriptor *d)
-{
-    job->msg = protobuf_c_message_unpack(d, NULL, job->len, job->req);
-    if (job->msg != NULL)
-        return 0;
-    cp_mgmt__fail(job, GRPC_STATUS_INVALID_ARGUMENT, "malformed request");
-    return -1;
-}
-
 /* ==== validation ==== */
 
 /* Parses and translates <doc>: 0 with a new model in <*cfg> (and a new
@@ -427,7 +418,7 @@ void cp_mgmt__op_apply(struct cp_mgmt__job *job)
 {
     Traefikee__V1__ApplyRequest *req;
 
-    if (unpack(job, &traefikee__v1__apply_request__descriptor) != 0)
+    if (cp_mgmt__unpack(job, &traefikee__v1__apply_request__descriptor) != 0)
         return;
     req = (Traefikee__V1__ApplyRequest *)job->msg;
     job->doc = malloc(req->document.len + 1);
@@ -536,7 +527,7 @@ void cp_mgmt__op_delete(struct cp_mgmt__job *job)
     char src[300];
     int kind, rc;
 
-    if (unpack(job, &traefikee__v1__delete_request__descriptor) != 0)
+    if (cp_mgmt__unpack(job, &traefikee__v1__delete_request__descriptor) != 0)
         return;
     req = (Traefikee__V1__DeleteRequest *)job->msg;
     kind = cp_mgmt_kind_parse(req->kind);
@@ -602,7 +593,7 @@ void cp_mgmt__op_rollback(struct cp_mgmt__job *job)
     char src[64];
     int rc;
 
-    if (unpack(job, &traefikee__v1__rollback_request__descriptor) != 0)
+    if (cp_mgmt__unpack(job, &traefikee__v1__rollback_request__descriptor) != 0)
         return;
     req = (Traefikee__V1__RollbackRequest *)job->msg;
     if (req->revision == 0) {
@@ -672,7 +663,8 @@ void cp_mgmt__op_set_admin_hash(struct cp_mgmt__job *job)
     struct cp_auth_hash parsed;
     int rc;
 
-    if (unpack(job, &traefikee__v1__set_admin_hash_request__descriptor) != 0)
+    if (cp_mgmt__unpack(
+            job, &traefikee__v1__set_admin_hash_request__descriptor) != 0)
         return;
     req = (Traefikee__V1__SetAdminHashRequest *)job->msg;
     if (strlen(req->hash) >= CP_AUTH_HASH_MAX ||
