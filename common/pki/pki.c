@@ -53,8 +53,7 @@ static int ssl_fail(char *err, size_t len, int code, const char *what)
     return cm_err_set(err, len, code, "%s", what);
 }
 
-/* Frees a secret string: wiped first. */
-static void free_secret(char *s)
+void cm_pki_secret_free(char *s)
 {
     if (s == NULL)
         return;
@@ -354,7 +353,7 @@ int cm_pki_ca_new(const char *name, char **cert_out, char **key_out, char *err,
     *key_out = key_pem(k);
     if (*cert_out == NULL || *key_out == NULL) {
         free(*cert_out);
-        free_secret(*key_out);
+        cm_pki_secret_free(*key_out);
         *cert_out = *key_out = NULL;
         rc = ssl_fail(err, len, GW_ENOMEM, "could not encode the CA");
     }
@@ -1108,7 +1107,7 @@ void cm_pki_creds_clear(struct cm_pki_creds *c)
 {
     free(c->ca);
     free(c->cert);
-    free_secret(c->key);
+    cm_pki_secret_free(c->key);
     memset(c, 0, sizeof(*c));
 }
 
@@ -1165,12 +1164,12 @@ static int creds_file(struct cm_pki_creds *out, const char *name, char *text,
                                     : NULL;
 
     if (slot == NULL) {
-        free_secret(text);
+        cm_pki_secret_free(text);
         return cm_err_set(err, len, GW_EINVAL, "bundle: unusable %s block",
                           name);
     }
     if (*slot != NULL) {
-        free_secret(text);
+        cm_pki_secret_free(text);
         return cm_err_set(err, len, GW_EINVAL, "bundle: more than one %s",
                           k == BLOCK_CA     ? "CA certificate"
                           : k == BLOCK_LEAF ? "certificate"

@@ -153,6 +153,9 @@ struct cm_pki_creds {
     char *key;
 };
 
+/* Frees a secret string (may be NULL): wiped first. */
+void cm_pki_secret_free(char *s);
+
 /* Frees the strings (the key is wiped first); the struct is zeroed. */
 void cm_pki_creds_clear(struct cm_pki_creds *c);
 /* Splits a bundle file's text (PEM blocks in any order: the CA is the

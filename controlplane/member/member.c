@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/pki/pki.h"
 #include "controlplane/member/member-int.h"
 
 #define DEFAULT_TTL_S (24 * 3600)
@@ -28,16 +29,6 @@ struct cp_member {
     void *on_revoked_arg;
     bool refreshing; /* refresh.c; loop thread only */
 };
-
-static void wipe_free(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p != '\0')
-        *p++ = '\0';
-    free(s);
-}
 
 static int64_t now_s(void)
 {
@@ -59,9 +50,9 @@ void cp_member_free(struct cp_member *m)
     if (m == NULL)
         return;
     free(m->ca_cert);
-    wipe_free(m->ca_key);
-    wipe_free(m->cluster_key);
-    wipe_free(m->redis_password);
+    cm_pki_secret_free(m->ca_key);
+    cm_pki_secret_free(m->cluster_key);
+    cm_pki_secret_free(m->redis_password);
     free(m->revoked);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -80,12 +71,12 @@ int cp_member_set_ca(struct cp_member *m, const char *cert_pem,
     char *c = strdup(cert_pem), *k = strdup(key_pem);
     if (c == NULL || k == NULL) {
         free(c);
-        wipe_free(k);
+        cm_pki_secret_free(k);
         return GW_ENOMEM;
     }
     pthread_mutex_lock(&m->lock);
     free(m->ca_cert);
-    wipe_free(m->ca_key);
+    cm_pki_secret_free(m->ca_key);
     m->ca_cert = c;
     m->ca_key = k;
     memcpy(m->ca_fp, fp, sizeof(fp));
@@ -99,13 +90,13 @@ int cp_member_set_secrets(struct cp_member *m, const char *cluster_key,
     char *k = strdup(cluster_key != NULL ? cluster_key : "");
     char *p = strdup(redis_password != NULL ? redis_password : "");
     if (k == NULL || p == NULL) {
-        wipe_free(k);
-        wipe_free(p);
+        cm_pki_secret_free(k);
+        cm_pki_secret_free(p);
         return GW_ENOMEM;
     }
     pthread_mutex_lock(&m->lock);
-    wipe_free(m->cluster_key);
-    wipe_free(m->redis_password);
+    cm_pki_secret_free(m->cluster_key);
+    cm_pki_secret_free(m->redis_password);
     m->cluster_key = k;
     m->redis_password = p;
     pthread_mutex_unlock(&m->lock);
@@ -438,7 +429,7 @@ void cp_member_reply_deinit(struct cp_member_reply *r)
 {
     free(r->cert_pem);
     free(r->ca_pem);
-    wipe_free(r->cluster_key);
-    wipe_free(r->redis_password);
+    cm_pki_secret_free(r->cluster_key);
+    cm_pki_secret_free(r->redis_password);
     r->cert_pem = r->ca_pem = r->cluster_key = r->redis_password = NULL;
 }

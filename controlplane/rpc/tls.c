@@ -11,6 +11,7 @@
 
 #include <grpc/grpc_security.h>
 
+#include "common/pki/pki.h"
 #include "controlplane/rpc/rpc-int.h"
 
 void cp_rpc__tls_init(struct cp_rpc__tls *t)
@@ -19,20 +20,10 @@ void cp_rpc__tls_init(struct cp_rpc__tls *t)
     pthread_mutex_init(&t->lock, NULL);
 }
 
-static void wipe_free(char *s)
-{
-    if (s == NULL)
-        return;
-    volatile char *p = s;
-    while (*p != '\0')
-        *p++ = '\0';
-    free(s);
-}
-
 void cp_rpc__tls_deinit(struct cp_rpc__tls *t)
 {
     free(t->chain);
-    wipe_free(t->key);
+    cm_pki_secret_free(t->key);
     free(t->roots);
     pthread_mutex_destroy(&t->lock);
 }
@@ -47,13 +38,13 @@ int cp_rpc_server_set_tls(struct cp_rpc_server *srv, const char *cert_chain,
     char *c = strdup(cert_chain), *k = strdup(key), *r = strdup(roots);
     if (c == NULL || k == NULL || r == NULL) {
         free(c);
-        wipe_free(k);
+        cm_pki_secret_free(k);
         free(r);
         return GW_ENOMEM;
     }
     pthread_mutex_lock(&t->lock);
     free(t->chain);
-    wipe_free(t->key);
+    cm_pki_secret_free(t->key);
     free(t->roots);
     t->chain = c;
     t->key = k;
