@@ -20,59 +20,21 @@
 # node's admin server. Every wait is bounded; ports are picked free; the
 # temp dir is our own; only pids started here are killed. Prints "ok CASE" /
 # "FAIL CASE" and "time WHAT MS"; exits non-zero if a case failed.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/../.." || exit 2
-TMP=$(mktemp -d /tmp/e2e-it.XXXXXX)
-PIDS=()
-FAILS=0
+NAME=e2e-it
+. "$(dirname "$0")/../lib.sh"
 MODE=${E2E_CONTROL:-real}
-
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    exec 3>&- 2>/dev/null
-    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
-}
-now_ms() { date +%s%3N; }
-wait_for() { # wait_for SECONDS COMMAND...: polls every 50 ms
-    local end=$(($(now_ms) + $1 * 1000)); shift
-    while [ "$(now_ms)" -lt "$end" ]; do "$@" && return 0; sleep 0.05; done
-    return 1
-}
+POLL=0.05 # wait_for
+after_exit() { exec 3>&- 2>/dev/null; }
 
 # ---- build (binaries copied: other builds may rewrite bazel-bin) ----
-BAZEL_FLAGS=()
-if [ -n "${DP_ASAN:-}" ]; then
-    BAZEL_FLAGS=(--config=asan)
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
-    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-fi
+[ -n "${DP_ASAN:-}" ] && use_sanitizers
 TARGETS=(//dataplane //tools/whoami //controlplane //tools/traefikeectl)
 [ "$MODE" = stub ] && TARGETS=(//dataplane //tools/whoami //integration/e2e:e2e_control)
-bazel build "${BAZEL_FLAGS[@]}" "${TARGETS[@]}" >"$TMP/build.log" 2>&1 ||
-    { tail -30 "$TMP/build.log"; echo "FAIL build"; exit 1; }
-BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
-mkdir -p "$TMP/bin"
-for t in "${TARGETS[@]}"; do # //a/b -> a/b/b, //a/b:c -> a/b/c
-    case $t in *:*) f=${t#//}; f=$BIN/${f/://} ;; *) f=$BIN/${t#//}/${t##*/} ;; esac
-    cp "$f" "$TMP/bin/" || { echo "FAIL build: $f missing"; exit 1; }
-done
+build "${TARGETS[@]}"
+copy_bins "${TARGETS[@]}"
 DP=$TMP/bin/dataplane
 WHOAMI=$TMP/bin/whoami
 
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport)
 P_GRPC=$(freeport); P_HTTP=$(freeport)
 P_ADM1=$(freeport); P_ADM2=$(freeport)
@@ -197,8 +159,8 @@ name_of() { # the backend that answered
 }
 
 # ---- start ----
-"$WHOAMI" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
-"$WHOAMI" --addr "127.0.0.1:$P_B" --name B >"$TMP/b.log" 2>&1 & PIDS+=($!)
+start_whoami A "$P_A"
+start_whoami B "$P_B"
 cp_start
 wait_for 15 cp_up || { fail start "control node ($MODE) not up"; tail -5 "$TMP/cp.log"; exit 1; }
 T0=$(now_ms)
@@ -257,7 +219,7 @@ LAST_GOOD=$TMP/v2.yaml
 # ---- a configuration the data nodes reject ----
 check apply-bad-accepted-by-control cp_apply "$TMP/bad.yaml"
 for n in dp1 dp2; do
-    if wait_for 10 cp_nack "$n" >"$TMP/nack-$n.txt"; then
+    if wait_until 10 cp_nack "$n" >"$TMP/nack-$n.txt"; then
         ok "nack-shown-for-$n($(head -c 120 "$TMP/nack-$n.txt"))"
     else
         fail "nack-shown-for-$n"
