@@ -208,16 +208,19 @@ struct cp_http__conn {
     enum cp_http__conn_state state;
     bool keepalive;
     bool closing;
-    unsigned writes;             /* uv_write requests in flight */
-    size_t queued;               /* their bytes */
-    int64_t active_ms;           /* last read or answer (loop time) */
-    size_t len;                  /* bytes in buf */
-    size_t head_len;             /* of the request being handled */
-    size_t req_len;              /* head + body */
-    struct cp_http__work *work;  /* password check running; NULL if none */
-    struct cp_http__tls *tls;    /* HTTPS; NULL for plain HTTP */
-    bool secure;                 /* tls handshake done */
-    char buf[CP_HTTP__CONN_BUF]; /* plaintext */
+    unsigned writes;            /* uv_write requests in flight */
+    size_t queued;              /* their bytes */
+    int64_t active_ms;          /* last read or answer (loop time) */
+    size_t len;                 /* bytes in buf */
+    size_t head_len;            /* of the request being handled */
+    size_t req_len;             /* head + body */
+    struct cp_http__work *work; /* password check running; NULL if none */
+    struct cp_http__tls *tls;   /* HTTPS; NULL for plain HTTP */
+    bool secure;                /* tls handshake done */
+    /* what authorized the request (kept by an event stream) */
+    char session[CP_AUTH_TOKEN_MAX]; /* the session cookie; "" for Basic */
+    unsigned auth_gen;               /* srv->hash_gen then (Basic) */
+    char buf[CP_HTTP__CONN_BUF];     /* plaintext */
 };
 
 #define CP_HTTP__REVOKED 64 /* logged-out tokens remembered */
@@ -246,6 +249,8 @@ struct cp_http {
     char *revoked[CP_HTTP__REVOKED];
     unsigned revoked_next;
     unsigned verifying;
+    char seen_hash[CP_AUTH_HASH_MAX]; /* the admin hash last seen ("" none) */
+    unsigned hash_gen;                /* changes of seen_hash */
     /* charts and change detection */
     struct cp_http__series *series;
     char *nodes_digest;
@@ -281,6 +286,12 @@ void cp_http__route(struct cp_http__conn *c);
 void cp_http__work_detach(struct cp_http__work *w);
 /* Drops the server's reference of a finished check. */
 void cp_http__unref(struct cp_http *s);
+/* Ends the event streams whose credentials no longer hold: a session
+ * logged out, expired, or signed for another admin hash than the current
+ * one (a new password ends every session), and streams opened with Basic
+ * credentials once the hash changed. Called each tick, on a poke and on
+ * logout. */
+void cp_http__streams_check(struct cp_http *s);
 
 /* ==== text buffer (metrics.c) ==== */
 

@@ -9,6 +9,10 @@
  * Auth: /api/ and /dashboard/ need the admin user, by Basic credentials or
  * by the session cookie /api/login sets; /ping never, /metrics only with
  * cfg->metrics_auth (like Traefik, whose metrics are open by default).
+ * An /api/events stream ends once what opened it no longer holds: its
+ * session logged out or expired, or the admin hash changed (a new password
+ * ends every session and Basic credentials; checked at each sample tick,
+ * on logout and on cp_http_poke()).
  *
  * HTTPS once cp_http_set_tls() gave it a certificate (plain HTTP until
  * then, and after cp_http_set_tls(NULL)).

@@ -1,13 +1,15 @@
 /*
  * route.c -- what each path answers: authentication (session cookie, Basic
  * credentials remembered once verified, scrypt checks on the thread pool),
- * login and logout, the API views, the dashboard files, /metrics, /ping.
- * Runs on the server's loop (the KDF alone runs on the thread pool).
+ * the end of event streams whose credentials lapsed, login and logout, the API
+ * views, the dashboard files, /metrics, /ping. Runs on the server's loop (the
+ * KDF alone runs on the thread pool).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log/log.h"
 #include "common/version/version.h"
 #include "controlplane/auth/auth.h"
 #include "controlplane/dashboard/dashboard.h"
@@ -148,15 +150,55 @@ static bool revoked(struct cp_http *s, const char *token)
     return false;
 }
 
+static bool token_ok(struct cp_http *s, const char *hash, const char *tok)
+{
+    return hash != NULL &&
+           cp_auth_session_check(hash, tok, cp_http__now_ms() / 1000) == 1 &&
+           !revoked(s, tok);
+}
+
+/* A valid session cookie: kept in c->session. */
 static bool session_ok(struct cp_http__conn *c, const char *hash)
 {
     struct cp_http__slice h;
     char tok[CP_AUTH_TOKEN_MAX];
 
-    return cp_http__header(c->parser, c->buf, "Cookie", &h) &&
-           cp_http__cookie_get(h, CP_HTTP__COOKIE, tok, sizeof(tok)) > 0 &&
-           cp_auth_session_check(hash, tok, cp_http__now_ms() / 1000) == 1 &&
-           !revoked(c->srv, tok);
+    if (!cp_http__header(c->parser, c->buf, "Cookie", &h) ||
+        cp_http__cookie_get(h, CP_HTTP__COOKIE, tok, sizeof(tok)) <= 0 ||
+        !token_ok(c->srv, hash, tok))
+        return false;
+    memcpy(c->session, tok, sizeof(c->session));
+    return true;
+}
+
+/* The current admin hash (NULL: none); counts its changes. */
+static const char *hash_sync(struct cp_http *s)
+{
+    const char *hash = admin_hash(s);
+
+    if (strcmp(hash != NULL ? hash : "", s->seen_hash) != 0) {
+        snprintf(s->seen_hash, sizeof(s->seen_hash), "%s", hash ? hash : "");
+        s->hash_gen++;
+    }
+    return hash;
+}
+
+void cp_http__streams_check(struct cp_http *s)
+{
+    const char *hash = hash_sync(s);
+    struct cp_http__conn *c, *next;
+
+    for (c = s->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->state != CP_HTTP__C_SSE || c->closing)
+            continue;
+        if (c->session[0] != '\0' ? !token_ok(s, hash, c->session)
+                                  : c->auth_gen != s->hash_gen) {
+            cm_log_info("http", "sse_ended", "reason=%s",
+                        c->session[0] ? "session_ended" : "password_changed");
+            cp_http__conn_close(c);
+        }
+    }
 }
 
 static bool cache_has(struct cp_http *s, const char *hash, const uint8_t d[32])
@@ -267,11 +309,13 @@ static void start_check(struct cp_http__conn *c, const char *hash,
 /* Calls next(c) once the request is authenticated, else answers 401. */
 static void authorize(struct cp_http__conn *c, next_fn next)
 {
-    const char *hash = admin_hash(c->srv);
+    const char *hash = hash_sync(c->srv);
     struct cp_http__slice h;
     char user[128], pw[256];
     uint8_t d[32];
 
+    c->session[0] = '\0';
+    c->auth_gen = c->srv->hash_gen;
     if (hash == NULL) {
         deny(c);
         return;
@@ -380,6 +424,7 @@ static void logout(struct cp_http__conn *c)
         free(s->revoked[s->revoked_next]);
         s->revoked[s->revoked_next] = strdup(tok);
         s->revoked_next = (s->revoked_next + 1) % CP_HTTP__REVOKED;
+        cp_http__streams_check(s); /* its event streams end too */
     }
     cookie_header(c, "", 0, hdr, sizeof(hdr));
     if (wants_json(c))

@@ -658,13 +658,16 @@ static void on_tick(uv_timer_t *t)
 
     sample(s);
     detect_changes(s);
+    cp_http__streams_check(s);
     sweep(s);
 }
 
 void cp_http_poke(struct cp_http *s)
 {
-    if (s != NULL && !s->closing)
-        detect_changes(s);
+    if (s == NULL || s->closing)
+        return;
+    detect_changes(s);
+    cp_http__streams_check(s);
 }
 
 /* ==== the server ==== */

@@ -2,7 +2,8 @@
  * tls_test.c -- the HTTP server over HTTPS: a real server on 127.0.0.1 (its
  * loop on a thread) and blocking OpenSSL clients. Certificates are made at
  * test time (a CA and two leaves for "localhost"). Checks requests,
- * keep-alive and pipelining, the Secure cookie, an event stream, TLS 1.1
+ * keep-alive and pipelining, the Secure cookie, an event stream and its
+ * end when its session does (logout, new admin hash), TLS 1.1
  * refused, garbage and plain HTTP closed at once, a stalled handshake
  * closed at the head timeout while others are served, rotation (new
  * connections get the new certificate, old ones go on), bad PEM refused,
@@ -20,6 +21,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +462,131 @@ static void test_sse(void **state)
     cli_close(&c);
 }
 
+/* ==== event streams and sessions ==== */
+
+/* Logs in with <password> on a connection of its own; the session token
+ * into <tok>. */
+static void login_cookie(struct fx *f, const char *password, char *tok,
+                         size_t cap)
+{
+    struct cli c;
+    char body[128], req[512], buf[8192];
+    const char *p;
+
+    snprintf(body, sizeof(body), "user=admin&password=%s", password);
+    snprintf(req, sizeof(req),
+             "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: "
+             "application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n"
+             "%s",
+             strlen(body), body);
+    cli_open(f, &c);
+    cli_write(&c, req);
+    assert_int_equal(read_response(&c, buf, sizeof(buf)), 303);
+    p = strstr(buf, "traefikee_session=");
+    assert_non_null(p);
+    p += 18;
+    snprintf(tok, cap, "%.*s", (int)strcspn(p, ";\r"), p);
+    assert_true(strlen(tok) > 10);
+    cli_close(&c);
+}
+
+/* Opens /api/events with the header line <auth>; reads up to its hello. */
+static void stream_open(struct fx *f, struct cli *c, const char *auth)
+{
+    char req[512], buf[8192] = "";
+    size_t len = 0;
+
+    snprintf(req, sizeof(req), "GET /api/events HTTP/1.1\r\nHost: x\r\n%s\r\n",
+             auth);
+    cli_open(f, c);
+    cli_write(c, req);
+    while (strstr(buf, "event: hello") == NULL) {
+        int r = cli_read(c, buf + len, sizeof(buf) - 1 - len);
+        assert_true(r > 0);
+        len += (size_t)r;
+        buf[len] = '\0';
+    }
+    assert_memory_equal(buf, "HTTP/1.1 200", 12);
+}
+
+/* Reads the stream for up to <secs>: true if the server ended it, false if
+ * it was still sending (samples every 200 ms) at the end. */
+static bool stream_ends(struct cli *c, double secs)
+{
+    double end = now_s() + secs;
+    char buf[4096];
+
+    while (now_s() < end) {
+        int r = SSL_read(c->ssl, buf, sizeof(buf));
+        if (r > 0)
+            continue;
+        if (SSL_get_error(c->ssl, r) == SSL_ERROR_SYSCALL &&
+            (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false; /* nothing for 5 s: open but silent */
+        return true;
+    }
+    return false;
+}
+
+static void test_sse_sessions_end(void **state)
+{
+    struct fx *f = *state;
+    struct cli a, b, basic, fresh;
+    char tok_a[CP_AUTH_TOKEN_MAX], tok_b[CP_AUTH_TOKEN_MAX], hdr[256];
+    char hash2[CP_AUTH_HASH_MAX], buf[4096];
+    struct cp_auth_params kdf = {
+        .alg = CP_AUTH_SCRYPT, .log2_n = 10, .r = 8, .p = 1};
+
+    login_cookie(f, PASSWORD, tok_a, sizeof(tok_a));
+    login_cookie(f, PASSWORD, tok_b, sizeof(tok_b));
+    snprintf(hdr, sizeof(hdr), "Cookie: traefikee_session=%s\r\n", tok_a);
+    stream_open(f, &a, hdr);
+    snprintf(hdr, sizeof(hdr), "Cookie: traefikee_session=%s\r\n", tok_b);
+    stream_open(f, &b, hdr);
+    stream_open(f, &basic, BASIC);
+    assert_false(stream_ends(&a, 0.5));
+
+    /* logging session A out ends its stream, and only that one */
+    {
+        struct cli c;
+        char req[512];
+        snprintf(req, sizeof(req),
+                 "POST /api/logout HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nCookie: traefikee_session=%s\r\n"
+                 "Content-Length: 0\r\n\r\n",
+                 tok_a);
+        cli_open(f, &c);
+        cli_write(&c, req);
+        assert_int_equal(read_response(&c, buf, sizeof(buf)), 200);
+        cli_close(&c);
+    }
+    assert_true(stream_ends(&a, 2));
+    assert_false(stream_ends(&b, 0.5));
+    assert_false(stream_ends(&basic, 0.1));
+
+    /* a new admin hash (SetAdminHash): every session ends, and so do the
+     * streams opened with the old password's Basic credentials */
+    assert_int_equal(cp_auth_hash("n3w-pass", &kdf, hash2, sizeof(hash2)), 0);
+    loop_pause(f);
+    memcpy(f->hash, hash2, sizeof(f->hash));
+    loop_resume(f);
+    assert_true(stream_ends(&b, 2));
+    assert_true(stream_ends(&basic, 2));
+    cli_close(&a);
+    cli_close(&b);
+    cli_close(&basic);
+
+    /* the new password's streams stay (ticks after the change) */
+    login_cookie(f, "n3w-pass", tok_a, sizeof(tok_a));
+    snprintf(hdr, sizeof(hdr), "Cookie: traefikee_session=%s\r\n", tok_a);
+    stream_open(f, &fresh, hdr);
+    assert_false(stream_ends(&fresh, 0.7));
+    cli_close(&fresh);
+    stream_open(f, &fresh, "Authorization: Basic YWRtaW46bjN3LXBhc3M=\r\n");
+    assert_false(stream_ends(&fresh, 0.7));
+    cli_close(&fresh);
+}
+
 static void test_old_version_refused(void **state)
 {
     struct fx *f = *state;
@@ -561,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_https_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_and_cookie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sse_sessions_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_version_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_garbage_closed, setup, teardown),

@@ -176,6 +176,8 @@ static void set_hash(struct cp_node *n, const char *hash, bool check)
     cm_log_info(CP_NODE__MOD,
                 first ? "admin_password_loaded" : "admin_password_changed",
                 NULL);
+    if (n->http != NULL) /* the event streams of old sessions end now */
+        cp_http_poke(n->http);
     if (check)
         check_file(n);
 }
