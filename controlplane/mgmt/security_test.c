@@ -28,6 +28,7 @@
 
 #include "common/log/log.h"
 #include "common/pki/pki.h"
+#include "common/pki/pki_testutil.h"
 #include "controlplane/mgmt/mgmt.h"
 #include "controlplane/rpc/rpc.h"
 #include "controlplane/store/store.h"
@@ -77,26 +78,7 @@ static struct world *w;
 static void issue(enum cm_pki_role role, const char *id,
                   struct cm_pki_creds *out)
 {
-    const char *dns[] = {CM_PKI_CONTROL_NAME, "localhost"};
-    const char *ips[] = {"127.0.0.1"};
-    struct cm_pki_issue in = {0};
-    char err[CM_ERR_LEN], *csr;
-
-    in.role = role;
-    in.id = id;
-    in.dns = dns;
-    in.n_dns = 2;
-    in.ips = ips;
-    in.n_ips = 1;
-    in.now = time(NULL);
-    in.ttl_s = 3600;
-    assert_int_equal(cm_pki_key_new(&out->key, err, sizeof(err)), 0);
-    assert_int_equal(cm_pki_csr_new(out->key, id, &csr, err, sizeof(err)), 0);
-    assert_int_equal(
-        cm_pki_issue(w->ca, w->ca_key, csr, &in, &out->cert, err, sizeof(err)),
-        0);
-    out->ca = strdup(w->ca);
-    free(csr);
+    cm_pki_test_issue(w->ca, w->ca_key, role, id, time(NULL), 3600, out);
 }
 
 /* ==== the nodes' callbacks (loop thread) ==== */

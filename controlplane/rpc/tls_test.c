@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "common/pki/pki.h"
+#include "common/pki/pki_testutil.h"
 #include "common/pki/pki_grpc.h"
 #include "controlplane/rpc/rpc.h"
 #include "controlplane/rpc/testclient.h"
@@ -29,31 +30,6 @@ struct fixture {
     char tls[64], plain[64];
     int checks;
 };
-
-/* Issues <role>/<id> by <ca>/<ca_key> into <out> (with ca = <ca>). */
-static void issue(const char *ca, const char *ca_key, enum cm_pki_role role,
-                  const char *id, int64_t now, struct cm_pki_creds *out)
-{
-    const char *dns[] = {CM_PKI_CONTROL_NAME, "localhost"};
-    const char *ips[] = {"127.0.0.1"};
-    struct cm_pki_issue in = {.role = role,
-                              .id = id,
-                              .dns = dns,
-                              .n_dns = 2,
-                              .ips = ips,
-                              .n_ips = 1,
-                              .now = now,
-                              .ttl_s = 3600};
-    char *csr = NULL, err[CM_ERR_LEN];
-
-    memset(out, 0, sizeof(*out));
-    assert_int_equal(cm_pki_key_new(&out->key, err, sizeof(err)), 0);
-    assert_int_equal(cm_pki_csr_new(out->key, id, &csr, err, sizeof(err)), 0);
-    assert_int_equal(
-        cm_pki_issue(ca, ca_key, csr, &in, &out->cert, err, sizeof(err)), 0);
-    out->ca = strdup(ca);
-    free(csr);
-}
 
 /* Answers "<role>:<id>" of the caller, then OK. */
 static void whoami(void *arg, struct cp_rpc_call *call, const uint8_t *data,
@@ -120,7 +96,8 @@ static int setup(void **state)
     assert_int_equal(cp_rpc_server_start_tls(f->srv, "127.0.0.1:0", &port, NULL,
                                              NULL, err, sizeof(err)),
                      GW_EINVAL);
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_CONTROL, "cp-1", time(NULL), &own);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_CONTROL, "cp-1", time(NULL),
+                      3600, &own);
     char *chain = chain_of(&own);
     assert_int_equal(cp_rpc_server_set_tls(f->srv, chain, own.key, own.ca), 0);
     free(chain);
@@ -220,10 +197,12 @@ static void test_roles(void **state)
     struct cm_pki_creds data, admin, control;
     char got[300];
 
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_DATA, "edge-1", time(NULL), &data);
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_ADMIN, "admin@cp-1", time(NULL),
-          &admin);
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_CONTROL, "cp-2", time(NULL), &control);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_DATA, "edge-1", time(NULL),
+                      3600, &data);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_ADMIN, "admin@cp-1",
+                      time(NULL), 3600, &admin);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_CONTROL, "cp-2", time(NULL),
+                      3600, &control);
     assert_int_equal(call_tls(f, "/t.S/Ads", &data, got), GRPC_STATUS_OK);
     assert_string_equal(got, "data:edge-1");
     assert_int_equal(call_tls(f, "/t.S/Join", &data, got), GRPC_STATUS_OK);
@@ -246,7 +225,8 @@ static void test_check_refuses(void **state)
     struct cm_pki_creds c;
     char got[300];
 
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_DATA, "revoked", time(NULL), &c);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_DATA, "revoked", time(NULL),
+                      3600, &c);
     assert_int_equal(call_tls(f, "/t.S/Ads", &c, got),
                      GRPC_STATUS_UNAUTHENTICATED);
     assert_string_equal(got, "");
@@ -260,16 +240,16 @@ static void test_foreign_and_expired(void **state)
     char got[300];
 
     /* another CA's certificate, trusting our CA: the handshake fails */
-    issue(f->other_ca, f->other_key, CM_PKI_ROLE_ADMIN, "admin@x", time(NULL),
-          &c);
+    cm_pki_test_issue(f->other_ca, f->other_key, CM_PKI_ROLE_ADMIN, "admin@x",
+                      time(NULL), 3600, &c);
     free(c.ca);
     c.ca = strdup(f->ca);
     assert_int_equal(call_tls(f, "/t.S/Join", &c, got),
                      GRPC_STATUS_UNAVAILABLE);
     cm_pki_creds_clear(&c);
     /* ours, expired an hour ago */
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_ADMIN, "admin@y", time(NULL) - 7300,
-          &c);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_ADMIN, "admin@y",
+                      time(NULL) - 7300, 3600, &c);
     assert_int_equal(call_tls(f, "/t.S/Join", &c, got),
                      GRPC_STATUS_UNAVAILABLE);
     cm_pki_creds_clear(&c);
@@ -300,7 +280,8 @@ static void test_rotation(void **state)
     char err[CM_ERR_LEN], got[300];
 
     presented(f, before);
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_CONTROL, "cp-1", time(NULL), &next);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_CONTROL, "cp-1", time(NULL),
+                      3600, &next);
     char *chain = chain_of(&next);
     assert_int_equal(cp_rpc_server_set_tls(f->srv, chain, next.key, next.ca),
                      0);
@@ -310,7 +291,8 @@ static void test_rotation(void **state)
     assert_string_not_equal(before, after);
     assert_string_equal(after, want);
     /* and calls still work */
-    issue(f->ca, f->ca_key, CM_PKI_ROLE_DATA, "edge-1", time(NULL), &data);
+    cm_pki_test_issue(f->ca, f->ca_key, CM_PKI_ROLE_DATA, "edge-1", time(NULL),
+                      3600, &data);
     assert_int_equal(call_tls(f, "/t.S/Ads", &data, got), GRPC_STATUS_OK);
     assert_int_equal(cp_rpc_server_set_tls(f->srv, NULL, "k", "r"), GW_EINVAL);
     cm_pki_creds_clear(&next);

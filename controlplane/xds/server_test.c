@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/pki/pki.h"
+#include "common/pki/pki_testutil.h"
 
 #include "controlplane/rpc/testclient.h"
 #include "controlplane/xds/testutil.h"
@@ -236,28 +237,6 @@ static void test_bad_request_and_stop(void **state)
     assert_int_equal(f.hook.disconnected, 1);
 }
 
-/* Issues <role>/<id> by <ca>/<key> into <out>, valid from <now> - 60. */
-static void issue(const char *ca, const char *key, enum cm_pki_role role,
-                  const char *id, int64_t now, struct cm_pki_creds *out)
-{
-    const char *dns[] = {CM_PKI_CONTROL_NAME};
-    struct cm_pki_issue in = {.role = role,
-                              .id = id,
-                              .dns = dns,
-                              .n_dns = 1,
-                              .now = now,
-                              .ttl_s = 3600};
-    char *csr = NULL, err[CM_ERR_LEN];
-
-    memset(out, 0, sizeof(*out));
-    assert_int_equal(cm_pki_key_new(&out->key, err, sizeof(err)), 0);
-    assert_int_equal(cm_pki_csr_new(out->key, id, &csr, err, sizeof(err)), 0);
-    assert_int_equal(
-        cm_pki_issue(ca, key, csr, &in, &out->cert, err, sizeof(err)), 0);
-    out->ca = strdup(ca);
-    free(csr);
-}
-
 /* Streams of a revoked certificate end with UNAUTHENTICATED; others (other
  * id, other role, a newer certificate) stay. */
 static void test_revoke_over_tls(void **state)
@@ -270,9 +249,9 @@ static void test_revoke_over_tls(void **state)
 
     memset(&f, 0, sizeof(f));
     assert_int_equal(cm_pki_ca_new("x", &ca, &ca_key, err, sizeof(err)), 0);
-    issue(ca, ca_key, CM_PKI_ROLE_CONTROL, "cp", now, &own);
-    issue(ca, ca_key, CM_PKI_ROLE_DATA, "edge-1", now, &a);
-    issue(ca, ca_key, CM_PKI_ROLE_DATA, "edge-2", now, &b);
+    cm_pki_test_issue(ca, ca_key, CM_PKI_ROLE_CONTROL, "cp", now, 3600, &own);
+    cm_pki_test_issue(ca, ca_key, CM_PKI_ROLE_DATA, "edge-1", now, 3600, &a);
+    cm_pki_test_issue(ca, ca_key, CM_PKI_ROLE_DATA, "edge-2", now, 3600, &b);
     f.rpc = cp_rpc_server_new();
     f.xds = cp_xds_server_new(f.rpc);
     char chain[8192];

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/pki/pki.h"
+#include "common/pki/pki_testutil.h"
 #include "controlplane/rpc/rpc.h"
 #include "tools/traefikeectl/client.h"
 #include "tools/traefikeectl/output.h"
@@ -297,31 +298,6 @@ struct pki_fixture {
     char *dir;
 };
 
-static void issue(const char *ca, const char *ca_key, enum cm_pki_role role,
-                  const char *id, int64_t now, int64_t ttl,
-                  struct cm_pki_creds *out)
-{
-    const char *dns[] = {CM_PKI_CONTROL_NAME};
-    const char *ips[] = {"127.0.0.1"};
-    struct cm_pki_issue in = {.role = role,
-                              .id = id,
-                              .dns = dns,
-                              .n_dns = 1,
-                              .ips = ips,
-                              .n_ips = 1,
-                              .now = now,
-                              .ttl_s = ttl};
-    char *csr = NULL, err[CM_ERR_LEN];
-
-    memset(out, 0, sizeof(*out));
-    assert_int_equal(cm_pki_key_new(&out->key, err, sizeof(err)), 0);
-    assert_int_equal(cm_pki_csr_new(out->key, id, &csr, err, sizeof(err)), 0);
-    assert_int_equal(
-        cm_pki_issue(ca, ca_key, csr, &in, &out->cert, err, sizeof(err)), 0);
-    out->ca = strdup(ca);
-    free(csr);
-}
-
 /* Writes a bundle of <role>/<id> into DIR/<name>; returns the path. */
 static char *bundle_file(const struct pki_fixture *p, const char *ca,
                          const char *ca_key, enum cm_pki_role role, int64_t now,
@@ -330,7 +306,7 @@ static char *bundle_file(const struct pki_fixture *p, const char *ca,
     struct cm_pki_creds c;
     char *text, *path = NULL, err[CM_ERR_LEN];
 
-    issue(ca, ca_key, role, "tctl", now, ttl, &c);
+    cm_pki_test_issue(ca, ca_key, role, "tctl", now, ttl, &c);
     assert_int_equal(cm_pki_creds_format(&c, &text), 0);
     assert_true(asprintf(&path, "%s/%s", p->dir, name) > 0);
     assert_int_equal(cm_pki_file_write(path, text, err, sizeof(err)), 0);
@@ -495,7 +471,8 @@ static void test_call_tls(void **state)
 
     pki_setup(&p);
     clear_env();
-    issue(p.ca, p.ca_key, CM_PKI_ROLE_CONTROL, "cp-1", now, 3600, &own);
+    cm_pki_test_issue(p.ca, p.ca_key, CM_PKI_ROLE_CONTROL, "cp-1", now, 3600,
+                      &own);
     srv = cp_rpc_server_new();
     assert_int_equal(cp_rpc_server_add_method(srv, TCTL_METHOD("Version"),
                                               CP_RPC_UNARY, &version_ops, NULL),
