@@ -99,7 +99,6 @@ static void conn_closed(uv_handle_t *h)
     dp_proxy__ex_free(c->x);
     dp_proxy__h2_free(c->h2);
     dp_tls_conn_free(c->tls);
-    free(c->tls_in);
     free(c);
 }
 

@@ -256,8 +256,8 @@ struct dp_proxy__ex {
  * <x>, the bytes read in <in> (no buffer while idle, plain HTTP/1). */
 struct dp_proxy__conn {
     uv_tcp_t tcp;
-    struct dp_tls_conn *tls; /* TLS transport, or NULL (plaintext) */
-    char *tls_in;            /* TLS: ciphertext read buffer */
+    struct dp_tls_conn *tls; /* TLS transport, or NULL (plaintext); its
+                                ciphertext is read into the worker's rbuf */
     uv_timer_t timer;        /* head, idle, route timeouts */
     uv_write_t wr;           /* the one write to the client in flight */
     uv_shutdown_t shut;

@@ -138,8 +138,7 @@ int dp_proxy__conn_tls(struct dp_proxy__conn *c)
 
 int dp_proxy__tls_accept(struct dp_proxy__conn *c, struct dp_tls_server *srv)
 {
-    if ((c->tls_in = malloc(DP_PROXY__TLS_IN)) == NULL ||
-        (c->tls = dp_tls_conn_server(srv)) == NULL)
+    if ((c->tls = dp_tls_conn_server(srv)) == NULL)
         return GW_ENOMEM;
     return GW_OK;
 }
