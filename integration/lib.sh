@@ -10,7 +10,7 @@
 # there is one, stops the pids in PIDS (only those: never by name; with
 # signal $KILL_SIG, default TERM, after a CONT so that a stopped one dies
 # too), runs `after_exit` if there is one, and removes TMP unless something
-# failed or KEEP_TMP is set.
+# failed or KEEP_TMP is set. INT or TERM: "FAIL interrupted", then the same.
 set -u
 # Development mode (docs/security.md): plain text, no cluster CA, no tokens.
 export TRAEFIKEE_INSECURE=1
@@ -31,6 +31,7 @@ cleanup() {
     if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
 }
 trap cleanup EXIT
+trap 'fail interrupted; exit 130' INT TERM
 
 ok() { echo "ok $1"; }
 fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
