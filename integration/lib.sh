@@ -82,11 +82,12 @@ use_sanitizers() { # the build below with ASan+UBSan; leaks and UB fail the run
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 }
 # build TARGETS...: bazel build with BAZEL_FLAGS (log in TMP/build.log);
-# sets BIN to bazel-bin; on failure prints "FAIL build" and exits 1.
+# sets BIN to bazel-bin; on failure prints "FAIL ${BUILD_CASE:-build}" and
+# exits 1.
 build() {
     if ! bazel build "${BAZEL_FLAGS[@]}" "$@" >"$TMP/build.log" 2>&1; then
         tail -30 "$TMP/build.log"
-        fail build
+        fail "${BUILD_CASE:-build}"
         exit 1
     fi
     BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
