@@ -87,6 +87,22 @@ static void metric(struct ad_text *t, const char *name, const char *type,
              name, (unsigned long long)v);
 }
 
+/* The entry points' TLS handshakes (all entry points together). */
+static void tls_metrics(struct ad_text *t, const struct dp_proxy_stats *s)
+{
+    metric(t, "dataplane_tls_handshakes_total", "counter",
+           "Client TLS handshakes completed on the entry points.",
+           s->tls_handshakes);
+    metric(t, "dataplane_tls_handshake_failures_total", "counter",
+           "Client TLS handshakes that failed (not TLS, a refused version, "
+           "no common cipher).",
+           s->tls_handshake_errors);
+    metric(t, "dataplane_tls_sessions_resumed_total", "counter",
+           "Completed client TLS handshakes that resumed a session "
+           "(ticket).",
+           s->tls_resumed);
+}
+
 static void xds_metrics(struct ad_text *t, const struct dp_admin_xds *x)
 {
     metric(t, "dataplane_xds_updates_applied_total", "counter",
@@ -284,6 +300,7 @@ int dp_admin_format_metrics(const struct dp_admin_metrics *m, char **out)
            "Active health check probes that failed.", s->hc_failures);
     metric(&t, "dataplane_endpoints_unhealthy", "gauge",
            "Endpoints marked down by active health checks.", s->hc_unhealthy);
+    tls_metrics(&t, s);
     text_add(&t,
              "# HELP dataplane_config_info The configuration being served.\n"
              "# TYPE dataplane_config_info gauge\n"

@@ -68,6 +68,9 @@ static void test_metrics_xds(void **state)
     strcpy(m.xds.versions[0], "7");
     strcpy(m.xds.types[1], "eds");
     m.proxy.hc_unhealthy = 2;
+    m.proxy.tls_handshakes = 9;
+    m.proxy.tls_handshake_errors = 3;
+    m.proxy.tls_resumed = 4;
     assert_true(dp_admin_format_metrics(&m, &out) > 0);
     assert_non_null(strstr(out, "\ndataplane_xds_updates_applied_total 4\n"));
     assert_non_null(strstr(out, "\ndataplane_xds_updates_rejected_total 1\n"));
@@ -81,6 +84,12 @@ static void test_metrics_xds(void **state)
     assert_non_null(
         strstr(out, "\ndataplane_xds_seconds_since_update 2.500\n"));
     assert_non_null(strstr(out, "\ndataplane_endpoints_unhealthy 2\n"));
+    assert_non_null(strstr(out,
+                           "# TYPE dataplane_tls_handshakes_total counter\n"
+                           "dataplane_tls_handshakes_total 9\n"));
+    assert_non_null(
+        strstr(out, "\ndataplane_tls_handshake_failures_total 3\n"));
+    assert_non_null(strstr(out, "\ndataplane_tls_sessions_resumed_total 4\n"));
     free(out);
 }
 
