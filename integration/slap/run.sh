@@ -9,50 +9,27 @@
 #
 # Prints "ok NAME" / "FAIL NAME: why" per check; exits non-zero on a FAIL.
 # Starts only its own whoami processes and kills only those pids.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-
-here=$(dirname "$(readlink -f "$0")")
-root=$(cd "$here/../.." && pwd -P)
-
-if [ $# -ge 2 ]; then
-    SLAP=$1 WHOAMI=$2
-else
-    (cd "$root" && bazel build //tools/slap //tools/whoami) >&2 || exit 1
-    bin=$(cd "$root" && bazel info bazel-bin 2>/dev/null)
-    SLAP=$bin/tools/slap/slap WHOAMI=$bin/tools/whoami/whoami
+if [ $# -ge 2 ]; then # before lib.sh moves to the repository root
+    SLAP=$(readlink -f "$1") WHOAMI=$(readlink -f "$2")
+fi
+NAME=slap
+. "$(dirname "$0")/../lib.sh"
+if [ -z "${SLAP:-}" ]; then
+    build //tools/slap //tools/whoami
+    SLAP=$BIN/tools/slap/slap WHOAMI=$BIN/tools/whoami/whoami
 fi
 command -v jq >/dev/null || { echo "FAIL setup: jq not found"; exit 1; }
-
-dir=$(mktemp -d "${TEST_TMPDIR:-${TMPDIR:-/tmp}}/slap.XXXXXX") || exit 1
-pids=()
-cleanup() {
-    for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]+"${pids[@]}"}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-status=0
-ok() { echo "ok $1"; }
-bad() { echo "FAIL $1: $2"; status=1; }
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+dir=$TMP
 
 # Starts whoami on a free port; sets $port and $wpid. Waits (bounded) for
 # its "listening" line.
-start_whoami() {
+whoami_up() {
     local i log
     for _ in 1 2 3; do
-        port=$(free_port)
+        port=$(freeport)
         log=$dir/whoami.$port.log
-        "$WHOAMI" --addr "127.0.0.1:$port" --name slaptest >"$log" 2>&1 &
-        wpid=$!
-        pids+=("$wpid")
+        start_whoami slaptest "$port" "$log"
+        wpid=$LAST_PID
         for i in $(seq 50); do
             grep -q 'event=listening' "$log" 2>/dev/null && return 0
             kill -0 "$wpid" 2>/dev/null || break
@@ -76,7 +53,7 @@ slap() {
 
 j() { jq -r "$1" "$dir/$2.json"; }
 
-start_whoami
+whoami_up
 base=http://127.0.0.1:$port
 
 # 1. 200 req/s for 3 s: 600 requests, all 200, every JSON field there.
@@ -84,13 +61,13 @@ echo "GET $base/bench" >"$dir/t_bench"
 slap rate -targets "$dir/t_bench" -rate 200 -duration 3s -fail-on-error
 sent=$(j .sent rate)
 if [ "$rc" -ne 0 ]; then
-    bad rate "exit $rc: $(cat "$dir/rate.err")"
+    fail rate "exit $rc: $(cat "$dir/rate.err")"
 elif [ "$sent" -lt 595 ] || [ "$sent" -gt 605 ]; then
-    bad rate "sent $sent, want 600"
+    fail rate "sent $sent, want 600"
 elif [ "$(j '.status["200"]' rate)" != "$sent" ] ||
     [ "$(j .completed rate)" != "$sent" ] ||
     [ "$(j '.errors | length' rate)" != 0 ]; then
-    bad rate "not all 200: $(cat "$dir/rate.json")"
+    fail rate "not all 200: $(cat "$dir/rate.json")"
 elif ! jq -e '.late >= 0 and .failed == 0 and .in_flight == 0 and
         (.rate > 190 and .rate < 210) and
         (.duration_s > 2.9 and .duration_s < 3.3) and
@@ -98,10 +75,10 @@ elif ! jq -e '.late >= 0 and .failed == 0 and .in_flight == 0 and
                        has("p999") and has("max") and has("mean")) and
         .latency_ms.p50 <= .latency_ms.p99 and
         .latency_ms.p99 <= .latency_ms.max' "$dir/rate.json" >/dev/null; then
-    bad rate "fields: $(cat "$dir/rate.json")"
+    fail rate "fields: $(cat "$dir/rate.json")"
 elif ! grep -q "status:     \[200\]: $sent" "$dir/rate.out" ||
     ! grep -q '^latency:    p50 ' "$dir/rate.out"; then
-    bad rate "text summary: $(cat "$dir/rate.out")"
+    fail rate "text summary: $(cat "$dir/rate.out")"
 else
     ok "rate (sent $sent, rate $(j .rate rate), p99 $(j .latency_ms.p99 rate) ms)"
 fi
@@ -111,10 +88,10 @@ echo "GET $base/?wait=100ms" >"$dir/t_wait"
 slap wait -targets "$dir/t_wait" -rate 50 -duration 2s
 p50=$(j .latency_ms.p50 wait)
 if [ "$rc" -ne 0 ] || [ "$(j '.status["200"]' wait)" != 100 ]; then
-    bad latency "exit $rc: $(cat "$dir/wait.json" "$dir/wait.err")"
+    fail latency "exit $rc: $(cat "$dir/wait.json" "$dir/wait.err")"
 elif ! jq -e '.latency_ms.p50 >= 80 and .latency_ms.p50 <= 120' \
     "$dir/wait.json" >/dev/null; then
-    bad latency "p50 $p50 ms, want 100 +- 20%"
+    fail latency "p50 $p50 ms, want 100 +- 20%"
 else
     ok "latency (p50 $p50 ms)"
 fi
@@ -126,11 +103,11 @@ slap slow -targets "$dir/t_slow" -rate 20 -duration 1s -timeout 500ms \
     -fail-on-error
 ms=$((($(date +%s%N) - t0) / 1000000))
 if [ "$rc" -ne 1 ]; then
-    bad timeout "exit $rc, want 1"
+    fail timeout "exit $rc, want 1"
 elif [ "$(j .errors.timeout slow)" != 20 ] || [ "$(j .completed slow)" != 0 ]; then
-    bad timeout "$(cat "$dir/slow.json")"
+    fail timeout "$(cat "$dir/slow.json")"
 elif [ "$ms" -gt 3000 ]; then
-    bad timeout "took $ms ms"
+    fail timeout "took $ms ms"
 else
     ok "timeout (20 timeouts in $ms ms)"
 fi
@@ -142,10 +119,10 @@ slap s503 -targets "$dir/t_503" -rate 50 -duration 1s
 rc_plain=$rc
 slap mix -targets "$dir/t_mix" -rate 50 -duration 1s -fail-on-error
 if [ "$rc_plain" -ne 0 ] || [ "$(j '.status["503"]' s503)" != 50 ]; then
-    bad status "503 run: exit $rc_plain $(cat "$dir/s503.json")"
+    fail status "503 run: exit $rc_plain $(cat "$dir/s503.json")"
 elif [ "$rc" -ne 1 ] || [ "$(j '.status["200"]' mix)" != 25 ] ||
     [ "$(j '.status["503"]' mix)" != 25 ] || [ "$(j .failed mix)" != 25 ]; then
-    bad status "mixed run: exit $rc $(cat "$dir/mix.json")"
+    fail status "mixed run: exit $rc $(cat "$dir/mix.json")"
 else
     ok "status (503 counted, round robin 25/25, -fail-on-error exit 1)"
 fi
@@ -158,7 +135,7 @@ if [ "$rc" -ne 0 ] || [ "$(j .sent pool)" != 50 ] ||
     [ "$(j '.completed + .errors.timeout' pool)" != 50 ] ||
     ! jq -e '.errors.timeout > 0 and .latency_ms.p90 > 400' \
         "$dir/pool.json" >/dev/null; then
-    bad pool "exit $rc $(cat "$dir/pool.json")"
+    fail pool "exit $rc $(cat "$dir/pool.json")"
 else
     ok "pool (completed $(j .completed pool), timeouts $(j .errors.timeout pool), p90 $(j .latency_ms.p90 pool) ms)"
 fi
@@ -173,7 +150,7 @@ printf 'GET %s/\nPOST %s/ @%s\nHEAD %s/data?size=5000\n' \
         >"$dir/stdin.json" 2>"$dir/stdin.err"
 rc=$?
 if [ "$rc" -ne 0 ] || [ "$(j '.status["200"]' stdin)" != 3 ]; then
-    bad stdin "exit $rc $(cat "$dir/stdin.json" "$dir/stdin.err" | tr "\n" " ")"
+    fail stdin "exit $rc $(cat "$dir/stdin.json" "$dir/stdin.err" | tr "\n" " ")"
 else
     ok "stdin (-targets -, -json -)"
 fi
@@ -181,15 +158,15 @@ fi
 # 7. A stopped backend: connection refused, -fail-on-error exits 1.
 kill "$wpid"
 wait "$wpid" 2>/dev/null
-pids=() # reaped: its pid must not be killed again
+PIDS=() # reaped: its pid must not be killed again
 slap down -targets "$dir/t_bench" -rate 100 -duration 1s -fail-on-error
 if [ "$rc" -ne 1 ]; then
-    bad refused "exit $rc, want 1"
+    fail refused "exit $rc, want 1"
 elif [ "$(j .errors.connect_refused down)" != 100 ] ||
     [ "$(j .completed down)" != 0 ]; then
-    bad refused "$(cat "$dir/down.json")"
+    fail refused "$(cat "$dir/down.json")"
 elif ! grep -q 'connect refused: 100' "$dir/down.out"; then
-    bad refused "text: $(cat "$dir/down.out")"
+    fail refused "text: $(cat "$dir/down.out")"
 else
     ok "refused (100 connect errors, exit 1)"
 fi
@@ -203,15 +180,15 @@ for args in "-rate 10" "-targets $dir/t_bench" \
     # shellcheck disable=SC2086
     timeout 10 "$SLAP" $args >/dev/null 2>&1
     r=$?
-    [ "$r" -eq 2 ] || { bad usage "'$args' exit $r, want 2"; u=1; }
+    [ "$r" -eq 2 ] || { fail usage "'$args' exit $r, want 2"; u=1; }
 done
 echo "GET https://127.0.0.1/" >"$dir/t_https"
 timeout 10 "$SLAP" -targets "$dir/t_https" -rate 1 >/dev/null 2>"$dir/https.err"
 r=$?
 if [ "$r" -ne 2 ] || ! grep -q 'https' "$dir/https.err"; then
-    bad usage "https target: exit $r"
+    fail usage "https target: exit $r"
     u=1
 fi
 [ "$u" -eq 0 ] && ok "usage (exit 2)"
 
-exit $status
+[ "$FAILS" -eq 0 ]
