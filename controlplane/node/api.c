@@ -7,8 +7,9 @@
  * "REV.GEN") when the set of addresses changes. In secure mode the
  * control nodes' HTTP side is HTTPS: cp_node__api_tls() turns the Cluster
  * into one over TLS that trusts only the cluster CA and checks the name
- * every control certificate carries. Loop thread, except
- * cp_node__api_add() and cp_node__api_tls() (any thread).
+ * every control certificate carries; its /ping health check stays and runs
+ * over that TLS (the data node probes a TLS cluster over TLS). Loop thread,
+ * except cp_node__api_add() and cp_node__api_tls() (any thread).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -232,18 +233,15 @@ static uint8_t *upstream_tls(const char *ca_pem, size_t *len)
     return buf;
 }
 
-/* Adds to <snap> the Cluster encoded in <data> over TLS (<ca_pem>) and
- * without its health checks: the data node's checker speaks plain HTTP
- * only, and the endpoints are already the healthy control nodes. */
+/* Adds to <snap> the Cluster encoded in <data> over TLS (<ca_pem>), its
+ * health checks kept: the data node probes /ping over the same TLS. */
 static int add_tls_cluster(struct cp_xds_snapshot *snap, const uint8_t *data,
                            size_t len, const char *ca_pem)
 {
     Envoy__Config__Cluster__V3__Cluster *cl =
         envoy__config__cluster__v3__cluster__unpack(NULL, len, data);
     Envoy__Config__Core__V3__TransportSocket ts, *old_ts;
-    Envoy__Config__Core__V3__HealthCheck **old_hc;
     Google__Protobuf__Any any;
-    size_t old_n;
     int rc;
 
     if (cl == NULL)
@@ -259,14 +257,11 @@ static int add_tls_cluster(struct cp_xds_snapshot *snap, const uint8_t *data,
     ts.config_type_case =
         ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG;
     ts.typed_config = &any;
-    old_ts = cl->transport_socket, old_hc = cl->health_checks;
-    old_n = cl->n_health_checks;
+    old_ts = cl->transport_socket;
     cl->transport_socket = &ts;
-    cl->health_checks = NULL, cl->n_health_checks = 0;
     rc = cp_xds_snapshot_add(snap, CP_XDS_CLUSTER, CM_CONFIG_API_INTERNAL,
                              &cl->base);
     cl->transport_socket = old_ts; /* freed with the message */
-    cl->health_checks = old_hc, cl->n_health_checks = old_n;
     envoy__config__cluster__v3__cluster__free_unpacked(cl, NULL);
     free(any.value.data);
     return rc;

@@ -319,9 +319,9 @@ static void test_api_endpoints(void **state)
 }
 
 /* Secure mode: the api@internal Cluster goes over TLS trusting the cluster
- * CA (inline) and checking traefikee-control, without the plain-HTTP
- * health check; the other resources and the version are kept; insecure
- * (NULL CA) leaves the snapshot untouched. */
+ * CA (inline) and checking traefikee-control, its health check kept (the
+ * data node runs it over the same TLS); the other resources and the
+ * version are kept; insecure (NULL CA) leaves the snapshot untouched. */
 static void test_api_tls(void **state)
 {
     static const char ca[] = "-----BEGIN CERTIFICATE-----\nMIIB\n"
@@ -362,7 +362,7 @@ static void test_api_tls(void **state)
                      0);
     cl = envoy__config__cluster__v3__cluster__unpack(NULL, len, data);
     assert_non_null(cl);
-    assert_int_equal(cl->n_health_checks, 0);
+    assert_int_equal(cl->n_health_checks, 1);
     assert_non_null(cl->transport_socket);
     assert_string_equal(cl->transport_socket->name,
                         "envoy.transport_sockets.tls");

@@ -11,7 +11,10 @@
 # down when the backend stops, up when it returns; a backend whose
 # certificate another CA signed is unhealthy). Part 2, a control node (embedded Redis) and
 # a data node over xDS/SDS: traefikeectl create/get/delete tls-cert, a
-# rotation while a keep-alive TLS connection stays open.
+# rotation while a keep-alive TLS connection stays open. Part 3, secure
+# mode (a cluster CA, a data node joining with a token): a router to
+# api@internal keeps its /ping health check, run over HTTPS to the
+# control node and healthy.
 #
 #   integration/tls/run.sh        (TLS_ASAN=1: ASan+UBSan build)
 #
@@ -335,6 +338,40 @@ ctl apply -f "$TMP/base.yaml" >"$TMP/apply3.out" 2>&1 || fail apply-bad "$(cat "
 nacked() { grep -q 'does not match' "$TMP/dp2.log"; }
 wait_for 10 nacked && [ "$(served_cn a.test)" = a2 ] && ok xds-bad-secret-nacked-last-good-kept ||
     fail xds-bad-secret-nacked-last-good-kept "$(served_cn a.test)"
+
+# ==== part 3: secure mode, api@internal checked over HTTPS ====
+P_GRPC3=$(freeport); P_HTTP3=$(freeport); P_ADMIN3=$(freeport); P_WEB3=$(freeport)
+env -u TRAEFIKEE_INSECURE "$CP" --node-id cps --grpc-addr "127.0.0.1:$P_GRPC3" \
+    --http-addr "127.0.0.1:$P_HTTP3" --data-dir "$TMP/cps" --cluster-key-file "$TMP/cluster.key" \
+    >"$TMP/cps.out" 2>"$TMP/cps.log" &
+PIDS+=($!)
+sctl() { env -u TRAEFIKEE_INSECURE "$CTL" --control "127.0.0.1:$P_GRPC3" --bundle "$TMP/cps/traefikeectl.bundle" "$@"; }
+secure_up() { test -s "$TMP/cps/traefikeectl.bundle" && sctl list-nodes 2>/dev/null | grep -q 'cps .*Leader'; }
+wait_for 20 secure_up ||
+    fail secure-cp-up "$(tail -3 "$TMP/cps.log")"
+cat >"$TMP/secure.yaml" <<YAML
+entryPoints:
+  web: {address: "127.0.0.1:$P_WEB3"}
+http:
+  routers:
+    ping: {rule: "Path(\`/ping\`)", service: api@internal, entryPoints: [web]}
+YAML
+sctl apply -f "$TMP/secure.yaml" >"$TMP/apply-secure.out" 2>&1 || fail secure-apply "$(cat "$TMP/apply-secure.out")"
+DTOK=$(sctl tokens 2>/dev/null | grep -oE 'TKE1\.data\.[0-9a-f]{32}\.[0-9a-f]{64}' | head -1)
+env -u TRAEFIKEE_INSECURE "$DP" --control "127.0.0.1:$P_GRPC3" --node-id dps --join-token "$DTOK" \
+    --cache-dir "$TMP/dps" --workers 1 --admin-addr "127.0.0.1:$P_ADMIN3" >"$TMP/dps.log" 2>&1 &
+PIDS+=($!)
+api_checked_healthy() { # the endpoint of api@internal: checked, healthy
+    curl -s --max-time 5 "http://127.0.0.1:$P_ADMIN3/stats" | python3 -c '
+import json, sys
+e = [e for e in json.load(sys.stdin)["endpoints"] if e["cluster"] == "api@internal"]
+sys.exit(0 if len(e) == 1 and e[0]["checked"] and e[0]["healthy"] else 1)'
+}
+ping_ok() { [ "$(curl -s --max-time 3 "http://127.0.0.1:$P_WEB3/ping")" = OK ]; }
+wait_for 20 ping_ok && sleep 6 && api_checked_healthy && ping_ok &&
+    ! grep -q 'endpoint_unhealthy cluster=api@internal' "$TMP/dps.log" &&
+    ok secure-api-internal-checked-over-https ||
+    fail secure-api-internal-checked-over-https "$(curl -s "http://127.0.0.1:$P_ADMIN3/stats") $(grep -m1 'api@internal' "$TMP/dps.log")"
 
 echo "$FAILS failure(s)"
 [ "$FAILS" -eq 0 ]
