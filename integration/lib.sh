@@ -116,3 +116,44 @@ start_whoami() {
 kb() { # kb PID FIELD: a /proc/PID/status field (VmRSS, VmHWM...) in kB
     awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null
 }
+
+# ---- Redis ----
+# start_redis NAME PORT [MASTER_PORT [ARGS...]]: redis-server on loopback
+# PORT, no snapshots, dir TMP/NAME (its own), log TMP/NAME.log (appended:
+# a restart on the same NAME keeps its data and log); a replica of
+# MASTER_PORT when that is not empty; ARGS are more redis-server options.
+# Its pid in LAST_PID and PIDS.
+start_redis() {
+    local name=$1 port=$2 master=${3:-}
+    shift $(($# < 3 ? $# : 3))
+    mkdir -p "$TMP/$name"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$TMP/$name" --save "" \
+        --repl-diskless-sync-delay 0 --daemonize no \
+        ${master:+--replicaof 127.0.0.1 "$master"} "$@" >>"$TMP/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+# start_sentinels MASTER_NAME MASTER_PORT: three redis-sentinels on free
+# loopback ports watching MASTER_PORT (quorum 2, down after 1 s, failover
+# timeout 3 s), TMP/sentinelN.{conf,log}; sets SENTINEL_PORTS (an array)
+# and SENTINELS ("127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3").
+start_sentinels() {
+    local i p
+    SENTINEL_PORTS=()
+    SENTINELS=
+    for i in 1 2 3; do
+        p=$(freeport)
+        SENTINEL_PORTS+=("$p")
+        cat >"$TMP/sentinel$i.conf" <<EOC
+port $p
+bind 127.0.0.1
+dir $TMP
+sentinel monitor $1 127.0.0.1 $2 2
+sentinel down-after-milliseconds $1 1000
+sentinel failover-timeout $1 3000
+EOC
+        redis-sentinel "$TMP/sentinel$i.conf" >"$TMP/sentinel$i.log" 2>&1 &
+        PIDS+=("$!")
+        SENTINELS+="${SENTINELS:+,}127.0.0.1:$p"
+    done
+}

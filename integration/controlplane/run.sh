@@ -9,86 +9,29 @@
 # "FAIL CASE" per case and timings, exits non-zero on any failure. Every
 # process gets free loopback ports and this run's temp dir; only pids
 # started here are killed.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cp-it.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]+"${pids[@]}"}"; do kill -9 "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ -z "${IT_KEEP_TMP:-}" ]; then rm -rf "$tmp"; else echo "kept $tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+NAME=cp-it
+. "$(dirname "$0")/../lib.sh"
+set -o pipefail
+KILL_SIG=KILL
+KEEP_TMP=${KEEP_TMP:-${IT_KEEP_TMP:-}}
 
 # IT_BAZEL_FLAGS=--config=asan runs the same cases on sanitized binaries.
-read -ra bflags <<<"${IT_BAZEL_FLAGS:-}"
-if ! bazel build "${bflags[@]+"${bflags[@]}"}" //controlplane //tools/traefikeectl >"$tmp/build.log" 2>&1; then
-  tail -30 "$tmp/build.log"
-  echo "FAIL build"
-  exit 1
-fi
-bin="$(bazel info "${bflags[@]+"${bflags[@]}"}" bazel-bin 2>/dev/null)"
-CP="$bin/controlplane/controlplane"
-CTL="$bin/tools/traefikeectl/traefikeectl"
-PY=/usr/bin/python3
+read -ra BAZEL_FLAGS <<<"${IT_BAZEL_FLAGS:-}"
+build //controlplane //tools/traefikeectl
+CP="$BIN/controlplane/controlplane"
+CTL="$BIN/tools/traefikeectl/traefikeectl"
 XDS="$PWD/integration/controlplane/xds_client.py"
-
-failed=0
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; failed=1; }
-now_ms() { date +%s%3N; }
-
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_for SECONDS CMD...: polls CMD every 100 ms; 0 once it succeeds.
-wait_for() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  while [ "$(now_ms)" -lt "$end" ]; do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # ---- Redis: master, two replicas, three sentinels ----
 
-start_redis() { # name port [master_port]
-  local args=(--port "$2" --bind 127.0.0.1 --save "" --appendonly no
-    --dir "$tmp" --dbfilename "$1.rdb" --repl-diskless-sync-delay 0
-    --daemonize no)
-  [ $# -ge 3 ] && args+=(--replicaof 127.0.0.1 "$3")
-  redis-server "${args[@]}" >"$tmp/$1.log" 2>&1 &
-  pids+=($!)
-  eval "pid_$1=$!"
-}
-
-rm_port=$(free_port); r1_port=$(free_port); r2_port=$(free_port)
+rm_port=$(freeport); r1_port=$(freeport); r2_port=$(freeport)
 start_redis master "$rm_port"
+pid_master=$LAST_PID
 start_redis replica1 "$r1_port" "$rm_port"
 start_redis replica2 "$r2_port" "$rm_port"
-sentinels=""
-s_ports=()
-for i in 1 2 3; do
-  p=$(free_port)
-  s_ports+=("$p")
-  cat >"$tmp/sentinel$i.conf" <<EOC
-port $p
-bind 127.0.0.1
-sentinel monitor mymaster 127.0.0.1 $rm_port 2
-sentinel down-after-milliseconds mymaster 1000
-sentinel failover-timeout mymaster 3000
-EOC
-  redis-sentinel "$tmp/sentinel$i.conf" >"$tmp/sentinel$i.log" 2>&1 &
-  pids+=($!)
-  sentinels+="${sentinels:+,}127.0.0.1:$p"
-done
+start_sentinels mymaster "$rm_port"
+sentinels=$SENTINELS
+s_ports=("${SENTINEL_PORTS[@]}")
 
 sentinels_settled() {
   for p in "${s_ports[@]}"; do
@@ -106,14 +49,14 @@ if wait_for 30 sentinels_settled; then ok redis-sentinel-cluster; else
 
 declare -A cp_port cp_pid cp_http
 start_cp() { # name
-  local p=${cp_port[$1]:-$(free_port)}
+  local p=${cp_port[$1]:-$(freeport)}
   cp_port[$1]=$p
-  cp_http[$1]=${cp_http[$1]:-$(free_port)}
+  cp_http[$1]=${cp_http[$1]:-$(freeport)}
   "$CP" --node-id "$1" --grpc-addr "127.0.0.1:$p" --http-addr "127.0.0.1:${cp_http[$1]}" \
     --sentinels "$sentinels" --master-name mymaster --wait-timeout 2s \
-    --data-dir "$tmp/data-$1" --log-level info >>"$tmp/$1.log" 2>&1 &
+    --data-dir "$TMP/data-$1" --log-level info >>"$TMP/$1.log" 2>&1 &
   cp_pid[$1]=$!
-  pids+=($!)
+  PIDS+=($!)
 }
 for n in cp-1 cp-2 cp-3; do start_cp "$n"; done
 all="127.0.0.1:${cp_port[cp-1]},127.0.0.1:${cp_port[cp-2]},127.0.0.1:${cp_port[cp-3]}"
@@ -166,10 +109,10 @@ api() { # NODE PATH [curl args...]: the body, with the admin password
   local n=$1 p=$2; shift 2
   curl -sf --max-time 5 -u "admin:$PW" "$@" "http://127.0.0.1:${cp_http[$n]}$p"
 }
-pw_lines() { cat "$tmp"/cp-*.log | grep -c '^admin password: '; }
-wait_for 5 grep -q '^admin password: ' "$tmp/$leader.log"
-PW=$(sed -n 's/^admin password: \([^ ]*\) (printed once; reset with traefikeectl reset-password)$/\1/p' "$tmp/$leader.log" | head -1)
-pw_file="$tmp/data-$leader/admin-password"
+pw_lines() { cat "$TMP"/cp-*.log | grep -c '^admin password: '; }
+wait_for 5 grep -q '^admin password: ' "$TMP/$leader.log"
+PW=$(sed -n 's/^admin password: \([^ ]*\) (printed once; reset with traefikeectl reset-password)$/\1/p' "$TMP/$leader.log" | head -1)
+pw_file="$TMP/data-$leader/admin-password"
 if [ -n "$PW" ] && [ "$(pw_lines)" = 1 ] && [ "$(cat "$pw_file" 2>/dev/null)" = "$PW" ] &&
    [ "$(stat -c %a "$pw_file")" = 600 ]; then
   ok admin-password-printed-once-by-leader-and-file-0600
@@ -193,9 +136,9 @@ if len(sys.argv) > 1:
 sys.exit(0 if ok else 1)' ${2:+"$2"}
 }
 # f1's event stream, read after the failovers
-curl -s -N --max-time 300 -u "admin:$PW" "http://127.0.0.1:${cp_http[$f1]}/api/events" >"$tmp/sse-f1.out" &
+curl -s -N --max-time 300 -u "admin:$PW" "http://127.0.0.1:${cp_http[$f1]}/api/events" >"$TMP/sse-f1.out" &
 sse_f1=$!
-pids+=($sse_f1)
+PIDS+=($sse_f1)
 # the HTTP view lists heartbeats each second: give it one round
 if wait_for 3 nodes_ok cp-1 && wait_for 3 nodes_ok cp-2 && wait_for 3 nodes_ok cp-3; then
   ok api-nodes-three-control-one-leader
@@ -203,13 +146,13 @@ else
   fail api-nodes-three-control-one-leader "$(api "$f1" /api/nodes)"; fi
 
 # ---- events stream (kept running through the failovers) ----
-"$CTL" --control "127.0.0.1:${cp_port[$f2]}" events -o json >"$tmp/events.out" 2>"$tmp/events.err" &
+"$CTL" --control "127.0.0.1:${cp_port[$f2]}" events -o json >"$TMP/events.out" 2>"$TMP/events.err" &
 ev_pid=$!
-pids+=($ev_pid)
+PIDS+=($ev_pid)
 sleep 0.5
 
 # ---- apply through a follower ----
-cat >"$tmp/cfg1.yaml" <<'EOC'
+cat >"$TMP/cfg1.yaml" <<'EOC'
 entryPoints:
   web: {address: "127.0.0.1:18000"}
 http:
@@ -227,7 +170,7 @@ http:
     strip-whoami:
       stripPrefix: {prefixes: [/whoami]}
 EOC
-out=$(ctl_at "$f1" apply -f "$tmp/cfg1.yaml" 2>&1)
+out=$(ctl_at "$f1" apply -f "$TMP/cfg1.yaml" 2>&1)
 if [ $? -eq 0 ] && echo "$out" | grep -q "revision 1 (leader $leader)"; then
   ok apply-through-follower-forwarded
 else fail apply-through-follower-forwarded "$out"; fi
@@ -242,13 +185,13 @@ if echo "$out" | grep -q 'url: http://127.0.0.1:8081'; then ok get-service-yaml;
   fail get-service-yaml "$out"; fi
 
 # ---- xDS: a data node gets the translated config from any control node ----
-(sleep 60 | $PY "$XDS" "127.0.0.1:${cp_port[$f2]}" it-data-1 60 >"$tmp/xds.out" 2>&1) &
+(sleep 60 | $PY "$XDS" "127.0.0.1:${cp_port[$f2]}" it-data-1 60 >"$TMP/xds.out" 2>&1) &
 xds_pid=$!
-pids+=($xds_pid)
-got_cds() { grep -q '^cds version=1 names=whoami$' "$tmp/xds.out"; }
-got_lds() { grep -q '^lds version=1 names=.*web' "$tmp/xds.out"; }
+PIDS+=($xds_pid)
+got_cds() { grep -q '^cds version=1 names=whoami$' "$TMP/xds.out"; }
+got_lds() { grep -q '^lds version=1 names=.*web' "$TMP/xds.out"; }
 if wait_for 10 got_cds && wait_for 5 got_lds; then ok xds-client-receives-revision; else
-  fail xds-client-receives-revision "$(cat "$tmp/xds.out")"; fi
+  fail xds-client-receives-revision "$(cat "$TMP/xds.out")"; fi
 data_node_listed() {
   ctl_at "$1" list-nodes | grep -E '^it-data-1 +DATA NODE +healthy .* 1$'
 }
@@ -281,18 +224,18 @@ if wait_for 3 revisions_ok; then ok api-revisions; else
 current_rev() { ctl history -o json | $PY -c 'import json,sys; h=json.load(sys.stdin); print(h[0]["revision"] if h else 0)'; }
 
 # ---- invalid config: clear error, nothing stored ----
-cat >"$tmp/bad.yaml" <<'EOC'
+cat >"$TMP/bad.yaml" <<'EOC'
 http:
   routers:
     broken: {rule: "Host(`x`)", service: missing}
 EOC
-out=$(ctl apply -f "$tmp/bad.yaml" 2>&1); rc=$?
+out=$(ctl apply -f "$TMP/bad.yaml" 2>&1); rc=$?
 if [ $rc -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
    echo "$out" | grep -q 'bad.yaml: http.routers.broken.service: line 3, column' &&
    [ "$(current_rev)" = 1 ]; then
   ok apply-invalid-rejected-with-path-line
 else fail apply-invalid-rejected-with-path-line "rc=$rc $out"; fi
-out=$(ctl apply -f "$tmp/nonexistent.yaml" 2>&1); rc=$?
+out=$(ctl apply -f "$TMP/nonexistent.yaml" 2>&1); rc=$?
 if [ $rc -ne 0 ] && echo "$out" | grep -q 'cannot read'; then ok apply-missing-file; else
   fail apply-missing-file "$out"; fi
 out=$(ctl get widgets 2>&1); rc=$?
@@ -303,7 +246,7 @@ if [ $rc -ne 0 ] && echo "$out" | grep -q 'not found'; then ok get-not-found; el
   fail get-not-found "$out"; fi
 
 # ---- dry run: diff, nothing stored ----
-cat >"$tmp/cfg2.yaml" <<'EOC'
+cat >"$TMP/cfg2.yaml" <<'EOC'
 entryPoints:
   web: {address: "127.0.0.1:18000"}
 http:
@@ -325,7 +268,7 @@ http:
     strip-whoami:
       stripPrefix: {prefixes: [/whoami]}
 EOC
-out=$(ctl apply --dry-run -f "$tmp/cfg2.yaml" 2>&1); rc=$?
+out=$(ctl apply --dry-run -f "$TMP/cfg2.yaml" 2>&1); rc=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q 'services: +api ~whoami' &&
    [ "$(current_rev)" = 1 ]; then
   ok dry-run-diff-stores-nothing
@@ -352,8 +295,8 @@ if [ $rc -eq 0 ] && echo "$out" | grep -q 'new revision 3' &&
   ok rollback
 else fail rollback "$out"; fi
 # clusters are unchanged by the delete: only listeners are pushed again
-if wait_for 5 grep -q '^lds version=3 names=.*whoami' "$tmp/xds.out"; then ok xds-follows-revisions; else
-  fail xds-follows-revisions "$(tail -3 "$tmp/xds.out")"; fi
+if wait_for 5 grep -q '^lds version=3 names=.*whoami' "$TMP/xds.out"; then ok xds-follows-revisions; else
+  fail xds-follows-revisions "$(tail -3 "$TMP/xds.out")"; fi
 
 # ---- leader failover: kill -9 the leader ----
 t0=$(now_ms)
@@ -370,9 +313,9 @@ if wait_for 15 new_leader_elected; then
   echo "timing leader-failover-ms $((t1 - t0)) (new leader $new_leader)"
   ok leader-failover
 else fail leader-failover "$(ctl_at "$f1" list-nodes 2>&1)"; fi
-out=$(ctl apply -f "$tmp/cfg2.yaml" 2>&1); rc=$?
+out=$(ctl apply -f "$TMP/cfg2.yaml" 2>&1); rc=$?
 if [ $rc -eq 0 ] && echo "$out" | grep -q "revision 4 (leader $new_leader)" &&
-   wait_for 5 grep -q '^cds version=4 names=api,whoami$' "$tmp/xds.out"; then
+   wait_for 5 grep -q '^cds version=4 names=api,whoami$' "$TMP/xds.out"; then
   ok apply-after-leader-failover; else
   fail apply-after-leader-failover "$out"; fi
 t2=$(now_ms)
@@ -386,25 +329,25 @@ if wait_for 10 back; then ok old-leader-rejoins-as-follower; else
 t0=$(now_ms)
 kill -9 "$pid_master"; wait "$pid_master" 2>/dev/null
 applied=""
-try_apply() { ctl apply -f "$tmp/cfg1.yaml" >"$tmp/apply.out" 2>&1; }
+try_apply() { ctl apply -f "$TMP/cfg1.yaml" >"$TMP/apply.out" 2>&1; }
 if wait_for 30 try_apply; then
   t1=$(now_ms)
   echo "timing redis-failover-to-successful-apply-ms $((t1 - t0))"
   ok apply-after-redis-failover
-  cat "$tmp/apply.out" | head -1
-else fail apply-after-redis-failover "$(cat "$tmp/apply.out")"; fi
-if wait_for 10 has_router "$f2" whoami && wait_for 10 grep -q '^cds version=5 names=whoami$' "$tmp/xds.out"; then
+  cat "$TMP/apply.out" | head -1
+else fail apply-after-redis-failover "$(cat "$TMP/apply.out")"; fi
+if wait_for 10 has_router "$f2" whoami && wait_for 10 grep -q '^cds version=5 names=whoami$' "$TMP/xds.out"; then
   ok reads-and-xds-after-redis-failover
-else fail reads-and-xds-after-redis-failover "$(tail -2 "$tmp/xds.out")"; fi
+else fail reads-and-xds-after-redis-failover "$(tail -2 "$TMP/xds.out")"; fi
 
 # ---- events seen along the way ----
 kill -INT "$ev_pid" 2>/dev/null
 wait "$ev_pid"; ev_rc=$?
-ev_has() { grep -q "\"kind\": *\"$1\"" "$tmp/events.out"; }
+ev_has() { grep -q "\"kind\": *\"$1\"" "$TMP/events.out"; }
 if [ $ev_rc -eq 0 ] && ev_has revision_applied && ev_has leader_changed &&
    ev_has node_left && ev_has node_joined; then
   ok events-stream
-else fail events-stream "rc=$ev_rc $(head -c 600 "$tmp/events.out") $(cat "$tmp/events.err")"; fi
+else fail events-stream "rc=$ev_rc $(head -c 600 "$TMP/events.out") $(cat "$TMP/events.err")"; fi
 
 # ---- dashboard after the failovers: SSE, sessions, reset-password, metrics ----
 if [ "$(pw_lines)" = 1 ] && [ "$(http_code "$f1" /api/overview -u "admin:$PW")" = 200 ]; then
@@ -433,13 +376,13 @@ EOPY
 l_now=$(leader_of "$f1")
 sse_node=$f2; [ "$sse_node" = "$l_now" ] && sse_node=$f1
 apply_node=$l_now # the write happens on another control node than the stream
-curl -s -N --max-time 30 -u "admin:$PW" "http://127.0.0.1:${cp_http[$sse_node]}/api/events" >"$tmp/sse.out" &
+curl -s -N --max-time 30 -u "admin:$PW" "http://127.0.0.1:${cp_http[$sse_node]}/api/events" >"$TMP/sse.out" &
 sse_pid=$!
-pids+=($sse_pid)
-wait_for 5 grep -q '^event: hello' "$tmp/sse.out"
+PIDS+=($sse_pid)
+wait_for 5 grep -q '^event: hello' "$TMP/sse.out"
 rev_before=$(current_rev)
 next=$((rev_before + 1))
-cat >"$tmp/cfg3.yaml" <<'EOC'
+cat >"$TMP/cfg3.yaml" <<'EOC'
 entryPoints:
   web: {address: "127.0.0.1:18000"}
 http:
@@ -457,14 +400,14 @@ http:
           - url: "http://127.0.0.1:8081"
 EOC
 t0=$(now_ms)
-ctl_at "$apply_node" apply -f "$tmp/cfg3.yaml" >/dev/null 2>&1
-sse_rev() { sse_has "$tmp/sse.out" revision "$next"; }
+ctl_at "$apply_node" apply -f "$TMP/cfg3.yaml" >/dev/null 2>&1
+sse_rev() { sse_has "$TMP/sse.out" revision "$next"; }
 if wait_for 3 sse_rev; then
   t1=$(now_ms)
   echo "timing apply-to-sse-revision-event-ms $((t1 - t0)) (applied on $apply_node, streamed by $sse_node)"
   if [ $((t1 - t0)) -le 1000 ]; then ok sse-revision-event-within-1s-from-other-node; else
     fail sse-revision-event-within-1s-from-other-node "$((t1 - t0)) ms"; fi
-else fail sse-revision-event-within-1s-from-other-node "$(tail -c 600 "$tmp/sse.out")"; fi
+else fail sse-revision-event-within-1s-from-other-node "$(tail -c 600 "$TMP/sse.out")"; fi
 routers_two() {
   api "$1" /api/http/routers | $PY -c '
 import json, sys
@@ -476,7 +419,7 @@ else fail api-http-routers-follow-apply-every-node "$(api "$f1" /api/http/router
 kill "$sse_pid" 2>/dev/null; wait "$sse_pid" 2>/dev/null
 
 # a session cookie from one node opens every node (stateless, signed)
-jar="$tmp/cookies"
+jar="$TMP/cookies"
 curl -s -o /dev/null -c "$jar" -d "user=admin&password=$PW" "http://127.0.0.1:${cp_http[$f1]}/api/login"
 cookie_codes() { for n in cp-1 cp-2 cp-3; do printf '%s ' "$(http_code "$n" /api/nodes -b "$jar")"; done; }
 if [ "$(cookie_codes)" = "200 200 200 " ]; then ok session-cookie-valid-on-every-node; else
@@ -506,8 +449,8 @@ if [ $rc -ne 0 ] && echo "$out" | grep -q 'must have 8 to' &&
    [ "$(http_code "$f1" /api/overview -u "admin:$NEW")" = 200 ]; then
   ok reset-password-refuses-short
 else fail reset-password-refuses-short "rc=$rc $out"; fi
-out=$(echo "chosen-$RANDOM-password" | tee "$tmp/chosen" | ctl reset-password --password - 2>&1); rc=$?
-chosen=$(cat "$tmp/chosen")
+out=$(echo "chosen-$RANDOM-password" | tee "$TMP/chosen" | ctl reset-password --password - 2>&1); rc=$?
+chosen=$(cat "$TMP/chosen")
 chosen_ok() { [ "$(http_code "$f2" /api/overview -u "admin:$chosen")" = 200 ]; }
 if [ $rc -eq 0 ] && echo "$out" | grep -q "^admin password: $chosen " && wait_for 5 chosen_ok; then
   ok reset-password-from-stdin
@@ -515,22 +458,22 @@ else fail reset-password-from-stdin "rc=$rc $out"; fi
 PW=$chosen
 
 metrics_ok() {
-  curl -sf --max-time 5 "http://127.0.0.1:${cp_http[$1]}/metrics" >"$tmp/metrics.$1" &&
-    grep -q '^controlplane_cluster_nodes{role="control",healthy="true"} 3$' "$tmp/metrics.$1" &&
-    grep -q "^controlplane_cluster_leader{node=\"$l_now\"} 1$" "$tmp/metrics.$1" &&
-    grep -q "^controlplane_config_revision $next\$" "$tmp/metrics.$1" &&
-    grep -q '^controlplane_store_connected 1$' "$tmp/metrics.$1" &&
-    grep -q "^controlplane_node_leader $([ "$1" = "$l_now" ] && echo 1 || echo 0)\$" "$tmp/metrics.$1"
+  curl -sf --max-time 5 "http://127.0.0.1:${cp_http[$1]}/metrics" >"$TMP/metrics.$1" &&
+    grep -q '^controlplane_cluster_nodes{role="control",healthy="true"} 3$' "$TMP/metrics.$1" &&
+    grep -q "^controlplane_cluster_leader{node=\"$l_now\"} 1$" "$TMP/metrics.$1" &&
+    grep -q "^controlplane_config_revision $next\$" "$TMP/metrics.$1" &&
+    grep -q '^controlplane_store_connected 1$' "$TMP/metrics.$1" &&
+    grep -q "^controlplane_node_leader $([ "$1" = "$l_now" ] && echo 1 || echo 0)\$" "$TMP/metrics.$1"
 }
 if metrics_ok cp-1 && metrics_ok cp-2 && metrics_ok cp-3; then ok metrics-open-every-node; else
-  fail metrics-open-every-node "$(grep -E '^controlplane_(cluster|config|store|node)' "$tmp/metrics.cp-1" | head -12)"; fi
+  fail metrics-open-every-node "$(grep -E '^controlplane_(cluster|config|store|node)' "$TMP/metrics.cp-1" | head -12)"; fi
 if [ "$(http_code "$f1" /dashboard/ -u "admin:$PW")" = 200 ] && [ "$(http_code "$f1" /ping)" = 200 ]; then
   ok dashboard-and-ping; else fail dashboard-and-ping; fi
 
 # f1's event stream saw it all: the killed leader turn unhealthy and come
 # back, the new leader, the data node's ACKs, the revisions
 kill "$sse_f1" 2>/dev/null; wait "$sse_f1" 2>/dev/null; sse_f1_rc=$?
-if $PY - "$tmp/sse-f1.out" "$leader" "$new_leader" <<'EOPY'
+if $PY - "$TMP/sse-f1.out" "$leader" "$new_leader" <<'EOPY'
 import json, sys
 path, old, new = sys.argv[1:4]
 evs, ev = [], None
@@ -553,10 +496,10 @@ print("missing: " + ", ".join(missing)) if missing else None
 sys.exit(1 if missing else 0)
 EOPY
 then ok sse-node-leader-ack-revision-events
-else fail sse-node-leader-ack-revision-events "$(grep -c '^event:' "$tmp/sse-f1.out") events, curl rc $sse_f1_rc"; fi
+else fail sse-node-leader-ack-revision-events "$(grep -c '^event:' "$TMP/sse-f1.out") events, curl rc $sse_f1_rc"; fi
 
 # ---- unreachable cluster ----
-dead=$(free_port)
+dead=$(freeport)
 out=$("$CTL" --control "127.0.0.1:$dead" list-nodes 2>&1); rc=$?
 if [ $rc -ne 0 ] && [ "$out" = "traefikeectl: no control node reachable at 127.0.0.1:$dead (connection refused)" ]; then
   ok unreachable-cluster-message
@@ -566,65 +509,65 @@ if [ $rc -eq 0 ]; then ok client-fails-over-to-next-control; else
   fail client-fails-over-to-next-control "$out"; fi
 
 # ---- embedded mode: one node, its own redis ----
-ep=$(free_port)
-eh=$(free_port)
+ep=$(freeport)
+eh=$(freeport)
 "$CP" --node-id solo --grpc-addr "127.0.0.1:$ep" --http-addr "127.0.0.1:$eh" \
-  --data-dir "$tmp/solo" >"$tmp/solo.out" 2>"$tmp/solo.log" &
+  --data-dir "$TMP/solo" >"$TMP/solo.out" 2>"$TMP/solo.log" &
 solo=$!
-pids+=($solo)
+PIDS+=($solo)
 solo_up() { "$CTL" --control "127.0.0.1:$ep" list-nodes | grep -q 'solo .*Current Leader'; }
 if wait_for 10 solo_up &&
-   "$CTL" --control "127.0.0.1:$ep" apply -f "$tmp/cfg1.yaml" >/dev/null &&
+   "$CTL" --control "127.0.0.1:$ep" apply -f "$TMP/cfg1.yaml" >/dev/null &&
    "$CTL" --control "127.0.0.1:$ep" get routers | grep -q '^whoami '; then
   ok embedded-apply-get
-else fail embedded-apply-get "$(tail -5 "$tmp/solo.log")"; fi
-solo_pw=$(sed -n 's/^admin password: \([^ ]*\) .*/\1/p' "$tmp/solo.out")
-if [ -n "$solo_pw" ] && [ "$(cat "$tmp/solo/admin-password")" = "$solo_pw" ] &&
+else fail embedded-apply-get "$(tail -5 "$TMP/solo.log")"; fi
+solo_pw=$(sed -n 's/^admin password: \([^ ]*\) .*/\1/p' "$TMP/solo.out")
+if [ -n "$solo_pw" ] && [ "$(cat "$TMP/solo/admin-password")" = "$solo_pw" ] &&
    [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$solo_pw" "http://127.0.0.1:$eh/api/http/routers")" = 200 ]; then
   ok embedded-prints-password-on-stdout-serves-dashboard
-else fail embedded-prints-password-on-stdout-serves-dashboard "$(cat "$tmp/solo.out")"; fi
-rpid=$(cat "$tmp/solo/redis.pid" 2>/dev/null)
+else fail embedded-prints-password-on-stdout-serves-dashboard "$(cat "$TMP/solo.out")"; fi
+rpid=$(cat "$TMP/solo/redis.pid" 2>/dev/null)
 kill -9 "$solo"; wait "$solo" 2>/dev/null
 redis_gone() { ! kill -0 "$rpid" 2>/dev/null; }
 if [ -n "$rpid" ] && wait_for 5 redis_gone; then ok embedded-redis-dies-with-node; else
   fail embedded-redis-dies-with-node "redis pid ${rpid:-?} still alive"; kill -9 "$rpid" 2>/dev/null; fi
 
 # ---- file provider: applied at start, re-applied when replaced ----
-fp=$(free_port)
-cp "$tmp/cfg1.yaml" "$tmp/provided.yaml"
-"$CP" --node-id filenode --grpc-addr "127.0.0.1:$fp" --data-dir "$tmp/fnode" \
-  --http-addr "127.0.0.1:$(free_port)" \
-  --config "$tmp/provided.yaml" >"$tmp/fnode.log" 2>&1 &
+fp=$(freeport)
+cp "$TMP/cfg1.yaml" "$TMP/provided.yaml"
+"$CP" --node-id filenode --grpc-addr "127.0.0.1:$fp" --data-dir "$TMP/fnode" \
+  --http-addr "127.0.0.1:$(freeport)" \
+  --config "$TMP/provided.yaml" >"$TMP/fnode.log" 2>&1 &
 fnode=$!
-pids+=($fnode)
+PIDS+=($fnode)
 fctl() { "$CTL" --control "127.0.0.1:$fp" "$@"; }
 rev_is() { fctl history -o json | grep -q "\"revision\": $1,"; }
 if wait_for 10 rev_is 1 && fctl get routers -o json | grep -q whoami; then
   ok file-provider-applies-at-start; else
-  fail file-provider-applies-at-start "$(tail -5 "$tmp/fnode.log")"; fi
-cp "$tmp/cfg2.yaml" "$tmp/provided.yaml.new"
-mv "$tmp/provided.yaml.new" "$tmp/provided.yaml" # as editors do
+  fail file-provider-applies-at-start "$(tail -5 "$TMP/fnode.log")"; fi
+cp "$TMP/cfg2.yaml" "$TMP/provided.yaml.new"
+mv "$TMP/provided.yaml.new" "$TMP/provided.yaml" # as editors do
 if wait_for 10 rev_is 2 && fctl get services api -o json >/dev/null; then
   ok file-provider-reapplies-on-change; else
-  fail file-provider-reapplies-on-change "$(tail -5 "$tmp/fnode.log")"; fi
-echo "broken: [" >"$tmp/provided.yaml"
+  fail file-provider-reapplies-on-change "$(tail -5 "$TMP/fnode.log")"; fi
+echo "broken: [" >"$TMP/provided.yaml"
 sleep 1.5
-if ! rev_is 3 && grep -q 'file_invalid' "$tmp/fnode.log"; then
+if ! rev_is 3 && grep -q 'file_invalid' "$TMP/fnode.log"; then
   ok file-provider-ignores-invalid-file; else
-  fail file-provider-ignores-invalid-file "$(tail -3 "$tmp/fnode.log")"; fi
+  fail file-provider-ignores-invalid-file "$(tail -3 "$TMP/fnode.log")"; fi
 kill -TERM "$fnode"
 if wait_for 5 eval '! kill -0 '"$fnode"' 2>/dev/null' && wait "$fnode"; then
-  ok sigterm-clean-exit; else fail sigterm-clean-exit "$(tail -3 "$tmp/fnode.log")"; fi
+  ok sigterm-clean-exit; else fail sigterm-clean-exit "$(tail -3 "$TMP/fnode.log")"; fi
 
 # ---- the three control nodes stop cleanly, an event stream open (with
 # IT_BAZEL_FLAGS=--config=asan a leak or error makes the exit non-zero) ----
 curl -s -N --max-time 20 -u "admin:$PW" "http://127.0.0.1:${cp_http[cp-1]}/api/events" >/dev/null &
-pids+=($!)
+PIDS+=($!)
 sleep 0.3
 for n in cp-1 cp-2 cp-3; do kill -TERM "${cp_pid[$n]}" 2>/dev/null; done
 rcs=""
 for n in cp-1 cp-2 cp-3; do wait "${cp_pid[$n]}"; rcs+="$? "; done
 if [ "$rcs" = "0 0 0 " ]; then ok control-nodes-sigterm-clean-exit; else
-  fail control-nodes-sigterm-clean-exit "exit codes $rcs; $(grep -h -A3 'Sanitizer' "$tmp"/cp-*.log | head -20)"; fi
+  fail control-nodes-sigterm-clean-exit "exit codes $rcs; $(grep -h -A3 'Sanitizer' "$TMP"/cp-*.log | head -20)"; fi
 
-exit "$failed"
+[ "$FAILS" -eq 0 ]
