@@ -404,14 +404,18 @@ static void tls_step(struct hc_ep *e)
 
     if (!dp_tls_conn_established(e->tls)) {
         r = dp_tls_conn_handshake(e->tls, err, sizeof(err));
-        if (!tls_flush(e))
-            return;
         if (r < 0) {
+            /* the alert, if the socket takes it; the reason is the TLS one */
+            (void)dp_proxy__tls_flush(e->tls, (uv_stream_t *)&e->tcp);
             probe_fail(e, "TLS handshake: %s", err);
             return;
         }
-        if (r == 0)
+        if (!tls_flush(e) || r == 0)
             return;
+        if (strcmp(dp_tls_conn_alpn(e->tls), "h2") == 0) {
+            probe_fail(e, "TLS: the server chose ALPN h2; probes are HTTP/1.1");
+            return;
+        }
         if (dp_tls_conn_write(e->tls, e->tg->req, e->tg->req_len) != 0) {
             probe_fail(e, "TLS write failed");
             return;
