@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/config/config.h"
 #include "common/log/log.h"
@@ -113,6 +114,9 @@ static void job_free(struct load_job *j)
 static void build(struct load_job *j)
 {
     uint64_t t0 = uv_hrtime(), t1, t2;
+    struct timespec c0, c1;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 
     if (j->cfg == NULL)
         j->cfg = cm_config_parse(j->doc, j->len, j->err, sizeof(j->err));
@@ -122,13 +126,16 @@ static void build(struct load_job *j)
     t2 = uv_hrtime();
     if (j->res != NULL)
         j->snap = snapshot_of(j->res, j->version, j->err, sizeof(j->err));
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
     cm_log_debug(CP_NODE__MOD, "timing",
                  "rev=%s queued_us=%llu parse_us=%llu translate_us=%llu "
-                 "snapshot_us=%llu",
+                 "snapshot_us=%llu cpu_us=%lld",
                  j->version, (unsigned long long)((t0 - j->t0) / 1000),
                  (unsigned long long)((t1 - t0) / 1000),
                  (unsigned long long)((t2 - t1) / 1000),
-                 (unsigned long long)((uv_hrtime() - t2) / 1000));
+                 (unsigned long long)((uv_hrtime() - t2) / 1000),
+                 (long long)(c1.tv_sec - c0.tv_sec) * 1000000 +
+                     (c1.tv_nsec - c0.tv_nsec) / 1000);
     if (cp_node__api_used(j->snap) &&
         cp_node__api_add(j->snap, j->api_eps != NULL ? j->api_eps : "") != 0) {
         cp_xds_snapshot_put(j->snap);

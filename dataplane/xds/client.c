@@ -128,6 +128,15 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* This thread's CPU time in microseconds (debug logs: work vs waiting for
+ * a core). */
+static int64_t cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int64_t unix_ms(void)
 {
     struct timespec ts;
@@ -423,9 +432,9 @@ static int build_and_apply(struct dp_xds_client *c, struct dp_xds__set *cand,
     if (dp_xds__set_resources(cand, &res, &storage) != 0)
         return cm_err_set(err, len, GW_ENOMEM, "out of memory");
     err[0] = '\0';
-    int64_t t0 = now_us();
+    int64_t t0 = now_us(), c0 = cpu_us();
     struct dp_table *t = c->build(c->ctx, &res, err, len);
-    int64_t t1 = now_us();
+    int64_t t1 = now_us(), c1 = cpu_us();
     free(storage);
     if (t == NULL) {
         if (err[0] == '\0')
@@ -433,8 +442,10 @@ static int build_and_apply(struct dp_xds_client *c, struct dp_xds__set *cand,
         return GW_EINVAL;
     }
     c->apply(c->ctx, t);
-    cm_log_debug(LOG_MOD, "timing", "step=build build_us=%lld apply_us=%lld",
-                 (long long)(t1 - t0), (long long)(now_us() - t1));
+    cm_log_debug(LOG_MOD, "timing",
+                 "step=build build_us=%lld apply_us=%lld build_cpu_us=%lld",
+                 (long long)(t1 - t0), (long long)(now_us() - t1),
+                 (long long)(c1 - c0));
     struct dp_xds__set old;
     pthread_mutex_lock(&c->cur_mu);
     old = c->cur;
@@ -573,10 +584,10 @@ static void on_response(struct dp_xds_client *c, struct stream *s,
     struct dp_xds__update u;
     char err[CM_ERR_LEN], msg[CM_ERR_LEN + 64];
     err[0] = '\0';
-    int64_t t0 = now_us();
+    int64_t t0 = now_us(), c0 = cpu_us();
     int rc = s->delta ? dp_xds__update_delta(data, len, &u, err, sizeof(err))
                       : dp_xds__update_sotw(data, len, &u, err, sizeof(err));
-    int64_t t1 = now_us();
+    int64_t t1 = now_us(), c1 = cpu_us();
     if (rc == GW_EPROTO || rc == GW_ENOMEM) {
         cm_log_warn(LOG_MOD, "bad_response", "error=\"%s\"", err);
         dp_xds__update_deinit(&u);
@@ -588,9 +599,9 @@ static void on_response(struct dp_xds_client *c, struct stream *s,
         mark_connected(c, s);
     cm_log_debug(LOG_MOD, "response",
                  "type=%s version=%s nonce=%s n=%zu "
-                 "removed=%zu bytes=%zu decode_us=%lld",
+                 "removed=%zu bytes=%zu decode_us=%lld decode_cpu_us=%lld",
                  dp_xds_type_short(u.type), u.version, u.nonce, u.n_upsert,
-                 u.n_remove, len, (long long)(t1 - t0));
+                 u.n_remove, len, (long long)(t1 - t0), (long long)(c1 - c0));
     if (rc != 0) {
         snprintf(msg, sizeof(msg), "%s version %s: %s",
                  dp_xds_type_short(u.type), u.version, err);
