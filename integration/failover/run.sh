@@ -27,113 +27,57 @@
 # Prints "ok CASE" / "FAIL CASE: why", timings, and exits non-zero on any
 # failure. Ports are picked free on loopback; the temp dir is this run's;
 # only pids started here are killed.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
+NAME=failover-it
+. "$(dirname "$0")/../lib.sh"
+set -o pipefail
+KILL_SIG=KILL
+KEEP_TMP=${KEEP_TMP:-${FAILOVER_KEEP:-}}
+POLL=0.05 # wait_for
+at_exit() { touch "$TMP/stop-applier"; }
 
 CASES=" ${FAILOVER_CASES:-1 2 3 4} "
 CYCLES=${FAILOVER_CYCLES:-20}
 BUDGET=${FAILOVER_BUDGET:-120}
 MODE3=${FAILOVER_MODE:-kill}
 LEASE_MS=3000
-NAME=mymaster
+MASTER_NAME=mymaster
 PFX=traefikee:
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/failover-it.XXXXXX")
-pids=()
-failed=0
-cleanup() {
-    touch "$tmp/stop-applier"
-    for p in "${pids[@]+"${pids[@]}"}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    if [ -z "${FAILOVER_KEEP:-}" ] && [ "$failed" = 0 ]; then rm -rf "$tmp"; else echo "logs in $tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; failed=1; }
-now_ms() { date +%s%3N; }
 has_case() { [[ $CASES == *" $1 "* ]]; }
-PY=/usr/bin/python3
 CHECK="$PY $ROOT/integration/failover/check.py"
-
-# wait_for SECONDS CMD...: polls CMD every 50 ms; 0 once it succeeds.
-wait_for() {
-    local end=$(($(now_ms) + $1 * 1000))
-    shift
-    while [ "$(now_ms)" -lt "$end" ]; do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
-}
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ---- build; binaries copied (other builds may rewrite bazel-bin) ----
 TARGETS=(//controlplane //tools/traefikeectl)
 has_case 4 && TARGETS+=(//dataplane //tools/whoami) # only case 4 runs them
-if ! bazel build "${TARGETS[@]}" >"$tmp/build.log" 2>&1; then
-    tail -30 "$tmp/build.log"
-    echo "FAIL build"
-    failed=1
-    exit 1
-fi
-bin=$(bazel info bazel-bin 2>/dev/null)
-mkdir -p "$tmp/bin"
-for t in "${TARGETS[@]}"; do cp "$bin/${t#//}/${t##*/}" "$tmp/bin/" || exit 1; done
-CP=$tmp/bin/controlplane
-CTL=$tmp/bin/traefikeectl
+build "${TARGETS[@]}"
+copy_bins "${TARGETS[@]}"
+CP=$TMP/bin/controlplane
+CTL=$TMP/bin/traefikeectl
 
 # ---- Redis: three servers (AOF, own dirs), three sentinels ----
 declare -A rport rpid
-start_redis() { # index [master_port]
-    local i=$1 args
-    mkdir -p "$tmp/redis$i"
-    args=(--port "${rport[$i]}" --bind 127.0.0.1 --dir "$tmp/redis$i"
-        --save "" --appendonly yes --appendfsync everysec
-        --repl-diskless-sync-delay 0 --daemonize no)
-    [ $# -ge 2 ] && args+=(--replicaof 127.0.0.1 "$2")
-    redis-server "${args[@]}" >>"$tmp/redis$i.log" 2>&1 &
-    rpid[$i]=$!
-    pids+=("$!")
+start_redis_i() { # index [master_port]: server i on rport[i], AOF
+    start_redis "redis$1" "${rport[$1]}" "${2:-}" --appendonly yes --appendfsync everysec
+    rpid[$1]=$LAST_PID
 }
 index_of_port() { # port -> redis index
     local i
     for i in 1 2 3; do [ "${rport[$i]}" = "$1" ] && echo "$i" && return 0; done
     return 1
 }
-for i in 1 2 3; do rport[$i]=$(free_port); done
-start_redis 1
-start_redis 2 "${rport[1]}"
-start_redis 3 "${rport[1]}"
-s_ports=()
-sentinels=""
-for i in 1 2 3; do
-    p=$(free_port)
-    s_ports+=("$p")
-    cat >"$tmp/sentinel$i.conf" <<EOC
-port $p
-bind 127.0.0.1
-dir $tmp
-sentinel monitor $NAME 127.0.0.1 ${rport[1]} 2
-sentinel down-after-milliseconds $NAME 1000
-sentinel failover-timeout $NAME 3000
-EOC
-    redis-sentinel "$tmp/sentinel$i.conf" >"$tmp/sentinel$i.log" 2>&1 &
-    pids+=("$!")
-    sentinels+="${sentinels:+,}127.0.0.1:$p"
-done
+for i in 1 2 3; do rport[$i]=$(freeport); done
+start_redis_i 1
+start_redis_i 2 "${rport[1]}"
+start_redis_i 3 "${rport[1]}"
+start_sentinels "$MASTER_NAME" "${rport[1]}"
+s_ports=("${SENTINEL_PORTS[@]}")
+sentinels=$SENTINELS
 
 # master port as the first sentinel that answers names it
 master_port() {
     local p m
     for p in "${s_ports[@]}"; do
-        m=$(redis-cli -p "$p" sentinel get-master-addr-by-name "$NAME" 2>/dev/null | sed -n 2p)
+        m=$(redis-cli -p "$p" sentinel get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | sed -n 2p)
         [ -n "$m" ] && echo "$m" && return 0
     done
     return 1
@@ -143,10 +87,10 @@ master_port() {
 sentinels_settled() {
     local p info reps
     for p in "${s_ports[@]}"; do
-        [ "$(redis-cli -p "$p" sentinel get-master-addr-by-name "$NAME" 2>/dev/null | sed -n 2p)" = "$1" ] || return 1
-        info=$(redis-cli -p "$p" sentinel master "$NAME" 2>/dev/null) || return 1
+        [ "$(redis-cli -p "$p" sentinel get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | sed -n 2p)" = "$1" ] || return 1
+        info=$(redis-cli -p "$p" sentinel master "$MASTER_NAME" 2>/dev/null) || return 1
         echo "$info" | grep -A1 -x num-other-sentinels | tail -1 | grep -qx 2 || return 1
-        reps=$(redis-cli -p "$p" sentinel replicas "$NAME" 2>/dev/null) || return 1
+        reps=$(redis-cli -p "$p" sentinel replicas "$MASTER_NAME" 2>/dev/null) || return 1
         [ "$(echo "$reps" | grep -A1 -x flags | grep -cx slave)" = 2 ] || return 1
     done
 }
@@ -167,15 +111,15 @@ fi
 # ---- three control nodes ----
 declare -A cp_port cp_http cp_pid
 start_cp() { # name
-    cp_port[$1]=${cp_port[$1]:-$(free_port)}
-    cp_http[$1]=${cp_http[$1]:-$(free_port)}
+    cp_port[$1]=${cp_port[$1]:-$(freeport)}
+    cp_http[$1]=${cp_http[$1]:-$(freeport)}
     "$CP" --node-id "$1" --grpc-addr "127.0.0.1:${cp_port[$1]}" \
         --http-addr "127.0.0.1:${cp_http[$1]}" --sentinels "$sentinels" \
-        --master-name "$NAME" --data-dir "$tmp/data-$1" --lease "${LEASE_MS}ms" \
+        --master-name "$MASTER_NAME" --data-dir "$TMP/data-$1" --lease "${LEASE_MS}ms" \
         --wait-timeout 1s --history 10000 --log-level info \
-        ${FAILOVER_WAIT_REPLICAS:+--wait-replicas "$FAILOVER_WAIT_REPLICAS"} >>"$tmp/$1.log" 2>&1 &
+        ${FAILOVER_WAIT_REPLICAS:+--wait-replicas "$FAILOVER_WAIT_REPLICAS"} >>"$TMP/$1.log" 2>&1 &
     cp_pid[$1]=$!
-    pids+=("$!")
+    PIDS+=("$!")
 }
 for n in cp-1 cp-2 cp-3; do start_cp "$n"; done
 ALL="127.0.0.1:${cp_port[cp-1]},127.0.0.1:${cp_port[cp-2]},127.0.0.1:${cp_port[cp-3]}"
@@ -221,8 +165,8 @@ if wait_for 20 three_one_leader; then ok three-control-nodes-one-leader; else
     exit 1
 fi
 
-P_WEB=$(free_port)
-P_WHO=$(free_port)
+P_WEB=$(freeport)
+P_WHO=$(freeport)
 # write_cfg FILE ROUTER...: each router Host(`NAME.test`) -> whoami
 write_cfg() {
     local f=$1 r
@@ -233,8 +177,8 @@ write_cfg() {
         printf '  services:\n    whoami:\n      loadBalancer:\n        servers: [{url: "http://127.0.0.1:%s"}]\n' "$P_WHO"
     } >"$f"
 }
-write_cfg "$tmp/base.yaml" base
-out=$(ctl apply -f "$tmp/base.yaml" 2>&1)
+write_cfg "$TMP/base.yaml" base
+out=$(ctl apply -f "$TMP/base.yaml" 2>&1)
 if [ $? -eq 0 ]; then ok first-apply; else fail first-apply "$out"; fi
 
 T_LEADER=- T_LEADER_SEEN='' T_RESUME_MED=- T_RESUME_MAX=- LOST=- ACKED=- NCYC=0
@@ -254,15 +198,15 @@ if has_case 1; then
     if wait_for 15 seen_new; then
         t_seen=$(now_ms)
         new=$(leader_via "$survivor")
-        t_el=$(log_ms "$tmp/$new.log" became_leader "$t0") || t_el=$t_seen
+        t_el=$(log_ms "$TMP/$new.log" became_leader "$t0") || t_el=$t_seen
         T_LEADER=$((t_el - t0))
         T_LEADER_SEEN=$((t_seen - t0))
         echo "time leader-failover-ms $T_LEADER (became_leader on $new; shown by list-nodes after $T_LEADER_SEEN ms; lease $LEASE_MS ms)"
         if [ "$T_LEADER" -le $((LEASE_MS + 1000)) ]; then ok leader-killed-new-leader-within-lease-plus-1s; else
             fail leader-killed-new-leader-within-lease-plus-1s "$T_LEADER ms"; fi
     else fail leader-killed-new-leader-within-lease-plus-1s "$(ctl_at "$survivor" list-nodes 2>&1)"; fi
-    write_cfg "$tmp/case1.yaml" base after-kill
-    out=$(ctl apply -f "$tmp/case1.yaml" 2>&1)
+    write_cfg "$TMP/case1.yaml" base after-kill
+    out=$(ctl apply -f "$TMP/case1.yaml" 2>&1)
     if [ $? -eq 0 ] && echo "$out" | grep -q "(leader $new)"; then ok apply-after-leader-kill; else
         fail apply-after-leader-kill "$out"; fi
     start_cp "$L"
@@ -277,23 +221,23 @@ if has_case 2; then
     [ "$L" = cp-1 ] && o1=cp-2
     mp=$(master_port)
     e_old=$(rget epoch)
-    redis-cli -p "$mp" monitor >"$tmp/monitor.txt" 2>&1 &
+    redis-cli -p "$mp" monitor >"$TMP/monitor.txt" 2>&1 &
     mon=$!
-    pids+=("$mon")
+    PIDS+=("$mon")
     sleep 0.3
     echo "leader $L (epoch $e_old); SIGSTOP"
     t0=$(now_ms)
     kill -STOP "${cp_pid[$L]}"
     # an apply sent to the paused leader waits in its socket for SIGCONT
-    write_cfg "$tmp/paused.yaml" base paused
-    ctl_at "$L" apply -f "$tmp/paused.yaml" >"$tmp/paused.out" 2>&1 &
+    write_cfg "$TMP/paused.yaml" base paused
+    ctl_at "$L" apply -f "$TMP/paused.yaml" >"$TMP/paused.out" 2>&1 &
     paused_apply=$!
-    pids+=("$paused_apply")
+    PIDS+=("$paused_apply")
     new=""
     seen_new() { new=$(leader_via "$o1") && [ "$new" != "$L" ]; }
     if wait_for 10 seen_new; then
         new=$(leader_via "$o1")
-        t_el=$(log_ms "$tmp/$new.log" became_leader "$t0") || t_el=$(now_ms)
+        t_el=$(log_ms "$TMP/$new.log" became_leader "$t0") || t_el=$(now_ms)
         T_PAUSE=$((t_el - t0))
         echo "time pause-to-new-leader-ms $T_PAUSE ($new)"
         ok paused-leader-replaced
@@ -306,32 +250,32 @@ if has_case 2; then
     t_cont_ms=$(now_ms)
     kill -CONT "${cp_pid[$L]}"
     # its first apply after the resume, straight to it
-    write_cfg "$tmp/resumed.yaml" base paused resumed
-    out=$(ctl_at "$L" apply -f "$tmp/resumed.yaml" 2>&1)
+    write_cfg "$TMP/resumed.yaml" base paused resumed
+    out=$(ctl_at "$L" apply -f "$TMP/resumed.yaml" 2>&1)
     rc=$?
     wait "$paused_apply"
     prc=$?
-    echo "apply queued during the pause: rc=$prc $(head -1 "$tmp/paused.out")"
+    echo "apply queued during the pause: rc=$prc $(head -1 "$TMP/paused.out")"
     echo "first apply after the resume: rc=$rc $out"
     # once it knows the new leader it forwards to it
-    write_cfg "$tmp/forwarded.yaml" base paused resumed forwarded
-    fwd_ok() { ctl_at "$L" apply -f "$tmp/forwarded.yaml" >"$tmp/forwarded.out" 2>&1; }
-    if wait_for 10 fwd_ok && grep -q "(leader $new)" "$tmp/forwarded.out"; then
+    write_cfg "$TMP/forwarded.yaml" base paused resumed forwarded
+    fwd_ok() { ctl_at "$L" apply -f "$TMP/forwarded.yaml" >"$TMP/forwarded.out" 2>&1; }
+    if wait_for 10 fwd_ok && grep -q "(leader $new)" "$TMP/forwarded.out"; then
         ok resumed-node-forwards-to-new-leader
-    else fail resumed-node-forwards-to-new-leader "$(cat "$tmp/forwarded.out")"; fi
+    else fail resumed-node-forwards-to-new-leader "$(cat "$TMP/forwarded.out")"; fi
     sleep 0.5
     kill "$mon" 2>/dev/null
     wait "$mon" 2>/dev/null
-    $CHECK monitor "$tmp/monitor.txt" "$e_old" "$t_cont" "$PFX" >"$tmp/monitor.check"
+    $CHECK monitor "$TMP/monitor.txt" "$e_old" "$t_cont" "$PFX" >"$TMP/monitor.check"
     mrc=$?
-    grep -E '^(term|stale)' "$tmp/monitor.check"
-    grep '^put' "$tmp/monitor.check" | awk -v t="$t_cont" '$2 >= t' | head -5
-    if [ $mrc -eq 0 ] && grep -q "after_since_epochs $e_new\$\|after_since_epochs -\$" "$tmp/monitor.check"; then
+    grep -E '^(term|stale)' "$TMP/monitor.check"
+    grep '^put' "$TMP/monitor.check" | awk -v t="$t_cont" '$2 >= t' | head -5
+    if [ $mrc -eq 0 ] && grep -q "after_since_epochs $e_new\$\|after_since_epochs -\$" "$TMP/monitor.check"; then
         ok resumed-leader-wrote-nothing-under-stale-epoch
-    else fail resumed-leader-wrote-nothing-under-stale-epoch "$(tail -3 "$tmp/monitor.check")"; fi
+    else fail resumed-leader-wrote-nothing-under-stale-epoch "$(tail -3 "$TMP/monitor.check")"; fi
     # the fence itself: the product's put script (its SHA as the new leader
     # used it) replayed by redis-cli with the paused leader's epoch
-    sha=$(sed -n 's/^put_sha //p' "$tmp/monitor.check")
+    sha=$(sed -n 's/^put_sha //p' "$TMP/monitor.check")
     cur=$(rget current)
     fence=$(redis-cli -p "$(master_port)" evalsha "$sha" 4 "${PFX}epoch" "${PFX}revision" \
         "${PFX}current" "${PFX}history" "$e_old" "stale write" "${PFX}rev:" 10000 "${PFX}events" 2>&1)
@@ -346,15 +290,15 @@ if has_case 2; then
         [ -z "$rev" ] && return 0
         [ "$(redis-cli -p "$(master_port)" --raw get "${PFX}rev:$rev")" = "$(cat "$2")" ]
     }
-    if acked_ok "$(cat "$tmp/paused.out")" "$tmp/paused.yaml" && acked_ok "$out" "$tmp/resumed.yaml" &&
-        acked_ok "$(cat "$tmp/forwarded.out")" "$tmp/forwarded.yaml"; then
+    if acked_ok "$(cat "$TMP/paused.out")" "$TMP/paused.yaml" && acked_ok "$out" "$TMP/resumed.yaml" &&
+        acked_ok "$(cat "$TMP/forwarded.out")" "$TMP/forwarded.yaml"; then
         ok applies-through-resumed-node-stored-or-refused
-    else fail applies-through-resumed-node-stored-or-refused "$(cat "$tmp/paused.out") / $out"; fi
-    if sd=$(log_ms "$tmp/$L.log" step_down "$t_cont_ms"); then
+    else fail applies-through-resumed-node-stored-or-refused "$(cat "$TMP/paused.out") / $out"; fi
+    if sd=$(log_ms "$TMP/$L.log" step_down "$t_cont_ms"); then
         echo "time resume-to-step-down-ms $((sd - t_cont_ms))"
-        grep 'event=step_down\|event=not_leader' "$tmp/$L.log" | tail -2
+        grep 'event=step_down\|event=not_leader' "$TMP/$L.log" | tail -2
         ok resumed-leader-steps-down-logged
-    else fail resumed-leader-steps-down-logged "$(tail -5 "$tmp/$L.log")"; fi
+    else fail resumed-leader-steps-down-logged "$(tail -5 "$TMP/$L.log")"; fi
     one_leader_not_L() { three_one_leader "$L" && [ "$(leader_via "$L")" != "$L" ]; }
     if wait_for 10 one_leader_not_L; then ok list-nodes-one-leader-after-resume; else
         fail list-nodes-one-leader-after-resume "$(ctl list-nodes 2>&1)"; fi
@@ -363,36 +307,36 @@ fi
 # ==== 3. Redis master killed during a stream of applies ====
 applier() { # until stop-applier: "i start_ms end_ms rc rev" per apply
     local i=0 s e rc out rev
-    while [ ! -e "$tmp/stop-applier" ]; do
+    while [ ! -e "$TMP/stop-applier" ]; do
         i=$((i + 1))
-        write_cfg "$tmp/c3/r$i.yaml" base "r$i"
+        write_cfg "$TMP/c3/r$i.yaml" base "r$i"
         s=$(now_ms)
-        out=$(timeout 15 "$CTL" apply -f "$tmp/c3/r$i.yaml" 2>&1)
+        out=$(timeout 15 "$CTL" apply -f "$TMP/c3/r$i.yaml" 2>&1)
         rc=$?
         e=$(now_ms)
         rev=$(sed -n 's/^applied .*: revision \([0-9]*\) (leader .*/\1/p' <<<"$out")
-        echo "$i $s $e $rc ${rev:-0}" >>"$tmp/acks.log"
-        echo "r$i rc=$rc $out" >>"$tmp/applies.out"
+        echo "$i $s $e $rc ${rev:-0}" >>"$TMP/acks.log"
+        echo "r$i rc=$rc $out" >>"$TMP/applies.out"
         sleep 0.05
     done
 }
-acked_since() { awk -v t="$1" '$4 == 0 && $2 >= t {f = 1} END {exit !f}' "$tmp/acks.log"; }
+acked_since() { awk -v t="$1" '$4 == 0 && $2 >= t {f = 1} END {exit !f}' "$TMP/acks.log"; }
 if has_case 3; then
-    mkdir -p "$tmp/c3"
-    : >"$tmp/acks.log"
+    mkdir -p "$TMP/c3"
+    : >"$TMP/acks.log"
     applier &
     app=$!
-    pids+=("$app")
+    PIDS+=("$app")
     kills=()
     t_start=$(now_ms)
-    wait_for 10 acked_since "$t_start" || fail applies-before-failovers "$(tail -2 "$tmp/applies.out")"
-    switches0=$(grep -c '+switch-master' "$tmp/sentinel1.log")
+    wait_for 10 acked_since "$t_start" || fail applies-before-failovers "$(tail -2 "$TMP/applies.out")"
+    switches0=$(grep -c '+switch-master' "$TMP/sentinel1.log")
     while [ "$NCYC" -lt "$CYCLES" ] && [ $(($(now_ms) - t_start)) -lt $((BUDGET * 1000)) ]; do
         mp=$(master_port)
         i=$(index_of_port "$mp")
         tk=$(now_ms)
         if [ "$MODE3" = sentinel ]; then
-            redis-cli -p "${s_ports[0]}" sentinel failover "$NAME" >/dev/null
+            redis-cli -p "${s_ports[0]}" sentinel failover "$MASTER_NAME" >/dev/null
         else
             kill -9 "${rpid[$i]}"
             wait "${rpid[$i]}" 2>/dev/null
@@ -401,9 +345,9 @@ if has_case 3; then
         NCYC=$((NCYC + 1))
         moved() { local m; m=$(master_port) && [ "$m" != "$mp" ]; }
         if ! wait_for 20 moved; then fail "master-failover-$NCYC" "sentinels still name $mp"; break; fi
-        [ "$MODE3" = kill ] && start_redis "$i" "$(master_port)" # back as a replica
+        [ "$MODE3" = kill ] && start_redis_i "$i" "$(master_port)" # back as a replica
         if ! wait_for 20 acked_since "$tk"; then
-            fail "writes-resume-$NCYC" "$(tail -2 "$tmp/applies.out")"
+            fail "writes-resume-$NCYC" "$(tail -2 "$TMP/applies.out")"
             break
         fi
         # Sentinel may fail over again meanwhile: settle on whichever master
@@ -414,15 +358,15 @@ if has_case 3; then
         fi
         echo "cycle $NCYC: master $mp -> $(master_port), settled after $(($(now_ms) - tk)) ms"
     done
-    switches=$(($(grep -c '+switch-master' "$tmp/sentinel1.log") - switches0))
-    touch "$tmp/stop-applier"
+    switches=$(($(grep -c '+switch-master' "$TMP/sentinel1.log") - switches0))
+    touch "$TMP/stop-applier"
     wait "$app"
     t_c3=$((($(now_ms) - t_start) / 1000))
     if [ "$NCYC" -lt "$CYCLES" ]; then
         echo "note: $NCYC master kills of the $CYCLES asked (time budget ${BUDGET}s)"
     fi
-    echo "master kills $NCYC in ${t_c3}s; Sentinel failovers $switches ($((switches - NCYC)) not caused by a kill); applies $(wc -l <"$tmp/acks.log"), acknowledged $(awk '$4 == 0' "$tmp/acks.log" | wc -l)"
-    res=$($CHECK acks "$(master_port)" "$tmp/acks.log" "$tmp/c3" "$PFX")
+    echo "master kills $NCYC in ${t_c3}s; Sentinel failovers $switches ($((switches - NCYC)) not caused by a kill); applies $(wc -l <"$TMP/acks.log"), acknowledged $(awk '$4 == 0' "$TMP/acks.log" | wc -l)"
+    res=$($CHECK acks "$(master_port)" "$TMP/acks.log" "$TMP/c3" "$PFX")
     arc=$?
     tail -1 <<<"$res"
     grep -v '^acked' <<<"$res" | head -12
@@ -430,7 +374,7 @@ if has_case 3; then
     LOST=$(sed -n 's/^acked [0-9]* lost \([0-9]*\) .*/\1/p' <<<"$res")
     if [ $arc -eq 0 ] && [ "${ACKED:-0}" -gt 0 ]; then ok acknowledged-revisions-survive-master-failovers; else
         fail acknowledged-revisions-survive-master-failovers "$(tail -1 <<<"$res")"; fi
-    res=$($CHECK resume "$tmp/acks.log" "${kills[@]}")
+    res=$($CHECK resume "$TMP/acks.log" "${kills[@]}")
     rrc=$?
     echo "writes resume after failover (ms): $(sed -n 's/^resume [0-9]* //p' <<<"$res" | tr '\n' ' ')"
     T_RESUME_MED=$(sed -n 's/^median \([0-9]*\) max .*/\1/p' <<<"$res")
@@ -441,18 +385,18 @@ fi
 
 # ==== 4. Redis down entirely ====
 if has_case 4; then
-    "$tmp/bin/whoami" --addr "127.0.0.1:$P_WHO" --name W >"$tmp/whoami.log" 2>&1 &
-    pids+=("$!")
-    P_ADM=$(free_port)
-    write_cfg "$tmp/before.yaml" base who
-    out=$(ctl apply -f "$tmp/before.yaml" 2>&1)
+    WHOAMI=$TMP/bin/whoami
+    start_whoami W "$P_WHO" "$TMP/whoami.log"
+    P_ADM=$(freeport)
+    write_cfg "$TMP/before.yaml" base who
+    out=$(ctl apply -f "$TMP/before.yaml" 2>&1)
     rev_last=$(sed -n 's/^applied .*: revision \([0-9]*\) (leader .*/\1/p' <<<"$out")
-    "$tmp/bin/dataplane" --control "$ALL" --node-id dp-1 --cache-dir "$tmp/dpcache" \
-        --admin-addr "127.0.0.1:$P_ADM" --workers 1 --drain-timeout 1s >"$tmp/dp-1.log" 2>&1 &
-    pids+=("$!")
+    "$TMP/bin/dataplane" --control "$ALL" --node-id dp-1 --cache-dir "$TMP/dpcache" \
+        --admin-addr "127.0.0.1:$P_ADM" --workers 1 --drain-timeout 1s >"$TMP/dp-1.log" 2>&1 &
+    PIDS+=("$!")
     who() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "Host: $1.test" "http://127.0.0.1:$P_WEB/")" = 200 ]; }
     if [ -n "$rev_last" ] && wait_for 10 who who; then ok data-node-serves-last-revision; else
-        fail data-node-serves "$out $(tail -3 "$tmp/dp-1.log")"; fi
+        fail data-node-serves "$out $(tail -3 "$TMP/dp-1.log")"; fi
     mp=$(master_port)
     mi=$(index_of_port "$mp")
     for i in 1 2 3; do kill -TERM "${rpid[$i]}" 2>/dev/null; done
@@ -467,16 +411,16 @@ if has_case 4; then
     if [ "$refused" = 0 ] && [ "$served" -gt 5 ]; then ok data-node-keeps-serving-without-redis; else
         fail data-node-keeps-serving-without-redis "$served served, $refused failed"; fi
     (sleep 5 | $PY "$ROOT/integration/controlplane/xds_client.py" "127.0.0.1:${cp_port[cp-2]}" xds-outage 5 \
-        >"$tmp/xds-outage.out" 2>&1) &
-    pids+=("$!")
-    if wait_for 5 grep -q "^cds version=$rev_last names=whoami\$" "$tmp/xds-outage.out" &&
-        wait_for 3 grep -q "^lds version=$rev_last " "$tmp/xds-outage.out"; then
+        >"$TMP/xds-outage.out" 2>&1) &
+    PIDS+=("$!")
+    if wait_for 5 grep -q "^cds version=$rev_last names=whoami\$" "$TMP/xds-outage.out" &&
+        wait_for 3 grep -q "^lds version=$rev_last " "$TMP/xds-outage.out"; then
         ok new-xds-stream-gets-last-revision-without-redis
-    else fail new-xds-stream-gets-last-revision-without-redis "$(cat "$tmp/xds-outage.out")"; fi
-    write_cfg "$tmp/after.yaml" base who new
+    else fail new-xds-stream-gets-last-revision-without-redis "$(cat "$TMP/xds-outage.out")"; fi
+    write_cfg "$TMP/after.yaml" base who new
     msgs_ok=1 named=1
     for n in cp-1 cp-2 cp-3; do
-        out=$(ctl_at "$n" apply -f "$tmp/after.yaml" 2>&1)
+        out=$(ctl_at "$n" apply -f "$TMP/after.yaml" 2>&1)
         rc=$?
         echo "apply through $n without redis: rc=$rc: $out"
         [ $rc -ne 0 ] && [ "$(wc -l <<<"$out")" = 1 ] && [ -n "$out" ] || msgs_ok=0
@@ -487,19 +431,19 @@ if has_case 4; then
     if [ $named = 1 ]; then ok apply-without-redis-error-names-the-store; else
         fail apply-without-redis-error-names-the-store "see the messages above"; fi
     # back: same ports, same dirs (AOF); the old master first
-    start_redis "$mi"
+    start_redis_i "$mi"
     wait_for 10 redis-cli -p "$mp" ping
-    for i in 1 2 3; do [ "$i" != "$mi" ] && start_redis "$i" "$mp"; done
+    for i in 1 2 3; do [ "$i" != "$mi" ] && start_redis_i "$i" "$mp"; done
     t_up=$(now_ms)
-    apply_ok() { ctl apply -f "$tmp/after.yaml" >"$tmp/after.out" 2>&1; }
+    apply_ok() { ctl apply -f "$TMP/after.yaml" >"$TMP/after.out" 2>&1; }
     if wait_for 30 apply_ok; then
         T_REDIS_BACK=$(($(now_ms) - t_up))
-        echo "time redis-restart-to-apply-ms $T_REDIS_BACK: $(head -1 "$tmp/after.out")"
-        if grep -q ": revision $((rev_last + 1)) (leader" "$tmp/after.out"; then ok apply-after-redis-back-continues-revisions; else
+        echo "time redis-restart-to-apply-ms $T_REDIS_BACK: $(head -1 "$TMP/after.out")"
+        if grep -q ": revision $((rev_last + 1)) (leader" "$TMP/after.out"; then ok apply-after-redis-back-continues-revisions; else
             fail apply-after-redis-back-continues-revisions "expected revision $((rev_last + 1))"; fi
-    else fail apply-after-redis-back "$(cat "$tmp/after.out")"; fi
+    else fail apply-after-redis-back "$(cat "$TMP/after.out")"; fi
     if wait_for 5 who new; then ok data-node-gets-new-revision-after-redis-back; else
-        fail data-node-gets-new-revision-after-redis-back "$(tail -3 "$tmp/dp-1.log")"; fi
+        fail data-node-gets-new-revision-after-redis-back "$(tail -3 "$TMP/dp-1.log")"; fi
     if wait_for 15 three_one_leader; then ok three-control-nodes-one-leader-after-redis-back; else
         fail three-control-nodes-one-leader-after-redis-back "$(ctl list-nodes 2>&1)"; fi
 fi
@@ -512,4 +456,4 @@ printf '  %-44s %s\n' "paused leader replaced" "$T_PAUSE ms"
 printf '  %-44s %s\n' "writes resume after master failover" "median $T_RESUME_MED ms, max $T_RESUME_MAX ms ($NCYC failovers)"
 printf '  %-44s %s\n' "acknowledged writes lost" "$LOST of $ACKED"
 printf '  %-44s %s\n' "Redis restarted to first apply" "$T_REDIS_BACK ms"
-exit "$failed"
+[ "$FAILS" -eq 0 ]
