@@ -9,7 +9,8 @@
 # the functions below. On exit it runs the suite's `at_exit` function if
 # there is one, stops the pids in PIDS (only those: never by name; with
 # signal $KILL_SIG, default TERM, after a CONT so that a stopped one dies
-# too), runs `after_exit` if there is one, and removes TMP unless something
+# too), runs `after_exit` if there is one, uninstalls the local cluster
+# install_local made (if any), and removes TMP unless something
 # failed or KEEP_TMP is set. INT or TERM: "FAIL interrupted", then the same.
 set -u
 # Development mode (docs/security.md): plain text, no cluster CA, no tokens.
@@ -28,6 +29,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill "-${KILL_SIG:-TERM}" "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     declare -F after_exit >/dev/null && after_exit
+    uninstall_local
     if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
 }
 trap cleanup EXIT
@@ -157,3 +159,51 @@ EOC
         SENTINELS+="${SENTINELS:+,}127.0.0.1:$p"
     done
 }
+
+# ---- a local cluster: traefikeectl install --local ----
+CLUSTER_DIR=
+block_free() { # block_free P: every port P..P+99 bindable on 127.0.0.1
+    "$PY" - "$1" <<'EOF'
+import socket, sys
+base = int(sys.argv[1])
+for p in range(base, base + 100):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+EOF
+}
+# install_local DIR ARGS...: "$CTL" install --local --insecure --dir DIR
+# ARGS on a free block of 100 loopback ports (BASE, below the kernel's
+# ephemeral range, where other tests' connections take ports; up to 20
+# tries while a port is taken); output in TMP/install.out and .err, the time it took in
+# INSTALL_MS. 0 once installed. Whatever it started is uninstalled on exit
+# ("FAIL uninstall" if that fails); only the pids DIR/cluster.json records.
+install_local() {
+    local dir=$1 t0
+    shift
+    CLUSTER_DIR=$dir
+    for _ in $(seq 20); do
+        BASE=$((20000 + (RANDOM % 127) * 100))
+        block_free "$BASE" || continue
+        t0=$(now_ms)
+        if "$CTL" install --local --insecure --dir "$dir" --base-port "$BASE" "$@" \
+            >"$TMP/install.out" 2>"$TMP/install.err"; then
+            INSTALL_MS=$(($(now_ms) - t0))
+            return 0
+        fi
+        grep -q "in use" "$TMP/install.err" || return 1
+    done
+    return 1
+}
+uninstall_local() {
+    [ -n "$CLUSTER_DIR" ] && [ -f "$CLUSTER_DIR/cluster.json" ] || return 0
+    "$CTL" uninstall --local --dir "$CLUSTER_DIR" --timeout 10s >"$TMP/uninstall.out" 2>&1 ||
+        { cat "$TMP/uninstall.out"; fail uninstall; }
+}
+# CL ARGS...: integration/ha/cluster.py on the local cluster's cluster.json
+# (names ROLE, addr NAME KIND, pid NAME, restart NAME, ...).
+CL() { "$PY" "$ROOT/integration/ha/cluster.py" "$CLUSTER_DIR/cluster.json" "$@"; }

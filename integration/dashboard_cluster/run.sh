@@ -33,44 +33,18 @@
 #
 # Prints "ok CASE" / "FAIL CASE: why" / "skip CASE: why"; exits non-zero if
 # any case failed.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
+NAME=dashc-it
+. "$(dirname "$0")/../lib.sh"
+set -o pipefail
+KEEP_TMP=${KEEP_TMP:-${DC_KEEP:-}}
 HERE=$ROOT/integration/dashboard_cluster
 NDATA=${DC_DATA_NODES:-2}
 VICTIM=data-1
 ART=${TEST_ARTIFACTS:-/tmp/traefikee-artifacts}/dashboard_cluster
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/dashc-it.XXXXXX")
 DIR=$TMP/cluster
 CJ=$DIR/cluster.json
-CTL=
-PIDS=() # our own background jobs (the browser test)
-FAILS=0
 
-cleanup() {
-    for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null; done
-    if [ -n "$CTL" ] && [ -f "$CJ" ]; then
-        "$CTL" uninstall --local --dir "$DIR" --timeout 10s >"$TMP/uninstall.out" 2>&1 ||
-            { cat "$TMP/uninstall.out"; echo "FAIL uninstall"; FAILS=$((FAILS + 1)); }
-    fi
-    if [ "$FAILS" -eq 0 ] && [ -z "${DC_KEEP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-trap 'echo "FAIL interrupted"; FAILS=$((FAILS + 1)); exit 130' INT TERM
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
-skip() { echo "skip $1: $2"; }
-check() { # check NAME COMMAND...: ok if the command succeeds
-    local name=$1; shift
-    if "$@"; then ok "$name"; else fail "$name"; fi
-}
-now_ms() { date +%s%3N; }
-CL() { python3 "$ROOT/integration/ha/cluster.py" "$CJ" "$@"; }
 
 for tool in redis-server redis-sentinel curl python3; do
     command -v "$tool" >/dev/null || { echo "FAIL setup: $tool not found"; exit 1; }
@@ -80,51 +54,15 @@ done
 python3 "$HERE/promcheck.py" --self-test || FAILS=$((FAILS + 1))
 
 # ---- build; copies side by side so that a restart runs the same binaries ----
-if [ -z "${DC_NO_BUILD:-}" ] &&
-    ! bazel build //tools/traefikeectl //controlplane //dataplane //tools/whoami >"$TMP/build.log" 2>&1; then
-    tail -30 "$TMP/build.log"
-    echo "FAIL build"
-    exit 1
-fi
-BIN=$(bazel info bazel-bin 2>/dev/null)
-mkdir -p "$TMP/bin"
-cp "$BIN/tools/traefikeectl/traefikeectl" "$BIN/controlplane/controlplane" \
-    "$BIN/dataplane/dataplane" "$BIN/tools/whoami/whoami" "$TMP/bin/" ||
-    { echo "FAIL build: binaries missing"; exit 1; }
+[ -n "${DC_NO_BUILD:-}" ] || build //tools/traefikeectl //controlplane //dataplane //tools/whoami
+BIN=${BIN:-$(bazel info bazel-bin 2>/dev/null)}
+copy_bins //tools/traefikeectl //controlplane //dataplane //tools/whoami
+CTL=$TMP/bin/traefikeectl
 
 # ---- install --local on a block of 100 free ports ----
-block_free() { # block_free P: every port P..P+99 bindable on 127.0.0.1
-    python3 - "$1" <<'EOF'
-import socket, sys
-base = int(sys.argv[1])
-for p in range(base, base + 100):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
-EOF
-}
-installed=0
-for _ in 1 2 3 4 5; do
-    BASE=$((20000 + (RANDOM % 400) * 100))
-    block_free "$BASE" || continue
-    t0=$(now_ms)
-    CTL=$TMP/bin/traefikeectl
-    if "$CTL" install --local --insecure --dir "$DIR" --base-port "$BASE" --data-nodes "$NDATA" \
-        --timeout 45s >"$TMP/install.out" 2>"$TMP/install.err"; then
-        installed=1
-        break
-    fi
-    grep -q "in use" "$TMP/install.err" || break
-done
-if [ "$installed" != 1 ]; then
-    fail install "$(cat "$TMP/install.err" 2>/dev/null)"
-    exit 1
-fi
-ok "install --local ($(($(now_ms) - t0)) ms, ports $BASE..$((BASE + 99)))"
+install_local "$DIR" --data-nodes "$NDATA" --timeout 45s ||
+    { fail install "$(cat "$TMP/install.err" 2>/dev/null)"; exit 1; }
+ok "install --local ($INSTALL_MS ms, ports $BASE..$((BASE + 99)))"
 
 URL=$(sed -n 's|^Dashboard: *\(http://[^ ]*\)/dashboard/.*|\1|p' "$TMP/install.out")
 PW=$(sed -n 's/^Password: *\([^ ]*\).*/\1/p' "$TMP/install.out")
