@@ -29,6 +29,12 @@
 
 #define LOG_MOD "xds"
 #define TICK_MS 50
+/* The cache file is written this long after the last apply (a burst of
+ * updates writes it once), and at most this long after the first unsaved
+ * one: the write (and its fsync) stays off the way of the next update and
+ * off the cores the other data nodes build on meanwhile. */
+#define CACHE_QUIET_MS 150
+#define CACHE_MAX_MS   1000
 #define ADS_DELTA                                                              \
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/"                  \
     "DeltaAggregatedResources"
@@ -105,6 +111,7 @@ struct dp_xds_client {
     struct stream *stream;
     int64_t next_attempt, start;
     bool cache_tried, have_config, from_cache;
+    int64_t cache_dirty_since, cache_due; /* monotonic ms; 0: saved */
     struct dp_xds__set cur; /* replaced under cur_mu (other threads read) */
     struct held held[DP_XDS_TYPE_COUNT];
     pthread_mutex_t cur_mu;
@@ -367,6 +374,20 @@ static void send_subs(struct dp_xds_client *c, struct stream *s)
     cm_strset_deinit(&del);
 }
 
+/* The current set changed: save it once updates pause (CACHE_QUIET_MS),
+ * or CACHE_MAX_MS after the first unsaved change at the latest. */
+static void cache_later(struct dp_xds_client *c)
+{
+    int64_t now = now_ms();
+    if (c->cache_dir == NULL)
+        return;
+    if (c->cache_dirty_since == 0)
+        c->cache_dirty_since = now;
+    c->cache_due = now + CACHE_QUIET_MS;
+    if (c->cache_due > c->cache_dirty_since + CACHE_MAX_MS)
+        c->cache_due = c->cache_dirty_since + CACHE_MAX_MS;
+}
+
 /* The first requests of a stream: LDS and CDS wildcards with the versions
  * held, then RDS/EDS for what the held resources name. */
 static void send_initial(struct dp_xds_client *c, struct stream *s)
@@ -460,6 +481,7 @@ static int build_and_apply(struct dp_xds_client *c, struct dp_xds__set *cand,
 static void cache_save(struct dp_xds_client *c)
 {
     char err[CM_ERR_LEN];
+    c->cache_dirty_since = c->cache_due = 0;
     if (c->cache_dir == NULL)
         return;
     if (dp_xds__cache_write(c->cache_dir, &c->cur, err, sizeof(err)) != 0)
@@ -535,7 +557,7 @@ static enum try_result try_apply(struct dp_xds_client *c, struct stream *s,
     c->from_cache = false;
     status_count(c, &c->st.updates_applied);
     log_apply(c, "control");
-    cache_save(c);
+    cache_later(c);
     cm_log_debug(LOG_MOD, "timing",
                  "step=try type=%s copy_us=%lld check_us=%lld "
                  "build_apply_us=%lld cache_us=%lld",
@@ -903,6 +925,8 @@ static void timers(struct dp_xds_client *c)
     if (c->cache_dir != NULL && !c->cache_tried && !c->have_config &&
         now - c->start >= c->cache_wait_ms)
         cache_load(c);
+    if (c->cache_due != 0 && now >= c->cache_due)
+        cache_save(c);
     for (int t = 0; t < DP_XDS_TYPE_COUNT; t++) {
         struct held *h = &c->held[t];
         if (h->n > 0 && now - h->since >= (int64_t)c->hold_ms &&
@@ -951,6 +975,8 @@ static void *thread_main(void *arg)
             dispatch(c, ev.tag, ev.success != 0);
     }
     drain(c);
+    if (c->cache_due != 0) /* stopping: the last applied set is saved */
+        cache_save(c);
     return NULL;
 }
 
