@@ -20,7 +20,15 @@ opts=(--config=fuzz --repo_env=CC=clang-14)
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  mapfile -t targets < <("${bz[@]}" query 'attr(tags, "\bfuzz\b", //...)' 2>/dev/null)
+  # Not //...: a clone's convenience link bazel-<dir> points into the other
+  # output base, and this one would walk into it.
+  dirs=()
+  for d in */; do
+    case $d in bazel-*) continue ;; esac
+    [ -n "$(find "$d" -name BUILD -print -quit)" ] && dirs+=("//${d%/}/...")
+  done
+  expr=$(IFS=+; echo "${dirs[*]}")
+  mapfile -t targets < <("${bz[@]}" query "attr(tags, \"\\bfuzz\\b\", $expr)" 2>/dev/null)
 fi
 if [ ${#targets[@]} -eq 0 ]; then echo "fuzz: no targets"; exit 1; fi
 
