@@ -10,6 +10,8 @@
  * load at a time; a change during a load triggers one more. Loop thread,
  * except work_cb.
  */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +28,58 @@ static const enum cp_xds_type xds_type[CM_XDS_NTYPES] = {
     [CM_XDS_SECRET] = CP_XDS_SECRET,
 };
 
-/* The snapshot of <res> (borrowed): returns new or NULL with <err>. */
+/* Part of a snapshot to encode: the resources of some types. */
+struct encode_part {
+    struct cp_xds_snapshot *snap;
+    const struct cm_xds_resources *res;
+    unsigned types; /* 1 << cm_xds_type each */
+    int rc;
+};
+
+static void encode_part(struct encode_part *p)
+{
+    const struct cm_xds_resources *res = p->res;
+
+    for (int t = 0; p->rc == 0 && t < CM_XDS_NTYPES; t++)
+        for (size_t i = 0;
+             (p->types & 1u << t) && p->rc == 0 && i < cm_xds_count(res, t);
+             i++)
+            p->rc = cp_xds_snapshot_add(p->snap, xds_type[t],
+                                        cm_xds_name(res, t, i),
+                                        cm_xds_get(res, t, i));
+}
+
+static void *encode_thread(void *arg)
+{
+    encode_part(arg);
+    return NULL;
+}
+
+/* The snapshot of <res> (borrowed): returns new or NULL with <err>.
+ * Packing is most of the work: the route configurations (one holds every
+ * route of an entry point) are packed on a second thread meanwhile the
+ * other types are (types are independent sets of the snapshot). */
 static struct cp_xds_snapshot *snapshot_of(const struct cm_xds_resources *res,
                                            const char *version, char *err,
                                            size_t errlen)
 {
     struct cp_xds_snapshot *snap = cp_xds_snapshot_new(version);
-    int rc = 0;
+    unsigned all = (1u << CM_XDS_NTYPES) - 1, routes = 1u << CM_XDS_ROUTE;
+    struct encode_part a = {snap, res, routes, 0};
+    struct encode_part b = {snap, res, all & ~routes, 0};
+    pthread_t th;
+    bool threaded = false;
+    int rc;
 
-    for (int t = 0; snap != NULL && rc == 0 && t < CM_XDS_NTYPES; t++)
-        for (size_t i = 0; rc == 0 && i < cm_xds_count(res, t); i++)
-            rc = cp_xds_snapshot_add(snap, xds_type[t], cm_xds_name(res, t, i),
-                                     cm_xds_get(res, t, i));
+    if (snap != NULL) {
+        threaded = pthread_create(&th, NULL, encode_thread, &a) == 0;
+        if (!threaded)
+            encode_part(&a);
+        encode_part(&b);
+    }
+    if (threaded)
+        pthread_join(th, NULL);
+    rc = a.rc != 0 ? a.rc : b.rc;
     if (snap == NULL || rc != 0) {
         cp_xds_snapshot_put(snap);
         cm_err_set(err, errlen, GW_ENOMEM, "cannot build the snapshot: %s",

@@ -1,9 +1,10 @@
 /*
  * snapshot.c -- one configuration revision: per resource type, a name-sorted
  * array of resources encoded once (bytes + a version that is a hash of the
- * bytes). Built by one thread, then immutable and shared by every stream
- * through an atomic reference count (the memo of encoded responses, body.c,
- * has its own lock). Also the resource type table.
+ * bytes). Built before it is published (the sets of different types may be
+ * filled by different threads at once), then immutable and shared by every
+ * stream through an atomic reference count (the memo of encoded responses,
+ * body.c, has its own lock). Also the resource type table.
  */
 #include <stdio.h>
 #include <stdlib.h>
