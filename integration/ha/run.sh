@@ -32,11 +32,12 @@
 # Prints "ok CASE" / "FAIL CASE: why"; exits non-zero on any failure. Kills
 # only pids it started or that cluster.json records; the nft table is
 # deleted on every exit path.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
+NAME=ha-it
+. "$(dirname "$0")/../lib.sh"
+set -o pipefail
+KEEP_TMP=${KEEP_TMP:-${HA_KEEP:-}}
+POLL=0.2 # wait_for
+after_exit() { [ "${nft_made:-0}" = 1 ] && nft delete table inet "$NFT_TABLE" 2>/dev/null; }
 
 RATES=${HA_RATES:-50 2000}
 WINDOW=${HA_WINDOW:-7}
@@ -46,42 +47,10 @@ WAIT=${HA_WAIT:-20ms}
 [ "$WINDOW" -ge 7 ] || { echo "FAIL setup: HA_WINDOW must be >= 7 (the cut lasts 5 s)"; exit 2; }
 [ "$NDATA" -ge 4 ] || { echo "FAIL setup: HA_DATA_NODES must be >= 4"; exit 2; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ha-it.XXXXXX")
-DIR=$tmp/cluster
+DIR=$TMP/cluster
 CJ=$DIR/cluster.json
-PY=/usr/bin/python3
 NFT_TABLE=ha_it_$$
-CL() { $PY "$ROOT/integration/ha/cluster.py" "$CJ" "$@"; }
-pids=() # haproxy, fault runners: ours to kill
-failed=0
-installed=0
 nft_made=0
-
-cleanup() {
-  for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]+"${pids[@]}"}"; do wait "$p" 2>/dev/null; done
-  [ "$nft_made" = 1 ] && nft delete table inet "$NFT_TABLE" 2>/dev/null
-  if [ "$installed" = 1 ]; then
-    "$CTL" uninstall --local --dir "$DIR" --timeout 10s >"$tmp/uninstall.out" 2>&1 ||
-      cat "$tmp/uninstall.out"
-  fi
-  if [ -n "${HA_KEEP:-}" ] || [ "$failed" != 0 ]; then echo "logs in $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; failed=1; }
-now_ms() { date +%s%3N; }
-wait_for() { # SECONDS CMD...: polls every 200 ms
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  while [ "$(now_ms)" -lt "$end" ]; do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  return 1
-}
 
 for tool in haproxy redis-server redis-sentinel redis-cli curl; do
   command -v "$tool" >/dev/null || { echo "FAIL setup: $tool not found"; exit 1; }
@@ -90,52 +59,33 @@ can_cut=1
 if ! command -v nft >/dev/null; then
   can_cut=0
   echo "  skip network cut: nft not found (tools/install-deps.sh installs nftables)"
-elif ! nft add table inet "$NFT_TABLE" 2>"$tmp/nft.err"; then
+elif ! nft add table inet "$NFT_TABLE" 2>"$TMP/nft.err"; then
   can_cut=0
-  echo "  skip network cut: nft: $(cat "$tmp/nft.err")"
+  echo "  skip network cut: nft: $(cat "$TMP/nft.err")"
 else
   nft_made=1
   nft add chain inet "$NFT_TABLE" cut '{ type filter hook prerouting priority -300; policy accept; }'
 fi
 
 # ---- build (HA_NO_BUILD=1: take what bazel-bin has) ----
-if [ -z "${HA_NO_BUILD:-}" ] &&
-  ! bazel build //tools/traefikeectl //tools/slap //controlplane //dataplane //tools/whoami \
-    >"$tmp/build.log" 2>&1; then
-  tail -30 "$tmp/build.log"
-  echo "FAIL build"
-  exit 1
-fi
+[ -n "${HA_NO_BUILD:-}" ] || build //tools/traefikeectl //tools/slap //controlplane //dataplane //tools/whoami
+BIN=${BIN:-$(bazel info bazel-bin 2>/dev/null)}
 # Copies side by side (install finds its programs beside traefikeectl), so
 # that restarts use the same binaries even if bazel-bin changes meanwhile.
-bin=$(bazel info bazel-bin 2>/dev/null)
-mkdir -p "$tmp/bin"
-cp "$bin/tools/traefikeectl/traefikeectl" "$bin/controlplane/controlplane" \
-  "$bin/dataplane/dataplane" "$bin/tools/whoami/whoami" "$bin/tools/slap/slap" \
-  "$tmp/bin/" || { echo "FAIL build: binaries missing"; exit 1; }
-CTL=$tmp/bin/traefikeectl
-SLAP=$tmp/bin/slap
+copy_bins //tools/traefikeectl //controlplane //dataplane //tools/whoami //tools/slap
+CTL=$TMP/bin/traefikeectl
+SLAP=$TMP/bin/slap
 
 # ---- install --local (a free block of 100 ports) ----
-for try in 1 2 3 4 5; do
-  base=$((20000 + (RANDOM % 400) * 100))
-  t0=$(now_ms)
-  if "$CTL" install --local --insecure --dir "$DIR" --base-port "$base" --data-nodes "$NDATA" \
-    --workers 1 >"$tmp/install.out" 2>"$tmp/install.err"; then
-    installed=1
-    break
-  fi
-  grep -q "in use" "$tmp/install.err" || break
-done
-if [ "$installed" = 1 ]; then
-  ok "install-local ($(($(now_ms) - t0)) ms, base port $base, $NDATA data nodes)"
+if install_local "$DIR" --data-nodes "$NDATA" --workers 1; then
+  ok "install-local ($INSTALL_MS ms, base port $BASE, $NDATA data nodes)"
 else
-  fail install-local "$(cat "$tmp/install.err")"
+  fail install-local "$(cat "$TMP/install.err" 2>/dev/null)"
   exit 1
 fi
 export TRAEFIKEE_CONTROL
 TRAEFIKEE_CONTROL=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$CJ")
-sentinel_port=$((base + 11))
+sentinel_port=$((BASE + 11))
 
 # cluster.json names every process with role, pid, addresses and argv; each
 # data node has its own address
@@ -160,7 +110,7 @@ EOF
 # the printed admin password opens the dashboard's API
 dash=$(CL addr control-1 http)
 pw=$(cat "$DIR/admin-password")
-if grep -q "not set in the cluster" "$tmp/install.out"; then
+if grep -q "not set in the cluster" "$TMP/install.out"; then
   echo "  skip dashboard-password: the control plane has no SetAdminHash"
 elif [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$pw" "http://$dash/api/overview")" = 200 ] &&
   [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:x$pw" "http://$dash/api/overview")" = 401 ]; then
@@ -169,12 +119,12 @@ else fail dashboard-password "http://$dash/api/overview"; fi
 
 # ---- HAProxy in front of the data nodes ----
 web() { CL addr "$1" entryPoints.web; }
-ha_port=$((base + 90))
+ha_port=$((BASE + 90))
 {
   cat <<EOF
 global
     maxconn 4096
-    stats socket $tmp/haproxy.sock mode 600 level admin
+    stats socket $TMP/haproxy.sock mode 600 level admin
 defaults
     mode http
     maxconn 4000
@@ -199,12 +149,12 @@ EOF
     admin=$(CL addr "$n" admin)
     echo "    server $n $(web "$n") check port ${admin##*:}"
   done
-} >"$tmp/haproxy.cfg"
-haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
-pids+=($!)
+} >"$TMP/haproxy.cfg"
+haproxy -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 &
+PIDS+=($!)
 ha_pid=$!
 ha_stat() { # name status per line (data_nodes servers)
-  $PY - "$tmp/haproxy.sock" "${1:-}" <<'EOF'
+  $PY - "$TMP/haproxy.sock" "${1:-}" <<'EOF'
 import csv, io, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1]); s.sendall(b"show stat\n")
@@ -229,7 +179,7 @@ all_up() { [ "$(ha_stat | grep -vc ' UP$')" = 0 ] && [ "$(ha_stat | wc -l)" = "$
 if wait_for 10 curl -fs "http://127.0.0.1:$ha_port/whoami" && wait_for 10 all_up; then
   ok "haproxy-in-front ($NDATA servers, each node's own address)"
 else
-  fail haproxy-in-front "$(cat "$tmp/haproxy.log")"; exit 1
+  fail haproxy-in-front "$(cat "$TMP/haproxy.log")"; exit 1
 fi
 
 # ---- cluster views ----
@@ -263,7 +213,7 @@ sys.exit(0 if len(c) == 3 and sum(x["leader"] for x in c) == 1 and len(d) == wan
 }
 
 # ---- the faults (each in the background of its window) ----
-EV=$tmp/events.log
+EV=$TMP/events.log
 : >"$EV"
 log_ev() { echo "$RATE_NOW/s $FAULT_NOW +$(($(now_ms) - win_t0)) ms: $*" >>"$EV"; }
 at() { # at MS: sleeps until window start + MS
@@ -298,7 +248,7 @@ f_term_data() {
   else log_ev "$v still running 12 s after SIGTERM"; return; fi
   # planned maintenance: the load balancer stopped sending before the
   # listeners closed, so nothing had to be retried or redispatched
-  echo "$v $((${r0:-0})) $(($(ha_stat "$v")))" >>"$tmp/drain_retries"
+  echo "$v $((${r0:-0})) $(($(ha_stat "$v")))" >>"$TMP/drain_retries"
   log_ev "restart $v: pid $(CL restart "$v")"
   wait_ready "$v" 15
 }
@@ -306,7 +256,7 @@ f_kill_leader() {
   local old new t
   at 500
   old=$(leader) || { log_ev "no leader to kill"; return; }
-  echo "$old" >>"$tmp/old_leaders"
+  echo "$old" >>"$TMP/old_leaders"
   kill -9 "$(CL pid "$old")" && log_ev "kill -9 leader $old"
   t=$(now_ms)
   while [ $(($(now_ms) - t)) -lt 15000 ]; do
@@ -315,7 +265,7 @@ f_kill_leader() {
     sleep 0.1
   done
   log_ev "leader now ${new:-none} ($(($(now_ms) - t)) ms after the kill)"
-  echo "$old ${new:-none}" >>"$tmp/leader_changes"
+  echo "$old ${new:-none}" >>"$TMP/leader_changes"
   at 4000
   log_ev "restart $old: pid $(CL restart "$old")"
 }
@@ -331,7 +281,7 @@ f_kill_redis() {
     sleep 0.1
   done
   log_ev "sentinels name ${new:-none} master ($(($(now_ms) - t)) ms after the kill)"
-  echo "$old ${new:-none}" >>"$tmp/master_changes"
+  echo "$old ${new:-none}" >>"$TMP/master_changes"
   at 4000
   log_ev "restart $old: pid $(CL restart "$old")"
 }
@@ -355,14 +305,14 @@ f_apply_during() { # a data node and the leader down while a route is added
   kill -9 "$(CL pid "$v")" && kill -9 "$(CL pid "$old")" &&
     log_ev "kill -9 $v and leader $old, then apply a route $route"
   t=$(now_ms)
-  sed "s|@ROUTE@|$route|" "$tmp/config.tmpl" >"$tmp/config-$route.yaml"
+  sed "s|@ROUTE@|$route|" "$TMP/config.tmpl" >"$TMP/config-$route.yaml"
   while [ $(($(now_ms) - t)) -lt 15000 ]; do
-    if out=$("$CTL" apply -f "$tmp/config-$route.yaml" 2>&1); then r=$(rev); break; fi
+    if out=$("$CTL" apply -f "$TMP/config-$route.yaml" 2>&1); then r=$(rev); break; fi
     sleep 0.2
   done
   if [ -n "$r" ]; then log_ev "applied: revision $r ($(($(now_ms) - t)) ms after the kills)"
   else log_ev "apply failed for 15 s: $out"; fi
-  echo "${r:-0}" >"$tmp/applied-$route"
+  echo "${r:-0}" >"$TMP/applied-$route"
   at 3500
   log_ev "restart $v: pid $(CL restart "$v"), $old: pid $(CL restart "$old")"
   wait_ready "$v" 15
@@ -371,9 +321,9 @@ f_apply_during() { # a data node and the leader down while a route is added
 # the config applied during fault (6): the sample's route plus @ROUTE@
 w1=$(CL addr whoami-1 http)
 w2=$(CL addr whoami-2 http)
-cat >"$tmp/config.tmpl" <<EOF
+cat >"$TMP/config.tmpl" <<EOF
 entryPoints:
-  web: {address: "127.0.0.1:$base"}
+  web: {address: "127.0.0.1:$BASE"}
 http:
   routers:
     whoami:
@@ -396,15 +346,15 @@ http:
 EOF
 
 # ---- load: per rate, a window before, then one per fault ----
-echo "GET http://127.0.0.1:$ha_port/whoami?wait=$WAIT" >"$tmp/targets"
+echo "GET http://127.0.0.1:$ha_port/whoami?wait=$WAIT" >"$TMP/targets"
 slap_window() { # name: one window of load
-  local args=(-targets "$tmp/targets" -rate "$RATE_NOW" -duration "${WINDOW}s" -timeout 5s
-    -json "$tmp/slap-$RATE_NOW-$1.json")
+  local args=(-targets "$TMP/targets" -rate "$RATE_NOW" -duration "${WINDOW}s" -timeout 5s
+    -json "$TMP/slap-$RATE_NOW-$1.json")
   if [ -n "$LIVE" ]; then
     echo "--- $RATE_NOW req/s: $1"
     "$SLAP" "${args[@]}" -minY 100us -maxY 100ms
   else
-    "$SLAP" "${args[@]}" -quiet >"$tmp/slap-$RATE_NOW-$1.out" 2>&1
+    "$SLAP" "${args[@]}" -quiet >"$TMP/slap-$RATE_NOW-$1.out" 2>&1
   fi
 }
 FAULTS="kill9-data sigterm-data kill9-leader kill9-redis-master netcut-data apply-during-fault"
@@ -432,7 +382,7 @@ for RATE_NOW in $RATES; do
     win_t0=$(now_ms)
     run_fault "$FAULT_NOW" "$k" &
     fpid=$!
-    pids+=($fpid)
+    PIDS+=($fpid)
     slap_window "$FAULT_NOW"
     wait "$fpid"
   done
@@ -449,7 +399,7 @@ for RATE_NOW in $RATES; do
   fi
   # the route applied during the fault answers through every data node
   route=hello-$RATE_NOW
-  applied=$(cat "$tmp/applied-$route" 2>/dev/null || echo 0)
+  applied=$(cat "$TMP/applied-$route" 2>/dev/null || echo 0)
   every_node_serves() {
     for n in $(CL names data); do
       curl -fs -o /dev/null --max-time 2 "http://$(web "$n")/$route" || return 1
@@ -467,7 +417,7 @@ sed 's/^/  /' "$EV"
 ha_stat full || true
 
 # ---- the summary table, and zero failed requests ----
-if $PY - "$tmp" "$RATES" "$FAULTS" <<'EOF'; then ok zero-failed-requests; else fail zero-failed-requests; fi
+if $PY - "$TMP" "$RATES" "$FAULTS" <<'EOF'; then ok zero-failed-requests; else fail zero-failed-requests; fi
 import json, sys
 tmp, rates, faults = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 bad = []
@@ -502,34 +452,33 @@ EOF
 echo "converged (list-nodes healthy, one leader, latest revision) after: ${converge_ms[*]} ms"
 
 # ---- leader and Redis master changes ----
-if [ -s "$tmp/leader_changes" ] && ! grep -q ' none$' "$tmp/leader_changes" &&
-  awk '$1 == $2 {exit 1}' "$tmp/leader_changes"; then
-  ok "new-leader-elected ($(paste -sd, "$tmp/leader_changes" | sed 's/ / -> /g'))"
-else fail new-leader-elected "$(cat "$tmp/leader_changes" 2>/dev/null)"; fi
-if [ -s "$tmp/master_changes" ] && ! grep -q ' none$' "$tmp/master_changes" &&
-  awk '$1 == $2 {exit 1}' "$tmp/master_changes"; then
-  ok "redis-failover ($(paste -sd, "$tmp/master_changes" | sed 's/ / -> /g'))"
-else fail redis-failover "$(cat "$tmp/master_changes" 2>/dev/null)"; fi
+if [ -s "$TMP/leader_changes" ] && ! grep -q ' none$' "$TMP/leader_changes" &&
+  awk '$1 == $2 {exit 1}' "$TMP/leader_changes"; then
+  ok "new-leader-elected ($(paste -sd, "$TMP/leader_changes" | sed 's/ / -> /g'))"
+else fail new-leader-elected "$(cat "$TMP/leader_changes" 2>/dev/null)"; fi
+if [ -s "$TMP/master_changes" ] && ! grep -q ' none$' "$TMP/master_changes" &&
+  awk '$1 == $2 {exit 1}' "$TMP/master_changes"; then
+  ok "redis-failover ($(paste -sd, "$TMP/master_changes" | sed 's/ / -> /g'))"
+else fail redis-failover "$(cat "$TMP/master_changes" 2>/dev/null)"; fi
 if [ "$can_cut" = 1 ]; then
   if grep -q "cut data-.* off the network" "$EV" && [ -z "$(nft list chain inet "$NFT_TABLE" cut | grep drop)" ]; then
     ok "network-cut (rules added and removed)"
   else fail network-cut "$(grep -i cut "$EV")"; fi
 fi
-if [ -s "$tmp/drain_retries" ] && awk '$2 != $3 {exit 1}' "$tmp/drain_retries"; then
-  ok "sigterm-drain-without-retries ($(awk '{print $1}' "$tmp/drain_retries" | paste -sd,): HAProxy saw /ready fail before the listeners closed)"
-else fail sigterm-drain-without-retries "victim, retries+redispatches before/after: $(paste -sd, "$tmp/drain_retries" 2>/dev/null)"; fi
+if [ -s "$TMP/drain_retries" ] && awk '$2 != $3 {exit 1}' "$TMP/drain_retries"; then
+  ok "sigterm-drain-without-retries ($(awk '{print $1}' "$TMP/drain_retries" | paste -sd,): HAProxy saw /ready fail before the listeners closed)"
+else fail sigterm-drain-without-retries "victim, retries+redispatches before/after: $(paste -sd, "$TMP/drain_retries" 2>/dev/null)"; fi
 if grep -q "NOT ready\|still running" "$EV"; then fail restarted-nodes-ready "$(grep "NOT ready\|still running" "$EV")"; fi
 
 # ---- uninstall: exactly the recorded pids ----
 recorded=$($PY -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(open(sys.argv[1]))["processes"]))' "$CJ")
-if "$CTL" uninstall --local --dir "$DIR" >"$tmp/uninstall.out" 2>&1; then
-  installed=0
+if "$CTL" uninstall --local --dir "$DIR" >"$TMP/uninstall.out" 2>&1; then
   left=""
   for p in $recorded; do gone "$p" || left+=" $p"; done
   if [ -z "$left" ] && [ ! -e "$CJ" ] && [ -d "$DIR/logs" ]; then ok uninstall-local; else
     fail uninstall-local "still running:$left"; fi
-else fail uninstall-local "$(cat "$tmp/uninstall.out")"; fi
+else fail uninstall-local "$(cat "$TMP/uninstall.out")"; fi
 kill "$ha_pid" 2>/dev/null
 
-[ "$failed" = 0 ] && echo "PASS integration/ha" || echo "FAIL integration/ha"
-exit "$failed"
+[ "$FAILS" = 0 ] && echo "PASS integration/ha" || echo "FAIL integration/ha"
+[ "$FAILS" -eq 0 ]
