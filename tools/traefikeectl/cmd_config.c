@@ -12,6 +12,7 @@
 
 #include "controlplane/mgmt/mgmt.h"
 #include "tools/traefikeectl/client.h"
+#include "tools/traefikeectl/history.h"
 #include "tools/traefikeectl/output.h"
 #include "tools/traefikeectl/traefikeectl.h"
 #include "traefikee/v1/management.pb-c.h"
@@ -356,52 +357,6 @@ int tctl_delete(int argc, char **argv)
 
 /* ==== history ==== */
 
-static json_t *history_json(const Traefikee__V1__HistoryResponse *r)
-{
-    json_t *a = json_array();
-
-    for (size_t i = 0; a != NULL && i < r->n_revisions; i++) {
-        const Traefikee__V1__RevisionInfo *x = r->revisions[i];
-        json_array_append_new(
-            a, json_pack("{s:I, s:b, s:I, s:I, s:s, s:s}", "revision",
-                         (json_int_t)x->revision, "current",
-                         x->revision == r->current, "timeMs",
-                         (json_int_t)x->time_ms, "size", (json_int_t)x->size,
-                         "leader", x->leader_id, "source", x->source));
-    }
-    return a;
-}
-
-static void history_table(const Traefikee__V1__HistoryResponse *r)
-{
-    static const char *const h[] = {"Revision", "Time", "Size", "Leader",
-                                    "Source"};
-    struct tctl_table *t = tctl_table_new(5, h);
-    char rev[32], ts[32], size[24];
-
-    for (size_t i = 0; t != NULL && i < r->n_revisions; i++) {
-        const Traefikee__V1__RevisionInfo *x = r->revisions[i];
-        time_t secs = (time_t)(x->time_ms / 1000);
-        struct tm tm;
-        snprintf(rev, sizeof(rev), "%llu%s", (unsigned long long)x->revision,
-                 x->revision == r->current ? " (current)" : "");
-        if (x->time_ms > 0) {
-            localtime_r(&secs, &tm);
-            strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-        } else {
-            snprintf(ts, sizeof(ts), "-");
-        }
-        snprintf(size, sizeof(size), "%llu", (unsigned long long)x->size);
-        const char *row[] = {rev, ts, x->size ? size : "-",
-                             x->leader_id[0] ? x->leader_id : "-",
-                             x->source[0] ? x->source : "-"};
-        tctl_table_add(t, row);
-    }
-    if (t != NULL)
-        tctl_table_print(t, stdout);
-    tctl_table_free(t);
-}
-
 int tctl_history(int argc, char **argv)
 {
     Traefikee__V1__HistoryRequest req = TRAEFIKEE__V1__HISTORY_REQUEST__INIT;
@@ -416,8 +371,9 @@ int tctl_history(int argc, char **argv)
         printf("usage: traefikeectl history [-o table|json|yaml] "
                "[--control H:P,...]\n\n"
                "Lists the configuration revisions the store keeps, newest "
-               "first, with when\nand by which leader they were written and "
-               "why.\n" TCTL_CONN_HELP);
+               "first, with when\nand by which leader they were written, why, "
+               "and what "
+               "changed (+ added,\n- removed, ~ changed).\n" TCTL_CONN_HELP);
         return 0;
     }
     if ((fmt = tctl_format_parse(o.output, TCTL_TABLE)) < 0)
@@ -431,9 +387,9 @@ int tctl_history(int argc, char **argv)
     if (rc != 0)
         return rc;
     if (fmt == TCTL_TABLE) {
-        history_table(r);
+        tctl_history_table(r, stdout);
     } else {
-        tctl_doc_print(history_json(r), fmt);
+        tctl_doc_print(tctl_history_json(r), fmt);
     }
     protobuf_c_message_free_unpacked(&r->base, NULL);
     return 0;

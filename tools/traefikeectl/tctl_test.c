@@ -24,6 +24,7 @@
 #include "common/pki/pki_testutil.h"
 #include "controlplane/rpc/rpc.h"
 #include "tools/traefikeectl/client.h"
+#include "tools/traefikeectl/history.h"
 #include "tools/traefikeectl/output.h"
 #include "traefikee/v1/management.pb-c.h"
 
@@ -110,6 +111,52 @@ static void test_yaml(void **state)
                              "empty: []\n");
     free(out);
     json_decref(v);
+}
+
+/* history: the summary is a column of the table and a field of the JSON;
+ * empty fields print as "-". */
+static void test_history(void **state)
+{
+    Traefikee__V1__RevisionInfo a = TRAEFIKEE__V1__REVISION_INFO__INIT;
+    Traefikee__V1__RevisionInfo b = TRAEFIKEE__V1__REVISION_INFO__INIT;
+    Traefikee__V1__RevisionInfo *revs[] = {&a, &b};
+    Traefikee__V1__HistoryResponse r = TRAEFIKEE__V1__HISTORY_RESPONSE__INIT;
+    char *buf = NULL, *line;
+    size_t len = 0;
+    json_t *j;
+    FILE *f;
+
+    (void)state;
+    a.revision = 2;
+    a.size = 120;
+    a.leader_id = "control-1";
+    a.source = "apply";
+    a.summary = "+router echo, ~service whoami";
+    b.revision = 1;
+    r.current = 2;
+    r.n_revisions = 2;
+    r.revisions = revs;
+    assert_non_null(f = open_memstream(&buf, &len));
+    tctl_history_table(&r, f);
+    fclose(f);
+    assert_non_null(line = strstr(buf, "Summary"));
+    assert_int_equal(strcspn(line, "\n"), strlen("Summary"));
+    assert_non_null(strstr(buf, "2 (current)  -     120   control-1  apply   "
+                                "+router echo, ~service whoami\n"));
+    assert_non_null(
+        strstr(buf, "\n1            -     -     -          -       -\n"));
+    free(buf);
+
+    assert_non_null(j = tctl_history_json(&r));
+    assert_int_equal(json_array_size(j), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(j, 0), "summary")),
+        "+router echo, ~service whoami");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(j, 1), "summary")),
+        "");
+    assert_true(json_is_true(json_object_get(json_array_get(j, 0), "current")));
+    json_decref(j);
 }
 
 static void test_formats(void **state)
@@ -609,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_yaml),
         cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_history),
         cmocka_unit_test(test_opts),
         cmocka_unit_test(test_ctx),
         cmocka_unit_test(test_hoist),
