@@ -509,6 +509,36 @@ static int cmp_cluster(const void *a, const void *b)
                   (*(const struct dp_cluster *const *)b)->name);
 }
 
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Fills t->by_hash from t->clusters (names unique). */
+static int hash_clusters(struct tb *b)
+{
+    struct dp_table *t = b->t;
+    size_t cap = 16;
+
+    while (cap < 2 * t->n_clusters)
+        cap *= 2;
+    t->by_hash = talloc(b, cap, sizeof(*t->by_hash));
+    if (t->by_hash == NULL)
+        return fail(b, GW_ENOMEM, "out of memory");
+    t->hash_mask = cap - 1;
+    for (size_t i = 0; i < t->n_clusters; i++) {
+        size_t k = (size_t)name_hash(t->clusters[i].name) & t->hash_mask;
+        while (t->by_hash[k] != 0)
+            k = (k + 1) & t->hash_mask;
+        t->by_hash[k] = (uint32_t)i + 1;
+    }
+    return GW_OK;
+}
+
 static int clusters(struct tb *b)
 {
     struct dp_table *t = b->t;
@@ -528,7 +558,7 @@ static int clusters(struct tb *b)
         if (strcmp(t->by_name[i]->name, t->by_name[i - 1]->name) == 0)
             return fail(b, GW_EINVAL, "cluster \"%s\": duplicate name",
                         t->by_name[i]->name);
-    return GW_OK;
+    return n > UINT32_MAX / 4 ? GW_OK : hash_clusters(b);
 }
 
 /* ==== Route configurations ==== */
@@ -890,6 +920,16 @@ const struct dp_cluster *dp_table_cluster(const struct dp_table *t,
                                           const char *name)
 {
     size_t lo = 0, hi = t->n_clusters;
+
+    if (t->by_hash != NULL) { /* one string compare, mostly */
+        size_t k = (size_t)name_hash(name) & t->hash_mask;
+        for (; t->by_hash[k] != 0; k = (k + 1) & t->hash_mask) {
+            const struct dp_cluster *c = &t->clusters[t->by_hash[k] - 1];
+            if (strcmp(c->name, name) == 0)
+                return c;
+        }
+        return NULL;
+    }
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;

@@ -43,6 +43,10 @@ struct dp_table {
     struct dp_cluster *clusters; /* in input order */
     size_t n_clusters;
     const struct dp_cluster **by_name; /* sorted by name */
+    /* by_name, hashed: open addressing, at most half full; index + 1 into
+     * clusters (0: empty slot); NULL without clusters */
+    uint32_t *by_hash;
+    size_t hash_mask;
     int n_workers;
     void **allocs; /* every string/array of the table */
     size_t n_allocs, cap_allocs;

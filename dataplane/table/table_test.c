@@ -276,6 +276,39 @@ static void test_build(void **state)
     dp_rtb_free(&f.b);
 }
 
+/* Clusters by name (hashed): each of many is found, at its index; other
+ * names (prefixes, longer, empty) are not. */
+static void test_cluster_lookup(void **state)
+{
+    struct dp_rtb b;
+    CL(Cluster) **cs = calloc(300, sizeof(*cs));
+    char name[32];
+
+    (void)state;
+    memset(&b, 0, sizeof(b));
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "svc-%d", i);
+        cs[i] = cluster(&b, name, 1);
+    }
+    struct dp_table_input in = {
+        .clusters = cs, .n_clusters = 300, .n_workers = 1};
+    struct dp_table *t = build_ok(&in);
+    assert_int_equal(dp_table_cluster_count(t), 300);
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "svc-%d", i);
+        const struct dp_cluster *c = dp_table_cluster(t, name);
+        assert_non_null(c);
+        assert_string_equal(c->name, name);
+        assert_ptr_equal(dp_table_cluster_at(t, (int)c->index), c);
+    }
+    assert_null(dp_table_cluster(t, "svc-"));
+    assert_null(dp_table_cluster(t, "svc-3000"));
+    assert_null(dp_table_cluster(t, ""));
+    dp_table_free(t);
+    free(cs);
+    dp_rtb_free(&b);
+}
+
 /* --listen-host: every listener's host replaced, its port kept; endpoints
  * untouched; a bad host fails the build. */
 static void test_listen_host(void **state)
@@ -696,6 +729,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build),
+        cmocka_unit_test(test_cluster_lookup),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_listen_host),
         cmocka_unit_test(test_pick_rr),

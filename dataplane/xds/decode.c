@@ -76,20 +76,51 @@ const ProtobufCMessageDescriptor *dp_xds__descriptor(enum dp_xds_type t)
 
 /* ==== what a resource depends on ==== */
 
+/* The cluster names of a route configuration as they are collected: <out>,
+ * and the names added so far hashed (most routes of a large configuration
+ * name a cluster another route named: one string compare instead of a
+ * binary search of <out>). Past half full, names go to <out> directly. */
+struct names_seen {
+    struct cm_strset *out;
+    const char **slot; /* NULL: empty; or no table at all */
+    size_t mask, n;
+};
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int seen_add(struct names_seen *ns, const char *name)
+{
+    if (ns->slot == NULL || 2 * (ns->n + 1) > ns->mask + 1)
+        return cm_strset_add(ns->out, name);
+    size_t k = (size_t)str_hash(name) & ns->mask;
+    for (; ns->slot[k] != NULL; k = (k + 1) & ns->mask)
+        if (strcmp(ns->slot[k], name) == 0)
+            return GW_OK;
+    ns->slot[k] = name;
+    ns->n++;
+    return cm_strset_add(ns->out, name);
+}
+
 static int route_action_clusters(const Envoy__Config__Route__V3__RouteAction *a,
-                                 struct cm_strset *out)
+                                 struct names_seen *ns)
 {
     int rc = GW_OK;
     switch (a->cluster_specifier_case) {
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER:
-        rc = cm_strset_add(out, a->cluster);
+        rc = seen_add(ns, a->cluster);
         break;
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS:
         for (size_t i = 0; rc == 0 && i < a->weighted_clusters->n_clusters;
              i++) {
             const char *n = a->weighted_clusters->clusters[i]->name;
             if (n != NULL && n[0] != '\0')
-                rc = cm_strset_add(out, n);
+                rc = seen_add(ns, n);
         }
         break;
     default:
@@ -98,7 +129,7 @@ static int route_action_clusters(const Envoy__Config__Route__V3__RouteAction *a,
     for (size_t i = 0; rc == 0 && i < a->n_request_mirror_policies; i++) {
         const char *n = a->request_mirror_policies[i]->cluster;
         if (n != NULL && n[0] != '\0')
-            rc = cm_strset_add(out, n);
+            rc = seen_add(ns, n);
     }
     return rc;
 }
@@ -107,18 +138,29 @@ static int route_config_clusters(
     const Envoy__Config__Route__V3__RouteConfiguration *rc_msg,
     struct cm_strset *out)
 {
-    for (size_t i = 0; i < rc_msg->n_virtual_hosts; i++) {
+    struct names_seen ns = {.out = out};
+    size_t routes = 0, cap = 16;
+    int rc = GW_OK;
+
+    for (size_t i = 0; i < rc_msg->n_virtual_hosts; i++)
+        routes += rc_msg->virtual_hosts[i]->n_routes;
+    while (cap < 2 * routes && cap < ((size_t)1 << 24))
+        cap *= 2;
+    ns.slot = routes > 8 ? calloc(cap, sizeof(*ns.slot)) : NULL;
+    ns.mask = cap - 1;
+    for (size_t i = 0; rc == 0 && i < rc_msg->n_virtual_hosts; i++) {
         const Envoy__Config__Route__V3__VirtualHost *vh =
             rc_msg->virtual_hosts[i];
-        for (size_t j = 0; j < vh->n_routes; j++) {
+        for (size_t j = 0; rc == 0 && j < vh->n_routes; j++) {
             const Envoy__Config__Route__V3__Route *r = vh->routes[j];
-            if (r->action_case != ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE)
-                continue;
-            if (route_action_clusters(r->route, out) != 0)
-                return GW_ENOMEM;
+            if (r->action_case ==
+                    ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE &&
+                route_action_clusters(r->route, &ns) != 0)
+                rc = GW_ENOMEM;
         }
     }
-    return GW_OK;
+    free(ns.slot);
+    return rc;
 }
 
 /* Reads one HCM (Any) of listener <r>: its RDS name or inline routes. */

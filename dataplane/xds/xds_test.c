@@ -207,9 +207,9 @@ static struct blob cluster_bytes(const char *name, bool eds, const char *svc)
 static struct blob route_bytes(const char *name, const char *const *clusters,
                                size_t n)
 {
-    Envoy__Config__Route__V3__RouteAction a[8];
-    Envoy__Config__Route__V3__Route r[8], *rp[8];
-    assert_true(n <= 8);
+    Envoy__Config__Route__V3__RouteAction a[64];
+    Envoy__Config__Route__V3__Route r[64], *rp[64];
+    assert_true(n <= 64);
     for (size_t i = 0; i < n; i++) {
         Envoy__Config__Route__V3__RouteAction ai =
             ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__INIT;
@@ -521,6 +521,27 @@ static void test_cache_torn_and_corrupt(void **state)
     }
     free(img);
     dp_xds__set_deinit(&s);
+}
+
+/* The clusters a large route configuration names: each once, however
+ * many routes name it (the decoder dedupes through a hash past 8 routes). */
+static void test_route_clusters_many(void **state)
+{
+    (void)state;
+    static const char *const five[] = {"e", "a", "d", "b", "c"};
+    const char *names[60];
+    char err[CM_ERR_LEN];
+    for (size_t i = 0; i < 60; i++)
+        names[i] = five[(i * 7) % 5];
+    struct blob b = route_bytes("web", names, 60);
+    struct dp_xds__res *r =
+        dp_xds__res_new(DP_XDS_ROUTE, "web", "1", b.p, b.n, err, sizeof(err));
+    free(b.p);
+    assert_non_null(r);
+    assert_int_equal(r->clusters.n, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_true(cm_strset_has(&r->clusters, five[i]));
+    dp_xds__res_unref(r);
 }
 
 /* The bit-at-a-time CRC-32 the table-driven one must match. */
@@ -911,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_cache_torn_and_corrupt),
         cmocka_unit_test(test_cache_files),
         cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_route_clusters_many),
         cmocka_unit_test(test_with_resources),
         cmocka_unit_test(test_sotw_response_type_mismatch),
         cmocka_unit_test(test_delta_response),
