@@ -484,8 +484,11 @@ static void cache_save(struct dp_xds_client *c)
     c->cache_dirty_since = c->cache_due = 0;
     if (c->cache_dir == NULL)
         return;
+    int64_t t0 = now_us();
     if (dp_xds__cache_write(c->cache_dir, &c->cur, err, sizeof(err)) != 0)
         cm_log_warn(LOG_MOD, "cache_write_failed", "error=\"%s\"", err);
+    cm_log_debug(LOG_MOD, "timing", "step=cache_write us=%lld",
+                 (long long)(now_us() - t0));
 }
 
 static void held_clear(struct held *h)
