@@ -4,6 +4,13 @@
  * watchdog timer, SUBSCRIBE pushes, and loss detection. On a timeout or any
  * loss every pending command fails at once with the cause; the owner hears
  * of losses it did not cause through the lost callback. Does not reconnect.
+ * Liveness: a half-open link (peer frozen or cut off without a RST) sends
+ * no error, so a link with nothing pending is PINGed every ping_ms and
+ * dropped like a timed-out command when nothing comes back within
+ * ping_timeout_ms. A plain link sends PING as a command; a subscribed one
+ * (Redis answers ["pong", ""] there) writes it raw, with no hiredis
+ * callback (hiredis 0.14 would keep that callback forever, as the pong
+ * matches no channel), and counts any byte read as the answer.
  * Has its own hiredis event hooks (as hiredis/adapters/libuv.h, plus: a
  * poll error is handed to hiredis, so a refused connect fails at once
  * instead of hanging until the command deadline).
@@ -18,6 +25,7 @@
 #include "controlplane/store/store.h"
 
 static void conn_rearm(struct cp_store__conn *c);
+static void conn_heard(struct cp_store__conn *c);
 
 /* ==== hiredis event hooks on a uv_poll_t ==== */
 
@@ -39,8 +47,10 @@ static void poll_cb(uv_poll_t *h, int status, int events)
             redisAsyncHandleWrite(p->ac);
         return;
     }
-    if (p->ac != NULL && (events & UV_READABLE))
+    if (p->ac != NULL && (events & UV_READABLE)) {
+        conn_heard(p->ac->data);
         redisAsyncHandleRead(p->ac);
+    }
     if (p->ac != NULL && (events & UV_WRITABLE))
         redisAsyncHandleWrite(p->ac);
 }
@@ -119,7 +129,9 @@ static void conn_detach(struct cp_store__conn *c, int code, int free_ac)
 
     c->ac = NULL;
     c->sub_deadline = 0;
+    c->ping_deadline = 0;
     uv_timer_stop(&c->timer);
+    uv_timer_stop(&c->ping_timer);
     q = c->head;
     c->head = c->tail = NULL;
     for (; q != NULL; q = next) {
@@ -147,7 +159,17 @@ static void conn_watchdog(uv_timer_t *t)
 {
     struct cp_store__conn *c = t->data;
 
+    cm_log_warn(CP_STORE__MOD, "conn_unresponsive", "conn=%s pending=%s",
+                c->name,
+                c->head != NULL        ? "command"
+                : c->sub_deadline != 0 ? "subscribe"
+                                       : "ping");
     conn_lost(c, UV_ETIMEDOUT, 1);
+}
+
+static uint64_t earliest(uint64_t d, uint64_t e)
+{
+    return e != 0 && (d == 0 || e < d) ? e : d;
 }
 
 static void conn_rearm(struct cp_store__conn *c)
@@ -159,15 +181,65 @@ static void conn_rearm(struct cp_store__conn *c)
     uv_update_time(c->store->loop);
     now = uv_now(c->store->loop);
 
-    if (c->head != NULL)
-        d = c->head->deadline;
-    if (c->sub_deadline != 0 && (d == 0 || c->sub_deadline < d))
-        d = c->sub_deadline;
+    /* every pending command, not just the oldest: a PING's longer bound
+     * must not stretch a command queued behind it */
+    for (struct cp_store__req *q = c->head; q != NULL; q = q->next)
+        d = earliest(d, q->deadline);
+    d = earliest(d, c->sub_deadline);
+    d = earliest(d, c->ping_deadline);
     if (d == 0) {
         uv_timer_stop(&c->timer);
         return;
     }
     uv_timer_start(&c->timer, conn_watchdog, d > now ? d - now : 0, 0);
+}
+
+/* ==== liveness ==== */
+
+/* Bytes arrived on <c> (NULL: a context being dropped): the link lives. */
+static void conn_heard(struct cp_store__conn *c)
+{
+    if (c == NULL || c->ping_deadline == 0)
+        return;
+    c->ping_deadline = 0;
+    conn_rearm(c);
+}
+
+static void on_pong(struct cp_store *s, int status, redisReply *r, void *arg)
+{
+}
+
+/* A subscribed link: PING written raw, answered by any byte read. */
+static int ping_raw(struct cp_store__conn *c)
+{
+    struct cp_store *s = c->store;
+
+    if (redisAppendCommand(&c->ac->c, "PING") != REDIS_OK)
+        return GW_ENOMEM;
+    ev_add_write(c->ac->ev.data);
+    uv_update_time(s->loop);
+    c->ping_deadline = uv_now(s->loop) + s->ping_timeout_ms;
+    conn_rearm(c);
+    return GW_OK;
+}
+
+static void ping_fire(uv_timer_t *t)
+{
+    struct cp_store__conn *c = t->data;
+    const char *argv[1] = {"PING"};
+    int rc;
+
+    /* anything pending has a deadline already */
+    if (c->ac == NULL || c->head != NULL || c->sub_deadline != 0 ||
+        c->ping_deadline != 0)
+        return;
+    if (c->ac->c.flags & REDIS_SUBSCRIBED)
+        rc = ping_raw(c);
+    else
+        rc = cp_store__conn_cmd(c, c->store->ping_timeout_ms, on_pong, NULL, 1,
+                                argv, NULL);
+    if (rc != 0)
+        conn_lost(c, rc, 1);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -293,7 +365,9 @@ void cp_store__conn_init(struct cp_store__conn *c, struct cp_store *s,
     c->lost = lost;
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
-    s->open_handles++;
+    uv_timer_init(s->loop, &c->ping_timer);
+    c->ping_timer.data = c;
+    s->open_handles += 2;
 }
 
 int cp_store__conn_connect(struct cp_store__conn *c,
@@ -327,6 +401,8 @@ int cp_store__conn_connect(struct cp_store__conn *c,
         cp_store__conn_drop(c, GW_ENOMEM);
         return GW_ENOMEM;
     }
+    uv_timer_start(&c->ping_timer, ping_fire, c->store->ping_ms,
+                   c->store->ping_ms);
     return GW_OK;
 }
 
@@ -347,6 +423,7 @@ void cp_store__conn_close(struct cp_store__conn *c)
 {
     cp_store__conn_drop(c, UV_ECANCELED);
     uv_close((uv_handle_t *)&c->timer, conn_timer_closed);
+    uv_close((uv_handle_t *)&c->ping_timer, conn_timer_closed);
 }
 
 int cp_store__conn_up(const struct cp_store__conn *c)
@@ -380,8 +457,7 @@ int cp_store__conn_cmd(struct cp_store__conn *c, unsigned timeout_ms,
     else
         c->head = q;
     c->tail = q;
-    if (c->head == q)
-        conn_rearm(c);
+    conn_rearm(c);
     return GW_OK;
 }
 

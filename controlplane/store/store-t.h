@@ -63,6 +63,10 @@ struct cp_store_config {
     unsigned failover_hold_ms; /* writes refused after a failover sign [5000] */
     const char *password;      /* AUTH on every master/replica connection (not
                                   the sentinels); NULL or "" for none */
+    unsigned ping_ms;          /* liveness: a connection with nothing pending
+                                  is PINGed this often [1000] */
+    unsigned ping_timeout_ms;  /* ...and dropped (then made again) when no
+                                  byte comes back within this [3000] */
 };
 
 /* What a Sentinel pub/sub message means for the store's master

@@ -508,6 +508,8 @@ static int apply_config(struct cp_store *s, const struct cp_store_config *cfg,
                                                 : cfg->wait_replicas;
     s->history = cfg->history ? cfg->history : 10;
     s->hold_ms = cfg->failover_hold_ms ? cfg->failover_hold_ms : 5000;
+    s->ping_ms = cfg->ping_ms ? cfg->ping_ms : 1000;
+    s->ping_timeout_ms = cfg->ping_timeout_ms ? cfg->ping_timeout_ms : 3000;
     s->prefix = dup_or(cfg->prefix, "traefikee:");
     s->node_id = strdup(cfg->node_id);
     s->master_name = dup_or(cfg->master_name, "mymaster");

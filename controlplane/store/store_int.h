@@ -55,14 +55,17 @@ struct cp_store__confirm {
 };
 
 /* One Redis connection slot, reused across reconnects. Embedded in the
- * store; its timer is closed by cp_store__conn_close(). */
+ * store; its timers are closed by cp_store__conn_close(). */
 struct cp_store__conn {
     struct cp_store *store;
     const char *name;      /* for logs: "cmd", "sub", "sentinel", ... */
     redisAsyncContext *ac; /* NULL when down */
-    uv_timer_t timer;      /* watchdog of the oldest pending command */
+    uv_timer_t timer;      /* watchdog of the earliest deadline */
+    uv_timer_t ping_timer; /* liveness: every ping_ms while up */
     struct cp_store__req *head, *tail;
-    uint64_t sub_deadline; /* SUBSCRIBE not yet confirmed by then, or 0 */
+    uint64_t sub_deadline;  /* SUBSCRIBE not yet confirmed by then, or 0 */
+    uint64_t ping_deadline; /* a subscribed link's PING unanswered (no byte
+                               read since) by then, or 0 */
     cp_store__push_fn push;
     cp_store__lost_fn lost; /* may be NULL */
     int auth;               /* sends AUTH first (a master/replica link) */
@@ -104,6 +107,7 @@ struct cp_store {
     size_t nsentinels;
     unsigned lease_ms, margin_ms, cmd_timeout_ms, sentinel_timeout_ms;
     unsigned wait_timeout_ms, history;
+    unsigned ping_ms, ping_timeout_ms;
     int wait_replicas;
 
     /* keys: prefix + suffix, owned */
@@ -159,7 +163,7 @@ int cp_store__conn_connect(struct cp_store__conn *c,
                            const struct cp_store_addr *a);
 /* Drops <c> (if up) without calling lost; pending commands get <code>. */
 void cp_store__conn_drop(struct cp_store__conn *c, int code);
-/* Drops and closes the timer (counts down s->open_handles). */
+/* Drops and closes the timers (counts down s->open_handles). */
 void cp_store__conn_close(struct cp_store__conn *c);
 int cp_store__conn_up(const struct cp_store__conn *c);
 /* Sends argv; <fn> gets the reply within <timeout_ms> (else the connection

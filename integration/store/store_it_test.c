@@ -715,6 +715,123 @@ static void step_plain(struct cluster *c)
     printf("step plain: master ok, replica refused by ROLE\n");
 }
 
+/* ==== liveness: frozen peers (SIGSTOP: no RST, no FIN) ==== */
+
+/* Tries a write as the leader every 200 ms for up to <ms> until its status
+ * is <want>; returns the ms it took, or -1. */
+static long write_until(int want, unsigned ms)
+{
+    uint64_t t0 = it_now_ms();
+    struct put_res p;
+    struct node *l;
+
+    while (it_now_ms() - t0 < ms) {
+        run_for(200);
+        l = leader_of();
+        if (l == NULL || !l->connected)
+            continue;
+        p = put_at(l, 0, 0, "liveness");
+        if (p.status == want)
+            return (long)(it_now_ms() - t0);
+    }
+    return -1;
+}
+
+/* Two of the three sentinels freeze: their subscriptions go quiet without
+ * an error. PING finds them dead, so fewer than a majority can be heard
+ * and writes are refused; after SIGCONT they are heard again. */
+static void step_sentinels_frozen(struct cluster *c)
+{
+    long ms;
+
+    CHECK(write_until(0, 5000) >= 0, "no write before the freeze");
+    kill(c->sent_pid[0], SIGSTOP);
+    kill(c->sent_pid[1], SIGSTOP);
+    ms = write_until(CP_STORE_ENOSENTINEL, 6000);
+    kill(c->sent_pid[0], SIGCONT);
+    kill(c->sent_pid[1], SIGCONT);
+    CHECK(ms >= 0, "frozen sentinels still counted as heard");
+    printf("step sentinels frozen: writes refused after %ld ms\n", ms);
+    ms = write_until(0, 5000);
+    CHECK(ms >= 0, "writes not back after SIGCONT");
+    printf("step sentinels frozen: writes back %ld ms after SIGCONT\n", ms);
+}
+
+struct rev_wait {
+    struct node *n;
+    uint64_t rev;
+};
+
+static int node_has_rev(void *arg)
+{
+    struct rev_wait *w = arg;
+
+    return w->n->connected && w->n->last_rev >= w->rev;
+}
+
+static int node_down(void *arg)
+{
+    return !((struct node *)arg)->connected;
+}
+
+/* A lone redis-server freezes under an idle node (no election: nothing
+ * but PING on its links). The node notices within ping + ping timeout,
+ * reconnects after SIGCONT and re-reads the current revision, which was
+ * set without an event (a missed one) before the freeze. */
+static void step_master_frozen(void)
+{
+    int port = it_free_port();
+    struct rev_wait w;
+    struct node f;
+    char addr[32];
+    uint64_t t0;
+    redisReply *r;
+    pid_t pid;
+
+    pid = start_redis(port, 0, "frozen.log");
+    CHECK(it_wait_ping(port, 5000) == 0, "frozen redis up");
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    node_open(&f, "frozen", addr, NULL, -1);
+    CHECK(run_until(flag_set, &f.connected, 5000), "connect");
+    r = it_cmd(port, "SET it:current 5");
+    freeReplyObject(r);
+    r = it_cmd(port, "PUBLISH it:events %s", "revision 5");
+    CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1,
+          "one subscriber");
+    freeReplyObject(r);
+    w = (struct rev_wait){&f, 5};
+    CHECK(run_until(node_has_rev, &w, 3000), "event 5 not heard");
+    r = it_cmd(port, "SET it:current 6"); /* no event: missed */
+    freeReplyObject(r);
+    run_for(300);
+    CHECK(f.last_rev == 5, "heard %llu without an event",
+          (unsigned long long)f.last_rev);
+
+    t0 = it_now_ms();
+    kill(pid, SIGSTOP);
+    CHECK(run_until(node_down, &f, 5500), "freeze not noticed");
+    printf("step master frozen: noticed after %llu ms\n",
+           (unsigned long long)(it_now_ms() - t0));
+    run_for(1000); /* reconnect attempts against the frozen server */
+    CHECK(!f.connected, "connected to a frozen server");
+    kill(pid, SIGCONT);
+    t0 = it_now_ms();
+    w.rev = 6;
+    CHECK(run_until(node_has_rev, &w, 5000), "revision 6 not re-read (%llu)",
+          (unsigned long long)f.last_rev);
+    printf("step master frozen: back with revision 6 %llu ms after "
+           "SIGCONT\n",
+           (unsigned long long)(it_now_ms() - t0));
+    r = it_cmd(port, "PUBLISH it:events %s", "revision 7");
+    freeReplyObject(r);
+    w.rev = 7;
+    CHECK(run_until(node_has_rev, &w, 3000), "event 7 not heard");
+    CHECK(f.ups == 2 && f.downs == 1, "ups %d downs %d", f.ups, f.downs);
+    cp_store_close(f.s);
+    run_for(50);
+    it_kill9(pid);
+}
+
 /* ==== embedded ==== */
 
 static pid_t fake_leftover(const char *dir)
@@ -810,7 +927,9 @@ int main(void)
     step_lease_stolen(&c);
     step_client_kill(&c);
     step_failover(&c);
+    step_sentinels_frozen(&c); /* after the failover: they may TILT now */
     step_plain(&c);
+    step_master_frozen();
     cp_store_close(a.s);
     cp_store_close(b.s);
     run_for(100);
