@@ -171,6 +171,10 @@ const char *cp_store_strerror(int code)
         return "fewer than a majority of the sentinels can be heard";
     case CP_STORE_EAUTH:
         return "Redis authentication failed (wrong or missing password)";
+    case CP_STORE_ERESOLVING:
+        return "looking up the host name";
+    case CP_STORE_ENOHOST:
+        return "the host name did not resolve";
     }
     return cm_err_str(code);
 }

@@ -373,14 +373,19 @@ void cp_store__conn_init(struct cp_store__conn *c, struct cp_store *s,
 int cp_store__conn_connect(struct cp_store__conn *c,
                            const struct cp_store_addr *a)
 {
+    struct cp_store_addr num;
     redisAsyncContext *ac;
+    int rc;
 
     if (c->ac != NULL)
         return GW_EINVAL;
-    if (a->kind == CP_STORE_ADDR_UNIX)
-        ac = redisAsyncConnectUnix(a->path);
+    rc = cp_store__resolve(c->store, a, &num); /* never blocks */
+    if (rc != 0)
+        return rc;
+    if (num.kind == CP_STORE_ADDR_UNIX)
+        ac = redisAsyncConnectUnix(num.path);
     else
-        ac = redisAsyncConnect(a->host, a->port);
+        ac = redisAsyncConnect(num.host, num.port);
     if (ac == NULL)
         return GW_ENOMEM;
     if (ac->err != 0) {

@@ -23,7 +23,9 @@ struct cp_store_embedded;
 #define CP_STORE_EUNSURE    (-1106) /* written, but a failover began first */
 #define CP_STORE_ENOSENTINEL                                                   \
     (-1107) /* fewer than a majority of sentinels can be heard */
-#define CP_STORE_EAUTH (-1108) /* Redis refused or wants a password */
+#define CP_STORE_EAUTH      (-1108) /* Redis refused or wants a password */
+#define CP_STORE_ERESOLVING (-1109) /* a host name lookup is under way */
+#define CP_STORE_ENOHOST    (-1110) /* a host name did not resolve */
 
 #define CP_STORE_HOST_LEN      256
 #define CP_STORE_PATH_LEN      108 /* sun_path */

@@ -3,7 +3,8 @@
  * (fixed address, or the sentinels in turn), connect, check ROLE, load the
  * scripts, subscribe to events, serve; on any loss drop everything and
  * start over after a backoff (a Sentinel +switch-master, heard by
- * failover.c, restarts at once on the master it names).
+ * failover.c, restarts at once on the master it names). Host names are
+ * looked up off the loop (resolve.c) before hiredis connects.
  * Also the EVALSHA and one-command helpers. Runs on the caller's loop;
  * election.c, revision.c and nodes.c build on it.
  */
@@ -570,6 +571,7 @@ void cp_store_close(struct cp_store *s)
     if (s == NULL || s->phase == CP_STORE__CLOSED)
         return;
     s->phase = CP_STORE__CLOSED;
+    cp_store__resolve_close(s);
     cp_store__election_close(s);
     cp_store__conn_close(&s->squery);
     cp_store__failover_close(s);

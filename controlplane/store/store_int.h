@@ -9,6 +9,7 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <uv.h>
 
 #include "controlplane/store/store-t.h"
@@ -70,6 +71,18 @@ struct cp_store__conn {
     cp_store__lost_fn lost; /* may be NULL */
     int auth;               /* sends AUTH first (a master/replica link) */
 };
+
+/* One host name's numeric address (resolve.c). */
+struct cp_store__dns {
+    struct cp_store *store;
+    char host[CP_STORE_HOST_LEN];
+    char ip[INET6_ADDRSTRLEN]; /* "" until a lookup answered */
+    uint64_t fresh_until;      /* uv_now() ms: look up again from then */
+    int busy, failed;          /* a lookup in flight; the last one failed */
+    uv_getaddrinfo_t req;
+};
+
+#define CP_STORE__NDNS (CP_STORE_MAX_SENTINELS + 4)
 
 enum cp_store__phase {
     CP_STORE__IDLE = 0,  /* not started */
@@ -145,6 +158,9 @@ struct cp_store {
     uint64_t fo_gen;   /* counts failover signs (and deaf moments) */
     uint64_t max_rev;  /* highest revision ever seen: floor of the next */
 
+    /* host names looked up off the loop (resolve.c) */
+    struct cp_store__dns dns[CP_STORE__NDNS];
+
     /* election (election.c) */
     int electing, leader, elect_busy;
     uint64_t epoch, renew_sent;
@@ -158,7 +174,9 @@ struct cp_store {
 void cp_store__conn_init(struct cp_store__conn *c, struct cp_store *s,
                          const char *name, cp_store__push_fn push,
                          cp_store__lost_fn lost);
-/* Starts connecting <c> to <a>; commands may be queued at once. */
+/* Starts connecting <c> to <a>; commands may be queued at once. A host
+ * name not looked up yet fails with CP_STORE_ERESOLVING (resolve.c): retry
+ * later. */
 int cp_store__conn_connect(struct cp_store__conn *c,
                            const struct cp_store_addr *a);
 /* Drops <c> (if up) without calling lost; pending commands get <code>. */
@@ -179,6 +197,16 @@ int cp_store__conn_subscribe(struct cp_store__conn *c, const char *channel,
 int cp_store__conn_subscribe_all(struct cp_store__conn *c,
                                  const char *const *channels,
                                  unsigned timeout_ms);
+
+/* ==== resolve.c ==== */
+/* <a> with a numeric host in <out>: 0 (numeric or unix already, or a
+ * looked-up name), CP_STORE_ERESOLVING while the lookup it started runs,
+ * CP_STORE_ENOHOST when the last lookup failed, GW_EIO. */
+int cp_store__resolve(struct cp_store *s, const struct cp_store_addr *a,
+                      struct cp_store_addr *out);
+/* Cancels the lookups in flight (their callbacks still count down
+ * s->open_handles). */
+void cp_store__resolve_close(struct cp_store *s);
 
 /* ==== store.c ==== */
 /* EVALSHA <script> (EVAL if the server lost it) with <nkeys> keys followed

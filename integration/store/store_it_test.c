@@ -790,7 +790,7 @@ static void step_master_frozen(void)
 
     pid = start_redis(port, 0, "frozen.log");
     CHECK(it_wait_ping(port, 5000) == 0, "frozen redis up");
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    snprintf(addr, sizeof(addr), "localhost:%d", port); /* a name */
     node_open(&f, "frozen", addr, NULL, -1);
     CHECK(run_until(flag_set, &f.connected, 5000), "connect");
     r = it_cmd(port, "SET it:current 5");
@@ -830,6 +830,43 @@ static void step_master_frozen(void)
     cp_store_close(f.s);
     run_for(50);
     it_kill9(pid);
+}
+
+/* ==== host names ==== */
+
+static void gap_tick(uv_timer_t *t)
+{
+    uint64_t *last = t->data, now = it_now_ms();
+
+    if (now - last[0] > last[1])
+        last[1] = now - last[0];
+    last[0] = now;
+}
+
+/* A name that does not resolve: the lookup runs off the loop (a timer at
+ * 10 ms keeps its pace whatever the resolver does) and the store says why
+ * it cannot connect. */
+static void step_bad_name(void)
+{
+    uint64_t gap[2] = {it_now_ms(), 0};
+    uv_timer_t t;
+    struct node n;
+    const char *why;
+
+    uv_timer_init(&loop, &t);
+    t.data = gap;
+    uv_timer_start(&t, gap_tick, 10, 10);
+    node_open(&n, "badname", "no-such-host.invalid:6379", NULL, -1);
+    run_for(1500);
+    why = cp_store_last_error(n.s);
+    printf("step bad name: max loop gap %llu ms, last error \"%s\"\n",
+           (unsigned long long)gap[1], why);
+    CHECK(!n.connected, "connected to nothing");
+    CHECK(gap[1] < 200, "the loop stalled %llu ms", (unsigned long long)gap[1]);
+    CHECK(strstr(why, "host name") != NULL, "last error: %s", why);
+    cp_store_close(n.s);
+    uv_close((uv_handle_t *)&t, NULL);
+    run_for(50);
 }
 
 /* ==== embedded ==== */
@@ -930,6 +967,7 @@ int main(void)
     step_sentinels_frozen(&c); /* after the failover: they may TILT now */
     step_plain(&c);
     step_master_frozen();
+    step_bad_name();
     cp_store_close(a.s);
     cp_store_close(b.s);
     run_for(100);
