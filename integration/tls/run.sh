@@ -20,54 +20,25 @@
 #
 # Prints "ok <case>" / "FAIL <case>"; exits non-zero if any failed. Only
 # the pids started here are killed.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-TMP=$(mktemp -d /tmp/tls-it.XXXXXX)
-PIDS=()
-FAILS=0
+NAME=tls-it
+. "$(dirname "$0")/../lib.sh" || exit 2
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    if [ "$FAILS" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1${2:+: $2}"; FAILS=$((FAILS + 1)); }
-
-BAZEL_FLAGS=()
-if [ -n "${TLS_ASAN:-}" ]; then
-    BAZEL_FLAGS=(--config=asan)
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
-fi
-bazel build "${BAZEL_FLAGS[@]}" //dataplane //controlplane //tools/whoami //tools/traefikeectl >"$TMP/build.log" 2>&1 ||
-    { tail -20 "$TMP/build.log"; echo "FAIL build"; exit 1; }
-BIN=$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)
-DP=$BIN/dataplane/dataplane
-CP=$BIN/controlplane/controlplane
-CTL=$BIN/tools/traefikeectl/traefikeectl
-WHOAMI=$BIN/tools/whoami/whoami
-
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_for() { # wait_for SECONDS COMMAND...
-    local n=$(($1 * 10)); shift
-    for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
+# ---- build (binaries copied: other builds may rewrite bazel-bin) ----
+[ -n "${TLS_ASAN:-}" ] && use_sanitizers
+TARGETS=(//dataplane //controlplane //tools/whoami //tools/traefikeectl)
+build "${TARGETS[@]}"
+copy_bins "${TARGETS[@]}"
+DP=$TMP/bin/dataplane
+CP=$TMP/bin/controlplane
+CTL=$TMP/bin/traefikeectl
+WHOAMI=$TMP/bin/whoami
 
 C=$TMP/certs
-sh dataplane/tls/testdata/gen.sh "$C" || { echo "FAIL certs"; exit 1; }
+sh dataplane/tls/testdata/gen.sh "$C" || { fail certs; exit 1; }
 
 P_TLS=$(freeport); P_WEB=$(freeport); P_W=$(freeport); P_S=$(freeport)
 P_ADMIN=$(freeport); P_S2=$(freeport)
-"$WHOAMI" --addr "127.0.0.1:$P_W" --name w1 >"$TMP/whoami.log" 2>&1 &
-PIDS+=($!)
+start_whoami w1 "$P_W"
 openssl s_server -accept "$P_S" -cert "$C/ip.crt" -key "$C/ip.key" -www -quiet \
     >"$TMP/s_server.log" 2>&1 &
 PIDS+=($!)
@@ -188,7 +159,7 @@ grep -q 'upstream_tls_failed.*certificate verify failed' "$TMP/dp.log" && ok ups
 # whose every endpoint is down is still tried (Envoy's panic mode): 502.
 hc_state() { # hc_state CLUSTER: true / false, from the admin's /stats
     curl -s --max-time 5 "http://127.0.0.1:$P_ADMIN/stats" |
-        python3 -c 'import json,sys; print(str([e["healthy"] for e in json.load(sys.stdin)["endpoints"] if e["cluster"] == sys.argv[1]][0]).lower())' "$1"
+        "$PY" -c 'import json,sys; print(str([e["healthy"] for e in json.load(sys.stdin)["endpoints"] if e["cluster"] == sys.argv[1]][0]).lower())' "$1"
 }
 hc_is() { [ "$(hc_state "$1")" = "$2" ]; }
 hc_logged() { grep -q "$1" "$TMP/dp.log"; }
@@ -207,11 +178,19 @@ wait_for 5 hc_is hcwrong false &&
     ok hc-https-other-ca-unhealthy ||
     fail hc-https-other-ca-unhealthy "$(hc_state hcwrong) $(code_web /hw) $(grep -m1 'cluster=hcwrong' "$TMP/dp.log")"
 
-# rotation by SIGHUP while a keep-alive TLS connection stays open: the
-# old connection keeps its certificate and works, new ones get the new
-python3 - "$P_TLS" "$C/ca.crt" "$TMP" <<'PY' >"$TMP/keepalive.out" 2>&1 &
+serial() { # the serial of the certificate served for a.test
+    echo | openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test 2>/dev/null |
+        openssl x509 -noout -serial
+}
+# keepalive OUT TENTHS: in the background (pid in KA), one keep-alive TLS
+# connection to a.test: a request ("first STATUS SERIAL"), then TMP/ka-ready;
+# once TMP/ka-go exists (at most TENTHS tenths of a second later) a second
+# request on it ("after STATUS SAME_CERTIFICATE"); all in TMP/OUT.
+keepalive() {
+    rm -f "$TMP/ka-ready" "$TMP/ka-go"
+    "$PY" - "$P_TLS" "$C/ca.crt" "$TMP" "$2" <<'PY' >"$TMP/$1" 2>&1 &
 import socket, ssl, sys, time, os
-port, ca, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, ca, tmp, tenths = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 ctx = ssl.create_default_context(cafile=ca)
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="a.test")
 def get():
@@ -227,19 +206,24 @@ def get():
 serial = s.getpeercert()["serialNumber"]
 print("first", get(), serial, flush=True)
 open(os.path.join(tmp, "ka-ready"), "w").close()
-for _ in range(100):
+for _ in range(tenths):
     if os.path.exists(os.path.join(tmp, "ka-go")):
         break
     time.sleep(0.1)
 print("after", get(), s.getpeercert()["serialNumber"] == serial, flush=True)
 PY
-KA=$!
-PIDS+=($KA)
-wait_for 5 test -e "$TMP/ka-ready"
-old_serial=$(echo | openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test 2>/dev/null | openssl x509 -noout -serial)
+    KA=$!
+    PIDS+=("$KA")
+    wait_for 5 test -e "$TMP/ka-ready"
+}
+
+# rotation by SIGHUP while a keep-alive TLS connection stays open: the
+# old connection keeps its certificate and works, new ones get the new
+keepalive keepalive.out 100
+old_serial=$(serial)
 config a2 >"$TMP/cfg.yaml"
 kill -HUP "$DPID"
-new_cert() { [ "$(echo | openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test 2>/dev/null | openssl x509 -noout -serial)" != "$old_serial" ]; }
+new_cert() { [ "$(serial)" != "$old_serial" ]; }
 wait_for 5 new_cert && ok rotation-new-connections-new-cert || fail rotation-new-connections-new-cert
 touch "$TMP/ka-go"
 wait "$KA" 2>/dev/null
@@ -284,34 +268,8 @@ v=$(curl_tls a.test /x -o /dev/null -w '%{http_version}' --http2)
 [ "$v" = 2 ] && ok xds-alpn-curl-http2 || fail xds-alpn-curl-http2 "$v"
 
 # rotation through the control plane with an open keep-alive connection
-rm -f "$TMP/ka-ready" "$TMP/ka-go"
-python3 - "$P_TLS" "$C/ca.crt" "$TMP" <<'PY' >"$TMP/keepalive2.out" 2>&1 &
-import socket, ssl, sys, time, os
-port, ca, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile=ca)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="a.test")
-def get():
-    s.sendall(b"GET /k HTTP/1.1\r\nHost: a.test\r\n\r\n")
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += s.recv(4096)
-    head, _, body = buf.partition(b"\r\n\r\n")
-    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
-    while len(body) < n:
-        body += s.recv(4096)
-    return head.split(b"\r\n")[0].decode()
-print("first", get(), flush=True)
-open(os.path.join(tmp, "ka-ready"), "w").close()
-for _ in range(150):
-    if os.path.exists(os.path.join(tmp, "ka-go")):
-        break
-    time.sleep(0.1)
-print("after", get(), flush=True)
-PY
-KA=$!
-PIDS+=($KA)
-wait_for 5 test -e "$TMP/ka-ready"
-old_serial=$(echo | openssl s_client -connect "127.0.0.1:$P_TLS" -servername a.test 2>/dev/null | openssl x509 -noout -serial)
+keepalive keepalive2.out 150
+old_serial=$(serial)
 ctl create tls-cert --cert "$C/a2.crt" --key "$C/a2.key" --name a >"$TMP/create2.out" 2>&1 ||
     fail ctl-rotate "$(cat "$TMP/create2.out")"
 wait_for 10 new_cert && ok xds-rotation-new-connections-new-cert || fail xds-rotation-new-connections-new-cert
@@ -362,7 +320,7 @@ env -u TRAEFIKEE_INSECURE "$DP" --control "127.0.0.1:$P_GRPC3" --node-id dps --j
     --cache-dir "$TMP/dps" --workers 1 --admin-addr "127.0.0.1:$P_ADMIN3" >"$TMP/dps.log" 2>&1 &
 PIDS+=($!)
 api_checked_healthy() { # the endpoint of api@internal: checked, healthy
-    curl -s --max-time 5 "http://127.0.0.1:$P_ADMIN3/stats" | python3 -c '
+    curl -s --max-time 5 "http://127.0.0.1:$P_ADMIN3/stats" | "$PY" -c '
 import json, sys
 e = [e for e in json.load(sys.stdin)["endpoints"] if e["cluster"] == "api@internal"]
 sys.exit(0 if len(e) == 1 and e[0]["checked"] and e[0]["healthy"] else 1)'
