@@ -26,33 +26,28 @@
 # Prints "ok CASE" / "FAIL CASE: why"; exits non-zero if any failed. About
 # a minute. Only pids started here are killed.
 NAME=sec-it
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib.sh" || exit 2
 # This suite is the secure mode: lib.sh's development switch off.
 unset TRAEFIKEE_INSECURE TRAEFIKEE_BUNDLE TRAEFIKEE_CONTROL TRAEFIKEE_REDIS_PASSWORD
 HERE=$ROOT/integration/security
-PY=/usr/bin/python3
 
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
-    { echo "FAIL setup: redis-server and redis-cli needed"; exit 1; }
-"$PY" -c 'import grpc' 2>/dev/null || { echo "FAIL setup: python3-grpcio needed"; exit 1; }
+    { fail setup "redis-server and redis-cli needed"; exit 1; }
+"$PY" -c 'import grpc' 2>/dev/null || { fail setup "python3-grpcio needed"; exit 1; }
 
-bazel build //controlplane //dataplane //tools/traefikeectl //tools/whoami >"$TMP/build.log" 2>&1 ||
-    { tail -20 "$TMP/build.log"; echo "FAIL build"; exit 1; }
-BIN=$(bazel info bazel-bin 2>/dev/null)
-CP=$BIN/controlplane/controlplane
-DP=$BIN/dataplane/dataplane
-CTL=$BIN/tools/traefikeectl/traefikeectl
-WHOAMI=$BIN/tools/whoami/whoami
+# (binaries copied: other builds may rewrite bazel-bin)
+TARGETS=(//controlplane //dataplane //tools/traefikeectl //tools/whoami)
+build "${TARGETS[@]}"
+copy_bins "${TARGETS[@]}"
+CP=$TMP/bin/controlplane
+DP=$TMP/bin/dataplane
+CTL=$TMP/bin/traefikeectl
+WHOAMI=$TMP/bin/whoami
 # no default bundle for traefikeectl (after bazel, which keeps its cache
 # under the real HOME)
 export HOME=$TMP/home XDG_CONFIG_HOME=$TMP/home/.config
 mkdir -p "$HOME"
 
-wait_for() { # wait_for SECONDS COMMAND...: bounded, every 0.1 s
-    local n=$(($1 * 10)); shift
-    for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
 probe() { timeout 20 "$PY" "$HERE/probe.py" "$@" 2>&1 | tail -1; } # gRPC logs on stderr
 # expect CASE WANT OUTPUT: ok when OUTPUT starts with one of the codes WANT
 # ("UNAUTHENTICATED|UNAVAILABLE")
@@ -64,7 +59,6 @@ refused() { # a handshake the server refused: an alert, or closed by a live serv
     [[ "$1" =~ ^(ALERT|CLOSED|UNAVAILABLE)( |$) && "$1" != *"Connection refused"* ]]
 }
 mode() { stat -c %a "$1" 2>/dev/null; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 2>/dev/null; }
 subject() { openssl x509 -in "$1" -noout -subject -nameopt sep_multiline 2>/dev/null | tr -d ' ' | tr '\n' ' '; }
 is_cert() { # is_cert FILE ROLE ID: the subject has OU=ROLE and CN=ID
@@ -74,7 +68,7 @@ is_cert() { # is_cert FILE ROLE ID: the subject has OU=ROLE and CN=ID
 
 # ==== certificates that are not the cluster's ====
 C=$TMP/certs
-sh dataplane/tls/testdata/gen.sh "$C" || { echo "FAIL certs"; exit 1; }
+sh dataplane/tls/testdata/gen.sh "$C" || { fail certs; exit 1; }
 # another CA, and an admin-looking certificate it signed
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/evil-ca.key" \
     -out "$C/evil-ca.crt" -days 2 -subj "/CN=traefikee cluster CA evil" >/dev/null 2>&1
@@ -83,7 +77,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/evil.
 printf 'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:traefikee-control\n' >"$C/evil.ext"
 openssl x509 -req -in "$C/evil.csr" -CA "$C/evil-ca.crt" -CAkey "$C/evil-ca.key" -CAcreateserial \
     -out "$C/evil.crt" -extfile "$C/evil.ext" -days 2 >/dev/null 2>&1
-[ -s "$C/evil.crt" ] || { echo "FAIL certs: another CA"; exit 1; }
+[ -s "$C/evil.crt" ] || { fail certs "another CA"; exit 1; }
 # a key and CSR for the joins made with probe.py (the subject is ignored)
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/j.key" \
     -out "$C/j.csr" -subj "/CN=ignored" >/dev/null 2>&1
@@ -93,16 +87,12 @@ P_REDIS=$(freeport)
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/redis-password"
 chmod 600 "$TMP/redis-password"
 RPW=$(cat "$TMP/redis-password")
-mkdir -p "$TMP/redis"
-redis-server --port "$P_REDIS" --bind 127.0.0.1 --dir "$TMP/redis" --save '' --appendonly no \
-    --requirepass "$RPW" >"$TMP/redis.log" 2>&1 &
-PIDS+=($!)
-wait_for 5 redis-cli -p "$P_REDIS" -a "$RPW" --no-auth-warning ping || { echo "FAIL redis"; exit 1; }
+start_redis redis "$P_REDIS" "" --appendonly no --requirepass "$RPW"
+wait_for 5 redis-cli -p "$P_REDIS" -a "$RPW" --no-auth-warning ping || { fail redis; exit 1; }
 rcli() { redis-cli -p "$P_REDIS" -a "$RPW" --no-auth-warning "$@"; }
 
 P_W=$(freeport)
-"$WHOAMI" --addr "127.0.0.1:$P_W" --name w1 >"$TMP/whoami.log" 2>&1 &
-PIDS+=($!)
+start_whoami w1 "$P_W"
 
 # ==== cp1 creates the cluster ====
 start_cp() { # start_cp NAME [flags...]: sets G_<NAME> H_<NAME> PID_<NAME>
@@ -398,10 +388,10 @@ kill "$PID_dp2" 2>/dev/null
 
 # ==== edge TLS on dp1's entry point ====
 https_ok && ok edge-https-served || fail edge-https-served
-rss0=$(rss_kb "$PID_dp1")
-t0=$(date +%s%N)
+rss0=$(kb "$PID_dp1" VmRSS)
+t0=$(now_ms)
 out=$("$PY" "$HERE/edge.py" garbage "$LH" "$P_TLS")
-ms=$((($(date +%s%N) - t0) / 1000000))
+ms=$(($(now_ms) - t0))
 if [ "$(echo "$out" | grep -c '^closed')" = 2 ] && [ "$ms" -lt 3000 ]; then ok edge-garbage-closed-promptly
 else fail edge-garbage-closed-promptly "$out ($ms ms)"; fi
 # the control node's TLS ports: garbage closed at once too
@@ -432,7 +422,7 @@ while kill -0 "$stall" 2>/dev/null && [ $tries -lt 60 ]; do
             [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$CA" \
                 "https://127.0.0.1:$H_cp1/metrics")" = 200 ] && cp_served=$((cp_served + 1))
     fi
-    [ $tries = 4 ] && rss1=$(rss_kb "$PID_dp1")
+    [ $tries = 4 ] && rss1=$(kb "$PID_dp1" VmRSS)
     sleep 0.5
 done
 wait "$stall" "$stall_h" "$stall_g"
@@ -449,14 +439,14 @@ grep -q '^closed 100/100' "$TMP/stall-https.out" && ok cp-https-stalled-handshak
     fail cp-https-stalled-handshakes-timed-out "$(cat "$TMP/stall-https.out" | tr '\n' ' ')"
 grep -q '^closed 100/100' "$TMP/stall-grpc.out" && ok cp-grpc-stalled-handshakes-timed-out ||
     fail cp-grpc-stalled-handshakes-timed-out "$(cat "$TMP/stall-grpc.out" | tr '\n' ' ')"
-rss2=$(rss_kb "$PID_dp1")
+rss2=$(kb "$PID_dp1" VmRSS)
 echo "rss dp1: before ${rss0} kB, 200 stalled ${rss1:-?} kB, after ${rss2} kB"
 if [ -n "${rss1:-}" ] && [ $((rss1 - rss0)) -lt $((200 * 100)) ] && [ $((rss2 - rss0)) -lt $((200 * 100)) ]; then
     ok edge-rss-bounded
 else fail edge-rss-bounded "before $rss0 during ${rss1:-?} after $rss2 kB"; fi
 # the same again: memory is reused, not grown
 "$PY" "$HERE/edge.py" stall "$LH" "$P_TLS" 200 25 >"$TMP/stall2.out" 2>&1
-rss3=$(rss_kb "$PID_dp1")
+rss3=$(kb "$PID_dp1" VmRSS)
 grep -q '^closed 200/200' "$TMP/stall2.out" && [ $((rss3 - rss2)) -lt 4096 ] && ok edge-rss-no-growth ||
     fail edge-rss-no-growth "after round 1 $rss2 kB, round 2 $rss3 kB; $(cat "$TMP/stall2.out" | tr '\n' ' ')"
 https_ok && kill -0 "$PID_dp1" && ok edge-still-serving || fail edge-still-serving
