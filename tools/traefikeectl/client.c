@@ -16,6 +16,7 @@
 #include "common/pki/pki.h"
 #include "controlplane/mgmt/mgmt.h"
 #include "controlplane/rpc/rpc.h"
+#include "tools/traefikeectl/bundle.h"
 #include "tools/traefikeectl/client.h"
 
 /* 1 if <a> is the option <lng> (or <shrt>), with its value in <val> when
@@ -161,14 +162,25 @@ int tctl_cred_resolve(const struct tctl_cred_opts *co, char *path, size_t len)
     return TCTL_CRED_BUNDLE;
 }
 
-/* Reads and checks the bundle at <path> into <out>. 0, or 1 after a line
- * on stderr. */
-static int load_bundle(const char *path, struct cm_pki_creds *out)
+/* <t> (unix seconds) as "YYYY-MM-DD HH:MM:SS UTC" into <out>. */
+static const char *utc(int64_t t, char *out, size_t len)
 {
-    struct cm_pki_cert_info info;
-    char err[CM_ERR_LEN], when[32];
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(out, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, len, "%lld", (long long)t);
+    return out;
+}
+
+/* Reads and parses the bundle at <path> into <out>, its certificate's
+ * dates into <info>. 0, or 1 after a line on stderr. */
+static int read_bundle(const char *path, struct cm_pki_creds *out,
+                       struct cm_pki_cert_info *info)
+{
+    char err[CM_ERR_LEN];
     char *text = NULL;
-    time_t end;
     int rc;
 
     if (cm_pki_file_read(path, &text, err, sizeof(err)) != 0) {
@@ -179,22 +191,88 @@ static int load_bundle(const char *path, struct cm_pki_creds *out)
     rc = cm_pki_creds_parse(text, out, err, sizeof(err));
     explicit_bzero(text, strlen(text));
     free(text);
+    if (rc == 0 &&
+        (rc = cm_pki_cert_info(out->cert, info, err, sizeof(err))) != 0)
+        cm_pki_creds_clear(out);
     if (rc != 0) {
         fprintf(stderr, "traefikeectl: %s is not a usable bundle: %s\n", path,
                 err);
         return 1;
     }
-    if (cm_pki_cert_info(out->cert, &info, err, sizeof(err)) == 0 &&
-        info.not_after < (int64_t)time(NULL)) {
-        end = (time_t)info.not_after;
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&end));
+    return 0;
+}
+
+/* An aging bundle of a local cluster: replaced by the freshest control
+ * node's and read again (bundle.h). <dir> gets the cluster's directory
+ * when local. 0, or 1 after a line on stderr. */
+static int renew(const char *path, struct cm_pki_creds *out,
+                 struct cm_pki_cert_info *info, char *dir, size_t len)
+{
+    char src[TCTL_PATH_MAX], err[CM_ERR_LEN], when[40];
+    int64_t before = info->not_after;
+    int rc;
+
+    rc = tctl_bundle_refresh(path, out->ca, info->not_after, dir, src, len, err,
+                             sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "traefikeectl: warning: cannot renew %s from %s: %s\n",
+                path, src, err);
+    if (rc != TCTL_REFRESH_DONE)
+        return 0;
+    cm_pki_creds_clear(out);
+    if (read_bundle(path, out, info) != 0)
+        return 1;
+    if (before <= (int64_t)time(NULL))
         fprintf(stderr,
-                "traefikeectl: the certificate in %s expired at %s; copy a "
-                "fresh DATA-DIR/traefikeectl.bundle from a control node\n",
-                path, when);
+                "traefikeectl: the bundle %s had expired; renewed it from %s "
+                "(valid until %s)\n",
+                path, src, utc(info->not_after, when, sizeof(when)));
+    return 0;
+}
+
+/* What to do about an expired or expiring bundle <path>: <dir> is the
+ * local cluster's directory, or "". */
+static void advise(const char *path, const char *dir, const char *what,
+                   const char *when)
+{
+    if (dir[0] != '\0')
+        fprintf(stderr,
+                "traefikeectl: %sthe certificate in %s %s %s and no control "
+                "node of the cluster in %s has a later one: start its control "
+                "nodes (argv in %s/cluster.json; they write fresh ones) and "
+                "run this again\n",
+                strcmp(what, "expired at") == 0 ? "" : "warning: ", path, what,
+                when, dir, dir);
+    else
+        fprintf(stderr,
+                "traefikeectl: %sthe certificate in %s %s %s; copy a fresh "
+                "DATA-DIR/traefikeectl.bundle from a control node over it\n",
+                strcmp(what, "expired at") == 0 ? "" : "warning: ", path, what,
+                when);
+}
+
+/* Reads and checks the bundle at <path> into <out>; renews a local
+ * cluster's in its last third; warns in its last hour. 0, or 1 after a
+ * line on stderr. */
+static int load_bundle(const char *path, struct cm_pki_creds *out)
+{
+    struct cm_pki_cert_info info;
+    char dir[TCTL_PATH_MAX] = "", when[40];
+    int64_t now = (int64_t)time(NULL);
+
+    if (read_bundle(path, out, &info) != 0)
+        return 1;
+    if (tctl_bundle_aging(info.not_before, info.not_after, now) &&
+        renew(path, out, &info, dir, sizeof(dir)) != 0)
+        return 1;
+    utc(info.not_after, when, sizeof(when));
+    if (info.not_after <= now) {
+        advise(path, dir, "expired at", when);
         cm_pki_creds_clear(out);
         return 1;
     }
+    if (info.not_after - now < TCTL_BUNDLE_WARN_S)
+        advise(path, dir, "expires at", when);
     return 0;
 }
 
@@ -274,28 +352,62 @@ void tctl_ctx_deinit(struct tctl_ctx *c)
     c->secure = 0;
 }
 
-/* A short reason for a transport failure. */
-static const char *reason(const struct tctl_ctx *c,
-                          const struct cp_mgmt_reply *r)
+/* A short reason for a transport failure with <st>, <details>. */
+static const char *reason(const struct tctl_ctx *c, grpc_status_code st,
+                          const char *details)
 {
-    if (r->status == GRPC_STATUS_DEADLINE_EXCEEDED)
+    if (st == GRPC_STATUS_DEADLINE_EXCEEDED)
         return "timed out";
-    if (strstr(r->details, "onnection refused") != NULL)
+    if (strstr(details, "onnection refused") != NULL)
         return "connection refused";
-    if (strstr(r->details, "DNS") != NULL)
+    if (strstr(details, "DNS") != NULL)
         return "name not resolved";
-    if (c->secure && (strcasestr(r->details, "handshake") != NULL ||
-                      strcasestr(r->details, "ssl") != NULL))
-        return "TLS handshake failed: a node of another cluster, or one "
-               "running --insecure?";
-    if (!c->secure && strstr(r->details, "Socket closed") != NULL)
+    if (!c->secure && strstr(details, "Socket closed") != NULL)
         return "connection closed: a secure cluster? then drop --insecure";
-    return r->details[0] != '\0' ? r->details : "unavailable";
+    return details[0] != '\0' ? details : "unavailable";
+}
+
+/* Whether <details> tell of a failed TLS handshake. */
+static int handshake_failed(const char *details)
+{
+    return strcasestr(details, "handshake") != NULL ||
+           strcasestr(details, "ssl") != NULL;
+}
+
+void tctl_unreachable(const struct tctl_ctx *c, grpc_status_code st,
+                      const char *details)
+{
+    if (c->secure && handshake_failed(details))
+        fprintf(stderr,
+                "traefikeectl: TLS handshake with %s failed: the certificate "
+                "in %s is not of this cluster's CA (copy DATA-DIR/"
+                "traefikeectl.bundle from one of its control nodes), or the "
+                "nodes run --insecure\n",
+                c->list, c->bundle);
+    else
+        fprintf(stderr, "traefikeectl: no control node reachable at %s (%s)\n",
+                c->list, reason(c, st, details));
+}
+
+/* The id (CN) of <c>'s certificate into <out> ("?" if unreadable). */
+static const char *cert_id(const struct tctl_ctx *c, char *out, size_t len)
+{
+    struct cm_pki_cert_info info;
+    char err[CM_ERR_LEN];
+
+    if (c->pki.cert != NULL &&
+        cm_pki_cert_info(c->pki.cert, &info, err, sizeof(err)) == 0)
+        snprintf(out, len, "%s", info.id);
+    else
+        snprintf(out, len, "?");
+    return out;
 }
 
 int tctl_refused(const struct tctl_ctx *c, const char *addr,
                  grpc_status_code st, const char *details)
 {
+    char id[CM_PKI_ID_MAX];
+
     if (st != GRPC_STATUS_UNAUTHENTICATED &&
         st != GRPC_STATUS_PERMISSION_DENIED)
         return 0;
@@ -305,6 +417,13 @@ int tctl_refused(const struct tctl_ctx *c, const char *addr,
                 "in %s may not do this; use an admin bundle (a control "
                 "node's DATA-DIR/traefikeectl.bundle)\n",
                 addr, details, c->secure ? c->bundle : "(none)");
+    else if (c->secure && strstr(details, "revoked") != NULL)
+        fprintf(stderr,
+                "traefikeectl: %s refused the certificate of %s in %s: it "
+                "was revoked; use a bundle issued since (DATA-DIR/"
+                "traefikeectl.bundle of another control node, or of its own "
+                "after its next start or renewal)\n",
+                addr, cert_id(c, id, sizeof(id)), c->bundle);
     else if (c->secure)
         fprintf(stderr,
                 "traefikeectl: %s refused the certificate in %s (%s): "
@@ -352,6 +471,7 @@ int tctl_call(const struct tctl_ctx *c, const char *method,
 {
     struct cp_mgmt_reply r = {0};
     char server_err[CP_MGMT_DETAILS_LEN] = "", why[CP_MGMT_DETAILS_LEN] = "";
+    grpc_status_code last = GRPC_STATUS_UNAVAILABLE;
     uint8_t *buf;
     size_t len;
     int rc = 1, e = 0;
@@ -380,8 +500,10 @@ int tctl_call(const struct tctl_ctx *c, const char *method,
         }
         if (cp_mgmt_from_server(r.details))
             snprintf(server_err, sizeof(server_err), "%s", r.details);
-        else
-            snprintf(why, sizeof(why), "%s", reason(c, &r));
+        else {
+            last = r.status;
+            snprintf(why, sizeof(why), "%s", r.details);
+        }
         cp_mgmt_reply_deinit(&r);
     }
     free(buf);
@@ -390,8 +512,7 @@ int tctl_call(const struct tctl_ctx *c, const char *method,
     if (server_err[0] != '\0')
         fprintf(stderr, "traefikeectl: %s\n", server_err);
     else
-        fprintf(stderr, "traefikeectl: no control node reachable at %s (%s)\n",
-                c->list, why);
+        tctl_unreachable(c, last, why);
     return 1;
 }
 

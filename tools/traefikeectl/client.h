@@ -23,6 +23,10 @@
     "no credentials: pass --bundle FILE (a control node writes "               \
     "DATA-DIR/traefikeectl.bundle), set TRAEFIKEE_BUNDLE, or use --insecure"
 
+/* A bundle whose certificate ends within this many seconds is warned
+ * about on stderr (the call still goes ahead). */
+#define TCTL_BUNDLE_WARN_S 3600
+
 /* Where the credentials come from (options of every command that calls a
  * control node; borrowed strings). */
 struct tctl_cred_opts {
@@ -87,9 +91,10 @@ int tctl_cred_resolve(const struct tctl_cred_opts *co, char *path, size_t len);
 
 /* Fills <c> from <control> (may be NULL), else $TRAEFIKEE_CONTROL, else
  * 127.0.0.1:4242, and the credentials <co> (NULL: as if none given) asks
- * for (a bundle read and checked). Returns 0 (free with tctl_ctx_deinit()),
- * or 1 (no usable credentials) or 2 (bad addresses) after printing one
- * line, with nothing left to free. */
+ * for (a bundle read and checked; a local cluster's renewed in its last
+ * third from the control nodes, see bundle.h). Returns 0 (free with
+ * tctl_ctx_deinit()), or 1 (no usable credentials) or 2 (bad addresses) after
+ * printing one line, with nothing left to free. */
 int tctl_ctx_init(struct tctl_ctx *c, const char *control,
                   const struct tctl_cred_opts *co);
 
@@ -111,6 +116,13 @@ const struct cm_pki_creds *tctl_ctx_creds(const struct tctl_ctx *c);
  * and returns 1; else 0. */
 int tctl_refused(const struct tctl_ctx *c, const char *addr,
                  grpc_status_code st, const char *details);
+
+/* Prints the line for a call no control node of <c> answered, from the
+ * last failure (<st>, <details>; "" when none came back): a failed TLS
+ * handshake names the bundle, anything else is "no control node reachable
+ * at LIST (reason)". */
+void tctl_unreachable(const struct tctl_ctx *c, grpc_status_code st,
+                      const char *details);
 
 /* Moves the leading global options "--control X", "--bundle F" (or
  * "--opt=X") and "--insecure" (before the subcommand) behind it, so

@@ -200,10 +200,16 @@ static void print_event(const Traefikee__V1__Event *e, int json)
     fflush(stdout);
 }
 
-/* Follows one control node's stream: 0 on Ctrl-C, 1 when it ended, 2 when
- * it refused our credentials (a line printed). */
+/* How the last stream ended. */
+struct tctl_why {
+    grpc_status_code status;
+    char details[CP_MGMT_DETAILS_LEN];
+};
+
+/* Follows one control node's stream: 0 on Ctrl-C, 1 when it ended (its
+ * status in <why>), 2 when it refused our credentials (a line printed). */
 static int follow(const struct tctl_ctx *c, const char *addr, int json,
-                  int *got_any)
+                  int *got_any, struct tctl_why *why)
 {
     Traefikee__V1__EventsRequest req = TRAEFIKEE__V1__EVENTS_REQUEST__INIT;
     struct cp_mgmt_stream *s;
@@ -238,6 +244,9 @@ static int follow(const struct tctl_ctx *c, const char *addr, int json,
         const char *details;
         grpc_status_code st = cp_mgmt_stream_status(s, &details);
         rc = tctl_refused(c, addr, st, details) ? 2 : 1;
+        why->status = st;
+        snprintf(why->details, sizeof(why->details), "%s",
+                 details != NULL ? details : "");
     }
     cp_mgmt_stream_free(s);
     return rc;
@@ -247,6 +256,7 @@ int tctl_events(int argc, char **argv)
 {
     struct tctl_opts o;
     struct tctl_ctx c;
+    struct tctl_why why = {GRPC_STATUS_UNAVAILABLE, ""};
     int rc = 1, fmt, misses = 0, got;
 
     if ((rc = tctl_parse_opts(argc, argv, "co", &o)) != 0)
@@ -272,7 +282,7 @@ int tctl_events(int argc, char **argv)
     /* stop after a full round of control nodes that ended at once */
     for (size_t i = 0; !interrupted && misses < (int)c.n; i = (i + 1) % c.n) {
         got = 0;
-        if ((rc = follow(&c, c.addrs[i], fmt == TCTL_JSON, &got)) != 1)
+        if ((rc = follow(&c, c.addrs[i], fmt == TCTL_JSON, &got, &why)) != 1)
             break;
         misses = got ? 0 : misses + 1;
         if (!interrupted && got)
@@ -284,8 +294,7 @@ int tctl_events(int argc, char **argv)
     if (rc == 1 && interrupted)
         rc = 0;
     else if (rc == 1)
-        fprintf(stderr, "traefikeectl: no control node reachable at %s\n",
-                c.list);
+        tctl_unreachable(&c, why.status, why.details);
     rc = rc == 0 ? 0 : 1;
     tctl_ctx_deinit(&c);
     return rc;

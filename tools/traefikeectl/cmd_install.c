@@ -19,7 +19,9 @@
  * and one Redis password (DIR/redis-password) for every control node, Redis
  * with requirepass/masterauth and the sentinels with auth-pass; the admin
  * bundle the first control node writes is copied to DIR/traefikeectl.bundle
- * and the default bundle path, every later call uses it (mutual TLS), and
+ * (the default bundle path a symbolic link to it; traefikeectl renews it
+ * from the control nodes, bundle.h), every later call uses it (mutual
+ * TLS), and
  * the data nodes join with the data token, which they read from
  * DIR/data-token (0600; --join-token-file keeps it out of argv). --insecure (or
  * TRAEFIKEE_INSECURE) makes the plain-text cluster of before.
@@ -1281,9 +1283,29 @@ static int bundle_ready(struct ti_install *t, char *why, size_t len)
     return 1;
 }
 
-/* Copies the bundle to the default path (its directory made 0700) unless
- * there is none (no HOME); prints what it did. */
-static void copy_default_bundle(struct ti_install *t, const char *text)
+/* Makes <link> a symbolic link to <target> (through a temporary name and
+ * rename, replacing what was there). 0, or -1 with errno set. */
+static int link_over(const char *target, const char *link)
+{
+    char tmp[PATH_MAX + 16];
+
+    fmt(tmp, sizeof(tmp), "%s.tmp", link);
+    remove(tmp);
+    if (symlink(target, tmp) != 0)
+        return -1;
+    if (rename(tmp, link) != 0) {
+        int e = errno;
+        remove(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Links the default path to DIR/traefikeectl.bundle (its directory made
+ * 0700), so that both are renewed at once (bundle.h), unless there is none
+ * (no HOME); prints what it did. */
+static void link_default_bundle(struct ti_install *t)
 {
     char dir[PATH_MAX], err[CM_ERR_LEN] = "", *slash;
     struct stat st;
@@ -1298,19 +1320,19 @@ static void copy_default_bundle(struct ti_install *t, const char *text)
     snprintf(dir, sizeof(dir), "%s", t->default_bundle);
     if ((slash = strrchr(dir, '/')) != NULL)
         *slash = '\0';
-    existed = stat(t->default_bundle, &st) == 0;
+    existed = lstat(t->default_bundle, &st) == 0;
     if (mkdir_p(dir, 0700) != 0)
         snprintf(err, sizeof(err), "mkdir: %s", strerror(errno));
-    else if (cm_pki_file_write(t->default_bundle, text, err, sizeof(err)) == 0)
-        err[0] = '\0';
+    else if (link_over(t->bundle, t->default_bundle) != 0)
+        snprintf(err, sizeof(err), "symlink: %s", strerror(errno));
     if (err[0] != '\0') {
-        printf("  could not write the default bundle %s (%s); use "
+        printf("  could not link the default bundle %s (%s); use "
                "TRAEFIKEE_BUNDLE\n",
                t->default_bundle, err);
         t->default_bundle[0] = '\0';
         return;
     }
-    printf("  wrote the admin bundle to %s%s\n", t->default_bundle,
+    printf("  linked %s to it%s\n", t->default_bundle,
            existed ? " (it replaced the one there)" : "");
 }
 
@@ -1332,7 +1354,7 @@ static int install_bundle(struct ti_install *t)
                     err);
     if (rc == 0) {
         printf("  wrote the admin bundle %s and the CA %s\n", t->bundle, t->ca);
-        copy_default_bundle(t, text);
+        link_default_bundle(t);
         if (cm_pki_cert_info(c.cert, &info, err, sizeof(err)) == 0)
             t->bundle_expires = info.not_after;
     }
@@ -1415,11 +1437,12 @@ static void print_credentials(const struct ti_install *t)
     printf("CA:        %s   (curl --cacert %s https://127.0.0.1:%d/...)\n",
            t->ca, t->ca, t->base + TI_PORT_HTTP);
     printf("\ntraefikeectl credentials (an admin certificate, valid until %s;"
-           "\na fresh one is always in %s/control-1/traefikeectl.bundle):\n"
+           "\ntraefikeectl renews it from the control nodes' "
+           "DATA-DIR/traefikeectl.bundle):\n"
            "  export TRAEFIKEE_BUNDLE=%s\n",
-           when, t->dir, t->bundle);
+           when, t->bundle);
     if (t->default_bundle[0] != '\0')
-        printf("  (also copied to %s, used by default)\n", t->default_bundle);
+        printf("  (%s links to it, used by default)\n", t->default_bundle);
 }
 
 static void print_summary(struct ti_install *t)
@@ -1495,9 +1518,10 @@ static void install_usage(FILE *f)
             "cluster CA),\nDIR/redis-password, control nodes on mutual TLS "
             "and an HTTPS dashboard,\ndata nodes joined with the data token "
             "(DIR/data-token, --join-token-file);\nthe admin bundle is copied "
-            "to DIR/traefikeectl.bundle and\n"
-            "${XDG_CONFIG_HOME:-~/.config}/traefikee/bundle.pem, the CA to "
-            "DIR/ca.crt.\n",
+            "to DIR/traefikeectl.bundle (linked from\n"
+            "${XDG_CONFIG_HOME:-~/.config}/traefikee/bundle.pem; traefikeectl "
+            "renews it from the\ncontrol nodes when it nears its end), the CA "
+            "to DIR/ca.crt.\n",
             TI_MAX_CONTROL, TI_MAX_DATA);
 }
 
@@ -1700,16 +1724,35 @@ static void rm_tree(const char *dir, const char *sub)
         nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Removes the default bundle if it is this cluster's (same text as
- * DIR/traefikeectl.bundle); says so. */
+/* Whether <def> is a symbolic link to <mine>. */
+static int links_to(const char *def, const char *mine)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlink(def, target, sizeof(target) - 1);
+
+    if (n < 0)
+        return 0;
+    target[n] = '\0';
+    return strcmp(target, mine) == 0;
+}
+
+/* Removes the default bundle if it is this cluster's (a link to
+ * DIR/traefikeectl.bundle, or, from older installs, the same text); says
+ * so. */
 static void remove_default_bundle(const char *dir)
 {
     char mine[PATH_MAX + 32], def[PATH_MAX], err[CM_ERR_LEN];
     char *a = NULL, *b = NULL;
 
     snprintf(mine, sizeof(mine), "%s/traefikeectl.bundle", dir);
-    if (tctl_bundle_default(def, sizeof(def)) != 0 ||
-        cm_pki_file_read(mine, &a, err, sizeof(err)) != 0)
+    if (tctl_bundle_default(def, sizeof(def)) != 0)
+        return;
+    if (links_to(def, mine)) {
+        if (remove(def) == 0)
+            printf("  removed %s (a link to this cluster's bundle)\n", def);
+        return;
+    }
+    if (cm_pki_file_read(mine, &a, err, sizeof(err)) != 0)
         return;
     if (cm_pki_file_read(def, &b, err, sizeof(err)) == 0 && strcmp(a, b) == 0 &&
         remove(def) == 0)

@@ -6,9 +6,11 @@
  * whole clusters (a few seconds each; redis-server and redis-sentinel from
  * PATH, skipped without them): the secure default (cluster.json's secure
  * fields, the secrets 0600, Redis refusing a client without the password,
- * the bundle copied to the default path, apply through it, a plain-text
- * client refused, uninstall removing that copy) and --insecure (apply in
- * plain text). integration/ha/run.sh exercises failovers.
+ * the bundle copied to DIR/traefikeectl.bundle and linked from the default
+ * path, apply through it, a plain-text client refused, revoking the
+ * bundle's admin id: one line, another control node's bundle still works,
+ * uninstall removing the link) and --insecure (apply in plain text).
+ * integration/ha/run.sh exercises failovers.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <limits.h>
@@ -357,6 +360,58 @@ static int apply_with(const char *file, const char *control, const char *cred,
     return tctl_apply(value != NULL ? 7 : cred != NULL ? 6 : 5, argv);
 }
 
+/* apply -f <file> with <bundle>: its status, its stderr in *err (free()). */
+static int apply_stderr(const char *file, const char *control,
+                        const char *bundle, char **err)
+{
+    char path[PATH_MAX], why[CM_ERR_LEN];
+    const char *base = getenv("TEST_TMPDIR");
+    int saved = dup(2), fd, rc;
+
+    snprintf(path, sizeof(path), "%s/apply.stderr", base ? base : "/tmp");
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0 && saved >= 0);
+    fflush(stderr);
+    assert_int_equal(dup2(fd, 2), 2);
+    close(fd);
+    rc = apply_with(file, control, "--bundle", bundle);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    assert_int_equal(cm_pki_file_read(path, err, why, sizeof(why)), 0);
+    remove(path);
+    return rc;
+}
+
+/* Revokes the admin id of <bundle> (control-1's): once every control node
+ * knows (within a heartbeat), a call with it fails with one line saying
+ * so; control-2's bundle (another id) still works. */
+static void revoked_admin(const char *dir, const char *control,
+                          const char *extra, const char *bundle)
+{
+    char *argv[] = {"revoke",          "--role",       "admin",
+                    "admin@control-1", "--control",    (char *)control,
+                    "--bundle",        (char *)bundle, NULL};
+    char other[PATH_MAX], *out = NULL, line[] = "traefikeectl: ";
+    int n = 0, rc = 0;
+
+    assert_int_equal(tctl_revoke(8, argv), 0);
+    for (int tries = 0; tries < 30 && rc == 0; tries++) {
+        free(out);
+        if ((rc = apply_stderr(extra, control, bundle, &out)) == 0)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(rc, 1);
+    for (const char *p = out; (p = strstr(p, line)) != NULL; p++)
+        n += p == out || p[-1] == '\n';
+    if (n != 1 || strstr(out, "admin@control-1") == NULL ||
+        strstr(out, "it was revoked") == NULL)
+        fail_msg("stderr: %s", out);
+    free(out);
+    snprintf(other, sizeof(other), "%s/control-2/traefikeectl.bundle", dir);
+    assert_int_equal(apply_with(extra, control, "--bundle", other), 0);
+}
+
 static void test_install_secure(void **state)
 {
     char *dir = tmpdir(), *xdg = tmpdir(), *text, *copy, *extra;
@@ -442,9 +497,16 @@ static void test_install_secure(void **state)
         freeReplyObject(r);
         redisFree(rc);
     }
-    /* the default bundle: the same text */
+    /* the default bundle: a link to DIR/traefikeectl.bundle */
     snprintf(def, sizeof(def), "%s/traefikee/bundle.pem", xdg);
     assert_int_equal(mode_of(def), 0600);
+    {
+        char target[PATH_MAX];
+        ssize_t n = readlink(def, target, sizeof(target) - 1);
+        assert_true(n > 0);
+        target[n] = '\0';
+        assert_string_equal(target, bundle);
+    }
     assert_non_null(copy = read_text(def));
     assert_string_equal(copy, text);
     free(copy);
@@ -455,6 +517,7 @@ static void test_install_secure(void **state)
     assert_int_equal(apply_with(extra, control, "--bundle", bundle), 0);
     assert_int_equal(apply_with(extra, control, NULL, NULL), 0);
     assert_int_equal(apply_with(extra, control, "--insecure", NULL), 1);
+    revoked_admin(dir, control, extra, bundle);
     json_decref(j);
 
     /* uninstall removes the default bundle, this cluster's */

@@ -2,9 +2,12 @@
  * main.c -- traefikeectl, the command-line client of the cluster. Dispatches
  * the subcommand (global options before it are moved behind it first);
  * `version` prints the client's own version (the cluster's comes with the
- * management API).
+ * management API). gRPC's own log is off unless GRPC_VERBOSITY is set:
+ * each error is one line of ours.
  */
+#include <grpc/support/log.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools/traefikeectl/client.h"
@@ -53,8 +56,17 @@ static void usage(FILE *f)
                "COMMAND --help for each command.\n");
 }
 
+/* gRPC's own log lines (e.g. one per failed TLS handshake) would come
+ * before ours; they are dropped unless GRPC_VERBOSITY asks for them. */
+static void drop_grpc_log(gpr_log_func_args *args)
+{
+    (void)args;
+}
+
 int main(int argc, char **argv)
 {
+    if (getenv("GRPC_VERBOSITY") == NULL)
+        gpr_set_log_function(drop_grpc_log);
     if (argc < 2) {
         usage(stderr);
         return 2;

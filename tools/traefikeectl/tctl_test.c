@@ -23,6 +23,7 @@
 #include "common/pki/pki.h"
 #include "common/pki/pki_testutil.h"
 #include "controlplane/rpc/rpc.h"
+#include "tools/traefikeectl/bundle.h"
 #include "tools/traefikeectl/client.h"
 #include "tools/traefikeectl/history.h"
 #include "tools/traefikeectl/output.h"
@@ -431,6 +432,8 @@ static void test_ctx_bundle(void **state)
     assert_int_equal(tctl_ctx_init(&c, "h:1", NULL), 1);
     out = capture_end(&cap);
     assert_non_null(strstr(out, "expired at"));
+    assert_non_null(strstr(out, "; copy a fresh DATA-DIR/traefikeectl.bundle "
+                                "from a control node over it\n"));
     assert_non_null(strstr(out, "is not a usable bundle"));
     assert_non_null(strstr(out, "cannot read the bundle /nonexistent/b.pem"));
     assert_non_null(strstr(out, "traefikeectl: " TCTL_NO_CREDS "\n"));
@@ -444,6 +447,231 @@ static void test_ctx_bundle(void **state)
     free(expired);
     free(junk);
     pki_teardown(&p);
+}
+
+static int lines(const char *s);
+
+/* ==== renewing a local cluster's bundle ==== */
+
+static void test_bundle_aging(void **state)
+{
+    (void)state;
+    assert_false(tctl_bundle_aging(0, 300, 0));
+    assert_false(tctl_bundle_aging(0, 300, 200));
+    assert_true(tctl_bundle_aging(0, 300, 201));
+    assert_true(tctl_bundle_aging(0, 300, 300));
+    assert_true(tctl_bundle_aging(0, 300, 9999));
+    assert_true(tctl_bundle_aging(300, 300, 300)); /* no life: expired */
+}
+
+/* Writes <text> to <path>. */
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* What install --local leaves: DIR/cluster.json naming
+ * DIR/traefikeectl.bundle, control nodes c1..c3 (c3 of another CA) with
+ * their bundles, a data node, and the default path linked to the bundle. */
+struct local_fixture {
+    struct pki_fixture p;
+    char bundle[600], def[600], node[3][600];
+};
+
+static void local_setup(struct local_fixture *l, int64_t now)
+{
+    static const int64_t ttl[3] = {20000, 40000, 99999};
+    char path[700], *json = NULL, *b;
+
+    pki_setup(&l->p);
+    clear_env();
+    snprintf(l->bundle, sizeof(l->bundle), "%s/traefikeectl.bundle", l->p.dir);
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(path, sizeof(path), "%s/c%d", l->p.dir, i + 1);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(name, sizeof(name), "c%d/traefikeectl.bundle", i + 1);
+        b = bundle_file(&l->p, i < 2 ? l->p.ca : l->p.other_ca,
+                        i < 2 ? l->p.ca_key : l->p.other_key, CM_PKI_ROLE_ADMIN,
+                        now, ttl[i], name);
+        snprintf(l->node[i], sizeof(l->node[i]), "%s", b);
+        free(b);
+    }
+    assert_true(
+        asprintf(&json,
+                 "{\"bundle\": \"%s\", \"processes\": ["
+                 "{\"role\": \"control\", \"argv\": [\"cp\", \"--data-dir\", "
+                 "\"%s/c1\"]},"
+                 "{\"role\": \"control\", \"argv\": [\"cp\", \"--data-dir\", "
+                 "\"%s/c2\"]},"
+                 "{\"role\": \"control\", \"argv\": [\"cp\", \"--data-dir\", "
+                 "\"%s/c3\"]},"
+                 "{\"role\": \"data\", \"argv\": [\"dp\"]}]}",
+                 l->bundle, l->p.dir, l->p.dir, l->p.dir) > 0);
+    snprintf(path, sizeof(path), "%s/cluster.json", l->p.dir);
+    put(path, json);
+    free(json);
+    snprintf(path, sizeof(path), "%s/traefikee", l->p.dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(l->def, sizeof(l->def), "%s/bundle.pem", path);
+    assert_int_equal(symlink(l->bundle, l->def), 0);
+    setenv("XDG_CONFIG_HOME", l->p.dir, 1);
+}
+
+/* Writes a bundle ending <end_in> seconds from <now> (life 36060 s) as
+ * the cluster's. */
+static void local_bundle(struct local_fixture *l, int64_t now, int64_t end_in)
+{
+    char *b = bundle_file(&l->p, l->p.ca, l->p.ca_key, CM_PKI_ROLE_ADMIN,
+                          now + end_in - 36000, 36000, "traefikeectl.bundle");
+
+    free(b);
+}
+
+static char *text_of(const char *path)
+{
+    char *text = NULL, err[CM_ERR_LEN];
+
+    assert_int_equal(cm_pki_file_read(path, &text, err, sizeof(err)), 0);
+    return text;
+}
+
+/* Through the default path (a link): an expired bundle is replaced by c2's
+ * (the latest of the CA; c3's is of another CA), with one line saying so;
+ * the link stays. */
+static void test_bundle_renew_expired(void **state)
+{
+    struct local_fixture l;
+    struct captured cap;
+    struct tctl_ctx c;
+    struct stat st;
+    int64_t now = time(NULL);
+    char *out, *want, *got, line[1400];
+
+    (void)state;
+    local_setup(&l, now);
+    local_bundle(&l, now, -600);
+    capture_start(&cap);
+    assert_int_equal(tctl_ctx_init(&c, "h:1", NULL), 0);
+    out = capture_end(&cap);
+    snprintf(line, sizeof(line),
+             "traefikeectl: the bundle %s had expired; renewed it from %s "
+             "(valid until ",
+             l.def, l.node[1]);
+    assert_int_equal(strncmp(out, line, strlen(line)), 0);
+    assert_int_equal(lines(out), 1);
+    want = text_of(l.node[1]);
+    got = text_of(l.bundle);
+    assert_string_equal(got, want);
+    assert_non_null(strstr(want, c.pki.cert));
+    assert_int_equal(lstat(l.def, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    tctl_ctx_deinit(&c);
+    free(out);
+    free(want);
+    free(got);
+    pki_teardown(&l.p);
+}
+
+/* In its last third: renewed quietly; before that: left alone. */
+static void test_bundle_renew_aging(void **state)
+{
+    struct local_fixture l;
+    struct tctl_cred_opts co = {0};
+    struct captured cap;
+    struct tctl_ctx c;
+    int64_t now = time(NULL);
+    char *out, *before, *got, *want;
+
+    (void)state;
+    local_setup(&l, now);
+    co.bundle = l.bundle;
+    local_bundle(&l, now, 30000); /* 30000 of 36060 s left: not yet */
+    before = text_of(l.bundle);
+    capture_start(&cap);
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 0);
+    tctl_ctx_deinit(&c);
+    got = text_of(l.bundle);
+    assert_string_equal(got, before);
+    free(got);
+    free(before);
+
+    local_bundle(&l, now, 10000); /* 10000 s left: renewed */
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 0);
+    tctl_ctx_deinit(&c);
+    out = capture_end(&cap);
+    assert_int_equal(lines(out), 0);
+    got = text_of(l.bundle);
+    want = text_of(l.node[1]);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    free(out);
+    pki_teardown(&l.p);
+}
+
+/* No control node with a later one: one line naming the cluster (expired;
+ * a warning when it still works, in its last hour); a bundle the
+ * cluster.json beside it does not name is not renewed. */
+static void test_bundle_renew_none(void **state)
+{
+    struct local_fixture l;
+    struct tctl_cred_opts co = {0};
+    struct captured cap;
+    struct tctl_ctx c;
+    int64_t now = time(NULL);
+    char *out, *other, *before, *got, line[1400];
+
+    (void)state;
+    local_setup(&l, now);
+    co.bundle = l.bundle;
+    remove(l.node[0]);
+    remove(l.node[1]);
+    local_bundle(&l, now, -10);
+    capture_start(&cap);
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 1);
+    out = capture_end(&cap);
+    assert_int_equal(lines(out), 1);
+    snprintf(line, sizeof(line),
+             "and no control node of the cluster in %s has a later one: "
+             "start its control nodes (argv in %s/cluster.json; they write "
+             "fresh ones) and run this again\n",
+             l.p.dir, l.p.dir);
+    assert_non_null(strstr(out, line));
+    assert_non_null(strstr(out, "expired at"));
+    free(out);
+
+    local_bundle(&l, now, 600);
+    capture_start(&cap);
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 0);
+    tctl_ctx_deinit(&c);
+    out = capture_end(&cap);
+    assert_int_equal(lines(out), 1);
+    assert_non_null(strstr(out, "traefikeectl: warning: the certificate in "));
+    assert_non_null(strstr(out, " expires at "));
+    assert_non_null(strstr(out, line));
+    free(out);
+
+    /* a file of the directory cluster.json does not name: left alone */
+    other = bundle_file(&l.p, l.p.ca, l.p.ca_key, CM_PKI_ROLE_ADMIN, now - 7200,
+                        3600, "other.pem");
+    before = text_of(other);
+    co.bundle = other;
+    capture_start(&cap);
+    assert_int_equal(tctl_ctx_init(&c, "h:1", &co), 1);
+    out = capture_end(&cap);
+    assert_non_null(strstr(out, "copy a fresh DATA-DIR/traefikeectl.bundle"));
+    got = text_of(other);
+    assert_string_equal(got, before);
+    free(got);
+    free(before);
+    free(other);
+    free(out);
+    pki_teardown(&l.p);
 }
 
 /* ==== calls through a TLS server ==== */
@@ -478,6 +706,41 @@ static int lines(const char *s)
     for (const char *p = s; (p = strstr(p, "traefikeectl: ")) != NULL; p++)
         n += p == s || p[-1] == '\n';
     return n;
+}
+
+/* History: refused as the authorization does a revoked certificate. */
+static void revoked_message(void *arg, struct cp_rpc_call *call,
+                            const uint8_t *data, size_t len)
+{
+    (void)arg;
+    (void)data;
+    (void)len;
+    cp_rpc_call_finish(call, GRPC_STATUS_UNAUTHENTICATED,
+                       "certificate revoked");
+}
+
+static const struct cp_rpc_method_ops revoked_ops = {.on_message =
+                                                         revoked_message};
+
+/* Calls History on <addr> with <co>; the exit status, stderr in *err. */
+static int call_revoked(const char *addr, const struct tctl_cred_opts *co,
+                        char **err)
+{
+    Traefikee__V1__HistoryRequest req = TRAEFIKEE__V1__HISTORY_REQUEST__INIT;
+    ProtobufCMessage *r = NULL;
+    struct captured cap;
+    struct tctl_ctx c;
+    int rc;
+
+    assert_int_equal(tctl_ctx_init(&c, addr, co), 0);
+    c.timeout_ms = 3000;
+    capture_start(&cap);
+    rc = tctl_call(&c, TCTL_METHOD("History"), &req.base,
+                   &traefikee__v1__history_response__descriptor, &r);
+    *err = capture_end(&cap);
+    assert_null(r);
+    tctl_ctx_deinit(&c);
+    return rc;
 }
 
 /* Calls Version on <addr> with <co>; the exit status, stderr in *err. */
@@ -524,6 +787,9 @@ static void test_call_tls(void **state)
     assert_int_equal(cp_rpc_server_add_method(srv, TCTL_METHOD("Version"),
                                               CP_RPC_UNARY, &version_ops, NULL),
                      0);
+    assert_int_equal(cp_rpc_server_add_method(srv, TCTL_METHOD("History"),
+                                              CP_RPC_UNARY, &revoked_ops, NULL),
+                     0);
     chain = chain_of(&own);
     assert_int_equal(cp_rpc_server_set_tls(srv, chain, own.key, own.ca), 0);
     free(chain);
@@ -560,10 +826,22 @@ static void test_call_tls(void **state)
     if (lines(out) != 1)
         fail_msg("%s", out);
     free(out);
-    /* another cluster's CA: the handshake fails */
+    /* another cluster's CA: the handshake fails; one line naming it */
     co.bundle = other;
     assert_int_equal(call_version(tls, &co, &out), 1);
-    assert_non_null(strstr(out, "no control node reachable"));
+    assert_non_null(strstr(out, "traefikeectl: TLS handshake with "));
+    assert_non_null(strstr(out, other));
+    assert_non_null(strstr(out, "is not of this cluster's CA"));
+    if (lines(out) != 1)
+        fail_msg("%s", out);
+    free(out);
+    /* a revoked certificate: one line naming its id and what to do */
+    co.bundle = admin;
+    assert_int_equal(call_revoked(tls, &co, &out), 1);
+    assert_non_null(strstr(out, "refused the certificate of tctl in "));
+    assert_non_null(strstr(out, ": it was revoked; use a bundle issued since"));
+    if (lines(out) != 1)
+        fail_msg("%s", out);
     free(out);
     /* plain text: nothing on the TLS port, refused on the plain one */
     co.insecure = 1;
@@ -664,6 +942,10 @@ int main(void)
         cmocka_unit_test(test_env_insecure),
         cmocka_unit_test(test_cred_resolve),
         cmocka_unit_test(test_ctx_bundle),
+        cmocka_unit_test(test_bundle_aging),
+        cmocka_unit_test(test_bundle_renew_expired),
+        cmocka_unit_test(test_bundle_renew_aging),
+        cmocka_unit_test(test_bundle_renew_none),
         cmocka_unit_test(test_call_tls),
         cmocka_unit_test(test_hoist_security),
     };
