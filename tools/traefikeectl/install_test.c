@@ -271,7 +271,9 @@ static int free_base(void)
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int tries = 0; tries < 50; tries++) {
-        base = 20000 + (int)((getpid() * 7 + tries * 131) % 400) * 100;
+        /* below the kernel's ephemeral range (32768-), so that no client
+         * socket of this machine takes a port of the block after the check */
+        base = 20000 + (int)((getpid() * 7 + tries * 131) % 127) * 100;
         ok = 1;
         for (int off = 0; ok && off < 100; off++) {
             fd = socket(AF_INET, SOCK_STREAM, 0);
