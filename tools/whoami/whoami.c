@@ -8,7 +8,7 @@
  *                     RemoteAddr, request line, headers)
  *   GET /health       200 "OK"
  *   GET /bench        200 "1"
- *   GET /data?size=N  N bytes
+ *   GET /data?size=N  N bytes (one 64 KiB block written again and again)
  *   ANY /status/NNN   that status code, echo body
  *   ?wait=DURATION    answer after DURATION (e.g. 100ms, 2s)
  *
@@ -43,6 +43,7 @@ enum wh_state {
     WH_HEAD,    /* reading a request head */
     WH_BODY,    /* reading its body */
     WH_WAIT,    /* ?wait= timer running */
+    WH_STREAM,  /* writing a /data body, one chunk in flight */
     WH_DONE,    /* last response queued; closing after the write */
     WH_CLOSING, /* handles closing */
 };
@@ -64,7 +65,8 @@ struct wh_conn {
     char *pending; /* response built, sent when the body is read or waited */
     size_t pending_len;
     int close_after;
-    int handles; /* open handles; freed when 0 */
+    uint64_t stream_left; /* /data body bytes still to write */
+    int handles;          /* open handles; freed when 0 */
     char peer[CM_NET_ADDRSTRLEN];
 };
 
@@ -99,33 +101,76 @@ struct wh_write {
     int close_after;
 };
 
+/* /data bodies are this block written again and again as the peer drains
+ * it: no per-request copy, whatever the size. */
+static char wh_block[64 * 1024];
+
+static void wh_stream_next(struct wh_conn *c);
+
 static void wh_written(uv_write_t *w, int status)
 {
     struct wh_write *ww = (struct wh_write *)w;
+    struct wh_conn *c = ww->conn;
 
-    if ((status != 0 || ww->close_after) && ww->conn->state != WH_CLOSING)
-        wh_conn_close(ww->conn);
+    int close_after = ww->close_after;
+
     free(ww->data);
     free(ww);
+    if (c->state == WH_CLOSING)
+        return;
+    if (status != 0 || close_after)
+        wh_conn_close(c);
+    else if (c->state == WH_STREAM)
+        wh_stream_next(c);
+}
+
+/* Writes <len> bytes at <p>; takes <owned> (malloc'd or NULL), freed
+ * once written. */
+static void wh_write(struct wh_conn *c, const char *p, size_t len, char *owned,
+                     int close_after)
+{
+    struct wh_write *w = malloc(sizeof(*w));
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+
+    if (w == NULL) {
+        free(owned);
+        wh_conn_close(c);
+        return;
+    }
+    *w =
+        (struct wh_write){.conn = c, .data = owned, .close_after = close_after};
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, wh_written) != 0) {
+        free(owned);
+        free(w);
+        wh_conn_close(c);
+    }
 }
 
 /* Takes <data> (malloc'd). */
 static void wh_send(struct wh_conn *c, char *data, size_t len, int close_after)
 {
-    struct wh_write *w = malloc(sizeof(*w));
-    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    wh_write(c, data, len, data, close_after);
+}
 
-    if (w == NULL) {
-        free(data);
-        wh_conn_close(c);
+/* The next block of a /data body; at its end, the next request. */
+static void wh_stream_next(struct wh_conn *c)
+{
+    size_t n = sizeof(wh_block);
+
+    if (c->stream_left == 0) {
+        if (c->close_after) {
+            c->state = WH_DONE;
+            wh_conn_close(c);
+            return;
+        }
+        c->state = WH_HEAD;
+        wh_conn_process(c);
         return;
     }
-    *w = (struct wh_write){.conn = c, .data = data, .close_after = close_after};
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, wh_written) != 0) {
-        free(data);
-        free(w);
-        wh_conn_close(c);
-    }
+    if (c->stream_left < n)
+        n = (size_t)c->stream_left;
+    c->stream_left -= n;
+    wh_write(c, wh_block, n, NULL, 0);
 }
 
 /* ==== responses ==== */
@@ -295,11 +340,12 @@ static void wh_answer(struct wh_conn *c)
         long n = wh_query(c, "size", qv, sizeof(qv)) ? atol(qv) : 1024;
         if (n < 0 || n > WH_DATA_MAX)
             n = 0;
-        t.p = malloc((size_t)n + 1);
-        if (t.p != NULL) {
-            memset(t.p, 'A', (size_t)n);
-            t.len = (size_t)n;
-        }
+        /* the head alone now; wh_flush() streams the body */
+        free(c->pending);
+        c->pending =
+            wh_response(c, 200, "", (size_t)n, 1, close, &c->pending_len);
+        c->stream_left = head_only ? 0 : (uint64_t)n;
+        return;
     } else {
         if (path.len == 11 && memcmp(path.ptr, "/status/", 8) == 0)
             code = atoi(path.ptr + 8);
@@ -324,7 +370,12 @@ static void wh_flush(struct wh_conn *c)
         wh_conn_close(c);
         return;
     }
-    wh_send(c, p, c->pending_len, c->close_after);
+    if (c->stream_left == 0) {
+        wh_send(c, p, c->pending_len, c->close_after);
+        return;
+    }
+    c->state = WH_STREAM;
+    wh_send(c, p, c->pending_len, 0);
 }
 
 static void wh_waited(uv_timer_t *t)
@@ -520,6 +571,7 @@ int main(int argc, char **argv)
     char err[CM_ERR_LEN], line[256];
     int fd;
 
+    memset(wh_block, 'A', sizeof(wh_block));
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc)
             addr = argv[++i];
