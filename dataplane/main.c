@@ -69,8 +69,7 @@ struct dp_main {
     char version[64];
     char reason[CM_ERR_LEN];
     uint64_t loads, failures;
-    char *dump;         /* JSON of the resources being served, or NULL */
-    char *pending_dump; /* xDS: of the table built last, not yet applied */
+    char *dump; /* JSON of the resources being served, or NULL */
 };
 
 /* ==== configuration ==== */
@@ -239,29 +238,20 @@ static struct dp_table *xds_build(void *ctx, const struct dp_xds_resources *r,
         .n_secrets = r->n_secrets,
         .listen_host = m->listen_host,
     };
-    struct dp_table *t = dp_proxy_build_table(m->proxy, &in, err, len);
-    char *dump = t != NULL ? dump_json("xds", &in) : NULL;
-
-    pthread_mutex_lock(&m->mu);
-    free(m->pending_dump);
-    m->pending_dump = dump;
-    pthread_mutex_unlock(&m->mu);
-    return t;
+    /* /config_dump is rendered when asked (adm_dump): not here, on the
+     * way of every update */
+    return dp_proxy_build_table(m->proxy, &in, err, len);
 }
 
 static void xds_apply(void *ctx, struct dp_table *t)
 {
     struct dp_main *m = ctx;
-    char *dump;
 
     if (dp_proxy_set_table(m->proxy, t) != 0)
         return; /* draining */
     pthread_mutex_lock(&m->mu);
-    dump = m->pending_dump;
-    m->pending_dump = NULL;
     m->loads++;
     pthread_mutex_unlock(&m->mu);
-    set_dump(m, dump);
 }
 
 /* mkdir -p <dir> (mode 0700 for what it creates). 0 or GW_EIO. */
@@ -420,11 +410,33 @@ static void adm_metrics(void *arg, struct dp_admin_metrics *out)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* dp_xds_with_resources() callback: <arg> is a char ** for the dump. */
+static int xds_dump(const struct dp_xds_resources *r, void *arg)
+{
+    struct dp_table_input in = {
+        .listeners = r->listeners,
+        .n_listeners = r->n_listeners,
+        .routes = r->routes,
+        .n_routes = r->n_routes,
+        .clusters = r->clusters,
+        .n_clusters = r->n_clusters,
+        .endpoints = r->endpoints,
+        .n_endpoints = r->n_endpoints,
+    };
+
+    *(char **)arg = dump_json("xds", &in);
+    return GW_OK;
+}
+
 static char *adm_dump(void *arg)
 {
     struct dp_main *m = arg;
-    char *out;
+    char *out = NULL;
 
+    if (m->xds != NULL) {
+        (void)dp_xds_with_resources(m->xds, xds_dump, &out);
+        return out;
+    }
     pthread_mutex_lock(&m->mu);
     out = m->dump ? strdup(m->dump) : NULL;
     pthread_mutex_unlock(&m->mu);
@@ -757,7 +769,6 @@ static void shutdown_all(struct dp_main *m)
     uv_run(m->loop, UV_RUN_DEFAULT);
     uv_loop_close(m->loop);
     free(m->dump);
-    free(m->pending_dump);
     pthread_mutex_destroy(&m->mu);
 }
 
