@@ -112,32 +112,33 @@ static int add_one(struct dp_filter_chain *ch, struct dp_filter__bctx *b, int k,
 }
 
 /* Builds from <n> entries (most specific first; later duplicates of a name
- * are ignored). */
-int dp_filter__chain_build_key(char *key,
-                               const struct dp_route_filter_config *fc,
-                               size_t n, struct dp_filter_registry *reg,
-                               const struct dp_filter_opts *opts,
-                               struct dp_filter_chain **out, char *err,
-                               size_t len)
+ * are ignored); the route key of <rt> is made only when a filter is known. */
+int dp_filter__chain_build_fc(const struct dp_route *rt,
+                              const struct dp_route_filter_config *fc, size_t n,
+                              struct dp_filter_registry *reg,
+                              const struct dp_filter_opts *opts,
+                              struct dp_filter_chain **out, char *err,
+                              size_t len)
 {
     const struct dp_route_filter_config *by_kind[DP_FILTER_NKINDS] = {0};
-    struct dp_filter__bctx b = {reg, opts, key, 0, NULL, err, len};
+    struct dp_filter__bctx b = {reg, opts, NULL, 0, NULL, err, len};
     struct dp_filter_chain *ch;
     bool any = false;
+    char *key;
     int rc = 0, k;
 
     *out = NULL;
     for (size_t i = 0; i < n; i++)
         if ((k = kind_of(fc[i].filter)) >= 0 && by_kind[k] == NULL)
             by_kind[k] = &fc[i], any = true;
-    if (!any) {
-        free(key);
+    if (!any)
         return 0;
-    }
-    if ((ch = calloc(1, sizeof(*ch))) == NULL) {
+    if ((key = dp_filter__route_key(rt)) == NULL ||
+        (ch = calloc(1, sizeof(*ch))) == NULL) {
         free(key);
         return cm_err_set(err, len, GW_ENOMEM, "out of memory");
     }
+    b.route_key = key;
     atomic_init(&ch->refs, 1);
     ch->route_key = key;
     ch->hash = dp_filter__fnv(DP_FILTER__FNV0, key, strlen(key) + 1);
@@ -167,14 +168,8 @@ int dp_filter_chain_build(const struct dp_route *rt,
                           const struct dp_filter_opts *opts,
                           struct dp_filter_chain **out, char *err, size_t len)
 {
-    char *key = dp_filter__route_key(rt);
-
-    *out = NULL;
-    if (key == NULL)
-        return cm_err_set(err, len, GW_ENOMEM, "out of memory");
-    return dp_filter__chain_build_key(key, rt->filter_configs,
-                                      rt->n_filter_configs, reg, opts, out, err,
-                                      len);
+    return dp_filter__chain_build_fc(
+        rt, rt->filter_configs, rt->n_filter_configs, reg, opts, out, err, len);
 }
 
 /* ==== per request ==== */

@@ -353,6 +353,77 @@ static void test_set(void **state)
     dp_filter_registry_free(reg);
 }
 
+/* Many routes: 3 conjunctions per router share a chain (the dedup index
+ * grows several times); a virtual host without filters has no chains. */
+static void test_set_many(void **state)
+{
+    enum { N = 300, PER = 3 };
+    struct dp_filter_registry *reg = dp_filter_registry_new();
+    FV1(InFlightReq) ifr = TRAEFIKEE__FILTERS__V1__IN_FLIGHT_REQ__INIT;
+    static struct any a_if;
+    static RT(Route__TypedPerFilterConfigEntry) e, *el[] = {&e};
+    static RT(Route) r[N], *rp[N], plain, *pp[] = {&plain};
+    static char names[N][16];
+    RT(VirtualHost) va, vb, *vhs[] = {&va, &vb};
+    RT(RouteConfiguration)
+    rc = ENVOY__CONFIG__ROUTE__V3__ROUTE_CONFIGURATION__INIT;
+    struct dp_route q = {0};
+    char err[CM_ERR_LEN];
+    struct dp_filter_set *s;
+
+    ifr.amount = 2;
+    pack(&a_if, "InFlightReq", &ifr.base);
+    envoy__config__route__v3__route__typed_per_filter_config_entry__init(&e);
+    e.key = DP_FILTER_N_IN_FLIGHT_REQ;
+    e.value = &a_if.any;
+    for (int i = 0; i < N; i++) {
+        envoy__config__route__v3__route__init(&r[i]);
+        snprintf(names[i], sizeof(names[i]), "r%d#%d", i / PER, i % PER);
+        r[i].name = names[i];
+        r[i].typed_per_filter_config = el;
+        r[i].n_typed_per_filter_config = 1;
+        rp[i] = &r[i];
+    }
+    envoy__config__route__v3__route__init(&plain);
+    envoy__config__route__v3__virtual_host__init(&va);
+    vb = va;
+    va.name = "many";
+    va.routes = rp;
+    va.n_routes = N;
+    vb.name = "plain";
+    vb.routes = pp;
+    vb.n_routes = 1;
+    rc.name = "web";
+    rc.virtual_hosts = vhs;
+    rc.n_virtual_hosts = 2;
+
+    s = dp_filter_set_new(&rc, reg, NULL, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(dp_filter_set_count(s), N / PER);
+    assert_int_equal(dp_filter_registry_count(reg), N / PER);
+    q.vhost = (struct dp_router_slice){"many", 4};
+    for (uint32_t i = 0; i < N; i++) {
+        const struct dp_filter_chain *c, *first;
+        q.index = i - i % PER;
+        first = dp_filter_set_get(s, &q);
+        q.index = i;
+        c = dp_filter_set_get(s, &q);
+        assert_non_null(c);
+        assert_ptr_equal(c, first);
+        assert_true(dp_filter_chain_has(c, DP_FILTER_IN_FLIGHT_REQ));
+        if (i >= PER) {
+            q.index = i - PER;
+            assert_ptr_not_equal(dp_filter_set_get(s, &q), c);
+        }
+    }
+    q.vhost = (struct dp_router_slice){"plain", 5};
+    q.index = 0;
+    assert_null(dp_filter_set_get(s, &q));
+    dp_filter_set_free(s);
+    assert_int_equal(dp_filter_registry_count(reg), 0);
+    dp_filter_registry_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_failover),
         cmocka_unit_test(test_sticky),
         cmocka_unit_test(test_set),
+        cmocka_unit_test(test_set_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,13 +184,14 @@ struct dp_filter__bctx {
 /* The state key's router part of <rt> (see filter.h); returns new. */
 char *dp_filter__route_key(const struct dp_route *rt);
 /* Builds a chain from <n> entries (most specific first; later entries of a
- * name are ignored). Takes <key>. */
-int dp_filter__chain_build_key(char *key,
-                               const struct dp_route_filter_config *fc,
-                               size_t n, struct dp_filter_registry *reg,
-                               const struct dp_filter_opts *opts,
-                               struct dp_filter_chain **out, char *err,
-                               size_t len);
+ * name are ignored). Only rt->name, vhost and index are read; the route key
+ * is made only when an entry names a known filter. */
+int dp_filter__chain_build_fc(const struct dp_route *rt,
+                              const struct dp_route_filter_config *fc, size_t n,
+                              struct dp_filter_registry *reg,
+                              const struct dp_filter_opts *opts,
+                              struct dp_filter_chain **out, char *err,
+                              size_t len);
 
 /* Each compiles <pb, n> of its message into <ch>; 0 or GW_E* + err. */
 int dp_filter__client_ip_build(struct dp_filter__bctx *b, const void *pb,

@@ -14,7 +14,8 @@
 
 struct vh {
     char *name; /* a copy: the RouteConfiguration goes after the build */
-    struct dp_filter_chain **chains; /* n_routes, NULL = none */
+    struct dp_filter_chain **chains; /* n_routes (each NULL = none), or
+                                      * NULL while no route has one */
     size_t n_routes;
 };
 
@@ -89,81 +90,172 @@ static size_t collect(const RT(RouteConfiguration) * rc,
     return n;
 }
 
-/* The set's chain equal to <ch> (same route key and config hashes), or
- * adds <ch>. Takes <ch>; returns the chain to use (borrowed from s). */
-static struct dp_filter_chain *intern(struct dp_filter_set *s,
-                                      struct dp_filter_chain *ch)
+/* Build-time scratch, shared by every route of one set: the entries
+ * buffer (grown, never shrunk) and an open-addressing index of s->uniq by
+ * chain hash (slot = uniq index + 1, 0 = empty; at most half full). */
+struct sb {
+    struct dp_filter_set *s;
+    struct dp_filter_registry *reg;
+    const struct dp_filter_opts *opts;
+    struct dp_route_filter_config *fc;
+    size_t cap_fc;
+    size_t *slots;
+    size_t mask; /* number of slots - 1, or 0 with none yet */
+};
+
+static bool same_chain(const struct dp_filter_chain *a,
+                       const struct dp_filter_chain *b)
 {
-    for (size_t i = 0; i < s->n_uniq; i++)
-        if (s->uniq[i]->hash == ch->hash && s->uniq[i]->mask == ch->mask &&
-            strcmp(s->uniq[i]->route_key, ch->route_key) == 0) {
-            dp_filter_chain_free(ch);
-            return s->uniq[i];
-        }
+    return a->hash == b->hash && a->mask == b->mask &&
+           strcmp(a->route_key, b->route_key) == 0;
+}
+
+/* Doubles the index (or makes its first 16 slots) and reinserts. */
+static int index_grow(struct sb *b)
+{
+    size_t n = b->mask ? (b->mask + 1) * 2 : 16;
+    size_t *slots = calloc(n, sizeof(*slots));
+
+    if (slots == NULL)
+        return GW_ENOMEM;
+    for (size_t i = 0; i < b->s->n_uniq; i++) {
+        size_t j = (size_t)b->s->uniq[i]->hash & (n - 1);
+        while (slots[j] != 0)
+            j = (j + 1) & (n - 1);
+        slots[j] = i + 1;
+    }
+    free(b->slots);
+    b->slots = slots;
+    b->mask = n - 1;
+    return 0;
+}
+
+static int uniq_push(struct dp_filter_set *s, struct dp_filter_chain *ch)
+{
     if (s->n_uniq == s->cap_uniq) {
         size_t cap = s->cap_uniq ? s->cap_uniq * 2 : 8;
         void *p = realloc(s->uniq, cap * sizeof(*s->uniq));
-        if (p == NULL) {
-            dp_filter_chain_free(ch);
-            return NULL;
-        }
+        if (p == NULL)
+            return GW_ENOMEM;
         s->uniq = p;
         s->cap_uniq = cap;
     }
     s->uniq[s->n_uniq++] = ch;
+    return 0;
+}
+
+/* The set's chain equal to <ch> (same route key and config hashes), or
+ * adds <ch>. Takes <ch>; returns the chain to use (borrowed from s). */
+static struct dp_filter_chain *intern(struct sb *b, struct dp_filter_chain *ch)
+{
+    struct dp_filter_set *s = b->s;
+    size_t j;
+
+    if ((s->n_uniq + 1) * 2 > b->mask + 1 && index_grow(b) != 0) {
+        dp_filter_chain_free(ch);
+        return NULL;
+    }
+    for (j = (size_t)ch->hash & b->mask; b->slots[j] != 0;
+         j = (j + 1) & b->mask)
+        if (same_chain(s->uniq[b->slots[j] - 1], ch)) {
+            dp_filter_chain_free(ch);
+            return s->uniq[b->slots[j] - 1];
+        }
+    if (uniq_push(s, ch) != 0) {
+        dp_filter_chain_free(ch);
+        return NULL;
+    }
+    b->slots[j] = s->n_uniq;
     return ch;
 }
 
-static char *key_of(const RT(VirtualHost) * vh, const RT(Route) * rt,
-                    size_t idx)
+/* Room for <n> entries in b->fc. */
+static int fc_reserve(struct sb *b, size_t n)
 {
-    struct dp_route r = {0};
+    size_t cap = b->cap_fc ? b->cap_fc : 8;
+    void *p;
 
-    r.name = (struct dp_router_slice){rt->name ? rt->name : "",
-                                      rt->name ? strlen(rt->name) : 0};
-    r.vhost = (struct dp_router_slice){vh->name ? vh->name : "",
-                                       vh->name ? strlen(vh->name) : 0};
-    r.index = (uint32_t)idx;
-    return dp_filter__route_key(&r);
+    if (n <= b->cap_fc)
+        return 0;
+    while (cap < n)
+        cap *= 2;
+    if ((p = realloc(b->fc, cap * sizeof(*b->fc))) == NULL)
+        return GW_ENOMEM;
+    b->fc = p;
+    b->cap_fc = cap;
+    return 0;
 }
 
-static int build_vh(struct dp_filter_set *s, const RT(RouteConfiguration) * rc,
-                    const RT(VirtualHost) * vh, struct vh *out,
-                    struct dp_filter_registry *reg,
-                    const struct dp_filter_opts *opts, char *err, size_t len)
+/* Route <i> of <vh> (whose name slice is <vname>) into out->chains[i]. */
+static int build_route(struct sb *b, const RT(RouteConfiguration) * rc,
+                       const RT(VirtualHost) * vh, struct dp_router_slice vname,
+                       size_t i, struct vh *out, char *err, size_t len)
 {
+    const RT(Route) *rt = vh->routes[i];
+    struct dp_route r = {.vhost = vname, .index = (uint32_t)i};
+    struct dp_filter_chain *ch = NULL;
     char msg[CM_ERR_LEN];
+    size_t n;
+    int e;
 
-    out->name = strdup(vh->name ? vh->name : "");
-    out->n_routes = vh->n_routes;
-    if (out->name == NULL ||
-        (vh->n_routes &&
-         (out->chains = calloc(vh->n_routes, sizeof(*out->chains))) == NULL))
+    if (fc_reserve(b, rt->n_typed_per_filter_config +
+                          vh->n_typed_per_filter_config +
+                          rc->n_typed_per_filter_config) != 0)
         return cm_err_set(err, len, GW_ENOMEM, "out of memory");
-    for (size_t i = 0; i < vh->n_routes; i++) {
-        const RT(Route) *rt = vh->routes[i];
-        size_t max = rt->n_typed_per_filter_config +
-                     vh->n_typed_per_filter_config +
-                     rc->n_typed_per_filter_config;
-        struct dp_route_filter_config *fc = calloc(max ? max : 1, sizeof(*fc));
-        struct dp_filter_chain *ch = NULL;
-        char *key;
-        int r;
-        if (fc == NULL || (key = key_of(vh, rt, i)) == NULL) {
-            free(fc);
-            return cm_err_set(err, len, GW_ENOMEM, "out of memory");
-        }
-        r = dp_filter__chain_build_key(key, fc, collect(rc, vh, rt, fc), reg,
-                                       opts, &ch, msg, sizeof(msg));
-        free(fc);
-        if (r != 0)
-            return cm_err_set(err, len, r,
-                              "route_config \"%s\": virtual_host \"%s\" "
-                              "route %zu: %s",
-                              rc->name, vh->name, i + 1, msg);
-        if (ch != NULL && (out->chains[i] = intern(s, ch)) == NULL)
-            return cm_err_set(err, len, GW_ENOMEM, "out of memory");
+    if ((n = collect(rc, vh, rt, b->fc)) == 0)
+        return 0; /* no traefikee filter: no key, no chain */
+    r.name = (struct dp_router_slice){rt->name ? rt->name : "",
+                                      rt->name ? strlen(rt->name) : 0};
+    e = dp_filter__chain_build_fc(&r, b->fc, n, b->reg, b->opts, &ch, msg,
+                                  sizeof(msg));
+    if (e != 0)
+        return cm_err_set(err, len, e,
+                          "route_config \"%s\": virtual_host \"%s\" "
+                          "route %zu: %s",
+                          rc->name, vh->name, i + 1, msg);
+    if (ch == NULL)
+        return 0;
+    if ((out->chains == NULL &&
+         (out->chains = calloc(vh->n_routes, sizeof(*out->chains))) == NULL) ||
+        (out->chains[i] = intern(b, ch)) == NULL) {
+        if (out->chains == NULL)
+            dp_filter_chain_free(ch);
+        return cm_err_set(err, len, GW_ENOMEM, "out of memory");
     }
+    return 0;
+}
+
+/* out->chains stays NULL while no route of <vh> has a chain. */
+static int build_vh(struct sb *b, const RT(RouteConfiguration) * rc,
+                    const RT(VirtualHost) * vh, struct vh *out, char *err,
+                    size_t len)
+{
+    struct dp_router_slice vname = {vh->name ? vh->name : "",
+                                    vh->name ? strlen(vh->name) : 0};
+
+    if ((out->name = malloc(vname.len + 1)) == NULL)
+        return cm_err_set(err, len, GW_ENOMEM, "out of memory");
+    memcpy(out->name, vname.ptr, vname.len + 1);
+    out->n_routes = vh->n_routes;
+    for (size_t i = 0; i < vh->n_routes; i++) {
+        int e = build_route(b, rc, vh, vname, i, out, err, len);
+        if (e != 0)
+            return e;
+    }
+    return 0;
+}
+
+/* Sorts the virtual hosts; GW_EINVAL on a duplicate name. */
+static int sort_vhs(struct dp_filter_set *s, const RT(RouteConfiguration) * rc,
+                    char *err, size_t len)
+{
+    qsort(s->vhs, s->n_vhs, sizeof(*s->vhs), vh_cmp);
+    for (size_t i = 1; i < s->n_vhs; i++)
+        if (strcmp(s->vhs[i - 1].name, s->vhs[i].name) == 0)
+            return cm_err_set(
+                err, len, GW_EINVAL,
+                "route_config \"%s\": duplicate virtual_host \"%s\"", rc->name,
+                s->vhs[i].name);
     return 0;
 }
 
@@ -172,32 +264,27 @@ struct dp_filter_set *dp_filter_set_new(const RT(RouteConfiguration) * rc,
                                         const struct dp_filter_opts *opts,
                                         char *err, size_t len)
 {
-    struct dp_filter_set *s = calloc(1, sizeof(*s));
+    struct sb b = {.reg = reg, .opts = opts};
+    int e = 0;
 
-    if (s == NULL ||
+    if ((b.s = calloc(1, sizeof(*b.s))) == NULL ||
         (rc->n_virtual_hosts &&
-         (s->vhs = calloc(rc->n_virtual_hosts, sizeof(*s->vhs))) == NULL)) {
-        free(s);
+         (b.s->vhs = calloc(rc->n_virtual_hosts, sizeof(*b.s->vhs))) == NULL)) {
+        free(b.s);
         cm_err_set(err, len, GW_ENOMEM, "out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < rc->n_virtual_hosts; i++, s->n_vhs++)
-        if (build_vh(s, rc, rc->virtual_hosts[i], &s->vhs[i], reg, opts, err,
-                     len) != 0) {
-            s->n_vhs++;
-            dp_filter_set_free(s);
-            return NULL;
-        }
-    qsort(s->vhs, s->n_vhs, sizeof(*s->vhs), vh_cmp);
-    for (size_t i = 1; i < s->n_vhs; i++)
-        if (strcmp(s->vhs[i - 1].name, s->vhs[i].name) == 0) {
-            cm_err_set(err, len, GW_EINVAL,
-                       "route_config \"%s\": duplicate virtual_host \"%s\"",
-                       rc->name, s->vhs[i].name);
-            dp_filter_set_free(s);
-            return NULL;
-        }
-    return s;
+    for (size_t i = 0; e == 0 && i < rc->n_virtual_hosts; i++, b.s->n_vhs++)
+        e = build_vh(&b, rc, rc->virtual_hosts[i], &b.s->vhs[i], err, len);
+    free(b.fc);
+    free(b.slots);
+    if (e == 0)
+        e = sort_vhs(b.s, rc, err, len);
+    if (e != 0) {
+        dp_filter_set_free(b.s);
+        return NULL;
+    }
+    return b.s;
 }
 
 const struct dp_filter_chain *dp_filter_set_get(const struct dp_filter_set *s,
@@ -215,7 +302,8 @@ const struct dp_filter_chain *dp_filter_set_get(const struct dp_filter_set *s,
         if (c == 0 && n[rt->vhost.len] != '\0')
             c = 1;
         if (c == 0)
-            return rt->index < s->vhs[mid].n_routes
+            return rt->index < s->vhs[mid].n_routes &&
+                           s->vhs[mid].chains != NULL
                        ? s->vhs[mid].chains[rt->index]
                        : NULL;
         if (c < 0)
