@@ -116,6 +116,28 @@ static int check_scheme(struct cm_xds__ctx *c,
     return 0;
 }
 
+/* healthCheck.scheme: Envoy has no per-check scheme (a check speaks TLS
+ * exactly when the cluster's transport socket does), so the check's scheme
+ * may only restate the servers' TLS-ness: "https" on https servers, "http"
+ * or "h2c" on plain ones (probes are HTTP/1.1 either way). */
+static int check_hc_scheme(struct cm_xds__ctx *c,
+                           const struct cm_config_service *s,
+                           const char *scheme)
+{
+    const struct cm_config_health_check *h = s->u.load_balancer.health_check;
+    bool tls = strcmp(scheme, "https") == 0;
+
+    if (h == NULL || h->scheme == NULL ||
+        (strcmp(h->scheme, "https") == 0) == tls)
+        return 0;
+    return cm_xds__fail(c,
+                        "http.services.%s.loadBalancer.healthCheck.scheme: "
+                        "\"%s\" on %s servers cannot be expressed in xDS "
+                        "(a health check uses TLS exactly when the "
+                        "cluster does)",
+                        s->name, h->scheme, scheme);
+}
+
 static Cluster *cluster(struct cm_xds__ctx *c,
                         const struct cm_config_service *s, const char *scheme)
 {
@@ -278,6 +300,7 @@ int cm_xds__clusters(struct cm_xds__ctx *c, struct cm_xds_resources *res)
         Cla *cla;
         Cluster *cl;
         if (check_scheme(c, s, &scheme) != 0 ||
+            check_hc_scheme(c, s, scheme) != 0 ||
             load_assignment(c, s, &cla) != 0 ||
             (cl = cluster(c, s, scheme)) == NULL)
             return GW_EINVAL;

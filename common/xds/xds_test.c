@@ -1161,6 +1161,54 @@ static void test_tls_reject(void **state)
                  "a distinct name");
 }
 
+/* healthCheck port, hostname and headers ride on the Envoy HealthCheck;
+ * scheme may only restate the cluster's TLS-ness. */
+static void test_health_check_options(void **state)
+{
+    (void)state;
+    struct cm_xds_resources *res = translate(
+        "http:\n  services:\n"
+        "    p: {loadBalancer: {servers: [{url: \"h2c://127.0.0.1:1\"}], "
+        "healthCheck: {scheme: http, path: /hc, port: 9100, hostname: h.test, "
+        "headers: {X-Probe: yes, X-Two: \"2\"}}}}\n"
+        "    s: {loadBalancer: {servers: [{url: \"https://127.0.0.1:2\"}], "
+        "healthCheck: {scheme: https}}}\n");
+    const Envoy__Config__Cluster__V3__Cluster *c =
+        (const void *)cm_xds_find(res, CM_XDS_CLUSTER, "p");
+    assert_non_null(c);
+    assert_int_equal(c->n_health_checks, 1);
+    const Envoy__Config__Core__V3__HealthCheck *h = c->health_checks[0];
+    assert_non_null(h->alt_port);
+    assert_int_equal(h->alt_port->value, 9100);
+    assert_string_equal(h->http_health_check->path, "/hc");
+    assert_string_equal(h->http_health_check->host, "h.test");
+    assert_int_equal(h->http_health_check->n_request_headers_to_add, 2);
+    assert_string_equal(
+        h->http_health_check->request_headers_to_add[0]->header->key,
+        "X-Probe");
+    assert_string_equal(
+        h->http_health_check->request_headers_to_add[0]->header->value, "yes");
+    assert_string_equal(
+        h->http_health_check->request_headers_to_add[1]->header->key, "X-Two");
+    c = (const void *)cm_xds_find(res, CM_XDS_CLUSTER, "s");
+    assert_non_null(c);
+    assert_int_equal(c->n_health_checks, 1);
+    assert_null(c->health_checks[0]->alt_port);
+    assert_non_null(c->transport_socket);
+    cm_xds_resources_free(res);
+
+    expect_error("http:\n  services:\n    a: {loadBalancer: {servers: [{url: "
+                 "\"http://127.0.0.1:1\"}], healthCheck: {scheme: https}}}\n",
+                 "http.services.a.loadBalancer.healthCheck.scheme: \"https\" "
+                 "on http servers cannot be expressed in xDS (a health check "
+                 "uses TLS exactly when the cluster does)");
+    expect_error("http:\n  services:\n    b: {loadBalancer: {servers: [{url: "
+                 "\"https://127.0.0.1:1\"}], healthCheck: {scheme: h2c}}}\n",
+                 "http.services.b.loadBalancer.healthCheck.scheme: \"h2c\" "
+                 "on https servers cannot be expressed in xDS (a health check "
+                 "uses TLS exactly when the cluster does)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1190,6 +1238,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_tls_reject),
+        cmocka_unit_test(test_health_check_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

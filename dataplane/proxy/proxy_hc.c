@@ -1,8 +1,10 @@
 /*
  * proxy_hc.c -- active health checks: one thread with its own libuv loop
  * probes every endpoint of each cluster that has an HTTP health check
- * (GET <path>, Host <host or cluster name>, a 2xx within <timeout> every
- * <interval>) and marks it up or down in the cluster's shared runtime state
+ * (GET <path>, Host <host or cluster name>, the check's
+ * request_headers_to_add, sent to the check's alt_port when it has one,
+ * else the endpoint's port; a 2xx within <timeout> every <interval>) and marks
+ * it up or down in the cluster's shared runtime state
  * (dp_cluster_state_set_healthy) after healthy/unhealthy_threshold results
  * in a row. Targets are keyed by cluster state, so an unchanged cluster
  * keeps its checker and health across table swaps; the checker holds a
@@ -14,10 +16,12 @@
  * checks are not run: common/xds only emits HTTP ones (Traefik's
  * loadBalancer.healthCheck).
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log/log.h"
 #include "dataplane/proxy/proxy_int.h"
@@ -61,6 +65,7 @@ struct hc_target {
     size_t req_len;
     uint64_t interval_ms, timeout_ms;
     uint32_t healthy_th, unhealthy_th;
+    uint16_t port; /* the check's alt_port, or 0 */
     struct hc_ep *eps;
     size_t n_eps;
     size_t busy; /* probes in flight */
@@ -131,22 +136,62 @@ static void target_drop(struct dp_proxy__hc *hc, struct hc_target *t)
         target_free(t);
 }
 
+/* Headers of the check the probe carries as given: Host, Connection and
+ * Content-Length are the probe's own (Traefik's Go client ignores a Host
+ * header too). */
+static bool own_header(const char *name)
+{
+    return strcasecmp(name, "host") == 0 ||
+           strcasecmp(name, "connection") == 0 ||
+           strcasecmp(name, "content-length") == 0;
+}
+
+static bool has_header(const struct dp_health_check *h, const char *name)
+{
+    for (size_t i = 0; i < h->n_headers; i++)
+        if (strcasecmp(h->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* GET <path>, Host, the check's headers (validated by dataplane/table: no
+ * CR/LF), a User-Agent unless one is given, Connection: close. */
 static char *probe_request(const struct dp_cluster *c,
                            const struct dp_health_check *h, size_t *len)
 {
     const char *host = h->host && h->host[0] ? h->host : c->name;
-    size_t n = strlen(h->path) + strlen(host) + 128;
-    char *r = malloc(n);
-    int k;
+    size_t n = strlen(h->path) + strlen(host) + 128, k;
+    char *r;
 
-    if (r == NULL)
+    for (size_t i = 0; i < h->n_headers; i++)
+        n += strlen(h->headers[i].name) + strlen(h->headers[i].value) + 4;
+    if ((r = malloc(n)) == NULL)
         return NULL;
-    k = snprintf(r, n,
-                 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: "
-                 "traefikee-health-check\r\nConnection: close\r\n\r\n",
-                 h->path, host);
-    *len = (size_t)k;
+    k = (size_t)snprintf(r, n, "GET %s HTTP/1.1\r\nHost: %s\r\n", h->path,
+                         host);
+    for (size_t i = 0; i < h->n_headers; i++)
+        if (!own_header(h->headers[i].name))
+            k += (size_t)snprintf(r + k, n - k, "%s: %s\r\n",
+                                  h->headers[i].name, h->headers[i].value);
+    if (!has_header(h, "user-agent"))
+        k += (size_t)snprintf(r + k, n - k,
+                              "User-Agent: traefikee-health-check\r\n");
+    k += (size_t)snprintf(r + k, n - k, "Connection: close\r\n\r\n");
+    *len = k;
     return r;
+}
+
+/* The endpoint's address, with the check's port when it has one. */
+static void probe_addr(const struct dp_endpoint *ep, uint16_t port,
+                       struct sockaddr_storage *out)
+{
+    *out = ep->addr.sa;
+    if (port == 0)
+        return;
+    if (out->ss_family == AF_INET)
+        ((struct sockaddr_in *)out)->sin_port = htons(port);
+    else if (out->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)out)->sin6_port = htons(port);
 }
 
 static uint32_t th(uint32_t threshold)
@@ -179,12 +224,13 @@ static struct hc_target *target_new(struct dp_proxy__hc *hc,
     t->timeout_ms = h->timeout_ms;
     t->healthy_th = th(h->healthy_threshold);
     t->unhealthy_th = th(h->unhealthy_threshold);
+    t->port = h->port;
     t->n_eps = c->n_endpoints;
     for (size_t i = 0; i < t->n_eps; i++) {
         struct hc_ep *e = &t->eps[i];
         e->tg = t;
         e->idx = i;
-        e->addr = c->endpoints[i].addr.sa;
+        probe_addr(&c->endpoints[i], h->port, &e->addr);
         e->healthy = true;
         e->due = now; /* first probe at once */
         dp_cluster_state_set_healthy(t->st, i, true);
@@ -206,7 +252,7 @@ static struct hc_target *target_find(struct dp_proxy__hc *hc,
             memcmp(t->req, req, len) == 0 && t->interval_ms == h->interval_ms &&
             t->timeout_ms == h->timeout_ms &&
             t->healthy_th == th(h->healthy_threshold) &&
-            t->unhealthy_th == th(h->unhealthy_threshold))
+            t->unhealthy_th == th(h->unhealthy_threshold) && t->port == h->port)
             break;
     free(req);
     return t;

@@ -85,12 +85,22 @@ enum dp_hc_kind {
     DP_HC_GRPC,
 };
 
+/* A header an HTTP health check adds (validated: token name, no CR/LF/NUL
+ * in the value). */
+struct dp_hc_header {
+    const char *name;
+    const char *value;
+};
+
 struct dp_health_check {
     uint8_t kind; /* enum dp_hc_kind */
     uint64_t timeout_ms, interval_ms;
     uint32_t unhealthy_threshold, healthy_threshold;
-    const char *path;    /* HTTP */
-    const char *host;    /* HTTP: Host header; "" = the cluster name */
+    uint16_t port;    /* alt_port: probes go there; 0 = the endpoint's */
+    const char *path; /* HTTP */
+    const char *host; /* HTTP: Host header; "" = the cluster name */
+    const struct dp_hc_header *headers; /* HTTP: request_headers_to_add */
+    size_t n_headers;
     const char *service; /* gRPC service name */
 };
 

@@ -8,6 +8,7 @@
 #include "dataplane/table/table_int.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,11 +252,75 @@ static int endpoints(struct tb *b, struct dp_cluster *c, const char *src,
     return GW_OK;
 }
 
+/* An HTTP token (RFC 9110 tchar), as a header name must be. */
+static bool is_token(const char *s)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (empty(s))
+        return false;
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && strchr(extra, *s) == NULL)
+            return false;
+    return true;
+}
+
+/* http_health_check.request_headers_to_add: names and values go into the
+ * probe request as they are, so nothing that could split it is taken. */
+static int hc_headers(struct tb *b, const char *what,
+                      const CORE(HealthCheck__HttpHealthCheck) * m,
+                      struct dp_health_check *hc)
+{
+    struct dp_hc_header *hs =
+        talloc(b, m->n_request_headers_to_add, sizeof(*hs));
+
+    if (hs == NULL)
+        return fail(b, GW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_request_headers_to_add; i++) {
+        const CORE(HeaderValue) *h = m->request_headers_to_add[i]->header;
+        if (h == NULL || !is_token(h->key))
+            return fail(b, GW_EINVAL,
+                        "%s: http_health_check: request_headers_to_add[%zu]: "
+                        "the header name must be an HTTP token",
+                        what, i);
+        if (h->value != NULL && strpbrk(h->value, "\r\n") != NULL)
+            return fail(b, GW_EINVAL,
+                        "%s: http_health_check: request_headers_to_add[%zu]: "
+                        "header \"%s\": CR or LF in the value",
+                        what, i, h->key);
+        hs[i].name = tstr(b, h->key);
+        hs[i].value = tstr(b, h->value);
+        if (hs[i].name == NULL || hs[i].value == NULL)
+            return fail(b, GW_ENOMEM, "out of memory");
+    }
+    hc->headers = hs, hc->n_headers = m->n_request_headers_to_add;
+    return GW_OK;
+}
+
+static int http_check(struct tb *b, const char *what,
+                      const CORE(HealthCheck__HttpHealthCheck) * m,
+                      struct dp_health_check *hc)
+{
+    hc->kind = DP_HC_HTTP;
+    if (empty(m->path) || m->path[0] != '/')
+        return fail(b, GW_EINVAL,
+                    "%s: http_health_check: path must start with '/'", what);
+    if (strpbrk(m->path, " \r\n") != NULL ||
+        (m->host != NULL && strpbrk(m->host, " \r\n") != NULL))
+        return fail(b, GW_EINVAL,
+                    "%s: http_health_check: space, CR or LF in path or host",
+                    what);
+    hc->path = tstr(b, m->path);
+    hc->host = tstr(b, m->host);
+    return hc_headers(b, what, m, hc);
+}
+
 static int health_checks(struct tb *b, const CL(Cluster) * m,
                          struct dp_cluster *c)
 {
     struct dp_health_check *hc = talloc(b, m->n_health_checks, sizeof(*hc));
     size_t i;
+    int r;
 
     if (hc == NULL)
         return fail(b, GW_ENOMEM, "out of memory");
@@ -275,17 +340,14 @@ static int health_checks(struct tb *b, const CL(Cluster) * m,
                         what);
         hc[i].unhealthy_threshold = u32_or(h->unhealthy_threshold, 3);
         hc[i].healthy_threshold = u32_or(h->healthy_threshold, 1);
+        if (h->alt_port != NULL && h->alt_port->value > 65535)
+            return fail(b, GW_EINVAL, "%s: alt_port %u out of range", what,
+                        h->alt_port->value);
+        hc[i].port = h->alt_port ? (uint16_t)h->alt_port->value : 0;
         switch (h->health_checker_case) {
         case ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK:
-            hc[i].kind = DP_HC_HTTP;
-            if (empty(h->http_health_check->path) ||
-                h->http_health_check->path[0] != '/')
-                return fail(b, GW_EINVAL,
-                            "%s: http_health_check: path must "
-                            "start with '/'",
-                            what);
-            hc[i].path = tstr(b, h->http_health_check->path);
-            hc[i].host = tstr(b, h->http_health_check->host);
+            if ((r = http_check(b, what, h->http_health_check, &hc[i])) != 0)
+                return r;
             break;
         case ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK:
             hc[i].kind = DP_HC_TCP;

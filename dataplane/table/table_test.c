@@ -725,6 +725,100 @@ static void test_filters(void **state)
     dp_rtb_free(&f.b);
 }
 
+/* An HTTP health check with alt_port, host and headers: all kept in the
+ * compiled spec; headers that could split the probe request rejected. */
+static CORE(HeaderValueOption) *
+    hvo(struct dp_rtb *b, const char *k, const char *v)
+{
+    CORE(HeaderValueOption) *o = dp_rtb_alloc(b, sizeof(*o));
+    CORE(HeaderValue) *h = dp_rtb_alloc(b, sizeof(*h));
+
+    envoy__config__core__v3__header_value_option__init(o);
+    envoy__config__core__v3__header_value__init(h);
+    h->key = dp_rtb_str(b, k);
+    h->value = dp_rtb_str(b, v);
+    o->header = h;
+    return o;
+}
+
+static CORE(HealthCheck) * http_hc(struct dp_rtb *b)
+{
+    CORE(HealthCheck) *h = dp_rtb_alloc(b, sizeof(*h));
+    CORE(HealthCheck__HttpHealthCheck) *hh = dp_rtb_alloc(b, sizeof(*hh));
+    Google__Protobuf__Duration *d = dp_rtb_alloc(b, sizeof(*d));
+
+    envoy__config__core__v3__health_check__init(h);
+    envoy__config__core__v3__health_check__http_health_check__init(hh);
+    google__protobuf__duration__init(d);
+    d->seconds = 1;
+    h->timeout = h->interval = d;
+    h->alt_port = dp_rtb_u32(b, 9100);
+    hh->path = dp_rtb_str(b, "/hc");
+    hh->host = dp_rtb_str(b, "h.test");
+    dp_rtb_push(b, &hh->request_headers_to_add, &hh->n_request_headers_to_add,
+                hvo(b, "X-Probe", "yes"));
+    dp_rtb_push(b, &hh->request_headers_to_add, &hh->n_request_headers_to_add,
+                hvo(b, "X-Empty", ""));
+    h->health_checker_case =
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
+    h->http_health_check = hh;
+    return h;
+}
+
+static void test_health_check(void **state)
+{
+    struct fixture f;
+    struct dp_table *t;
+    const struct dp_health_check *hc;
+    CORE(HealthCheck) * h;
+    CORE(HeaderValue) * hv;
+
+    (void)state;
+    fixture(&f, 1);
+    h = http_hc(&f.b);
+    dp_rtb_push(&f.b, &f.cls[0]->health_checks, &f.cls[0]->n_health_checks, h);
+    t = build_ok(&f.in);
+    assert_int_equal(dp_table_cluster(t, "whoami")->n_health_checks, 1);
+    hc = dp_table_cluster(t, "whoami")->health_checks;
+    assert_int_equal(hc->kind, DP_HC_HTTP);
+    assert_int_equal(hc->port, 9100);
+    assert_int_equal(hc->timeout_ms, 1000);
+    assert_string_equal(hc->path, "/hc");
+    assert_string_equal(hc->host, "h.test");
+    assert_int_equal(hc->n_headers, 2);
+    assert_string_equal(hc->headers[0].name, "X-Probe");
+    assert_string_equal(hc->headers[0].value, "yes");
+    assert_string_equal(hc->headers[1].name, "X-Empty");
+    assert_string_equal(hc->headers[1].value, "");
+    dp_table_free(t);
+
+    h->alt_port = NULL;
+    t = build_ok(&f.in);
+    assert_int_equal(dp_table_cluster(t, "whoami")->health_checks->port, 0);
+    dp_table_free(t);
+
+    h->alt_port = dp_rtb_u32(&f.b, 65536);
+    expect_build_error(&f, "cluster \"whoami\": health_checks[0]: alt_port "
+                           "65536 out of range");
+    h->alt_port = NULL;
+    hv = h->http_health_check->request_headers_to_add[1]->header;
+    hv->value = "a\r\nX-Injected: 1";
+    expect_build_error(&f, "cluster \"whoami\": health_checks[0]: "
+                           "http_health_check: request_headers_to_add[1]: "
+                           "header \"X-Empty\": CR or LF in the value");
+    hv->value = "";
+    hv->key = "Bad Name";
+    expect_build_error(&f, "cluster \"whoami\": health_checks[0]: "
+                           "http_health_check: request_headers_to_add[1]: "
+                           "the header name must be an HTTP token");
+    hv->key = "X-Empty";
+    h->http_health_check->host = "a\nb";
+    expect_build_error(&f, "cluster \"whoami\": health_checks[0]: "
+                           "http_health_check: space, CR or LF in path or "
+                           "host");
+    dp_rtb_free(&f.b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_rcu_swap),
         cmocka_unit_test(test_pick_hash),
         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_health_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

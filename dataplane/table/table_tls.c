@@ -5,6 +5,7 @@
  * UpstreamTlsContext a dp_tls_client (dataplane/tls). The table holds one
  * reference of each; connections take their own. Configuration thread.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "dataplane/table/table_int.h"
@@ -33,8 +34,8 @@ static int tls_any(const TransportSocket *ts, const char *type,
     if (ts->config_type_case !=
             ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG ||
         ts->typed_config == NULL ||
-        strcmp(ts->typed_config->type_url, TLS_URL_PREFIX DOWN_TYPE) != 0 &&
-            strcmp(ts->typed_config->type_url, TLS_URL_PREFIX UP_TYPE) != 0 ||
+        (strcmp(ts->typed_config->type_url, TLS_URL_PREFIX DOWN_TYPE) != 0 &&
+         strcmp(ts->typed_config->type_url, TLS_URL_PREFIX UP_TYPE) != 0) ||
         strstr(ts->typed_config->type_url, type) == NULL)
         return cm_err_set(err, len, GW_EINVAL,
                           "%s: transport_socket: want a typed_config of %s",

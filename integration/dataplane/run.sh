@@ -19,7 +19,7 @@ DP=$BIN/dataplane/dataplane
 WHOAMI=$BIN/tools/whoami/whoami
 
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_ADMIN=$(freeport)
-P_DOWN=$(freeport); P_NEW=$(freeport)
+P_DOWN=$(freeport); P_NEW=$(freeport); P_HC=$(freeport)
 
 # ---- config ----
 write_config() { # write_config FILE [extra router yaml]
@@ -153,6 +153,10 @@ $2
         healthCheck: {path: /health, interval: 300ms, timeout: 200ms}
     fo:
       failover: {service: primary, fallback: b}
+    hcport:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_DOWN"}]
+        healthCheck: {path: /hc-probe, port: $P_HC, hostname: hc.test, headers: {X-Probe: "on"}, interval: 300ms, timeout: 200ms}
     sticky:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_A"}, {url: "http://127.0.0.1:$P_B"}]
@@ -207,6 +211,25 @@ CFG=$TMP/config.yaml
 write_config "$CFG" ""
 
 # ---- start ----
+# Health check probe recorder (healthCheck port): every request head
+# appended to hc-probes.txt, answered 200.
+"$PY" -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept(); c.settimeout(2); b = b""
+    try:
+        while b"\r\n\r\n" not in b:
+            d = c.recv(4096)
+            if not d: break
+            b += d
+        with open(sys.argv[2], "ab") as f: f.write(b)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    except OSError: pass
+    c.close()
+' "$P_HC" "$TMP/hc-probes.txt" >/dev/null 2>&1 &
+PIDS+=($!)
 start_whoami A "$P_A"
 start_whoami B "$P_B"
 "$DP" --config "$CFG" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" \
@@ -356,6 +379,11 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 check failover-fallback [ "$FO" = yes ]
+
+# healthCheck port/hostname/headers: probes of a server on a closed port
+# reach the check's port with the check's Host and headers.
+wait_for 5 grep -q '^X-Probe: on' "$TMP/hc-probes.txt"
+check hc-port-headers sh -c "grep -q '^GET /hc-probe HTTP/1.1' '$TMP/hc-probes.txt' && grep -q '^Host: hc.test' '$TMP/hc-probes.txt' && grep -q '^X-Probe: on' '$TMP/hc-probes.txt'"
 
 H=$(curl -s -D - -o /dev/null -H 'Host: sticky.test' "$WEB/")
 CK=$(hdr Set-Cookie <<<"$H")
