@@ -80,6 +80,12 @@ struct cm_config_health_check {
     int64_t port; /* 0 = the server's */
     struct cm_config_kv *headers;
     size_t n_headers;
+    const char *method;    /* NULL = GET; one of Envoy's RequestMethod names
+                              but CONNECT, any case */
+    int64_t status;        /* expected status, 100..599; 0 = any 2xx */
+    bool follow_redirects; /* default true; probes never follow redirects
+                              (a 3xx fails unless it is <status>) */
+    const char *mode;      /* NULL = "http"; "http" or "grpc" */
 };
 
 struct cm_config_cookie {

@@ -75,6 +75,7 @@ static void health_check_init(void *obj)
 
     hc->interval_ms = CM_CONFIG_HC_INTERVAL_MS;
     hc->timeout_ms = CM_CONFIG_HC_TIMEOUT_MS;
+    hc->follow_redirects = true;
 }
 
 static const struct cm_config__field health_check_fields[] = {
@@ -89,6 +90,11 @@ static const struct cm_config__field health_check_fields[] = {
      NULL},
     {"headers", CM_CONFIG__F_KVS, O(cm_config_health_check, headers),
      O(cm_config_health_check, n_headers), NULL},
+    {"method", CM_CONFIG__F_STR, O(cm_config_health_check, method), 0, NULL},
+    {"status", CM_CONFIG__F_INT, O(cm_config_health_check, status), 0, NULL},
+    {"followRedirects", CM_CONFIG__F_BOOL,
+     O(cm_config_health_check, follow_redirects), 0, NULL},
+    {"mode", CM_CONFIG__F_STR, O(cm_config_health_check, mode), 0, NULL},
 };
 SCHEMA(health_check, cm_config_health_check, health_check_init);
 

@@ -294,6 +294,10 @@ static void test_defaults(void **state)
     assert_int_equal(lb->health_check->timeout_ms, 5000);
     assert_int_equal(lb->health_check->port, 0);
     assert_null(lb->health_check->path);
+    assert_null(lb->health_check->method);
+    assert_int_equal(lb->health_check->status, 0);
+    assert_true(lb->health_check->follow_redirects);
+    assert_null(lb->health_check->mode);
     assert_int_equal(lb->flush_interval_ms, 100);
     assert_non_null(lb->sticky->cookie);
     assert_null(lb->sticky->cookie->name);
@@ -371,6 +375,10 @@ static const char all_kinds[] =
     "          timeout: 1500ms\n"
     "          hostname: health.local\n"
     "          headers: {X-Check: \"1\"}\n"
+    "          method: HEAD\n"
+    "          status: 204\n"
+    "          followRedirects: false\n"
+    "          mode: http\n"
     "        passHostHeader: false\n"
     "        sticky: {cookie: {name: c, secure: true, httpOnly: true, "
     "sameSite: lax}}\n"
@@ -443,6 +451,10 @@ static void test_all_kinds(void **state)
     assert_int_equal(lb->health_check->timeout_ms, 1500);
     assert_int_equal(lb->health_check->port, 8443);
     assert_string_equal(lb->health_check->headers[0].value, "1");
+    assert_string_equal(lb->health_check->method, "HEAD");
+    assert_int_equal(lb->health_check->status, 204);
+    assert_false(lb->health_check->follow_redirects);
+    assert_string_equal(lb->health_check->mode, "http");
     assert_false(lb->pass_host_header);
     assert_string_equal(lb->sticky->cookie->same_site, "lax");
     assert_true(lb->sticky->cookie->http_only);
@@ -650,6 +662,36 @@ static const struct err_case err_cases[] = {
      "2x}}}}\n",
      "http.services.s.loadBalancer.healthCheck.interval: line 2, column 57: "
      "invalid duration \"2x\" (want e.g. 2s, 100ms, 1m30s or seconds)"},
+    {"http:\n  services: {s: {loadBalancer: {healthCheck: {status: "
+     "200x}}}}\n",
+     "http.services.s.loadBalancer.healthCheck.status: line 2, column 55: "
+     "expected an integer, got \"200x\""},
+    {"http:\n  services: {s: {loadBalancer: {healthCheck: {status: "
+     "99}}}}\n",
+     "http.services.s.loadBalancer.healthCheck.status: line 2, column 55: "
+     "status must be an HTTP status code (100-599), got 99"},
+    {"http:\n  services: {s: {loadBalancer: {healthCheck: {status: "
+     "600}}}}\n",
+     "http.services.s.loadBalancer.healthCheck.status: line 2, column 55: "
+     "status must be an HTTP status code (100-599), got 600"},
+    {"http:\n  services: {s: {loadBalancer: {healthCheck: {method: "
+     "CONNECT}}}}\n",
+     "http.services.s.loadBalancer.healthCheck.method: line 2, column 55: "
+     "method must be GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE or PATCH, "
+     "got \"CONNECT\""},
+    {"http:\n  services: {s: {loadBalancer: {healthCheck: {method: "
+     "\"GET /x\"}}}}\n",
+     "http.services.s.loadBalancer.healthCheck.method: line 2, column 55: "
+     "method must be GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE or PATCH, "
+     "got \"GET /x\""},
+    {"http:\n  services: {s: {loadBalancer: {healthCheck: {mode: "
+     "tcp}}}}\n",
+     "http.services.s.loadBalancer.healthCheck.mode: line 2, column 53: "
+     "mode must be http or grpc, got \"tcp\""},
+    {"http:\n  services: {s: {loadBalancer: {healthCheck: "
+     "{followRedirects: 1}}}}\n",
+     "http.services.s.loadBalancer.healthCheck.followRedirects: line 2, "
+     "column 64: expected true or false, got \"1\""},
     {"http:\n  routers: [a, b]\n",
      "http.routers: line 2, column 12: expected a mapping of names, got a "
      "list"},

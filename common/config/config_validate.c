@@ -333,6 +333,44 @@ static int is_scheme(const char *s)
            strcmp(s, "h2c") == 0;
 }
 
+/* Envoy's RequestMethod names; CONNECT is not allowed for a health check
+ * (Envoy rejects it too). */
+static int is_hc_method(const char *m)
+{
+    static const char *const ok[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                     "DELETE", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcasecmp(m, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* method, status, mode: what the probe sends and expects. */
+static int check_health_probe(struct val *v, char *path, char *p, size_t rest,
+                              const struct cm_config_health_check *hc)
+{
+    if (hc->method != NULL && !is_hc_method(hc->method)) {
+        snprintf(p, rest, ".method");
+        return verr(v, path, &hc->method, VAL_MARK,
+                    "method must be GET, HEAD, POST, PUT, DELETE, OPTIONS, "
+                    "TRACE or PATCH, got \"%s\"",
+                    hc->method);
+    }
+    if (hc->status != 0 && (hc->status < 100 || hc->status > 599)) {
+        snprintf(p, rest, ".status");
+        return verr(v, path, &hc->status, VAL_MARK,
+                    "status must be an HTTP status code (100-599), got %lld",
+                    (long long)hc->status);
+    }
+    if (hc->mode != NULL && strcmp(hc->mode, "http") != 0 &&
+        strcmp(hc->mode, "grpc") != 0) {
+        snprintf(p, rest, ".mode");
+        return verr(v, path, &hc->mode, VAL_MARK,
+                    "mode must be http or grpc, got \"%s\"", hc->mode);
+    }
+    return GW_OK;
+}
+
 static int check_health(struct val *v, const char *svc,
                         const struct cm_config_health_check *hc)
 {
@@ -365,7 +403,7 @@ static int check_health(struct val *v, const char *svc,
         snprintf(p, rest, ".path");
         return verr(v, path, &hc->path, VAL_MARK, "path must start with '/'");
     }
-    return GW_OK;
+    return check_health_probe(v, path, p, rest, hc);
 }
 
 static int check_sticky(struct val *v, const char *svc, const char *kind,
