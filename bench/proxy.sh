@@ -15,10 +15,7 @@
 #
 # Needs wrk, nginx (nginx-light), haproxy and taskset. Kills only the
 # processes it started. Not part of the tests.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/.." || exit 2
+NAME=bench; . "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-1}
@@ -26,118 +23,26 @@ REQ_PATH=${PATH_:-/bench}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 BACKEND_CPU=${BACKEND_CPU:-0}
-TMP=$(mktemp -d /tmp/dp-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 
-for tool in wrk nginx haproxy taskset; do
-    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
-        { echo "bench: $tool not found (apt-get install wrk nginx-light haproxy util-linux)"; exit 2; }
-done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+need "apt-get install wrk nginx-light haproxy util-linux" wrk nginx haproxy taskset
+NGINX=$(tool nginx)
+HAPROXY=$(tool haproxy)
+build_bins "$TMP/bin" //dataplane //tools/whoami
+freeports P_A P_DP P_ADM P_NG P_HA
 
-bazel build -c opt //dataplane //tools/whoami >"$TMP/build.log" 2>&1 ||
-    { cat "$TMP/build.log"; exit 1; }
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
-cp "$BIN/dataplane/dataplane" "$BIN/tools/whoami/whoami" "$TMP/"
-
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-P_A=$(freeport); P_DP=$(freeport); P_ADM=$(freeport)
-P_NG=$(freeport); P_HA=$(freeport)
-
-wait_http() {
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    echo "bench: $1 did not come up"; exit 1
-}
-
-taskset -c "$BACKEND_CPU" "$TMP/whoami" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 &
-PIDS+=($!)
-
-# ---- dataplane ----
-cat >"$TMP/dp.yaml" <<EOF
-entryPoints:
-  web: {address: "127.0.0.1:$P_DP"}
-http:
-  routers:
-    all: {rule: "PathPrefix(\`/\`)", service: whoami}
-  services:
-    whoami:
-      loadBalancer:
-        servers:
-          - url: "http://127.0.0.1:$P_A"
-EOF
+start_whoami A "$P_A" "$BACKEND_CPU"
+dp_config "$TMP/dp.yaml" "$P_DP" "$P_A"
 start_dataplane() {
-    taskset -c "$PROXY_CPU" "$TMP/dataplane" --config "$TMP/dp.yaml" --workers 1 \
+    taskset -c "$PROXY_CPU" "$TMP/bin/dataplane" --config "$TMP/dp.yaml" --workers 1 \
         --admin-addr "127.0.0.1:$P_ADM" --log-level warn >"$TMP/dp.log" 2>&1 &
     PROXY=$!
 }
-
-# ---- nginx ----
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    upstream whoami {
-        server 127.0.0.1:$P_A;
-        keepalive 64;
-    }
-    server {
-        listen 127.0.0.1:$P_NG;
-        location / {
-            proxy_pass http://whoami;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_buffering off;
-        }
-    }
-}
-EOF
+nginx_conf "$TMP/nginx" 1 "127.0.0.1:$P_NG" "" "$P_A"
 start_nginx() { # master and its one worker, both on PROXY_CPU
-    taskset -c "$PROXY_CPU" "$NGINX" -c "$TMP/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx.log" 2>&1 &
+    taskset -c "$PROXY_CPU" "$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx.log" 2>&1 &
     PROXY=$!
 }
-
-# ---- haproxy ----
-cat >"$TMP/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    option http-keep-alive
-    option forwardfor
-frontend web
-    bind 127.0.0.1:$P_HA
-    default_backend whoami
-backend whoami
-    http-reuse always
-    server a 127.0.0.1:$P_A
-EOF
+haproxy_cfg "$TMP/haproxy.cfg" 1 "127.0.0.1:$P_HA" "$P_A"
 start_haproxy() {
     taskset -c "$PROXY_CPU" "$HAPROXY" -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 &
     PROXY=$!
