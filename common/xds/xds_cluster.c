@@ -1,16 +1,19 @@
 /*
  * xds_cluster.c -- loadBalancer services to Clusters (EDS over ADS, health
- * checks, HTTP/2 for h2c://, TLS for https://) and ClusterLoadAssignments
- * (one locality, one endpoint per server with a weight > 0). Server hosts
- * must be IP literals (or "localhost"): no DNS at translation time.
+ * checks with their method and expected status, HTTP/2 for h2c://, TLS for
+ * https://) and ClusterLoadAssignments (one locality, one endpoint per
+ * server with a weight > 0). Server hosts must be IP literals (or
+ * "localhost"): no DNS at translation time.
  */
 #include "common/xds/xds_int.h"
 
 #include <arpa/inet.h>
 #include <string.h>
+#include <strings.h>
 
 #include "envoy/config/core/v3/config_source.pb-c.h"
 #include "envoy/config/core/v3/health_check.pb-c.h"
+#include "envoy/type/v3/range.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 
 typedef Envoy__Config__Cluster__V3__Cluster Cluster;
@@ -34,6 +37,45 @@ Envoy__Config__Core__V3__ConfigSource *cm_xds__ads(struct cm_xds__ctx *c)
         c, &envoy__config__core__v3__aggregated_config_source__descriptor);
     s->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
     return s;
+}
+
+/* healthCheck.method (validated by common/config: a RequestMethod name but
+ * CONNECT, any case); NULL is GET, left unset as Envoy's default. */
+static Envoy__Config__Core__V3__RequestMethod hc_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        Envoy__Config__Core__V3__RequestMethod v;
+    } map[] = {
+        {"GET", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__GET},
+        {"HEAD", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__HEAD},
+        {"POST", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__POST},
+        {"PUT", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__PUT},
+        {"DELETE", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__DELETE},
+        {"OPTIONS", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__OPTIONS},
+        {"TRACE", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__TRACE},
+        {"PATCH", ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__PATCH},
+    };
+    for (size_t i = 0; m != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcasecmp(m, map[i].name) == 0)
+            return map[i].v;
+    return ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__METHOD_UNSPECIFIED;
+}
+
+/* healthCheck.status: expected_statuses [status, status + 1). Without one
+ * nothing is sent and the data node takes any 2xx (Traefik's default;
+ * Envoy's own is 200 only). */
+static void hc_status(struct cm_xds__ctx *c, int64_t status,
+                      Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck *hh)
+{
+    if (status == 0)
+        return;
+    Envoy__Type__V3__Int64Range *r =
+        cm_xds__msg(c, &envoy__type__v3__int64_range__descriptor);
+    r->start = status;
+    r->end = status + 1;
+    cm_xds__push(c, c->out, &hh->expected_statuses, &hh->n_expected_statuses,
+                 r);
 }
 
 static HealthCheck *health_check(struct cm_xds__ctx *c,
@@ -66,6 +108,8 @@ static HealthCheck *health_check(struct cm_xds__ctx *c,
         cm_xds__push(c, c->out, &hh->request_headers_to_add,
                      &hh->n_request_headers_to_add, o);
     }
+    hh->method = hc_method(h->method);
+    hc_status(c, h->status, hh);
     hc->health_checker_case =
         ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
     hc->http_health_check = hh;
@@ -136,6 +180,22 @@ static int check_hc_scheme(struct cm_xds__ctx *c,
                         "(a health check uses TLS exactly when the "
                         "cluster does)",
                         s->name, h->scheme, scheme);
+}
+
+/* healthCheck.mode grpc: Envoy's GrpcHealthCheck exists, but the data node
+ * runs HTTP checks only, so a gRPC check would silently never run. */
+static int check_hc_mode(struct cm_xds__ctx *c,
+                         const struct cm_config_service *s)
+{
+    const struct cm_config_health_check *h = s->u.load_balancer.health_check;
+
+    if (h == NULL || h->mode == NULL || strcmp(h->mode, "grpc") != 0)
+        return 0;
+    return cm_xds__fail(c,
+                        "http.services.%s.loadBalancer.healthCheck.mode: "
+                        "\"grpc\" is not supported (the data node runs HTTP "
+                        "health checks only; use mode: http with a path)",
+                        s->name);
 }
 
 static Cluster *cluster(struct cm_xds__ctx *c,
@@ -300,7 +360,7 @@ int cm_xds__clusters(struct cm_xds__ctx *c, struct cm_xds_resources *res)
         Cla *cla;
         Cluster *cl;
         if (check_scheme(c, s, &scheme) != 0 ||
-            check_hc_scheme(c, s, scheme) != 0 ||
+            check_hc_scheme(c, s, scheme) != 0 || check_hc_mode(c, s) != 0 ||
             load_assignment(c, s, &cla) != 0 ||
             (cl = cluster(c, s, scheme)) == NULL)
             return GW_EINVAL;

@@ -1172,7 +1172,8 @@ static void test_health_check_options(void **state)
         "healthCheck: {scheme: http, path: /hc, port: 9100, hostname: h.test, "
         "headers: {X-Probe: yes, X-Two: \"2\"}}}}\n"
         "    s: {loadBalancer: {servers: [{url: \"https://127.0.0.1:2\"}], "
-        "healthCheck: {scheme: https}}}\n");
+        "healthCheck: {scheme: https, method: head, status: 204, "
+        "followRedirects: false, mode: http}}}\n");
     const Envoy__Config__Cluster__V3__Cluster *c =
         (const void *)cm_xds_find(res, CM_XDS_CLUSTER, "p");
     assert_non_null(c);
@@ -1195,7 +1196,25 @@ static void test_health_check_options(void **state)
     assert_int_equal(c->n_health_checks, 1);
     assert_null(c->health_checks[0]->alt_port);
     assert_non_null(c->transport_socket);
+    const Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck *hh =
+        c->health_checks[0]->http_health_check;
+    assert_int_equal(hh->method, ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__HEAD);
+    assert_int_equal(hh->n_expected_statuses, 1);
+    assert_int_equal(hh->expected_statuses[0]->start, 204);
+    assert_int_equal(hh->expected_statuses[0]->end, 205);
+    /* defaults: method unset (GET), no expected_statuses (any 2xx) */
+    hh = h->http_health_check;
+    assert_int_equal(
+        hh->method,
+        ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__METHOD_UNSPECIFIED);
+    assert_int_equal(hh->n_expected_statuses, 0);
     cm_xds_resources_free(res);
+
+    expect_error("http:\n  services:\n    g: {loadBalancer: {servers: [{url: "
+                 "\"h2c://127.0.0.1:1\"}], healthCheck: {mode: grpc}}}\n",
+                 "http.services.g.loadBalancer.healthCheck.mode: \"grpc\" is "
+                 "not supported (the data node runs HTTP health checks only; "
+                 "use mode: http with a path)");
 
     expect_error("http:\n  services:\n    a: {loadBalancer: {servers: [{url: "
                  "\"http://127.0.0.1:1\"}], healthCheck: {scheme: https}}}\n",
