@@ -10,127 +10,28 @@
 #
 # Needs h2load (nghttp2-client), nginx (with http_v2) and haproxy. Kills
 # only the processes it started.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/.." || exit 2
+NAME=bench; . "$(dirname "$0")/lib.sh"
 WORKERS=${WORKERS:-1}
 REQS=${REQS:-200000}
 CONNS=${CONNS:-10}
 STREAMS=${STREAMS:-10}
 THREADS=${THREADS:-1}
 REQ_PATH=${PATH_:-/bench}
-TMP=$(mktemp -d /tmp/dp-h2bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 
-for tool in h2load nginx haproxy; do
-    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
-        { echo "bench: $tool not found (apt-get install nghttp2-client nginx-light haproxy)"; exit 2; }
-done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+need "apt-get install nghttp2-client nginx-light haproxy" h2load nginx haproxy
+build_bins "$TMP/bin" //dataplane //tools/whoami
+freeports P_A P_B P_DP P_ADM P_NG P_HA
 
-bazel build -c opt //dataplane //tools/whoami >"$TMP/build.log" 2>&1 ||
-    { cat "$TMP/build.log"; exit 1; }
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
-
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-P_A=$(freeport); P_B=$(freeport); P_DP=$(freeport); P_ADM=$(freeport)
-P_NG=$(freeport); P_HA=$(freeport)
-
-wait_http() {
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    echo "bench: $1 did not come up"; exit 1
-}
-
-"$BIN/tools/whoami/whoami" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
-"$BIN/tools/whoami/whoami" --addr "127.0.0.1:$P_B" --name B >"$TMP/b.log" 2>&1 & PIDS+=($!)
-
-# ---- dataplane ----
-cat >"$TMP/dp.yaml" <<EOF
-entryPoints:
-  web: {address: "127.0.0.1:$P_DP"}
-http:
-  routers:
-    all: {rule: "PathPrefix(\`/\`)", service: whoami}
-  services:
-    whoami:
-      loadBalancer:
-        servers:
-          - url: "http://127.0.0.1:$P_A"
-          - url: "http://127.0.0.1:$P_B"
-EOF
-"$BIN/dataplane/dataplane" --config "$TMP/dp.yaml" --workers "$WORKERS" \
+start_whoami A "$P_A"
+start_whoami B "$P_B"
+dp_config "$TMP/dp.yaml" "$P_DP" "$P_A" "$P_B"
+"$TMP/bin/dataplane" --config "$TMP/dp.yaml" --workers "$WORKERS" \
     --admin-addr "127.0.0.1:$P_ADM" --log-level warn >"$TMP/dp.log" 2>&1 & PIDS+=($!)
-
-# ---- nginx ----
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx.conf" <<EOF
-worker_processes $WORKERS;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000; # HTTP/2: requests per connection
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    upstream whoami {
-        server 127.0.0.1:$P_A;
-        server 127.0.0.1:$P_B;
-        keepalive 64;
-    }
-    server {
-        listen 127.0.0.1:$P_NG reuseport http2;
-        location / {
-            proxy_pass http://whoami;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_buffering off;
-        }
-    }
-}
-EOF
-"$NGINX" -c "$TMP/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx.log" 2>&1 & PIDS+=($!)
-
-# ---- haproxy ----
-cat >"$TMP/haproxy.cfg" <<EOF
-global
-    nbthread $WORKERS
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    option http-keep-alive
-    option forwardfor
-frontend web
-    bind 127.0.0.1:$P_HA proto h2
-    default_backend whoami
-backend whoami
-    balance roundrobin
-    http-reuse always
-    server a 127.0.0.1:$P_A
-    server b 127.0.0.1:$P_B
-EOF
-"$HAPROXY" -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 & PIDS+=($!)
+nginx_conf "$TMP/nginx" "$WORKERS" "127.0.0.1:$P_NG reuseport http2" \
+    "keepalive_requests 10000000; # HTTP/2: requests per connection" "$P_A" "$P_B"
+"$(tool nginx)" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx.log" 2>&1 & PIDS+=($!)
+haproxy_cfg "$TMP/haproxy.cfg" "$WORKERS" "127.0.0.1:$P_HA proto h2" "$P_A" "$P_B"
+"$(tool haproxy)" -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 & PIDS+=($!)
 
 wait_http "http://127.0.0.1:$P_A/health"
 wait_http "http://127.0.0.1:$P_B/health"
