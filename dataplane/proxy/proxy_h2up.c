@@ -5,7 +5,9 @@
  * new connection when all are full), and the upstream streams
  * (struct dp_proxy__h2x) that HTTP/2 client streams (proxy_h2.c) and
  * HTTP/1 client connections (proxy_h2gw.c) open on them. Connection loss
- * closes every stream on it with an error. Runs on the worker's loop.
+ * closes every stream on it with an error; a connection left with no
+ * streams closes after the pool idle timeout (like the HTTP/1 pool's).
+ * Runs on the worker's loop.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,7 @@ enum {
 
 struct dp_proxy__h2up {
     uv_tcp_t tcp;
-    uv_timer_t timer; /* connect timeout */
+    uv_timer_t timer; /* connect timeout, then idle timeout */
     uv_connect_t connect;
     uv_write_t wr;
     struct dp_proxy__worker *w;
@@ -56,6 +58,21 @@ static bool addr_same(const struct sockaddr_storage *a,
     return a->ss_family == b->ss_family && memcmp(a, b, n) == 0;
 }
 
+static void up_close(struct dp_proxy__h2up *u);
+
+static void up_idle_timeout(uv_timer_t *t)
+{
+    up_close(t->data);
+}
+
+/* Arms the idle timeout of a ready connection left with no streams. */
+static void up_idle_check(struct dp_proxy__h2up *u)
+{
+    if (u->state == U_READY && u->n_x == 0)
+        uv_timer_start(&u->timer, up_idle_timeout,
+                       dp_proxy__opts(u->w)->pool_idle_ms, 0);
+}
+
 /* ==== streams ==== */
 
 static void x_unlink(struct dp_proxy__h2x *x)
@@ -73,6 +90,7 @@ static void x_unlink(struct dp_proxy__h2x *x)
     x->prev = x->next = NULL;
     x->u = NULL;
     u->n_x--;
+    up_idle_check(u);
 }
 
 /* Ends <x> with <code>: no more events after its closed(). */
@@ -252,6 +270,7 @@ static void up_connected(uv_connect_t *req, int status)
     }
     up_ready(u, 0);
     dp_h2_flush(u->s);
+    up_idle_check(u); /* every waiting stream went meanwhile */
 }
 
 static void up_connect_timeout(uv_timer_t *t)
@@ -332,6 +351,8 @@ struct dp_proxy__h2x *dp_proxy__h2x_open(struct dp_proxy__worker *w,
         u->xs->prev = x;
     u->xs = x;
     u->n_x++;
+    if (u->state == U_READY) /* busy again (connecting: keep that timer) */
+        uv_timer_stop(&u->timer);
     return x;
 }
 

@@ -2,7 +2,8 @@
  * proxy_test.c -- unit tests of the proxy: local responses, reason phrases,
  * building a table from a translated configuration through the engine
  * (runtime state carried over by the next build), the engine's lifecycle,
- * active health checks against a loopback server and a closed port, and,
+ * active health checks against a loopback server and a closed port, the
+ * idle timeout of h2c upstream connections (a minimal h2 server), and,
  * on a bare worker, outlier ejection and circuit breaker accounting.
  * Request forwarding is tested by integration/dataplane/run.sh.
  */
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "common/config/config.h"
@@ -290,6 +292,166 @@ static void test_active_health_checks(void **state)
     pthread_join(srv.th, NULL);
 }
 
+/* ==== idle h2c upstream connections ==== */
+
+struct h2_srv {
+    int fd;
+    pthread_t th;
+    int served; /* responses sent */
+    int closed; /* the proxy closed the connection (EOF seen) */
+};
+
+static bool srv_write(int c, const uint8_t *p, size_t n)
+{
+    return write(c, p, n) == (ssize_t)n;
+}
+
+/* Handles the frames in <b>: SETTINGS acked, HEADERS answered with a bare
+ * ":status: 200" (HPACK static index 8) ending the stream. Returns the
+ * bytes used (whole frames only), or -1 on a write error. */
+static ssize_t h2_frames(struct h2_srv *s, int c, const uint8_t *b, size_t n)
+{
+    static const uint8_t ack[] = {0, 0, 0, 4, 1, 0, 0, 0, 0};
+    size_t off = 0;
+
+    while (n - off >= 9) {
+        const uint8_t *f = b + off;
+        size_t len = (size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2];
+        if (n - off < 9 + len)
+            break;
+        if (f[3] == 4 && !(f[4] & 1) && !srv_write(c, ack, sizeof(ack)))
+            return -1;
+        if (f[3] == 1) {
+            uint8_t h[10] = {0,           0,    1,    1,    5,
+                             f[5] & 0x7f, f[6], f[7], f[8], 0x88};
+            if (!srv_write(c, h, sizeof(h)))
+                return -1;
+            __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
+        }
+        off += 9 + len;
+    }
+    return (ssize_t)off;
+}
+
+/* One h2c connection: preface, frames, until EOF (or 5 s of silence). */
+static void *h2_srv_main(void *arg)
+{
+    static const uint8_t settings[] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+    struct h2_srv *s = arg;
+    struct timeval tv = {.tv_sec = 5};
+    uint8_t b[16384];
+    size_t have = 0;
+    bool preface = false;
+    ssize_t r, used;
+    int c = accept(s->fd, NULL, NULL);
+
+    if (c < 0)
+        return NULL;
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (!srv_write(c, settings, sizeof(settings)))
+        goto out;
+    while ((r = read(c, b + have, sizeof(b) - have)) > 0) {
+        have += (size_t)r;
+        if (!preface && have >= 24) {
+            memmove(b, b + 24, have - 24);
+            have -= 24;
+            preface = true;
+        }
+        if (!preface || (used = h2_frames(s, c, b, have)) < 0)
+            continue;
+        memmove(b, b + used, have - (size_t)used);
+        have -= (size_t)used;
+    }
+    if (r == 0)
+        __atomic_store_n(&s->closed, 1, __ATOMIC_RELAXED);
+out:
+    close(c);
+    return NULL;
+}
+
+/* Sends one HTTP/1.1 request to 127.0.0.1:<port> (retrying the connect
+ * while the listener comes up); returns the response head's status. */
+static int h1_get(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    static const char rq[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    char buf[1024];
+    size_t have = 0;
+    ssize_t r;
+    int fd = -1, st = -1;
+
+    for (int i = 0; i < 100; i++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            break;
+        close(fd);
+        fd = -1;
+        usleep(20000);
+    }
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, rq, sizeof(rq) - 1), sizeof(rq) - 1);
+    while (have < sizeof(buf) - 1 &&
+           (r = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+        have += (size_t)r;
+        buf[have] = '\0';
+        if (strstr(buf, "\r\n\r\n") != NULL)
+            break;
+    }
+    buf[have] = '\0';
+    if (sscanf(buf, "HTTP/1.1 %d", &st) != 1)
+        st = -1;
+    close(fd);
+    return st;
+}
+
+/* A pooled h2c connection with no streams left closes after the pool idle
+ * timeout, and the active upstream connection count drops to 0. */
+static void test_h2c_upstream_idle_timeout(void **state)
+{
+    struct dp_proxy_opts o = {.workers = 1, .pool_idle_ms = 100};
+    struct dp_proxy *p = dp_proxy_new(&o);
+    struct h2_srv srv = {0};
+    struct dp_proxy_stats st;
+    char doc[1024], err[CM_ERR_LEN] = "";
+    int up, lport, lfd;
+
+    srv.fd = listen_any(&up);
+    lfd = listen_any(&lport);
+    close(lfd); /* a free port for the entry point */
+    snprintf(doc, sizeof(doc),
+             "entryPoints:\n"
+             "  web: {address: \"127.0.0.1:%d\"}\n"
+             "http:\n"
+             "  routers:\n"
+             "    r: {rule: \"Host(`a`)\", service: s}\n"
+             "  services:\n"
+             "    s:\n"
+             "      loadBalancer:\n"
+             "        servers:\n"
+             "          - url: \"h2c://127.0.0.1:%d\"\n",
+             lport, up);
+    assert_int_equal(pthread_create(&srv.th, NULL, h2_srv_main, &srv), 0);
+    assert_int_equal(dp_proxy_start(p), 0);
+    assert_int_equal(dp_proxy_set_table(p, table_from(p, doc, err, 1024)), 0);
+    assert_int_equal(h1_get(lport), 200);
+    assert_int_equal(__atomic_load_n(&srv.served, __ATOMIC_RELAXED), 1);
+    for (int i = 0; i < 150; i++) { /* 3 s, for 100 ms of idle timeout */
+        dp_proxy_stats(p, &st);
+        if (__atomic_load_n(&srv.closed, __ATOMIC_RELAXED) &&
+            st.upstream_conns_active == 0)
+            break;
+        usleep(20000);
+    }
+    assert_int_equal(__atomic_load_n(&srv.closed, __ATOMIC_RELAXED), 1);
+    assert_int_equal(st.upstream_conns_active, 0);
+    dp_proxy_stop(p);
+    dp_proxy_free(p);
+    pthread_join(srv.th, NULL);
+    close(srv.fd);
+}
+
 /* ==== passive health and circuit breaker, on a bare worker ==== */
 
 struct bare {
@@ -503,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_table_from_config),
         cmocka_unit_test(test_engine_lifecycle),
         cmocka_unit_test(test_active_health_checks),
+        cmocka_unit_test(test_h2c_upstream_idle_timeout),
         cmocka_unit_test(test_outlier_ejection),
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_exchange_pool),
