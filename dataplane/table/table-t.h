@@ -92,6 +92,12 @@ struct dp_hc_header {
     const char *value;
 };
 
+/* An expected status range [start, end) of an HTTP health check
+ * (expected_statuses; validated: 100 <= start < end <= 600). */
+struct dp_hc_status_range {
+    uint16_t start, end;
+};
+
 struct dp_health_check {
     uint8_t kind; /* enum dp_hc_kind */
     uint64_t timeout_ms, interval_ms;
@@ -101,6 +107,9 @@ struct dp_health_check {
     const char *host; /* HTTP: Host header; "" = the cluster name */
     const struct dp_hc_header *headers; /* HTTP: request_headers_to_add */
     size_t n_headers;
+    const char *method; /* HTTP: "GET" (unset), "HEAD", ...; never CONNECT */
+    const struct dp_hc_status_range *statuses; /* HTTP: expected_statuses */
+    size_t n_statuses;   /* 0 = any 2xx (Envoy: 200 only; Traefik: 2xx) */
     const char *service; /* gRPC service name */
 };
 

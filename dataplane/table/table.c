@@ -297,6 +297,55 @@ static int hc_headers(struct tb *b, const char *what,
     return GW_OK;
 }
 
+/* http_health_check.method: a RequestMethod but CONNECT (Envoy refuses it
+ * too); unset is GET. */
+static int hc_method(struct tb *b, const char *what, CORE(RequestMethod) m,
+                     struct dp_health_check *hc)
+{
+    static const char *const names[] = {
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__METHOD_UNSPECIFIED] = "GET",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__GET] = "GET",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__HEAD] = "HEAD",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__POST] = "POST",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__PUT] = "PUT",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__DELETE] = "DELETE",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__OPTIONS] = "OPTIONS",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__TRACE] = "TRACE",
+        [ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__PATCH] = "PATCH",
+    };
+    if ((unsigned)m >= sizeof(names) / sizeof(names[0]) || names[m] == NULL)
+        return fail(b, GW_EINVAL,
+                    "%s: http_health_check: method %d is not allowed "
+                    "(CONNECT or unknown)",
+                    what, (int)m);
+    hc->method = names[m];
+    return GW_OK;
+}
+
+/* http_health_check.expected_statuses: each [start, end) within
+ * [100, 600), as Envoy requires. */
+static int hc_statuses(struct tb *b, const char *what,
+                       const CORE(HealthCheck__HttpHealthCheck) * m,
+                       struct dp_health_check *hc)
+{
+    struct dp_hc_status_range *rs =
+        talloc(b, m->n_expected_statuses, sizeof(*rs));
+
+    if (rs == NULL)
+        return fail(b, GW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_expected_statuses; i++) {
+        const Envoy__Type__V3__Int64Range *r = m->expected_statuses[i];
+        if (r == NULL || r->start < 100 || r->end > 600 || r->start >= r->end)
+            return fail(b, GW_EINVAL,
+                        "%s: http_health_check: expected_statuses[%zu]: "
+                        "want 100 <= start < end <= 600",
+                        what, i);
+        rs[i].start = (uint16_t)r->start, rs[i].end = (uint16_t)r->end;
+    }
+    hc->statuses = rs, hc->n_statuses = m->n_expected_statuses;
+    return GW_OK;
+}
+
 static int http_check(struct tb *b, const char *what,
                       const CORE(HealthCheck__HttpHealthCheck) * m,
                       struct dp_health_check *hc)
@@ -312,7 +361,10 @@ static int http_check(struct tb *b, const char *what,
                     what);
     hc->path = tstr(b, m->path);
     hc->host = tstr(b, m->host);
-    return hc_headers(b, what, m, hc);
+    int r = hc_method(b, what, m->method, hc);
+    if (r == GW_OK)
+        r = hc_statuses(b, what, m, hc);
+    return r == GW_OK ? hc_headers(b, what, m, hc) : r;
 }
 
 static int health_checks(struct tb *b, const CL(Cluster) * m,

@@ -765,6 +765,64 @@ static CORE(HealthCheck) * http_hc(struct dp_rtb *b)
     return h;
 }
 
+static Envoy__Type__V3__Int64Range *range(struct dp_rtb *b, int64_t start,
+                                          int64_t end)
+{
+    Envoy__Type__V3__Int64Range *r = dp_rtb_alloc(b, sizeof(*r));
+
+    envoy__type__v3__int64_range__init(r);
+    r->start = start, r->end = end;
+    return r;
+}
+
+/* method and expected_statuses are kept; CONNECT and ranges outside
+ * [100, 600) are refused. */
+static void hc_method_status(struct fixture *f, CORE(HealthCheck) * h)
+{
+    CORE(HealthCheck__HttpHealthCheck) *hh = h->http_health_check;
+    const struct dp_health_check *hc;
+    struct dp_table *t;
+
+    hh->method = ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__HEAD;
+    dp_rtb_push(&f->b, &hh->expected_statuses, &hh->n_expected_statuses,
+                range(&f->b, 204, 205));
+    dp_rtb_push(&f->b, &hh->expected_statuses, &hh->n_expected_statuses,
+                range(&f->b, 300, 400));
+    t = build_ok(&f->in);
+    hc = dp_table_cluster(t, "whoami")->health_checks;
+    assert_string_equal(hc->method, "HEAD");
+    assert_int_equal(hc->n_statuses, 2);
+    assert_int_equal(hc->statuses[0].start, 204);
+    assert_int_equal(hc->statuses[0].end, 205);
+    assert_int_equal(hc->statuses[1].start, 300);
+    assert_int_equal(hc->statuses[1].end, 400);
+    dp_table_free(t);
+
+    hh->method = ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__CONNECT;
+    expect_build_error(f, "cluster \"whoami\": health_checks[0]: "
+                          "http_health_check: method 6 is not allowed "
+                          "(CONNECT or unknown)");
+    hh->method = (CORE(RequestMethod))42;
+    expect_build_error(f, "cluster \"whoami\": health_checks[0]: "
+                          "http_health_check: method 42 is not allowed "
+                          "(CONNECT or unknown)");
+    hh->method = ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__POST;
+    hh->expected_statuses[1]->end = 601;
+    expect_build_error(f, "cluster \"whoami\": health_checks[0]: "
+                          "http_health_check: expected_statuses[1]: want "
+                          "100 <= start < end <= 600");
+    hh->expected_statuses[1]->start = 99, hh->expected_statuses[1]->end = 200;
+    expect_build_error(f, "cluster \"whoami\": health_checks[0]: "
+                          "http_health_check: expected_statuses[1]: want "
+                          "100 <= start < end <= 600");
+    hh->expected_statuses[1]->start = 300, hh->expected_statuses[1]->end = 300;
+    expect_build_error(f, "cluster \"whoami\": health_checks[0]: "
+                          "http_health_check: expected_statuses[1]: want "
+                          "100 <= start < end <= 600");
+    hh->n_expected_statuses = 0;
+    hh->method = ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__METHOD_UNSPECIFIED;
+}
+
 static void test_health_check(void **state)
 {
     struct fixture f;
@@ -790,7 +848,11 @@ static void test_health_check(void **state)
     assert_string_equal(hc->headers[0].value, "yes");
     assert_string_equal(hc->headers[1].name, "X-Empty");
     assert_string_equal(hc->headers[1].value, "");
+    assert_string_equal(hc->method, "GET");
+    assert_int_equal(hc->n_statuses, 0);
     dp_table_free(t);
+
+    hc_method_status(&f, h);
 
     h->alt_port = NULL;
     t = build_ok(&f.in);
