@@ -156,6 +156,74 @@ static void held_del(struct held *h, int t, const char *name)
 
 /* ==== stream state ==== */
 
+/* Caps of the strings kept: the sizes of the copied-out fields. */
+#define NODE_CAP(f) sizeof(((struct cp_xds_node_info *)0)->f)
+#define TYPE_CAP(f) sizeof(((struct cp_xds_type_info *)0)->f)
+
+/* ACK/NACK record of one type; strings sized to their content (capped as
+ * in cp_xds_type_info), NULL reads as "". Copied out by
+ * cp_xds_stream_info(). */
+struct type_rec {
+    char *acked_version;
+    char *sent_version;
+    uint64_t acks, nacks;
+    char *nack_nonce; /* last NACK */
+    char *nack_message;
+    int nack_code;
+    int64_t nack_time_ms; /* Unix ms */
+};
+
+/* The client's node, as it sent it (capped as cp_xds_node_info's fields):
+ * a few hundred bytes, not the copied-out record's fixed arrays. */
+struct node_rec {
+    char *peer, *id, *cluster; /* NULL reads as "" */
+    char *user_agent_name, *user_agent_version;
+    char *metadata_json; /* NULL reads as "{}" */
+    int64_t connected_ms;
+};
+
+static const char *nz(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+/* Makes *dst a copy of <src> (NULL: "") cut to <size> - 1 bytes; keeps
+ * *dst when equal. Out of memory: *dst becomes NULL (""), GW_ENOMEM. */
+static int str_set(char **dst, const char *src, size_t size)
+{
+    src = nz(src);
+    size_t len = strnlen(src, size - 1);
+    if (*dst != NULL && strlen(*dst) == len && memcmp(*dst, src, len) == 0)
+        return GW_OK;
+    free(*dst);
+    *dst = len > 0 ? malloc(len + 1) : NULL;
+    if (*dst == NULL)
+        return len > 0 ? GW_ENOMEM : GW_OK;
+    memcpy(*dst, src, len);
+    (*dst)[len] = '\0';
+    return GW_OK;
+}
+
+static void type_rec_deinit(struct type_rec *r)
+{
+    free(r->acked_version);
+    free(r->sent_version);
+    free(r->nack_nonce);
+    free(r->nack_message);
+    memset(r, 0, sizeof(*r));
+}
+
+static void node_rec_deinit(struct node_rec *n)
+{
+    free(n->peer);
+    free(n->id);
+    free(n->cluster);
+    free(n->user_agent_name);
+    free(n->user_agent_version);
+    free(n->metadata_json);
+    memset(n, 0, sizeof(*n));
+}
+
 struct type_state {
     bool seen;     /* a request of this type arrived */
     bool wildcard; /* every resource of the type */
@@ -166,7 +234,7 @@ struct type_state {
     bool sent_any;        /* SotW: a response went out for this subscription */
     uint64_t sent_digest; /* SotW: digest of that response's content */
     struct held known;    /* delta: what the client holds */
-    struct cp_xds_type_info info;
+    struct type_rec info;
 };
 
 struct cp_xds_stream {
@@ -175,7 +243,7 @@ struct cp_xds_stream {
     bool connected;
     bool closed;
     uint64_t next_nonce;
-    struct cp_xds_node_info node;
+    struct node_rec node;
     struct type_state ts[CP_XDS_TYPE_COUNT];
     struct cp_xds__pool *pool; /* borrowed; NULL: private name sets */
 };
@@ -191,7 +259,7 @@ static void release_names(struct cp_xds_stream *s, const struct cm_strset *n)
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
-    snprintf(dst, size, "%s", src != NULL ? src : "");
+    snprintf(dst, size, "%s", nz(src));
 }
 
 static int64_t now_ms(void)
@@ -210,11 +278,11 @@ struct cp_xds_stream *cp_xds_stream_new(uint64_t id, bool delta,
     s->id = id;
     s->delta = delta;
     s->next_nonce = 1;
-    s->node.stream_id = id;
-    s->node.delta = delta;
     s->node.connected_ms = now_ms();
-    copy_str(s->node.peer, sizeof(s->node.peer), peer);
-    copy_str(s->node.metadata_json, sizeof(s->node.metadata_json), "{}");
+    if (str_set(&s->node.peer, peer, NODE_CAP(peer)) != 0) {
+        free(s);
+        return NULL;
+    }
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++)
         s->ts[t].names = &no_names;
     return s;
@@ -232,7 +300,9 @@ void cp_xds_stream_free(struct cp_xds_stream *s)
     for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
         release_names(s, s->ts[t].names);
         held_deinit(&s->ts[t].known);
+        type_rec_deinit(&s->ts[t].info);
     }
+    node_rec_deinit(&s->node);
     free(s);
 }
 
@@ -278,13 +348,34 @@ static void emit(struct cp_xds_stream *s, const struct cp_xds_stream_out *out,
                  struct cp_xds_event *ev)
 {
     ev->stream_id = s->id;
-    ev->node_id = s->node.id;
-    ev->peer = s->node.peer;
+    ev->node_id = nz(s->node.id);
+    ev->peer = nz(s->node.peer);
     if (out->event != NULL)
         out->event(out->arg, ev);
 }
 
 /* ==== node and ACK/NACK records ==== */
+
+/* Keeps what the client sent of its node (best effort: a string that
+ * cannot be allocated reads as ""). */
+static void note_node_fields(struct node_rec *n,
+                             const Envoy__Config__Core__V3__Node *node)
+{
+    (void)str_set(&n->id, node->id, NODE_CAP(id));
+    (void)str_set(&n->cluster, node->cluster, NODE_CAP(cluster));
+    (void)str_set(&n->user_agent_name, node->user_agent_name,
+                  NODE_CAP(user_agent_name));
+    if (node->user_agent_version_type_case ==
+        ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION)
+        (void)str_set(&n->user_agent_version, node->user_agent_version,
+                      NODE_CAP(user_agent_version));
+    if (node->metadata != NULL) {
+        char json[NODE_CAP(metadata_json)];
+        cp_xds__struct_json(&node->metadata->base, json, sizeof(json));
+        if (strcmp(json, "{}") != 0)
+            (void)str_set(&n->metadata_json, json, sizeof(json));
+    }
+}
 
 static void note_node(struct cp_xds_stream *s,
                       const Envoy__Config__Core__V3__Node *node,
@@ -293,29 +384,18 @@ static void note_node(struct cp_xds_stream *s,
     if (s->connected)
         return;
     s->connected = true;
-    struct cp_xds_node_info *n = &s->node;
-    if (node != NULL) {
-        copy_str(n->id, sizeof(n->id), node->id);
-        copy_str(n->cluster, sizeof(n->cluster), node->cluster);
-        copy_str(n->user_agent_name, sizeof(n->user_agent_name),
-                 node->user_agent_name);
-        if (node->user_agent_version_type_case ==
-            ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION)
-            copy_str(n->user_agent_version, sizeof(n->user_agent_version),
-                     node->user_agent_version);
-        if (node->metadata != NULL)
-            cp_xds__struct_json(&node->metadata->base, n->metadata_json,
-                                sizeof(n->metadata_json));
-    }
+    struct node_rec *n = &s->node;
+    if (node != NULL)
+        note_node_fields(n, node);
     char q[4][CP_XDS_STR_LEN + 8];
     cm_log_info("xds", "connected",
                 "stream=%llu peer=%s node=%s cluster=%s agent=%s/%s proto=%s",
                 (unsigned long long)s->id,
-                cm_log_quote(q[0], sizeof(q[0]), n->peer),
-                cm_log_quote(q[1], sizeof(q[1]), n->id),
-                cm_log_quote(q[2], sizeof(q[2]), n->cluster),
-                cm_log_quote(q[3], sizeof(q[3]), n->user_agent_name),
-                n->user_agent_version, s->delta ? "delta" : "sotw");
+                cm_log_quote(q[0], sizeof(q[0]), nz(n->peer)),
+                cm_log_quote(q[1], sizeof(q[1]), nz(n->id)),
+                cm_log_quote(q[2], sizeof(q[2]), nz(n->cluster)),
+                cm_log_quote(q[3], sizeof(q[3]), nz(n->user_agent_name)),
+                nz(n->user_agent_version), s->delta ? "delta" : "sotw");
     struct cp_xds_event ev = {.kind = CP_XDS_EV_CONNECTED};
     emit(s, out, &ev);
 }
@@ -326,39 +406,40 @@ static void answer(struct cp_xds_stream *s, int t, const char *nonce,
                    const struct cp_xds_stream_out *out)
 {
     struct type_state *ts = &s->ts[t];
-    struct cp_xds_type_info *info = &ts->info;
+    struct type_rec *info = &ts->info;
     char q[2][CP_XDS_MSG_LEN + 8];
     ts->answered = true;
     struct cp_xds_event ev = {.type = t, .nonce = nonce};
     if (error != NULL) {
         info->nacks++;
-        copy_str(info->nack_nonce, sizeof(info->nack_nonce), nonce);
-        copy_str(info->nack_message, sizeof(info->nack_message),
-                 error->message);
+        (void)str_set(&info->nack_nonce, nonce, TYPE_CAP(nack_nonce));
+        (void)str_set(&info->nack_message, error->message,
+                      TYPE_CAP(nack_message));
         info->nack_code = error->code;
         info->nack_time_ms = now_ms();
         cm_log_warn("xds", "nack",
                     "stream=%llu node=%s type=%s nonce=%s version=%s "
                     "code=%d error=%s",
                     (unsigned long long)s->id,
-                    cm_log_quote(q[0], sizeof(q[0]), s->node.id),
-                    cp_xds_type_short(t), nonce, info->acked_version,
+                    cm_log_quote(q[0], sizeof(q[0]), nz(s->node.id)),
+                    cp_xds_type_short(t), nonce, nz(info->acked_version),
                     error->code,
-                    cm_log_quote(q[1], sizeof(q[1]), info->nack_message));
+                    cm_log_quote(q[1], sizeof(q[1]), nz(info->nack_message)));
         ev.kind = CP_XDS_EV_NACK;
-        ev.version = info->acked_version;
-        ev.message = info->nack_message;
+        ev.version = nz(info->acked_version);
+        ev.message = nz(info->nack_message);
         ev.code = error->code;
     } else {
         info->acks++;
-        copy_str(info->acked_version, sizeof(info->acked_version), version);
+        (void)str_set(&info->acked_version, version, TYPE_CAP(acked_version));
         cm_log_info(
             "xds", "ack", "stream=%llu node=%s type=%s version=%s nonce=%s",
             (unsigned long long)s->id,
-            cm_log_quote(q[0], sizeof(q[0]), s->node.id), cp_xds_type_short(t),
-            cm_log_quote(q[1], sizeof(q[1]), info->acked_version), nonce);
+            cm_log_quote(q[0], sizeof(q[0]), nz(s->node.id)),
+            cp_xds_type_short(t),
+            cm_log_quote(q[1], sizeof(q[1]), nz(info->acked_version)), nonce);
         ev.kind = CP_XDS_EV_ACK;
-        ev.version = info->acked_version;
+        ev.version = nz(info->acked_version);
     }
     emit(s, out, &ev);
 }
@@ -409,7 +490,7 @@ static int sotw_send(struct cp_xds_stream *s, struct cp_xds_body *body,
     int rc = out->send(out->arg, body, ts->nonce);
     ts->sent_any = true;
     ts->sent_digest = body->digest;
-    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version), version);
+    (void)str_set(&ts->info.sent_version, version, TYPE_CAP(sent_version));
     cm_log_debug("xds", "sent", "stream=%llu type=%s version=%s nonce=%s n=%zu",
                  (unsigned long long)s->id, cp_xds_type_short(t), version,
                  ts->nonce, body->count);
@@ -663,14 +744,14 @@ static void delta_in_sync(struct cp_xds_stream *s, struct type_state *ts, int t,
     const char *v = cp_xds_snapshot_version(snap);
     char q[CP_XDS_STR_LEN + 8];
 
-    if (ts->nonce[0] != '\0' || strcmp(ts->info.acked_version, v) == 0)
+    if (ts->nonce[0] != '\0' || strcmp(nz(ts->info.acked_version), v) == 0)
         return;
-    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version), v);
-    copy_str(ts->info.acked_version, sizeof(ts->info.acked_version), v);
+    (void)str_set(&ts->info.sent_version, v, TYPE_CAP(sent_version));
+    (void)str_set(&ts->info.acked_version, v, TYPE_CAP(acked_version));
     cm_log_info("xds", "in_sync", "stream=%llu node=%s type=%s version=%s",
                 (unsigned long long)s->id,
-                cm_log_quote(q, sizeof(q), s->node.id), cp_xds_type_short(t),
-                v);
+                cm_log_quote(q, sizeof(q), nz(s->node.id)),
+                cp_xds_type_short(t), v);
 }
 
 static int delta_push(struct cp_xds_stream *s,
@@ -715,8 +796,8 @@ static int delta_push(struct cp_xds_stream *s,
         goto done;
     new_nonce(s, ts);
     rc = out->send(out->arg, body, ts->nonce);
-    copy_str(ts->info.sent_version, sizeof(ts->info.sent_version),
-             cp_xds_snapshot_version(snap));
+    (void)str_set(&ts->info.sent_version, cp_xds_snapshot_version(snap),
+                  TYPE_CAP(sent_version));
     cm_log_debug("xds", "sent",
                  "stream=%llu type=%s version=%s nonce=%s n=%zu removed=%zu",
                  (unsigned long long)s->id, cp_xds_type_short(t),
@@ -798,7 +879,7 @@ static int delta_request(struct cp_xds_stream *s,
     bool first = !ts->seen;
     ts->seen = true;
     /* a stale nonce is not an answer, but subscription changes count */
-    (void)check_nonce(s, t, req->response_nonce, ts->info.sent_version,
+    (void)check_nonce(s, t, req->response_nonce, nz(ts->info.sent_version),
                       req->error_detail, out);
     rc = delta_subscribe(s, ts, t, first, req);
     if (rc == 0)
@@ -852,20 +933,45 @@ void cp_xds_stream_closed(struct cp_xds_stream *s,
     char q[CP_XDS_STR_LEN + 8];
     cm_log_info("xds", "disconnected", "stream=%llu node=%s",
                 (unsigned long long)s->id,
-                cm_log_quote(q, sizeof(q), s->node.id));
+                cm_log_quote(q, sizeof(q), nz(s->node.id)));
     struct cp_xds_event ev = {.kind = CP_XDS_EV_DISCONNECTED};
     emit(s, out, &ev);
+}
+
+static void type_info(const struct type_state *ts, struct cp_xds_type_info *out)
+{
+    const struct type_rec *r = &ts->info;
+    memset(out, 0, sizeof(*out));
+    out->subscribed = ts->seen;
+    out->wildcard = ts->wildcard;
+    out->n_names = (uint32_t)ts->names->n;
+    copy_str(out->acked_version, sizeof(out->acked_version), r->acked_version);
+    copy_str(out->sent_version, sizeof(out->sent_version), r->sent_version);
+    out->acks = r->acks;
+    out->nacks = r->nacks;
+    copy_str(out->nack_nonce, sizeof(out->nack_nonce), r->nack_nonce);
+    copy_str(out->nack_message, sizeof(out->nack_message), r->nack_message);
+    out->nack_code = r->nack_code;
+    out->nack_time_ms = r->nack_time_ms;
 }
 
 void cp_xds_stream_info(const struct cp_xds_stream *s,
                         struct cp_xds_node_info *info)
 {
-    *info = s->node;
-    for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
-        const struct type_state *ts = &s->ts[t];
-        info->types[t] = ts->info;
-        info->types[t].subscribed = ts->seen;
-        info->types[t].wildcard = ts->wildcard;
-        info->types[t].n_names = (uint32_t)ts->names->n;
-    }
+    const struct node_rec *n = &s->node;
+    memset(info, 0, sizeof(*info));
+    info->stream_id = s->id;
+    info->delta = s->delta;
+    info->connected_ms = n->connected_ms;
+    copy_str(info->peer, sizeof(info->peer), n->peer);
+    copy_str(info->id, sizeof(info->id), n->id);
+    copy_str(info->cluster, sizeof(info->cluster), n->cluster);
+    copy_str(info->user_agent_name, sizeof(info->user_agent_name),
+             n->user_agent_name);
+    copy_str(info->user_agent_version, sizeof(info->user_agent_version),
+             n->user_agent_version);
+    copy_str(info->metadata_json, sizeof(info->metadata_json),
+             n->metadata_json != NULL ? n->metadata_json : "{}");
+    for (int t = 0; t < CP_XDS_TYPE_COUNT; t++)
+        type_info(&s->ts[t], &info->types[t]);
 }

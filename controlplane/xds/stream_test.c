@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <string.h>
 
 #include "controlplane/xds/testutil.h"
 
@@ -622,6 +623,82 @@ static void test_sotw_reconnect_acked(void **state)
     cp_xds_snapshot_put(s1);
 }
 
+/* The node record keeps what the client sent, cut to the copied-out
+ * fields' sizes; metadata as JSON ("{}" when absent). */
+static void test_node_record_capped(void **state)
+{
+    struct sink k = {0};
+    struct cp_xds_snapshot *s1 = snap_v("1");
+    char peer[300], id[1000], msg[2000];
+    memset(peer, 'p', sizeof(peer) - 1);
+    peer[sizeof(peer) - 1] = '\0';
+    memset(id, 'i', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    memset(msg, 'm', sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    struct cp_xds_stream *st = cp_xds_stream_new(21, false, peer);
+    struct cp_xds_node_info info;
+    cp_xds_stream_info(st, &info);
+    assert_int_equal(strlen(info.peer), sizeof(info.peer) - 1);
+    assert_string_equal(info.id, "");
+    assert_string_equal(info.metadata_json, "{}");
+
+    Envoy__Service__Discovery__V3__DiscoveryRequest r =
+        ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+    Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+    Google__Protobuf__Struct md = GOOGLE__PROTOBUF__STRUCT__INIT;
+    Google__Protobuf__Struct__FieldsEntry fe =
+        GOOGLE__PROTOBUF__STRUCT__FIELDS_ENTRY__INIT;
+    Google__Protobuf__Struct__FieldsEntry *fields[1] = {&fe};
+    Google__Protobuf__Value v = GOOGLE__PROTOBUF__VALUE__INIT;
+    v.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+    v.string_value = "eu-1";
+    fe.key = "zone";
+    fe.value = &v;
+    md.n_fields = 1;
+    md.fields = fields;
+    node.id = id;
+    node.cluster = "c9";
+    node.user_agent_version_type_case =
+        ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION;
+    node.user_agent_version = "1.2.3";
+    node.metadata = &md;
+    r.node = &node;
+    r.type_url = (char *)cp_xds_type_url(CP_XDS_CLUSTER);
+    r.version_info = "";
+    r.response_nonce = "";
+    uint8_t *buf;
+    size_t len;
+    pack_free(&r.base, &buf, &len);
+    struct cp_xds_stream_out out = sink_out(&k);
+    assert_int_equal(cp_xds_stream_on_request(st, s1, buf, len, &out), 0);
+    free(buf);
+    assert_int_equal(k.n, 1);
+    assert_int_equal(k.ev[0].kind, CP_XDS_EV_CONNECTED);
+    char nonce[32];
+    snprintf(nonce, sizeof(nonce), "%s", k.sotw[0]->nonce);
+    sink_clear(&k);
+    /* a NACK with a long message, then an ACK: both recorded */
+    assert_int_equal(sotw_req(st, s1, &k, CP_XDS_CLUSTER, NULL, "", nonce, msg),
+                     0);
+    cp_xds_stream_info(st, &info);
+    assert_int_equal(strlen(info.id), sizeof(info.id) - 1);
+    assert_memory_equal(info.id, id, sizeof(info.id) - 1);
+    assert_string_equal(info.cluster, "c9");
+    assert_string_equal(info.user_agent_version, "1.2.3");
+    assert_string_equal(info.user_agent_name, "");
+    assert_string_equal(info.metadata_json, "{\"zone\":\"eu-1\"}");
+    const struct cp_xds_type_info *ti = &info.types[CP_XDS_CLUSTER];
+    assert_int_equal(ti->nacks, 1);
+    assert_string_equal(ti->nack_nonce, nonce);
+    assert_int_equal(strlen(ti->nack_message), sizeof(ti->nack_message) - 1);
+    assert_string_equal(ti->acked_version, "");
+    assert_string_equal(ti->sent_version, "1");
+    sink_clear(&k);
+    cp_xds_stream_free(st);
+    cp_xds_snapshot_put(s1);
+}
+
 int main(void)
 {
     cm_log_set_level(CM_LOG_ERROR);
@@ -637,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_delta_reconnect_initial_versions),
         cmocka_unit_test(test_delta_reconnect_in_sync_records_ack),
         cmocka_unit_test(test_sotw_reconnect_acked),
+        cmocka_unit_test(test_node_record_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
