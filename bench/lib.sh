@@ -94,16 +94,13 @@ build_bins() {
     done
 }
 
-# pinned CPU CMD...: CMD on core CPU (taskset), or as is when CPU is empty
-pinned() {
-    local cpu=$1
-    shift
-    if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi
-}
 # start_whoami NAME PORT [CPU]: TMP/bin/whoami on loopback PORT (log
-# TMP/<name>.log), pinned to CPU if given; its pid in LAST_PID and PIDS.
+# TMP/<name>.log), pinned to CPU (taskset) if given; its pid in LAST_PID
+# and PIDS (the process itself: taskset execs it).
 start_whoami() {
-    pinned "${3:-}" "$TMP/bin/whoami" --addr "127.0.0.1:$2" --name "$1" >"$TMP/${1,,}.log" 2>&1 &
+    local pin=()
+    [ -n "${3:-}" ] && pin=(taskset -c "$3")
+    "${pin[@]}" "$TMP/bin/whoami" --addr "127.0.0.1:$2" --name "$1" >"$TMP/${1,,}.log" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
 }
