@@ -13,20 +13,9 @@
 # Raises the open-file limit to its hard limit (needs CONNS + ~100).
 # Loopback ports picked free, a temp dir of its own; kills only what it
 # started.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/.." || exit 2
+NAME=idle; . "$(dirname "$0")/lib.sh"
 CONNS=${CONNS:-10000}
 WORKERS=${WORKERS:-2}
-TMP=$(mktemp -d /tmp/dp-idle.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    [ -n "${KEEP_TMP:-}" ] && echo "logs in $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNS + 100)) ]; then
@@ -34,35 +23,9 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNS + 100)) ]; t
     exit 2
 fi
 
-bazel build -c opt //dataplane //tools/whoami //dataplane/router:router_bench \
-    >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log"; exit 1; }
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
-cp "$BIN/dataplane/dataplane" "$BIN/tools/whoami/whoami" \
-    "$BIN/dataplane/router/router_bench" "$TMP/"
-
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-P_A=$(freeport); P_WEB=$(freeport); P_ADM=$(freeport)
-wait_http() {
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    echo "idle: $1 did not come up"; exit 1
-}
-
-cat >"$TMP/config.yaml" <<EOF
-entryPoints:
-  web: {address: "127.0.0.1:$P_WEB"}
-http:
-  routers:
-    all: {rule: "PathPrefix(\`/\`)", service: whoami}
-  services:
-    whoami:
-      loadBalancer:
-        servers: [{url: "http://127.0.0.1:$P_A"}]
-EOF
+build_bins "$TMP/bin" //dataplane //tools/whoami //dataplane/router:router_bench
+freeports P_A P_WEB P_ADM
+dp_config "$TMP/config.yaml" "$P_WEB" "$P_A"
 
 # The client: opens the connections in batches, one request each, reads
 # each response in full, then sleeps holding them; prints "ready N" on
@@ -99,17 +62,16 @@ print("ready %d bad %d" % (done, bad), flush=True)
 sys.stdin.read()
 EOF
 
-"$TMP/whoami" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
-"$TMP/dataplane" --config "$TMP/config.yaml" --workers "$WORKERS" \
+start_whoami A "$P_A"
+"$TMP/bin/dataplane" --config "$TMP/config.yaml" --workers "$WORKERS" \
     --admin-addr "127.0.0.1:$P_ADM" --log-level warn >"$TMP/dp.log" 2>&1 &
 DP=$!
 PIDS+=($DP)
 wait_http "http://127.0.0.1:$P_A/health"
 wait_http "http://127.0.0.1:$P_ADM/ping"
 wait_http "http://127.0.0.1:$P_WEB/health"
-kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$DP/status"; }
 
-R0=$(kb VmRSS)
+R0=$(kb "$DP" VmRSS)
 mkfifo "$TMP/hold"
 python3 "$TMP/idle.py" "$P_WEB" "$CONNS" <"$TMP/hold" >"$TMP/idle.out" 2>&1 & CL=$!
 PIDS+=($CL)
@@ -123,7 +85,7 @@ if ! grep -q ready "$TMP/idle.out"; then
     echo "idle: client failed:"; cat "$TMP/idle.out"; exit 1
 fi
 sleep 1
-R1=$(kb VmRSS)
+R1=$(kb "$DP" VmRSS)
 ACTIVE=$(curl -s "http://127.0.0.1:$P_ADM/metrics" | sed -n 's/^dataplane_connections_active //p')
 echo "data node, $WORKERS workers: RSS $((R0 / 1024)) MiB idle; $((R1 / 1024)) MiB ($R1 kB) with" \
     "$ACTIVE open connections ($(cat "$TMP/idle.out")), $(( (R1 - R0) * 1024 / CONNS )) bytes each (goal: under 40 MiB)"
@@ -131,4 +93,4 @@ exec 9>&-
 wait "$CL"
 
 echo "router_bench (dataplane/router, -c opt):"
-"$TMP/router_bench"
+"$TMP/bin/router_bench"
