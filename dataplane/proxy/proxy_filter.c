@@ -143,20 +143,33 @@ static size_t ep_key(const struct dp_cluster *cl, size_t i, char *out)
     return n > 0 && n < KEY_MAX ? (size_t)n : 0;
 }
 
-/* The endpoint of <cl> the request's sticky cookie names (if usable). */
+/* The endpoint of <cl> the request's sticky cookie names (if usable):
+ * every endpoint, in batches of DP_PROXY__STICKY_MAX keys (no keys built
+ * for a request without a Cookie header). */
 static int sticky_find(struct dp_proxy__rreq *c, const struct dp_cluster *cl)
 {
     char keys[DP_PROXY__STICKY_MAX][KEY_MAX];
-    struct dp_router_slice ks[DP_PROXY__STICKY_MAX];
+    struct dp_router_slice ks[DP_PROXY__STICKY_MAX], v;
     bool ok[DP_PROXY__STICKY_MAX];
-    size_t n = cl->n_endpoints < DP_PROXY__STICKY_MAX ? cl->n_endpoints
-                                                      : DP_PROXY__STICKY_MAX;
+    int i;
 
-    for (size_t i = 0; i < n; i++) {
-        ks[i] = (struct dp_router_slice){keys[i], ep_key(cl, i, keys[i])};
-        ok[i] = usable(cl, i);
+    if (c->rq.get_header != NULL &&
+        !c->rq.get_header(c->rq.get_header_arg, "cookie", 6, &v))
+        return -1;
+    for (size_t base = 0; base < cl->n_endpoints;
+         base += DP_PROXY__STICKY_MAX) {
+        size_t n = cl->n_endpoints - base < DP_PROXY__STICKY_MAX
+                       ? cl->n_endpoints - base
+                       : DP_PROXY__STICKY_MAX;
+        for (size_t k = 0; k < n; k++) {
+            ks[k] = (struct dp_router_slice){keys[k],
+                                             ep_key(cl, base + k, keys[k])};
+            ok[k] = usable(cl, base + k);
+        }
+        if ((i = dp_filter_sticky_pick(c->chain, &c->rq, ks, ok, n)) >= 0)
+            return (int)base + i;
     }
-    return dp_filter_sticky_pick(c->chain, &c->rq, ks, ok, n);
+    return -1;
 }
 
 const struct dp_cluster *

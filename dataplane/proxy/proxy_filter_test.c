@@ -3,7 +3,8 @@
  * bare worker: a table translated from YAML middlewares, requests routed
  * with dp_proxy__route_req(): ClientIP conditions, a basicAuth answer with
  * its header, a path rewrite into the target, the sticky cookie set and
- * followed, failover to the fallback cluster, header splicing.
+ * followed (in a cluster of 70 endpoints too), failover to the fallback
+ * cluster, header splicing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +38,7 @@ static const char *yaml =
     "    rp: {rule: \"Host(`rp`)\", service: s, middlewares: [rp]}\n"
     "    st: {rule: \"Host(`st`)\", service: sticky}\n"
     "    fo: {rule: \"Host(`fo`)\", service: fo}\n"
+    "    many: {rule: \"Host(`many`)\", service: many}\n"
     "  services:\n"
     "    s: {loadBalancer: {servers: [{url: \"http://127.0.0.1:9001\"}]}}\n"
     "    t: {loadBalancer: {servers: [{url: \"http://127.0.0.1:9003\"}]}}\n"
@@ -50,6 +52,30 @@ static const char *yaml =
     "    auth: {basicAuth: {users: "
     "[\"u:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\"]}}\n"
     "    rp: {replacePath: {path: /x}}\n";
+
+#define MANY 70 /* endpoints of service "many" (sticky) */
+
+/* <yaml> with service "many" (MANY servers, ports 9100...) added before
+ * the middlewares; returns a new string (free()). */
+static char *doc_new(void)
+{
+    const char *mw = strstr(yaml, "  middlewares:\n");
+    size_t cap = strlen(yaml) + 128 + MANY * 48, n;
+    char *d = malloc(cap);
+
+    assert_non_null(d);
+    n = (size_t)snprintf(d, cap,
+                         "%.*s    many:\n      loadBalancer:\n"
+                         "        sticky: {cookie: {name: c}}\n"
+                         "        servers:\n",
+                         (int)(mw - yaml), yaml);
+    for (int i = 0; i < MANY; i++)
+        n += (size_t)snprintf(d + n, cap - n,
+                              "          - url: \"http://127.0.0.1:%d\"\n",
+                              9100 + i);
+    snprintf(d + n, cap - n, "%s", mw);
+    return d;
+}
 
 struct fx {
     struct dp_proxy *p;
@@ -85,13 +111,13 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
     struct dp_proxy_opts o = {.workers = 1};
-    char err[CM_ERR_LEN] = "";
-    struct cm_config *cfg =
-        cm_config_parse(yaml, strlen(yaml), err, sizeof(err));
+    char err[CM_ERR_LEN] = "", *doc = doc_new();
+    struct cm_config *cfg = cm_config_parse(doc, strlen(doc), err, sizeof(err));
     struct cm_xds_resources *res;
     struct dp_table_input in;
     struct dp_table *t;
 
+    free(doc);
     if (cfg == NULL)
         fail_msg("config: %s", err);
     res = cm_xds_translate(cfg, "v1", err, sizeof(err));
@@ -233,6 +259,46 @@ static void test_sticky(void **state)
     assert_true(strncmp(str(f, pl->resp_add), "Set-Cookie: c=", 14) == 0);
 }
 
+/* Traefik's sticky cookie value for a key: FNV-1 64, lower-case hex. */
+static void fnv1_hex(const char *k, char *out, size_t len)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (; *k != '\0'; k++)
+        h = (h * 1099511628211ull) ^ (uint8_t)*k;
+    snprintf(out, len, "%llx", (unsigned long long)h);
+}
+
+static bool pl_sets_cookie(struct fx *f)
+{
+    struct dp_proxy__plan *pl = route(f, "many", "/");
+
+    return strncmp(str(f, pl->resp_add), "Set-Cookie: c=", 14) == 0;
+}
+
+/* A cookie names any endpoint of a large cluster, past the first 64. */
+static void test_sticky_many(void **state)
+{
+    struct fx *f = *state;
+    char key[64], cookie[64];
+    const int eps[] = {0, 63, 64, 65, MANY - 1};
+
+    for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
+        snprintf(key, sizeof(key), "http://127.0.0.1:%d", 9100 + eps[i]);
+        snprintf(cookie, sizeof(cookie), "c=");
+        fnv1_hex(key, cookie + 2, sizeof(cookie) - 2);
+        f->cookie = cookie;
+        for (int k = 0; k < 3; k++) {
+            struct dp_proxy__plan *pl = route(f, "many", "/");
+            assert_int_equal(port0(pl), 9100 + eps[i]);
+            assert_false(pl->resp_add.set); /* the cookie was followed */
+        }
+    }
+    /* an unknown value: a new cookie is set */
+    f->cookie = "c=0123";
+    assert_true(pl_sets_cookie(f));
+}
+
 static int unhealthy_s(const struct dp_table *t, void *arg)
 {
     dp_cluster_state_set_healthy(dp_cluster_state_of(dp_table_cluster(t, "s")),
@@ -277,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_basic_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sticky, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sticky_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
         cmocka_unit_test(test_splice),
     };

@@ -33,7 +33,7 @@
 #define DP_PROXY__IOV_EXTRA  4           /* iovecs after the written head */
 #define DP_PROXY__OL_MAX     64          /* outlier entries per worker */
 #define DP_PROXY__OL_TICK    100         /* un-ejection check period, ms */
-#define DP_PROXY__STICKY_MAX 64 /* endpoints a sticky cookie can name */
+#define DP_PROXY__STICKY_MAX 64 /* sticky keys matched per batch */
 #define DP_PROXY__EX_FREE    64 /* free exchanges a worker keeps */
 #define DP_PROXY__CBUF_FREE  64 /* free client buffers a worker keeps */
 #define DP_PROXY__UBUF_FREE  16 /* free upstream buffers a worker keeps */
