@@ -10,7 +10,12 @@ back, so that `uninstall --local` stops it too.
                                          entryPoints.web
   cluster.py FILE name-of ROLE ADDR      the process of ROLE at H:P
   cluster.py FILE names ROLE             one name per line
+  cluster.py FILE log NAME               its log file
   cluster.py FILE restart NAME           prints the new pid
+
+A restart runs with the caller's environment, but without
+TRAEFIKEE_INSECURE when cluster.json says the cluster is secure: the
+recorded argv alone decides the mode, as it did at install.
 """
 import json
 import os
@@ -39,8 +44,11 @@ def save(path, doc):
 
 def restart(path, doc, name):
     p = find(doc, name)
+    env = dict(os.environ)
+    if doc.get("secure"):
+        env.pop("TRAEFIKEE_INSECURE", None)
     with open(p["log"], "ab") as log, open(os.devnull, "rb") as null:
-        child = subprocess.Popen(p["argv"], stdin=null, stdout=log,
+        child = subprocess.Popen(p["argv"], stdin=null, stdout=log, env=env,
                                  stderr=subprocess.STDOUT,
                                  start_new_session=True, close_fds=True)
     p["pid"] = child.pid
@@ -58,6 +66,8 @@ def main(argv):
         for k in args[1].split("."):
             a = a[k]
         print(a)
+    elif cmd == "log":
+        print(find(doc, args[0])["log"])
     elif cmd == "names":
         for p in doc["processes"]:
             if p["role"] == args[0]:

@@ -28,6 +28,15 @@
 #   HA_WINDOW=20 HA_LIVE=1 integration/ha/run.sh   (what bench/ha.sh does)
 #   HA_KEEP=1 keeps the temp dir (logs of every process, slap summaries).
 #
+# The cluster is the default, secure one (docs/security.md: mutual TLS with
+# the cluster CA, data nodes joined with the data token and restarted on
+# the certificate cached in their --cache-dir, control nodes on their
+# --data-dir, Redis with a password); traefikeectl uses the install's
+# bundle, the dashboard is HTTPS. Checked: cluster.json says secure, no
+# process runs with --insecure or TRAEFIKEE_INSECURE, a plain-text call is
+# refused, and every restarted data node kept its certificate (no new
+# join). HA_INSECURE=1 runs the development mode instead (--insecure).
+#
 # Needs root for nft (the cut): without it case (5) is skipped and said so.
 # Prints "ok CASE" / "FAIL CASE: why"; exits non-zero on any failure. Kills
 # only pids it started or that cluster.json records; the nft table is
@@ -35,6 +44,12 @@
 NAME=ha-it
 . "$(dirname "$0")/../lib.sh"
 set -o pipefail
+# lib.sh exports TRAEFIKEE_INSECURE=1 for every suite: this one is secure
+# unless HA_INSECURE is set. install --local links the default bundle path
+# to its bundle: keep that link in TMP, not in the user's home.
+SECURE=1
+if [ -n "${HA_INSECURE:-}" ]; then SECURE=0; else unset TRAEFIKEE_INSECURE; fi
+export XDG_CONFIG_HOME=$TMP/xdg
 KEEP_TMP=${KEEP_TMP:-${HA_KEEP:-}}
 POLL=0.2 # wait_for
 after_exit() { [ "${nft_made:-0}" = 1 ] && nft delete table inet "$NFT_TABLE" 2>/dev/null; }
@@ -77,14 +92,43 @@ CTL=$TMP/bin/traefikeectl
 SLAP=$TMP/bin/slap
 
 # ---- install --local (a free block of 100 ports) ----
-if install_local "$DIR" --data-nodes "$NDATA" --workers 1; then
-  ok "install-local ($INSTALL_MS ms, base port $BASE, $NDATA data nodes)"
+# install_secure DIR ARGS...: lib.sh's install_local without --insecure
+# (same ports, outputs, INSTALL_MS; uninstalled on exit the same way).
+install_secure() {
+  local dir=$1 t0
+  shift
+  CLUSTER_DIR=$dir
+  for _ in $(seq 20); do
+    BASE=$((20000 + (RANDOM % 127) * 100))
+    block_free "$BASE" || continue
+    t0=$(now_ms)
+    if "$CTL" install --local --dir "$dir" --base-port "$BASE" "$@" \
+      >"$TMP/install.out" 2>"$TMP/install.err"; then
+      INSTALL_MS=$(($(now_ms) - t0))
+      return 0
+    fi
+    grep -q "in use" "$TMP/install.err" || return 1
+  done
+  return 1
+}
+if [ "$SECURE" = 1 ]; then install=install_secure mode=secure; else install=install_local mode=insecure; fi
+if $install "$DIR" --data-nodes "$NDATA" --workers 1; then
+  ok "install-local ($mode, $INSTALL_MS ms, base port $BASE, $NDATA data nodes)"
 else
   fail install-local "$(cat "$TMP/install.err" 2>/dev/null)"
   exit 1
 fi
+cj() { # cj KEY: a top-level value of cluster.json ("" for null)
+  $PY -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print("" if v is None else v)' "$CJ" "$1"
+}
 export TRAEFIKEE_CONTROL
-TRAEFIKEE_CONTROL=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$CJ")
+TRAEFIKEE_CONTROL=$(cj control)
+if [ "$SECURE" = 1 ]; then
+  # every traefikeectl call below: mutual TLS with the install's admin bundle
+  export TRAEFIKEE_BUNDLE
+  TRAEFIKEE_BUNDLE=$(cj bundle)
+  CA=$(cj ca)
+fi
 sentinel_port=$((BASE + 11))
 
 # cluster.json names every process with role, pid, addresses and argv; each
@@ -107,15 +151,52 @@ assert roles == want, roles
 assert len(hosts) == int(sys.argv[2]), hosts
 EOF
 
-# the printed admin password opens the dashboard's API
+# secure: what cluster.json records and what the processes run with
+secure_procs() { # every recorded process (restarted ones too) in secure mode
+  $PY - "$CJ" <<'EOF'
+import json, os, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["secure"] is True and os.path.isfile(doc["bundle"]) and os.path.isfile(doc["ca"]), doc
+for p in doc["processes"]:
+    assert "--insecure" not in p["argv"], p["name"]
+    env = open("/proc/%d/environ" % p["pid"], "rb").read().split(b"\0")
+    assert not any(e.startswith(b"TRAEFIKEE_INSECURE=") for e in env), p["name"]
+    if p["role"] == "control":
+        assert "--cluster-key-file" in p["argv"] and "--redis-password-file" in p["argv"], p["name"]
+    if p["role"] == "data":
+        assert "--join-token-file" in p["argv"] and "--cache-dir" in p["argv"], p["name"]
+EOF
+}
+if [ "$SECURE" = 1 ]; then
+  check "secure-cluster (cluster.json, argv, environments)" secure_procs
+  # a client in plain text is refused
+  if ! TRAEFIKEE_INSECURE=1 "$CTL" list-nodes >"$TMP/plain.out" 2>&1; then
+    ok "plain-text-refused ($(head -1 "$TMP/plain.out" | cut -c1-100))"
+  else fail plain-text-refused "list-nodes in plain text answered: $(cat "$TMP/plain.out")"; fi
+fi
+
+# the printed admin password opens the dashboard's API (HTTPS with the
+# cluster CA when secure, and nothing in plain HTTP)
 dash=$(CL addr control-1 http)
 pw=$(cat "$DIR/admin-password")
+if [ "$SECURE" = 1 ]; then dash_url=https://$dash curl_ca=(--cacert "$CA"); else dash_url=http://$dash curl_ca=(); fi
 if grep -q "not set in the cluster" "$TMP/install.out"; then
   echo "  skip dashboard-password: the control plane has no SetAdminHash"
-elif [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$pw" "http://$dash/api/overview")" = 200 ] &&
-  [ "$(curl -s -o /dev/null -w '%{http_code}' -u "admin:x$pw" "http://$dash/api/overview")" = 401 ]; then
+elif [ "$(curl -s "${curl_ca[@]}" -o /dev/null -w '%{http_code}' -u "admin:$pw" "$dash_url/api/overview")" = 200 ] &&
+  [ "$(curl -s "${curl_ca[@]}" -o /dev/null -w '%{http_code}' -u "admin:x$pw" "$dash_url/api/overview")" = 401 ]; then
   ok dashboard-password
-else fail dashboard-password "http://$dash/api/overview"; fi
+else fail dashboard-password "$dash_url/api/overview"; fi
+if [ "$SECURE" = 1 ]; then
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -u "admin:$pw" "http://$dash/api/overview")
+  if [ "$code" != 200 ]; then ok "dashboard-https-only (plain http: $code)"
+  else fail dashboard-https-only "http://$dash/api/overview answered 200"; fi
+fi
+# the certificates the data nodes joined with, which restarts must reuse
+crt_sums() {
+  local n
+  for n in $(CL names data); do echo "$n $(sha256sum <"$DIR/$n/cache/node.crt" 2>/dev/null | cut -c1-16)"; done
+}
+[ "$SECURE" = 1 ] && crt_sums >"$TMP/crt.before"
 
 # ---- HAProxy in front of the data nodes ----
 web() { CL addr "$1" entryPoints.web; }
@@ -469,6 +550,22 @@ if [ -s "$TMP/drain_retries" ] && awk '$2 != $3 {exit 1}' "$TMP/drain_retries"; 
   ok "sigterm-drain-without-retries ($(awk '{print $1}' "$TMP/drain_retries" | paste -sd,): HAProxy saw /ready fail before the listeners closed)"
 else fail sigterm-drain-without-retries "victim, retries+redispatches before/after: $(paste -sd, "$TMP/drain_retries" 2>/dev/null)"; fi
 if grep -q "NOT ready\|still running" "$EV"; then fail restarted-nodes-ready "$(grep "NOT ready\|still running" "$EV")"; fi
+if [ "$SECURE" = 1 ]; then
+  # the data nodes restarted from their argv on their cached certificate:
+  # the same node.crt, and a join logged only at the first start
+  crt_sums >"$TMP/crt.after"
+  rejoined=$(for n in $(CL names data); do
+    [ "$(grep -c will_join "$(CL log "$n")")" -gt 1 ] && echo "$n"
+  done | paste -sd,)
+  restarted=$(grep -o "restart data-[0-9]*" "$EV" | sort -u | wc -l)
+  check "secure-after-restarts (argv, environments)" secure_procs
+  if [ "$restarted" -gt 0 ] && cmp -s "$TMP/crt.before" "$TMP/crt.after" &&
+    ! grep -q ' $' "$TMP/crt.after" && [ -z "$rejoined" ]; then
+    ok "data-nodes-restart-on-cached-certificate ($restarted restarted, none joined again)"
+  else
+    fail data-nodes-restart-on-cached-certificate "$restarted restarted; before: $(paste -sd, "$TMP/crt.before"); after: $(paste -sd, "$TMP/crt.after"); joined again: $rejoined"
+  fi
+fi
 
 # ---- uninstall: exactly the recorded pids ----
 recorded=$($PY -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(open(sys.argv[1]))["processes"]))' "$CJ")
