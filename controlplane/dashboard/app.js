@@ -436,7 +436,8 @@ function connect() {
   es.addEventListener('revisions', e => { S.revisions = JSON.parse(e.data); renderRevisions(); renderCards(); renderNodes(); });
   es.addEventListener('config', e => { logEvent('config', JSON.parse(e.data)); loadConfig().catch(() => {}); });
   for (const t of ['node', 'leader', 'revision', 'ack', 'nack', 'apply', 'delete', 'rollback', 'error']) {
-    es.addEventListener(t, e => logEvent(t, JSON.parse(e.data)));
+    // 'error' is also the EventSource's own event (stream closed), with no data
+    es.addEventListener(t, e => { if (typeof e.data === 'string') logEvent(t, JSON.parse(e.data)); });
   }
 }
 
