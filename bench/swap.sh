@@ -15,45 +15,14 @@
 # Each reload waits until dataplane_config_loads_total counts it (signals
 # sent faster would coalesce). Needs wrk. Loopback ports picked free, a
 # temp dir of its own; kills only what it started.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/.." || exit 2
+NAME=swap; . "$(dirname "$0")/lib.sh"
 ROUTES=${ROUTES:-200}
 CONNS=${CONNS:-20}
 WORKERS=${WORKERS:-2}
-TMP=$(mktemp -d /tmp/dp-swap.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    [ -n "${KEEP_TMP:-}" ] && echo "logs in $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-command -v wrk >/dev/null || { echo "swap: wrk not found (apt-get install wrk)"; exit 2; }
+need "apt-get install wrk" wrk
 
-build() { # build DIR BAZEL_FLAGS...: copies dataplane and whoami to DIR
-    local dir=$1; shift
-    bazel build "$@" //dataplane //tools/whoami >"$TMP/build.log" 2>&1 ||
-        { cat "$TMP/build.log"; exit 1; }
-    local bin
-    bin=$(bazel info "$@" bazel-bin 2>/dev/null)
-    mkdir -p "$dir"
-    cp "$bin/dataplane/dataplane" "$bin/tools/whoami/whoami" "$dir/"
-}
-build "$TMP/opt" -c opt
-
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-P_A=$(freeport); P_B=$(freeport); P_WEB=$(freeport); P_ADM=$(freeport)
-wait_http() {
-    for _ in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    echo "swap: $1 did not come up"; exit 1
-}
+build_bins "$TMP/bin" //dataplane //tools/whoami
+freeports P_A P_B P_WEB P_ADM
 
 # config FILE TAG: ROUTES routers on hosts TAG-N.test over 10 services of
 # two servers each, and the common route bench.test.
@@ -76,8 +45,8 @@ config "$TMP/one.yaml" one
 config "$TMP/two.yaml" two
 cp "$TMP/one.yaml" "$TMP/config.yaml"
 
-"$TMP/opt/whoami" --addr "127.0.0.1:$P_A" --name A >"$TMP/a.log" 2>&1 & PIDS+=($!)
-"$TMP/opt/whoami" --addr "127.0.0.1:$P_B" --name B >"$TMP/b.log" 2>&1 & PIDS+=($!)
+start_whoami A "$P_A"
+start_whoami B "$P_B"
 wait_http "http://127.0.0.1:$P_A/health"
 wait_http "http://127.0.0.1:$P_B/health"
 
@@ -126,7 +95,6 @@ check_dp() { # check_dp WHEN: exits when the data node died
     ls "$TMP"/core* 2>/dev/null && echo "core file kept in $TMP" && KEEP_TMP=1
     exit 1
 }
-rss() { awk '$1 == "VmRSS:" {print $2}' "/proc/$DP/status"; }
 # wrk_start SECONDS OUT
 wrk_start() {
     wrk -t1 -c"$CONNS" -d"$1s" -H 'Host: bench.test' "http://127.0.0.1:$P_WEB/bench" >"$2" 2>&1 &
@@ -137,7 +105,7 @@ wrk_failed() {
     awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1"
 }
 
-start_dp "$TMP/opt"
+start_dp "$TMP/bin"
 echo "data node: $WORKERS workers, configs of $ROUTES routers + 10 services each, wrk -t1 -c$CONNS"
 
 # ---- 1. 100 reloads under load ----
@@ -158,16 +126,16 @@ wrk_start 300 "$TMP/wrk2.out"
 reload 50 >/dev/null # warm-up: allocator arenas of both workers
 check_dp "warm-up reloads"
 sleep 1
-R0=$(rss)
+R0=$(kb "$DP" VmRSS)
 T0=$(date +%s%N)
 MISSED=$(reload 500)
 check_dp "reloads 1-500"
 sleep 1
-R1=$(rss)
+R1=$(kb "$DP" VmRSS)
 MISSED=$((MISSED + $(reload 500)))
 check_dp "reloads 501-1000"
 sleep 1
-R2=$(rss)
+R2=$(kb "$DP" VmRSS)
 MS=$(( ($(date +%s%N) - T0) / 1000000 ))
 kill -INT "$WRK"; wait "$WRK"
 echo "1000 reloads in ${MS}ms ($MISSED not applied; swaps $(metric dataplane_table_swaps_total))"
@@ -177,7 +145,9 @@ kill "$DP"; wait "$DP" 2>/dev/null
 
 # ---- 3. leak check under ASan ----
 if [ -n "${LEAKCHECK:-}" ]; then
-    build "$TMP/asan" --config=asan
+    BAZEL_FLAGS=(--config=asan)
+    BIN_DIR=
+    build_bins "$TMP/asan" //dataplane //tools/whoami
     export ASAN_OPTIONS=detect_leaks=1:exitcode=99
     start_dp "$TMP/asan"
     wrk_start 120 "$TMP/wrk3.out"
