@@ -1,9 +1,11 @@
 /*
  * proxy_hc.c -- active health checks: one thread with its own libuv loop
  * probes every endpoint of each cluster that has an HTTP health check
- * (GET <path>, Host <host or cluster name>, the check's
+ * (<method, GET by default> <path>, Host <host or cluster name>, the check's
  * request_headers_to_add, sent to the check's alt_port when it has one,
- * else the endpoint's port; a 2xx within <timeout> every <interval>) and marks
+ * else the endpoint's port; a status within the check's expected_statuses,
+ * any 2xx without them, within <timeout> every <interval>; redirects are
+ * not followed: a 3xx is a status like any other) and marks
  * it up or down in the cluster's shared runtime state
  * (dp_cluster_state_set_healthy) after healthy/unhealthy_threshold results
  * in a row. Targets are keyed by cluster state, so an unchanged cluster
@@ -58,10 +60,12 @@ struct hc_ep {
 struct hc_target {
     struct dp_proxy__hc *hc;
     struct hc_target *next;
-    struct dp_cluster_state *st; /* reference held */
-    char *name;                  /* cluster, for logs */
-    char *req;                   /* the probe request */
-    struct dp_tls_client *tls;   /* reference held; NULL: plain HTTP */
+    struct dp_cluster_state *st;         /* reference held */
+    char *name;                          /* cluster, for logs */
+    char *req;                           /* the probe request */
+    struct dp_hc_status_range *statuses; /* expected; none = any 2xx */
+    size_t n_statuses;
+    struct dp_tls_client *tls; /* reference held; NULL: plain HTTP */
     size_t req_len;
     uint64_t interval_ms, timeout_ms;
     uint32_t healthy_th, unhealthy_th;
@@ -95,6 +99,7 @@ static void target_free(struct hc_target *t)
     dp_tls_client_unref(t->tls);
     free(t->name);
     free(t->req);
+    free(t->statuses);
     free(t->eps);
     free(t);
 }
@@ -154,21 +159,31 @@ static bool has_header(const struct dp_health_check *h, const char *name)
     return false;
 }
 
-/* GET <path>, Host, the check's headers (validated by dataplane/table: no
- * CR/LF), a User-Agent unless one is given, Connection: close. */
+/* Methods that carry a body: the probe says it is empty, as Go's client
+ * (Traefik's prober) does. */
+static bool has_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
+/* <method> <path>, Host, the check's headers (validated by dataplane/table:
+ * no CR/LF), a User-Agent unless one is given, Content-Length: 0 for
+ * POST/PUT/PATCH, Connection: close. */
 static char *probe_request(const struct dp_cluster *c,
                            const struct dp_health_check *h, size_t *len)
 {
     const char *host = h->host && h->host[0] ? h->host : c->name;
-    size_t n = strlen(h->path) + strlen(host) + 128, k;
+    const char *method = h->method ? h->method : "GET";
+    size_t n = strlen(method) + strlen(h->path) + strlen(host) + 160, k;
     char *r;
 
     for (size_t i = 0; i < h->n_headers; i++)
         n += strlen(h->headers[i].name) + strlen(h->headers[i].value) + 4;
     if ((r = malloc(n)) == NULL)
         return NULL;
-    k = (size_t)snprintf(r, n, "GET %s HTTP/1.1\r\nHost: %s\r\n", h->path,
-                         host);
+    k = (size_t)snprintf(r, n, "%s %s HTTP/1.1\r\nHost: %s\r\n", method,
+                         h->path, host);
     for (size_t i = 0; i < h->n_headers; i++)
         if (!own_header(h->headers[i].name))
             k += (size_t)snprintf(r + k, n - k, "%s: %s\r\n",
@@ -176,6 +191,8 @@ static char *probe_request(const struct dp_cluster *c,
     if (!has_header(h, "user-agent"))
         k += (size_t)snprintf(r + k, n - k,
                               "User-Agent: traefikee-health-check\r\n");
+    if (has_body(method))
+        k += (size_t)snprintf(r + k, n - k, "Content-Length: 0\r\n");
     k += (size_t)snprintf(r + k, n - k, "Connection: close\r\n\r\n");
     *len = k;
     return r;
@@ -212,10 +229,16 @@ static struct hc_target *target_new(struct dp_proxy__hc *hc,
     t->name = strdup(c->name);
     t->req = probe_request(c, h, &t->req_len);
     t->eps = calloc(c->n_endpoints, sizeof(*t->eps));
-    if (t->name == NULL || t->req == NULL || t->eps == NULL) {
-        free(t->name), free(t->req), free(t->eps), free(t);
+    t->statuses = calloc(h->n_statuses + 1, sizeof(*t->statuses));
+    if (t->name == NULL || t->req == NULL || t->eps == NULL ||
+        t->statuses == NULL) {
+        free(t->name), free(t->req), free(t->eps), free(t->statuses);
+        free(t);
         return NULL;
     }
+    if (h->n_statuses > 0)
+        memcpy(t->statuses, h->statuses, h->n_statuses * sizeof(*h->statuses));
+    t->n_statuses = h->n_statuses;
     t->st = dp_cluster_state_of(c);
     dp_cluster_state_ref(t->st);
     if ((t->tls = c->tls) != NULL)
@@ -238,6 +261,15 @@ static struct hc_target *target_new(struct dp_proxy__hc *hc,
     return t;
 }
 
+static bool same_statuses(const struct hc_target *t,
+                          const struct dp_health_check *h)
+{
+    return t->n_statuses == h->n_statuses &&
+           (h->n_statuses == 0 ||
+            memcmp(t->statuses, h->statuses,
+                   h->n_statuses * sizeof(*h->statuses)) == 0);
+}
+
 /* The target already probing <c> the way <h> says, or NULL. */
 static struct hc_target *target_find(struct dp_proxy__hc *hc,
                                      const struct dp_cluster *c,
@@ -252,7 +284,8 @@ static struct hc_target *target_find(struct dp_proxy__hc *hc,
             memcmp(t->req, req, len) == 0 && t->interval_ms == h->interval_ms &&
             t->timeout_ms == h->timeout_ms &&
             t->healthy_th == th(h->healthy_threshold) &&
-            t->unhealthy_th == th(h->unhealthy_threshold) && t->port == h->port)
+            t->unhealthy_th == th(h->unhealthy_threshold) &&
+            t->port == h->port && same_statuses(t, h))
             break;
     free(req);
     return t;
@@ -367,30 +400,76 @@ static void probe_fail(struct hc_ep *e, const char *fmt, ...)
     probe_done(e, e->why);
 }
 
-/* 2xx status line? 1 yes, 0 no, -1 need more bytes. */
-static int status_ok(const char *b, size_t n)
+/* The status code of a status line: 100..999, 0 if malformed, -1 if more
+ * bytes are needed. */
+static int status_code(const char *b, size_t n)
 {
     if (n < 12)
         return -1;
     if (memcmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ')
         return 0;
-    return b[9] == '2';
+    for (int i = 9; i < 12; i++)
+        if (b[i] < '0' || b[i] > '9')
+            return 0;
+    if (b[9] == '0')
+        return 0;
+    return (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+}
+
+/* Within the target's expected statuses (any 2xx without them)? */
+static bool status_expected(const struct hc_target *t, int code)
+{
+    if (t->n_statuses == 0)
+        return code >= 200 && code < 300;
+    for (size_t i = 0; i < t->n_statuses; i++)
+        if (code >= t->statuses[i].start && code < t->statuses[i].end)
+            return true;
+    return false;
+}
+
+/* Writes the expected statuses, "200-299" or "204, 300-399", into <out>. */
+static void statuses_format(const struct hc_target *t, char *out, size_t len)
+{
+    size_t k = 0;
+
+    out[0] = '\0';
+    if (t->n_statuses == 0)
+        snprintf(out, len, "2xx");
+    for (size_t i = 0; i < t->n_statuses && k < len; i++) {
+        const struct dp_hc_status_range *r = &t->statuses[i];
+        int w = r->end - r->start == 1
+                    ? snprintf(out + k, len - k, "%s%u", i ? ", " : "",
+                               (unsigned)r->start)
+                    : snprintf(out + k, len - k, "%s%u-%u", i ? ", " : "",
+                               (unsigned)r->start, (unsigned)r->end - 1);
+        k += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/* Fails the probe on an unexpected status: the status line, and what was
+ * expected. */
+static void probe_bad_status(struct hc_ep *e)
+{
+    char want[48];
+    size_t n = 0;
+
+    while (n < e->len && n < 40 && e->buf[n] != '\r' && e->buf[n] != '\n')
+        n++;
+    statuses_format(e->tg, want, sizeof(want));
+    probe_fail(e, "status %.*s (want %s)", (int)n, e->buf, want);
 }
 
 /* Judges the response bytes so far: true when the probe is over. */
 static bool probe_judge(struct hc_ep *e)
 {
-    int r = status_ok(e->buf, e->len);
-    size_t n = 0;
+    int code = status_code(e->buf, e->len);
 
-    if (r == 1) {
+    if (code > 0 && status_expected(e->tg, code)) {
         probe_done(e, NULL);
         return true;
     }
-    if (r == 0) {
-        while (n < e->len && n < 40 && e->buf[n] != '\r' && e->buf[n] != '\n')
-            n++;
-        probe_fail(e, "status %.*s", (int)n, e->buf);
+    if (code >= 0) {
+        probe_bad_status(e);
         return true;
     }
     if (e->len == HC_BUF) {

@@ -157,6 +157,18 @@ $2
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_DOWN"}]
         healthCheck: {path: /hc-probe, port: $P_HC, hostname: hc.test, headers: {X-Probe: "on"}, interval: 300ms, timeout: 200ms}
+    hcstatus:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_DOWN"}]
+        healthCheck: {path: /hc-s301, port: $P_HC, method: HEAD, status: 301, followRedirects: true, interval: 300ms, timeout: 200ms}
+    hcredir:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_DOWN"}]
+        healthCheck: {path: /hc-s302, port: $P_HC, interval: 300ms, timeout: 200ms}
+    hcwant:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_DOWN"}]
+        healthCheck: {path: /hc-s200, port: $P_HC, method: post, status: 204, interval: 300ms, timeout: 200ms}
     sticky:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_A"}, {url: "http://127.0.0.1:$P_B"}]
@@ -212,7 +224,7 @@ write_config "$CFG" ""
 
 # ---- start ----
 # Health check probe recorder (healthCheck port): every request head
-# appended to hc-probes.txt, answered 200.
+# appended to hc-probes.txt, answered 200, or NNN for a path /hc-sNNN.
 "$PY" -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -225,11 +237,14 @@ while True:
             if not d: break
             b += d
         with open(sys.argv[2], "ab") as f: f.write(b)
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        p = b.split(b" ")[1] if b.count(b" ") > 1 else b""
+        st = p[5:8] if p.startswith(b"/hc-s") and p[5:8].isdigit() else b"200"
+        c.sendall(b"HTTP/1.1 " + st + b" X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     except OSError: pass
     c.close()
 ' "$P_HC" "$TMP/hc-probes.txt" >/dev/null 2>&1 &
 PIDS+=($!)
+wait_port "$P_HC" || { fail start "probe recorder"; exit 1; }
 start_whoami A "$P_A"
 start_whoami B "$P_B"
 "$DP" --config "$CFG" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" \
@@ -384,6 +399,16 @@ check failover-fallback [ "$FO" = yes ]
 # reach the check's port with the check's Host and headers.
 wait_for 5 grep -q '^X-Probe: on' "$TMP/hc-probes.txt"
 check hc-port-headers sh -c "grep -q '^GET /hc-probe HTTP/1.1' '$TMP/hc-probes.txt' && grep -q '^Host: hc.test' '$TMP/hc-probes.txt' && grep -q '^X-Probe: on' '$TMP/hc-probes.txt'"
+# healthCheck method/status: HEAD expecting 301 passes on a 301; without a
+# status a 302 fails (redirects are not followed); POST (sent with
+# Content-Length: 0) expecting 204 fails on a 200, with the reason logged.
+hc_up() { curl -s "$ADMIN/metrics" | grep -q "^dataplane_endpoint_healthy{cluster=\"$1\",address=\"[^\"]*\"} $2\$"; }
+wait_for 5 grep -q '^POST /hc-s200 HTTP/1.1' "$TMP/hc-probes.txt"
+wait_for 5 hc_up hcwant 0
+wait_for 5 hc_up hcredir 0
+check hc-method-status sh -c "grep -q '^HEAD /hc-s301 HTTP/1.1' '$TMP/hc-probes.txt' && grep -A6 '^POST /hc-s200 ' '$TMP/hc-probes.txt' | grep -q '^Content-Length: 0'"
+check hc-status-expected hc_up hcstatus 1
+check hc-status-unexpected sh -c "grep -q 'endpoint_unhealthy cluster=hcwant .*reason=\"status HTTP/1.1 200 X (want 204)\"' '$TMP/dp.log' && grep -q 'endpoint_unhealthy cluster=hcredir .*reason=\"status HTTP/1.1 302 X (want 2xx)\"' '$TMP/dp.log' && ! grep -q 'endpoint_unhealthy cluster=hcstatus ' '$TMP/dp.log'"
 
 H=$(curl -s -D - -o /dev/null -H 'Host: sticky.test' "$WEB/")
 CK=$(hdr Set-Cookie <<<"$H")
