@@ -16,51 +16,16 @@
 # loop (1 ms pause), after checking each answers 404 before the change.
 # Prints one line per change, then median/p90/p99/max. Not a test: exits 0
 # unless something could not run. Bounded waits; kills only its own pids.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/.." || exit 2
+NAME=convergence; . "$(dirname "$0")/lib.sh"
 ROUTES=${ROUTES:-10000}
 SERVICES=${SERVICES:-1000}
 CHANGES=${CHANGES:-100}
 NODES=${NODES:-3}
 WORKERS=${WORKERS:-1}
 TIMEOUT_S=${TIMEOUT_S:-10}
-TMP=$(mktemp -d /tmp/bench-conv.XXXXXX)
-PIDS=()
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    if [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-now_ms() { date +%s%3N; }
-die() { echo "convergence: $*" >&2; exit 1; }
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-    local end=$(($(now_ms) + $1 * 1000)) what=$2; shift 2
-    until "$@"; do
-        [ "$(now_ms)" -lt "$end" ] || die "$what: timed out (logs: KEEP_TMP=1)"
-        sleep 0.1
-    done
-}
-
-if [ -n "${BIN_DIR:-}" ]; then # prebuilt binaries, e.g. while the tree does not build
-    mkdir -p "$TMP/bin" && cp "$BIN_DIR"/* "$TMP/bin/" || die "cannot copy $BIN_DIR"
-else
-    bazel build -c opt //controlplane //dataplane //tools/traefikeectl //tools/whoami \
-        >"$TMP/build.log" 2>&1 || { tail -30 "$TMP/build.log"; exit 1; }
-    BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
-    mkdir -p "$TMP/bin"
-    cp "$BIN/controlplane/controlplane" "$BIN/dataplane/dataplane" \
-        "$BIN/tools/traefikeectl/traefikeectl" "$BIN/tools/whoami/whoami" "$TMP/bin/" ||
-        die "binaries missing"
-fi
-
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-P_WEB=$(freeport); P_W=$(freeport); P_GRPC=$(freeport); P_HTTP=$(freeport)
+build_bins "$TMP/bin" //controlplane //dataplane //tools/traefikeectl //tools/whoami
+freeports P_WEB P_W P_GRPC P_HTTP
 CONTROL=127.0.0.1:$P_GRPC
 
 python3 bench/tools/genconfig.py --routers "$ROUTES" --services "$SERVICES" \
@@ -68,8 +33,7 @@ python3 bench/tools/genconfig.py --routers "$ROUTES" --services "$SERVICES" \
     --port "$P_WEB" --probe-routes 1 --probe-backend "127.0.0.1:$P_W" \
     -o "$TMP/base.yaml" || die "genconfig failed"
 
-"$TMP/bin/whoami" --addr "127.0.0.1:$P_W" --name probe >"$TMP/whoami.log" 2>&1 &
-PIDS+=($!)
+start_whoami probe "$P_W"
 "$TMP/bin/controlplane" --node-id conv-cp --grpc-addr "$CONTROL" \
     --http-addr "127.0.0.1:$P_HTTP" --data-dir "$TMP/cp" --log-level warn \
     >"$TMP/cp.log" 2>&1 &
