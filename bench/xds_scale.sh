@@ -18,10 +18,7 @@
 # before the streams, with them, and per stream (delta / STREAMS).
 # Not a test: exits 0 unless something could not run. Every wait is
 # bounded; only the processes started here are killed.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/.." || exit 2
+NAME=xds_scale; . "$(dirname "$0")/lib.sh"
 STREAMS=${STREAMS:-1000}
 CHANNELS=${CHANNELS:-8}
 MODE=${MODE:-sotw}
@@ -31,36 +28,10 @@ REPS=${REPS:-3}
 TIMEOUT_S=${TIMEOUT_S:-120}
 CP_ENV=()
 [ -n "${MALLOC_TRIM:-}" ] && CP_ENV=(MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0)
-TMP=$(mktemp -d /tmp/bench-xds.XXXXXX)
-PIDS=()
 FLOOD_PID=
+at_exit() { [ -n "$FLOOD_PID" ] && kill "$FLOOD_PID" 2>/dev/null; }
 
-cleanup() {
-    [ -n "$FLOOD_PID" ] && kill "$FLOOD_PID" 2>/dev/null
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    if [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "logs in $TMP"; fi
-}
-trap cleanup EXIT
-
-now_ms() { date +%s%3N; }
-die() { echo "xds_scale: $*" >&2; exit 1; }
-
-# ---- build (copies: other builds may rewrite bazel-bin) ----
-if [ -n "${BIN_DIR:-}" ]; then # prebuilt binaries, e.g. while the tree does not build
-    mkdir -p "$TMP/bin" && cp "$BIN_DIR"/* "$TMP/bin/" || die "cannot copy $BIN_DIR"
-else
-    bazel build -c opt //controlplane //tools/traefikeectl //bench/tools:ads_flood \
-        >"$TMP/build.log" 2>&1 || { tail -30 "$TMP/build.log"; exit 1; }
-    BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
-    mkdir -p "$TMP/bin"
-    cp "$BIN/controlplane/controlplane" "$BIN/tools/traefikeectl/traefikeectl" \
-        "$BIN/bench/tools/ads_flood" "$TMP/bin/" || die "binaries missing"
-fi
-
-freeport() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+build_bins "$TMP/bin" //controlplane //tools/traefikeectl //bench/tools:ads_flood
 
 # ---- configurations: base, then per rep (a) bump, (b) next variant ----
 gen() { # gen FILE VARIANT BUMP
@@ -73,9 +44,6 @@ for r in $(seq "$REPS"); do
     gen "$TMP/a$r.yaml" $((r - 1)) "$r"
     gen "$TMP/b$r.yaml" "$r" "$r"
 done
-
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
-hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 # apply FILE: sets REV, T_START, T_RET (Unix ms)
 apply() {
@@ -97,9 +65,7 @@ flood_wait() {
 }
 field() { sed -n "s/.* $1=\(-\{0,1\}[0-9]*\).*/\1/p" <<<"$2"; }
 
-# median of the arguments
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "-"}'; }
-
+cp_up() { "$TMP/bin/traefikeectl" --control "$CONTROL" list-nodes >/dev/null 2>&1; }
 run_mode() { # run_mode sotw|delta
     local mode=$1 flag=
     [ "$mode" = delta ] && flag=--delta
@@ -111,15 +77,11 @@ run_mode() { # run_mode sotw|delta
         --log-level warn >"$TMP/cp-$mode.log" 2>&1 &
     cp_pid=$!
     PIDS+=("$cp_pid")
-    local end=$(($(now_ms) + 30000))
-    until "$TMP/bin/traefikeectl" --control "$CONTROL" list-nodes >/dev/null 2>&1; do
-        [ "$(now_ms)" -lt "$end" ] || die "control node did not come up ($TMP/cp-$mode.log)"
-        sleep 0.2
-    done
+    wait_for 30 "control node ($TMP/cp-$mode.log)" cp_up
     apply "$TMP/base.yaml"
     local rev0=$REV
     sleep 1
-    local rss0; rss0=$(rss_kib "$cp_pid")
+    local rss0; rss0=$(kb "$cp_pid" VmRSS)
 
     coproc FLOOD { exec "$TMP/bin/ads_flood" --target "$CONTROL" --streams "$STREAMS" \
         --channels "$CHANNELS" $flag --max-seconds $((TIMEOUT_S * (4 * REPS + 2))) \
@@ -131,7 +93,7 @@ run_mode() { # run_mode sotw|delta
     echo "[$mode] initial sync of $STREAMS streams: $ANSWER"
     [[ $ANSWER == done* ]] || echo "[$mode] warning: not every stream synced"
     sleep 2
-    local rss1; rss1=$(rss_kib "$cp_pid")
+    local rss1; rss1=$(kb "$cp_pid" VmRSS)
 
     local a_ret=() a_start=() b_ret=() b_start=() r
     for r in $(seq "$REPS"); do
@@ -150,7 +112,7 @@ run_mode() { # run_mode sotw|delta
             b_ret+=($(($(field max "$ANSWER") - (T_RET - T_START))))
         fi
     done
-    local rss2 hwm; rss2=$(rss_kib "$cp_pid"); hwm=$(hwm_kib "$cp_pid")
+    local rss2 hwm; rss2=$(kb "$cp_pid" VmRSS); hwm=$(kb "$cp_pid" VmHWM)
     echo stats >&"${FLOOD[1]}"
     read -r -t 10 line <&"${FLOOD[0]}" && echo "[$mode] flood $line"
     echo quit >&"${FLOOD[1]}"
