@@ -9,21 +9,13 @@
 # validation alone, translation (cm_xds_translate) and encoding into a
 # snapshot (cp_xds_snapshot_add), REPEAT times, and prints median/min per
 # phase and peak RSS. Not a test: exits 0 unless the build or a run fails.
-# Development mode (docs/security.md): plain text, no cluster CA, no tokens.
-export TRAEFIKEE_INSECURE=1
-set -u
-cd "$(dirname "$0")/.." || exit 2
+NAME=translate; . "$(dirname "$0")/lib.sh"
 ROUTERS=${ROUTERS:-10000}
 SERVICES=${SERVICES:-5000}
 REPEAT=${REPEAT:-5}
 CPU=${CPU:-0}
-TMP=$(mktemp -d /tmp/bench-translate.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
 
-bazel build -c opt //bench/tools:translate_bench >"$TMP/build.log" 2>&1 ||
-    { tail -30 "$TMP/build.log"; exit 1; }
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)/bench/tools/translate_bench
-cp "$BIN" "$TMP/translate_bench" || exit 1
+build_bins "$TMP/bin" //bench/tools:translate_bench
 
 python3 bench/tools/genconfig.py --routers "$ROUTERS" --services "$SERVICES" \
     -o "$TMP/config.yaml" || exit 1
@@ -31,4 +23,4 @@ echo "config: $ROUTERS routers, $SERVICES services ($((SERVICES / 10)) weighted)
     "5 middlewares; $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 PIN=()
 command -v taskset >/dev/null && PIN=(taskset -c "$CPU")
-timeout 600 "${PIN[@]}" "$TMP/translate_bench" "$TMP/config.yaml" "$REPEAT"
+timeout 600 "${PIN[@]}" "$TMP/bin/translate_bench" "$TMP/config.yaml" "$REPEAT"
