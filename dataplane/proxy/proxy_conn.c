@@ -546,8 +546,15 @@ static int up_failed(struct dp_proxy__conn *c, int status)
         c->x->tries--;
     }
     if (clean && (reused || c->x->tries < c->x->plan.n_cand)) {
+        uint64_t ms =
+            reused ? 0 : dp_proxy__retry_backoff(&c->x->plan, c->x->tries);
         c->x->head_sent = false;
         c->state = DP_PROXY__S_CONNECT;
+        if (ms > 0) { /* the retry policy's back-off: the timer goes on */
+            c->state = DP_PROXY__S_DELAY;
+            timer_set(c, DP_PROXY__T_DELAY, ms);
+            return PX_WAIT;
+        }
         return PX_NEXT;
     }
     if (c->x->resp_started) {

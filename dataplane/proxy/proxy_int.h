@@ -33,8 +33,8 @@
 #define DP_PROXY__IOV_EXTRA  4           /* iovecs after the written head */
 #define DP_PROXY__OL_MAX     64          /* outlier entries per worker */
 #define DP_PROXY__OL_TICK    100         /* un-ejection check period, ms */
-#define DP_PROXY__STICKY_MAX 64 /* sticky keys matched per batch */
-#define DP_PROXY__EX_FREE    64 /* free exchanges a worker keeps */
+#define DP_PROXY__STICKY_MAX 64          /* sticky keys matched per batch */
+#define DP_PROXY__EX_FREE    64          /* free exchanges a worker keeps */
 #define DP_PROXY__CBUF_FREE  64 /* free client buffers a worker keeps */
 #define DP_PROXY__UBUF_FREE  16 /* free upstream buffers a worker keeps */
 
@@ -171,9 +171,10 @@ struct dp_proxy__plan {
     uint32_t n_eps;               /* endpoints in the cluster */
     struct dp_circuit_breakers cb;
     struct dp_outlier outlier;
-    uint32_t retries;    /* further attempts allowed */
-    uint32_t retry_on;   /* DP_RETRY_* */
-    uint64_t timeout_ms; /* response head wait */
+    uint32_t retries;                    /* further attempts allowed */
+    uint32_t backoff_ms, backoff_max_ms; /* wait before retry k: base*2^(k-1) */
+    uint32_t retry_on;                   /* DP_RETRY_* */
+    uint64_t timeout_ms;                 /* response head wait */
     /* Our filters (proxy_filter.c): the request's filter context, ended by
      * dp_proxy__plan_release_pl() with <resp_status>, which the codec sets
      * to the final status the client got (0: none). LOCAL plans may carry
@@ -196,7 +197,7 @@ enum dp_proxy__state {
     DP_PROXY__S_FORWARD,  /* request and response streaming */
     DP_PROXY__S_TUNNEL,   /* after 101: bytes both ways */
     DP_PROXY__S_DONE,     /* exchange complete: next request or close */
-    DP_PROXY__S_DELAY,    /* rateLimit delay before connecting (timer) */
+    DP_PROXY__S_DELAY,    /* rateLimit delay, retry back-off (timer) */
     DP_PROXY__S_CLOSING,  /* handles closing */
     DP_PROXY__S_H2,       /* HTTP/2: the session in c->h2 (proxy_h2.c) */
     DP_PROXY__S_H2GW,     /* HTTP/1 exchange with an h2c upstream (c->gw) */
@@ -215,7 +216,7 @@ enum dp_proxy__timer {
     DP_PROXY__T_IDLE,  /* keep-alive idle: close */
     DP_PROXY__T_HEAD,  /* head incomplete: 408 */
     DP_PROXY__T_ROUTE, /* response head late: 504 */
-    DP_PROXY__T_DELAY, /* rateLimit delay over: connect */
+    DP_PROXY__T_DELAY, /* rateLimit delay, retry back-off over: connect */
 };
 
 /* The HTTP/1 exchange in progress on a client connection: the parsed
@@ -445,6 +446,11 @@ struct dp_proxy__rreq {
 int dp_proxy__route_req(struct dp_proxy__rreq *r);
 /* Same for <c>'s parsed HTTP/1 request, into c->x->plan. */
 int dp_proxy__route(struct dp_proxy__conn *c);
+/* The wait before the next attempt after <tries> made (>= 1): the retry
+ * policy's back-off base doubled per retry, capped at its maximum. */
+uint64_t dp_proxy__retry_backoff(const struct dp_proxy__plan *pl,
+                                 uint32_t tries);
+
 /* Plan-level forms of dp_proxy__plan_switch/_release below. */
 int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k);
 void dp_proxy__plan_release_pl(struct dp_proxy__plan *pl);

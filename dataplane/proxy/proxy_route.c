@@ -277,6 +277,16 @@ static size_t pick_cands(struct dp_proxy__rreq *c, const struct dp_cluster *cl,
     return n;
 }
 
+uint64_t dp_proxy__retry_backoff(const struct dp_proxy__plan *pl,
+                                 uint32_t tries)
+{
+    uint64_t ms = pl->backoff_ms;
+
+    for (uint32_t k = 1; k < tries && ms < pl->backoff_max_ms; k++)
+        ms *= 2;
+    return ms < pl->backoff_max_ms ? ms : pl->backoff_max_ms;
+}
+
 int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k)
 {
     struct dp_cluster only_cb = {.cb = pl->cb};
@@ -362,6 +372,8 @@ static int plan_forward(struct dp_proxy__rreq *c, const struct dp_table *t,
     if ((rt->flags & DP_ROUTE_F_HAS_RETRY) &&
         (rt->retry.retry_on & RETRY_BEFORE_RESPONSE)) {
         pl->retries = rt->retry.num_retries;
+        pl->backoff_ms = (uint32_t)rt->retry.backoff_base_ms;
+        pl->backoff_max_ms = (uint32_t)rt->retry.backoff_max_ms;
         max = 1 + (size_t)pl->retries;
         if (max > DP_PROXY__TRY_MAX)
             max = DP_PROXY__TRY_MAX;

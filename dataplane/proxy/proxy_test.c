@@ -3,7 +3,8 @@
  * building a table from a translated configuration through the engine
  * (runtime state carried over by the next build), the engine's lifecycle,
  * active health checks against a loopback server and a closed port, the
- * idle timeout of h2c upstream connections (a minimal h2 server), and,
+ * idle timeout of h2c upstream connections (a minimal h2 server), the
+ * retry back-off (Traefik's initialInterval), and,
  * on a bare worker, outlier ejection and circuit breaker accounting.
  * Request forwarding is tested by integration/dataplane/run.sh.
  */
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config/config.h"
@@ -369,27 +371,33 @@ out:
     return NULL;
 }
 
-/* Sends one HTTP/1.1 request to 127.0.0.1:<port> (retrying the connect
- * while the listener comes up); returns the response head's status. */
-static int h1_get(int port)
+/* A connection to 127.0.0.1:<port>, or -1. */
+static int connect_to(int port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Sends one HTTP/1.1 request to 127.0.0.1:<port> (retrying the connect
+ * while the listener comes up); returns the response head's status. */
+static int h1_get(int port)
+{
     static const char rq[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     char buf[1024];
     size_t have = 0;
     ssize_t r;
     int fd = -1, st = -1;
 
-    for (int i = 0; i < 100; i++) {
-        fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-            break;
-        close(fd);
-        fd = -1;
+    for (int i = 0; i < 100 && (fd = connect_to(port)) < 0; i++)
         usleep(20000);
-    }
     assert_true(fd >= 0);
     assert_int_equal(write(fd, rq, sizeof(rq) - 1), sizeof(rq) - 1);
     while (have < sizeof(buf) - 1 &&
@@ -450,6 +458,70 @@ static void test_h2c_upstream_idle_timeout(void **state)
     dp_proxy_free(p);
     pthread_join(srv.th, NULL);
     close(srv.fd);
+}
+
+/* ==== retry back-off ==== */
+
+static void test_retry_backoff_values(void **state)
+{
+    struct dp_proxy__plan pl = {.backoff_ms = 100, .backoff_max_ms = 1000};
+
+    assert_int_equal(dp_proxy__retry_backoff(&pl, 1), 100);
+    assert_int_equal(dp_proxy__retry_backoff(&pl, 2), 200);
+    assert_int_equal(dp_proxy__retry_backoff(&pl, 3), 400);
+    assert_int_equal(dp_proxy__retry_backoff(&pl, 5), 1000); /* capped */
+    assert_int_equal(dp_proxy__retry_backoff(&pl, 200), 1000);
+    pl.backoff_ms = pl.backoff_max_ms = 0; /* no retry policy */
+    assert_int_equal(dp_proxy__retry_backoff(&pl, 2), 0);
+}
+
+/* Traefik's retry{attempts, initialInterval}: the data node waits the
+ * interval before the second attempt (two refused servers: 502 after). */
+static void test_retry_backoff_waits(void **state)
+{
+    struct dp_proxy_opts o = {.workers = 1};
+    struct dp_proxy *p = dp_proxy_new(&o);
+    struct dp_proxy_stats st;
+    struct timespec t0, t1;
+    char doc[1024], err[CM_ERR_LEN] = "";
+    int d1, d2, lport, fd = -1;
+    long ms;
+
+    close(listen_any(&d1)); /* refused */
+    close(listen_any(&d2));
+    close(listen_any(&lport));
+    snprintf(doc, sizeof(doc),
+             "entryPoints:\n"
+             "  web: {address: \"127.0.0.1:%d\"}\n"
+             "http:\n"
+             "  routers:\n"
+             "    r: {rule: \"Host(`a`)\", service: s, middlewares: [rt]}\n"
+             "  middlewares:\n"
+             "    rt: {retry: {attempts: 2, initialInterval: 300ms}}\n"
+             "  services:\n"
+             "    s:\n"
+             "      loadBalancer:\n"
+             "        servers:\n"
+             "          - url: \"http://127.0.0.1:%d\"\n"
+             "          - url: \"http://127.0.0.1:%d\"\n",
+             lport, d1, d2);
+    assert_int_equal(dp_proxy_start(p), 0);
+    assert_int_equal(dp_proxy_set_table(p, table_from(p, doc, err, 1024)), 0);
+    /* the listener is up once a connection is accepted */
+    for (int i = 0; i < 100 && (fd = connect_to(lport)) < 0; i++)
+        usleep(20000);
+    assert_true(fd >= 0);
+    close(fd);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(h1_get(lport), 502);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    dp_proxy_stats(p, &st);
+    assert_int_equal(st.retries, 1);
+    assert_true(ms >= 290);
+    assert_true(ms < 3000);
+    dp_proxy_stop(p);
+    dp_proxy_free(p);
 }
 
 /* ==== passive health and circuit breaker, on a bare worker ==== */
@@ -666,6 +738,8 @@ int main(void)
         cmocka_unit_test(test_engine_lifecycle),
         cmocka_unit_test(test_active_health_checks),
         cmocka_unit_test(test_h2c_upstream_idle_timeout),
+        cmocka_unit_test(test_retry_backoff_values),
+        cmocka_unit_test(test_retry_backoff_waits),
         cmocka_unit_test(test_outlier_ejection),
         cmocka_unit_test(test_circuit_breaker),
         cmocka_unit_test(test_exchange_pool),
