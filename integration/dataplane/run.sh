@@ -156,19 +156,19 @@ $2
     hcport:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_DOWN"}]
-        healthCheck: {path: /hc-probe, port: $P_HC, hostname: hc.test, headers: {X-Probe: "on"}, interval: 300ms, timeout: 200ms}
+        healthCheck: {path: /hc-probe, port: $P_HC, hostname: hc.test, headers: {X-Probe: "on"}, interval: 1s, timeout: 900ms}
     hcstatus:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_DOWN"}]
-        healthCheck: {path: /hc-s301, port: $P_HC, method: HEAD, status: 301, followRedirects: true, interval: 300ms, timeout: 200ms}
+        healthCheck: {path: /hc-s301, port: $P_HC, method: HEAD, status: 301, followRedirects: true, interval: 1s, timeout: 900ms}
     hcredir:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_DOWN"}]
-        healthCheck: {path: /hc-s302, port: $P_HC, interval: 300ms, timeout: 200ms}
+        healthCheck: {path: /hc-s302, port: $P_HC, interval: 1s, timeout: 900ms}
     hcwant:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_DOWN"}]
-        healthCheck: {path: /hc-s200, port: $P_HC, method: post, status: 204, interval: 300ms, timeout: 200ms}
+        healthCheck: {path: /hc-s200, port: $P_HC, method: post, status: 204, interval: 1s, timeout: 900ms}
     sticky:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_A"}, {url: "http://127.0.0.1:$P_B"}]
