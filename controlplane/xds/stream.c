@@ -535,6 +535,46 @@ static int adopt_names(struct cp_xds_stream *s, struct type_state *ts,
     return GW_OK;
 }
 
+/* Marks cur->v[k] in <seen>; returns whether it was already marked. */
+static bool mark(uint8_t *seen, size_t k)
+{
+    bool was = (seen[k / 8] >> (k % 8)) & 1;
+    seen[k / 8] |= (uint8_t)(1u << (k % 8));
+    return was;
+}
+
+/* Whether <names> (in any order, repeats and "*" ignored) are exactly the
+ * set <cur>: the common case of an ACK, checked without building a set (a
+ * merge walk while they come in order, a search otherwise). */
+static bool same_names(const struct cm_strset *cur, char *const *names,
+                       size_t n)
+{
+    uint8_t small[64], *seen = small;
+    size_t k = 0, distinct = 0;
+    bool same = true;
+    if (cur->n > 8 * sizeof(small) &&
+        (seen = calloc(cur->n / 8 + 1, 1)) == NULL)
+        return false; /* the slow path decides */
+    if (seen == small)
+        memset(small, 0, sizeof(small));
+    for (size_t i = 0; same && i < n; i++) {
+        bool found = false;
+        if (strcmp(names[i], "*") == 0)
+            continue;
+        if (k < cur->n && strcmp(cur->v[k], names[i]) == 0)
+            found = true;
+        else
+            k = cm_strset_pos(cur, names[i], &found);
+        if (!found)
+            same = false;
+        else if (!mark(seen, k++))
+            distinct++;
+    }
+    if (seen != small)
+        free(seen);
+    return same && distinct == cur->n;
+}
+
 static int sotw_set_names(struct cp_xds_stream *s, struct type_state *ts, int t,
                           bool first, char **names, size_t n)
 {
@@ -549,6 +589,8 @@ static int sotw_set_names(struct cp_xds_stream *s, struct type_state *ts, int t,
         ts->legacy = false;
         ts->wildcard = star;
     }
+    if (same_names(ts->names, names, n))
+        return GW_OK;
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], "*") != 0 && cm_strset_add(&set, names[i]) != 0) {
             cm_strset_deinit(&set);

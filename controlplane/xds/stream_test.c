@@ -699,6 +699,40 @@ static void test_node_record_capped(void **state)
     cp_xds_snapshot_put(s1);
 }
 
+/* An ACK naming the same set in another order, or with repeats, changes
+ * nothing; repeats that hide a dropped name do. */
+static void test_sotw_same_names_any_order(void **state)
+{
+    struct sink k = {0};
+    struct cp_xds_snapshot *s1 = snap_v("1");
+    struct cp_xds_stream *st = cp_xds_stream_new(22, false, "p");
+    struct cp_xds_node_info info;
+    char nonce[32], buf[256];
+    assert_int_equal(sotw_req(st, s1, &k, CP_XDS_LISTENER,
+                              NAMES("lis-a", "lis-b"), "", "", NULL),
+                     0);
+    assert_int_equal(k.n, 1);
+    snprintf(nonce, sizeof(nonce), "%s", k.sotw[0]->nonce);
+    sink_clear(&k);
+    assert_int_equal(sotw_req(st, s1, &k, CP_XDS_LISTENER,
+                              NAMES("lis-b", "lis-a", "lis-b"), "1", nonce,
+                              NULL),
+                     0);
+    assert_int_equal(k.n, 0);
+    cp_xds_stream_info(st, &info);
+    assert_int_equal(info.types[CP_XDS_LISTENER].n_names, 2);
+    assert_int_equal(sotw_req(st, s1, &k, CP_XDS_LISTENER,
+                              NAMES("lis-a", "lis-a"), "1", nonce, NULL),
+                     0);
+    assert_int_equal(k.n, 1);
+    assert_string_equal(sotw_names(&k, 0, buf, sizeof(buf)), "lis-a");
+    cp_xds_stream_info(st, &info);
+    assert_int_equal(info.types[CP_XDS_LISTENER].n_names, 1);
+    sink_clear(&k);
+    cp_xds_stream_free(st);
+    cp_xds_snapshot_put(s1);
+}
+
 int main(void)
 {
     cm_log_set_level(CM_LOG_ERROR);
@@ -715,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_delta_reconnect_in_sync_records_ack),
         cmocka_unit_test(test_sotw_reconnect_acked),
         cmocka_unit_test(test_node_record_capped),
+        cmocka_unit_test(test_sotw_same_names_any_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
