@@ -7,6 +7,8 @@
  * (body.c) plus a nonce. No gRPC here; the caller serialises calls (the CQ
  * or push thread with the server lock held).
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +154,64 @@ static void held_del(struct held *h, int t, const char *name)
     if (i >= 0 && h->bits != NULL)
         bit_clear(h->bits, (size_t)i);
     kv_del(&h->extra, name);
+}
+
+/* ==== request decoding ==== */
+
+/* A bump allocator for one decoded request: protobuf-c allocates every
+ * name of a request separately (a thousand per EDS ACK); here they share a
+ * few chunks, released at once. */
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+struct arena {
+    struct arena_chunk *head;
+    size_t next_cap;
+};
+
+static void *arena_alloc(void *arg, size_t size)
+{
+    struct arena *a = arg;
+    struct arena_chunk *c = a->head;
+    size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    if (c == NULL || c->cap - c->used < size) {
+        size_t cap = size > a->next_cap ? size : a->next_cap;
+        if ((c = malloc(sizeof(*c) + cap)) == NULL)
+            return NULL;
+        c->next = a->head;
+        c->used = 0;
+        c->cap = cap;
+        a->head = c;
+        a->next_cap = cap * 2;
+    }
+    void *p = (uint8_t *)c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static void arena_free(void *arg, void *p)
+{
+    (void)arg;
+    (void)p; /* all at once in arena_release() */
+}
+
+/* An arena sized for a request of <len> bytes. */
+static struct arena arena_for(size_t len)
+{
+    struct arena a = {.head = NULL, .next_cap = 2 * len + 1024};
+    return a;
+}
+
+static void arena_release(struct arena *a)
+{
+    while (a->head != NULL) {
+        struct arena_chunk *c = a->head;
+        a->head = c->next;
+        free(c);
+    }
 }
 
 /* ==== stream state ==== */
@@ -603,11 +663,15 @@ static int sotw_request(struct cp_xds_stream *s,
                         const struct cp_xds_snapshot *snap, const uint8_t *data,
                         size_t len, const struct cp_xds_stream_out *out)
 {
+    struct arena arena = arena_for(len);
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
     Envoy__Service__Discovery__V3__DiscoveryRequest *req =
-        envoy__service__discovery__v3__discovery_request__unpack(NULL, len,
+        envoy__service__discovery__v3__discovery_request__unpack(&alloc, len,
                                                                  data);
-    if (req == NULL)
+    if (req == NULL) {
+        arena_release(&arena);
         return GW_EPROTO;
+    }
     note_node(s, req->node, out);
     int rc = GW_OK;
     int t = cp_xds_type_from_url(req->type_url);
@@ -627,7 +691,7 @@ static int sotw_request(struct cp_xds_stream *s,
     if (rc == 0)
         rc = sotw_maybe_send(s, snap, t, req->response_nonce[0] == '\0', out);
 done:
-    envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
+    arena_release(&arena); /* req with it */
     return rc;
 }
 
@@ -904,11 +968,15 @@ static int delta_request(struct cp_xds_stream *s,
                          const uint8_t *data, size_t len,
                          const struct cp_xds_stream_out *out)
 {
+    struct arena arena = arena_for(len);
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
     Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req =
         envoy__service__discovery__v3__delta_discovery_request__unpack(
-            NULL, len, data);
-    if (req == NULL)
+            &alloc, len, data);
+    if (req == NULL) {
+        arena_release(&arena);
         return GW_EPROTO;
+    }
     note_node(s, req->node, out);
     int rc = GW_OK;
     int t = cp_xds_type_from_url(req->type_url);
@@ -927,8 +995,7 @@ static int delta_request(struct cp_xds_stream *s,
     if (rc == 0)
         rc = delta_push(s, snap, t, out);
 done:
-    envoy__service__discovery__v3__delta_discovery_request__free_unpacked(req,
-                                                                          NULL);
+    arena_release(&arena); /* req with it */
     return rc;
 }
 
