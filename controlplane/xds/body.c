@@ -186,7 +186,7 @@ static struct cp_xds_body *sotw_build(const struct cp_xds_snapshot *snap,
     return b;
 }
 
-static uint64_t sotw_key(const struct cm_strset *names)
+uint64_t cp_xds__sotw_key(const struct cm_strset *names)
 {
     uint64_t h = names == NULL ? 1 : FNV_OFFSET;
     for (size_t i = 0; names != NULL && i < names->n; i++)
@@ -264,9 +264,16 @@ struct cp_xds_body *
 cp_xds_snapshot_sotw_body(const struct cp_xds_snapshot *csnap,
                           enum cp_xds_type type, const struct cm_strset *names)
 {
+    return cp_xds__sotw_body_keyed(csnap, type, names, cp_xds__sotw_key(names));
+}
+
+struct cp_xds_body *cp_xds__sotw_body_keyed(const struct cp_xds_snapshot *csnap,
+                                            enum cp_xds_type type,
+                                            const struct cm_strset *names,
+                                            uint64_t hash)
+{
     /* the memo is the one part of a published snapshot that changes */
     struct cp_xds_snapshot *snap = (struct cp_xds_snapshot *)csnap;
-    uint64_t hash = sotw_key(names);
     struct cp_xds_body *b = NULL;
 
     pthread_mutex_lock(&snap->memo_lock);

@@ -289,6 +289,7 @@ struct type_state {
     bool wildcard; /* every resource of the type */
     bool legacy;   /* wildcard by an empty first request (LDS/CDS) */
     const struct cm_strset *names; /* shared (names.c); never NULL */
+    uint64_t key;                  /* cp_xds__sotw_key() of <names> */
     char nonce[24];                /* of the last response of this type */
     bool answered;                 /* its ACK/NACK was recorded */
     bool sent_any;        /* SotW: a response went out for this subscription */
@@ -343,8 +344,10 @@ struct cp_xds_stream *cp_xds_stream_new(uint64_t id, bool delta,
         free(s);
         return NULL;
     }
-    for (int t = 0; t < CP_XDS_TYPE_COUNT; t++)
+    for (int t = 0; t < CP_XDS_TYPE_COUNT; t++) {
         s->ts[t].names = &no_names;
+        s->ts[t].key = cp_xds__sotw_key(&no_names);
+    }
     return s;
 }
 
@@ -536,7 +539,9 @@ static void new_nonce(struct cp_xds_stream *s, struct type_state *ts)
 static struct cp_xds_body *sotw_body(const struct type_state *ts,
                                      const struct cp_xds_snapshot *snap, int t)
 {
-    return cp_xds_snapshot_sotw_body(snap, t, ts->wildcard ? NULL : ts->names);
+    if (ts->wildcard)
+        return cp_xds_snapshot_sotw_body(snap, t, NULL);
+    return cp_xds__sotw_body_keyed(snap, t, ts->names, ts->key);
 }
 
 static int sotw_send(struct cp_xds_stream *s, struct cp_xds_body *body,
@@ -592,6 +597,7 @@ static int adopt_names(struct cp_xds_stream *s, struct type_state *ts,
         return GW_ENOMEM;
     release_names(s, ts->names);
     ts->names = shared;
+    ts->key = cp_xds__sotw_key(shared);
     return GW_OK;
 }
 

@@ -57,6 +57,16 @@ struct cp_xds_snapshot {
 uint64_t cp_xds__snapshot_digest(const struct cp_xds_snapshot *snap,
                                  enum cp_xds_type type);
 
+/* body.c: the memo key of a SotW subscription to <names> (NULL: wildcard),
+ * and cp_xds_snapshot_sotw_body() given it, for callers that keep the key
+ * of a subscription that has not changed. */
+struct cm_strset;
+uint64_t cp_xds__sotw_key(const struct cm_strset *names);
+struct cp_xds_body *cp_xds__sotw_body_keyed(const struct cp_xds_snapshot *snap,
+                                            enum cp_xds_type type,
+                                            const struct cm_strset *names,
+                                            uint64_t key);
+
 /* body.c: frees every memo entry of <snap>. */
 void cp_xds__memo_free(struct cp_xds_snapshot *snap);
 
