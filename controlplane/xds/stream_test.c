@@ -733,6 +733,44 @@ static void test_sotw_same_names_any_order(void **state)
     cp_xds_snapshot_put(s1);
 }
 
+/* Same, past the on-stack bitmap: 600 names re-sent in reverse order are
+ * the same subscription; dropping one is a change. */
+static void test_sotw_same_names_many(void **state)
+{
+    enum { N = 600 };
+    struct sink k = {0};
+    struct cp_xds_snapshot *s1 = snap_v("1");
+    struct cp_xds_stream *st = cp_xds_stream_new(23, false, "p");
+    struct cp_xds_node_info info;
+    static char store[N][16];
+    const char *names[N + 1], *rev[N + 1];
+    char nonce[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(store[i], sizeof(store[i]), "cl-%04d", i);
+        names[i] = store[i];
+        rev[N - 1 - i] = store[i];
+    }
+    names[N] = rev[N] = NULL;
+    assert_int_equal(sotw_req(st, s1, &k, CP_XDS_ENDPOINT, names, "", "", NULL),
+                     0);
+    assert_int_equal(k.n, 1);
+    snprintf(nonce, sizeof(nonce), "%s", k.sotw[0]->nonce);
+    sink_clear(&k);
+    assert_int_equal(
+        sotw_req(st, s1, &k, CP_XDS_ENDPOINT, rev, "1", nonce, NULL), 0);
+    cp_xds_stream_info(st, &info);
+    assert_int_equal(info.types[CP_XDS_ENDPOINT].n_names, N);
+    assert_int_equal(info.types[CP_XDS_ENDPOINT].acks, 1);
+    rev[N - 1] = NULL; /* cl-0000 dropped */
+    assert_int_equal(
+        sotw_req(st, s1, &k, CP_XDS_ENDPOINT, rev, "1", nonce, NULL), 0);
+    cp_xds_stream_info(st, &info);
+    assert_int_equal(info.types[CP_XDS_ENDPOINT].n_names, N - 1);
+    sink_clear(&k);
+    cp_xds_stream_free(st);
+    cp_xds_snapshot_put(s1);
+}
+
 int main(void)
 {
     cm_log_set_level(CM_LOG_ERROR);
@@ -750,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_sotw_reconnect_acked),
         cmocka_unit_test(test_node_record_capped),
         cmocka_unit_test(test_sotw_same_names_any_order),
+        cmocka_unit_test(test_sotw_same_names_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
