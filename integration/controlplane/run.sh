@@ -373,7 +373,11 @@ for line in open(path):
 sys.exit(1)
 EOPY
 }
-l_now=$(leader_of "$f1")
+# right after the failovers above a leader may not be elected yet: an empty
+# name would end the script on ${cp_http[""]}
+l_now=""
+for _ in $(seq 50); do l_now=$(leader_of "$f1") && [ -n "$l_now" ] && break; sleep 0.2; done
+[ -n "$l_now" ] || { fail sse-setup "no leader seen through $f1 in 10 s"; exit 1; }
 sse_node=$f2; [ "$sse_node" = "$l_now" ] && sse_node=$f1
 apply_node=$l_now # the write happens on another control node than the stream
 curl -s -N --max-time 30 -u "admin:$PW" "http://127.0.0.1:${cp_http[$sse_node]}/api/events" >"$TMP/sse.out" &
@@ -425,7 +429,12 @@ cookie_codes() { for n in cp-1 cp-2 cp-3; do printf '%s ' "$(http_code "$n" /api
 if [ "$(cookie_codes)" = "200 200 200 " ]; then ok session-cookie-valid-on-every-node; else
   fail session-cookie-valid-on-every-node "$(cookie_codes)"; fi
 
-out=$(ctl_at "$f2" reset-password 2>&1); rc=$?
+# a write so soon after the failovers may be refused as retryable
+for _ in $(seq 20); do
+  out=$(ctl_at "$f2" reset-password 2>&1); rc=$?
+  [ $rc -ne 0 ] && grep -q -e 'failover is under way' -e 'no leader' <<<"$out" || break
+  sleep 0.5
+done
 NEW=$(echo "$out" | sed -n 's/^admin password: \([^ ]*\) (printed once.*/\1/p')
 if [ $rc -eq 0 ] && [ -n "$NEW" ] && [ "$NEW" != "$PW" ]; then ok reset-password-prints-new; else
   fail reset-password-prints-new "rc=$rc $out"; fi
