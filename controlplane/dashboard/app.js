@@ -64,6 +64,7 @@ function color(name) {
 // get the login form, at most once in 5 s so that a browser holding other
 // credentials cannot loop.
 function relogin() {
+  if (S.leaving) return; // logging out: that navigation wins
   const last = Number(sessionStorage.getItem('reloadAt')) || 0;
   if (Date.now() - last < 5000) return;
   sessionStorage.setItem('reloadAt', String(Date.now()));
@@ -419,6 +420,7 @@ async function loadSeries() {
 
 function connect() {
   const es = new EventSource('/api/events');
+  S.es = es;
   const live = $('live');
   es.onopen = () => { live.className = 'live on'; live.textContent = 'live'; };
   es.onerror = () => {
@@ -442,6 +444,10 @@ function connect() {
 }
 
 async function main() {
+  // logging out ends the event stream too: do not let its error handler
+  // navigate to the login form while the logout request is on its way
+  const out = document.querySelector('form[action="/api/logout"]');
+  if (out) out.addEventListener('submit', () => { S.leaving = true; if (S.es) S.es.close(); });
   for (const input of document.querySelectorAll('input.filter')) {
     input.addEventListener('input', () => applyFilter($(input.dataset.table)));
   }
