@@ -8,62 +8,15 @@ or the timeout passes.
     xds_client.py HOST:PORT NODE_ID [SECONDS]
 prints: "cds version=V names=a,b" / "lds version=V names=..." per response.
 """
+import os
 import queue
 import sys
 import threading
 
 import grpc
 
-ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
-CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def field(num, data):
-    if isinstance(data, str):
-        data = data.encode()
-    return varint(num << 3 | 2) + varint(len(data)) + data
-
-
-def fields(buf):
-    """Yields (number, wire type, value) of one message."""
-    i = 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(buf, i)
-        elif wt == 2:
-            n, i = read_varint(buf, i)
-            v, i = buf[i:i + n], i + n
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        else:
-            raise ValueError("wire type %d" % wt)
-        yield num, wt, v
-
-
-def read_varint(buf, i):
-    n = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pbwire import ADS, CDS, LDS, field, fields  # noqa: E402
 
 
 def request(node_id, type_url, version="", nonce=""):

@@ -25,6 +25,7 @@ CALL:
                              first read: "OK" when the server answers with
                              HTTP/2 frames, "ALERT reason" when it refuses
 """
+import os
 import re
 import socket
 import ssl
@@ -34,63 +35,12 @@ import time
 
 import grpc
 
-ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
-CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pbwire import ADS, CDS, field, field_bool, fields  # noqa: E402
+
 MGMT = "/traefikee.v1.Management/"
 JOIN = "/traefikee.v1.Membership/Join"
 CONTROL_NAME = "traefikee-control"
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def field(num, data):
-    if isinstance(data, str):
-        data = data.encode()
-    return varint(num << 3 | 2) + varint(len(data)) + data
-
-
-def field_bool(num):
-    return varint(num << 3) + b"\x01"
-
-
-def fields(buf):
-    """Yields (number, value) of one message's length-delimited and varint
-    fields."""
-    i = 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(buf, i)
-        elif wt == 2:
-            n, i = read_varint(buf, i)
-            v, i = buf[i:i + n], i + n
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        else:
-            raise ValueError("wire type %d" % wt)
-        yield num, v
-
-
-def read_varint(buf, i):
-    n = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
 
 
 def read(path):
@@ -269,7 +219,7 @@ def main():
     try:
         if what == "version":
             resp = unary(o, addr, MGMT + "Version", b"")
-            node = [v.decode() for n, v in fields(resp) if n == 3]
+            node = [v.decode() for n, _, v in fields(resp) if n == 3]
             print("OK node=%s" % (node[0] if node else ""))
         elif what == "apply":
             body = field(1, read(args[0])) + field_bool(3)
@@ -277,13 +227,13 @@ def main():
             print("OK applied (dry run)")
         elif what == "tokens":
             resp = unary(o, addr, MGMT + "GetTokens", b"")
-            got = dict((n, v.decode()) for n, v in fields(resp))
+            got = dict((n, v.decode()) for n, _, v in fields(resp))
             print("OK %s %s" % (got.get(1, ""), got.get(2, "")))
         elif what == "join":
             token, node, csr, out = args
             body = field(1, token) + field(2, node) + field(3, read(csr))
             resp = unary(o, addr, JOIN, body)
-            got = dict((n, v.decode()) for n, v in fields(resp))
+            got = dict((n, v.decode()) for n, _, v in fields(resp))
             with open(out, "w") as f:
                 f.write(got.get(1, ""))
             print("OK joined")
