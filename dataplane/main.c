@@ -470,7 +470,10 @@ static void on_drain_delay(uv_timer_t *t)
     struct dp_main *m = t->data;
 
     m->drain_start = uv_now(m->loop) ? uv_now(m->loop) : 1;
-    dp_proxy_drain(m->proxy);
+    /* idle keep-alive connections: half the drain time for a last request */
+    dp_proxy_drain(m->proxy, (uint32_t)(m->drain_timeout_ms / 2 > UINT32_MAX
+                                            ? UINT32_MAX
+                                            : m->drain_timeout_ms / 2));
     uv_timer_start(&m->drain, on_drain_tick, 0, 50);
 }
 
@@ -544,7 +547,11 @@ static int usage(FILE *f)
         "then drain\n"
         "                       (default 0)\n"
         "  --drain-timeout D    SIGTERM drain limit, e.g. 15s (default "
-        "15s)\n"
+        "15s); idle\n"
+        "                       keep-alive connections wait up to half "
+        "of it for a\n"
+        "                       last request (answered with Connection: "
+        "close)\n"
         "  --route-timeout D    wait for a response head when the route sets "
         "no\n"
         "                       timeout, then 504 (default 15s)\n"

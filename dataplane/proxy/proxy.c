@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log/log.h"
@@ -27,6 +28,7 @@ struct dp_proxy {
     struct dp_filter_registry *filters; /* filter states; outlive tables */
     pthread_mutex_t mu;
     bool draining;
+    uint32_t drain_grace_ms; /* idle keep-alive connections' last wait */
     uint64_t swaps;
 };
 
@@ -154,6 +156,24 @@ static bool same_addr(const struct sockaddr_storage *a,
     return strcmp(x, y) == 0;
 }
 
+/* Serves the connections already in <l>'s accept queue: closing a
+ * listener resets them, and SO_REUSEPORT does not hand them to the other
+ * listeners of the port (net.ipv4.tcp_migrate_req, off by default). */
+static void lsn_flush(struct dp_proxy__lsn *l)
+{
+    uv_os_fd_t lfd;
+    int fd;
+
+    if (uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
+        return;
+    for (int i = 0; i < DP_PROXY__FLUSH_MAX; i++) {
+        fd = accept(lfd, NULL, NULL); /* non-blocking: libuv's */
+        if (fd < 0)
+            return;
+        dp_proxy__accept_fd(l, fd);
+    }
+}
+
 /* Closes the listeners not marked keep. */
 static void lsn_sweep(struct dp_proxy__worker *w)
 {
@@ -165,6 +185,7 @@ static void lsn_sweep(struct dp_proxy__worker *w)
             continue;
         }
         *pp = l->next;
+        lsn_flush(l);
         uv_close((uv_handle_t *)&l->tcp, lsn_closed);
     }
 }
@@ -207,6 +228,7 @@ static void wk_drain(struct dp_worker *ww, void *arg)
     struct dp_proxy__conn *c, *next;
 
     w->draining = true;
+    w->drain_grace_ms = w->p->drain_grace_ms;
     for (struct dp_proxy__lsn *l = w->lsns; l != NULL; l = l->next)
         l->keep = false;
     lsn_sweep(w);
@@ -410,10 +432,11 @@ uint64_t dp_proxy__swaps(struct dp_proxy *p)
     return __atomic_load_n(&p->swaps, __ATOMIC_RELAXED);
 }
 
-void dp_proxy_drain(struct dp_proxy *p)
+void dp_proxy_drain(struct dp_proxy *p, uint32_t grace_ms)
 {
     pthread_mutex_lock(&p->mu);
     p->draining = true;
+    p->drain_grace_ms = grace_ms;
     for (int i = 0; i < p->n_started; i++)
         dp_worker_post(&p->workers[i].w, wk_drain, NULL);
     pthread_mutex_unlock(&p->mu);

@@ -55,10 +55,14 @@ int dp_proxy_with_table(struct dp_proxy *p,
                         int (*fn)(const struct dp_table *t, void *arg),
                         void *arg);
 
-/* Starts draining: listeners close, idle client and pooled upstream
- * connections close, busy ones close after their current response (which
- * carries Connection: close). Returns at once. */
-void dp_proxy_drain(struct dp_proxy *p);
+/* Starts draining: listeners close (after serving the connections in
+ * their accept queues), pooled upstream connections close, busy client
+ * connections close after their current response (which carries
+ * Connection: close), HTTP/2 ones get a GOAWAY. An idle HTTP/1 keep-alive
+ * connection stays open up to <grace_ms> (or its idle timeout if shorter)
+ * for one last request: closing it at once would reset a request already
+ * on its way (the keep-alive race). Returns at once. */
+void dp_proxy_drain(struct dp_proxy *p, uint32_t grace_ms);
 
 /* Sums the workers' counters into <out>. Any thread. */
 void dp_proxy_stats(struct dp_proxy *p, struct dp_proxy_stats *out);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log/log.h"
 #include "dataplane/proxy/proxy_int.h"
@@ -669,21 +670,31 @@ static void conn_idle(struct dp_proxy__conn *c)
     c->in.start = c->in.cap = 0;
 }
 
+/* How long <c> may wait for a request: a handshake timeout while TLS is
+ * not established, a shorter last wait while draining. */
+static uint64_t idle_ms(const struct dp_proxy__conn *c,
+                        const struct dp_proxy_opts *o)
+{
+    uint64_t ms = c->tls != NULL && !dp_tls_conn_established(c->tls)
+                      ? o->head_timeout_ms
+                      : o->idle_timeout_ms;
+
+    return c->w->draining && c->w->drain_grace_ms < ms ? c->w->drain_grace_ms
+                                                       : ms;
+}
+
 static int st_head(struct dp_proxy__conn *c)
 {
     const struct dp_proxy_opts *o = dp_proxy__opts(c->w);
     int r;
 
     if (c->in.end == 0) {
-        if (c->eof || c->w->draining) {
+        if (c->eof) {
             dp_proxy__conn_close(c);
             return PX_WAIT;
         }
         if (c->tkind != DP_PROXY__T_IDLE)
-            timer_set(c, DP_PROXY__T_IDLE,
-                      c->tls != NULL && !dp_tls_conn_established(c->tls)
-                          ? o->head_timeout_ms /* handshake timeout */
-                          : o->idle_timeout_ms);
+            timer_set(c, DP_PROXY__T_IDLE, idle_ms(c, o));
         conn_idle(c);
         return PX_WAIT;
     }
@@ -1216,13 +1227,14 @@ static void peer_ip(struct dp_proxy__conn *c)
         uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
 }
 
-void dp_proxy__accept(struct dp_proxy__lsn *lsn)
+/* A new connection of <lsn>'s, linked and counted; its socket not open. */
+static struct dp_proxy__conn *conn_new(struct dp_proxy__lsn *lsn)
 {
     struct dp_proxy__worker *w = lsn->w;
     struct dp_proxy__conn *c = calloc(1, sizeof(*c));
 
     if (c == NULL)
-        return;
+        return NULL;
     c->w = w;
     uv_tcp_init(&w->w.loop, &c->tcp);
     uv_timer_init(&w->w.loop, &c->timer);
@@ -1235,14 +1247,48 @@ void dp_proxy__accept(struct dp_proxy__lsn *lsn)
     DP_PROXY__INC(w, conns_total, 1);
     DP_PROXY__INC(w, conns_active, 1);
     snprintf(c->lsn, sizeof(c->lsn), "%s", lsn->name);
-    if (uv_accept((uv_stream_t *)&lsn->tcp, (uv_stream_t *)&c->tcp) != 0 ||
-        dp_proxy__conn_tls(c) != 0) {
+    return c;
+}
+
+/* <c>'s socket is open: TLS, options, then the first read. */
+static void conn_start(struct dp_proxy__conn *c)
+{
+    if (dp_proxy__conn_tls(c) != 0) {
         dp_proxy__conn_close(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     peer_ip(c);
     dp_proxy__conn_run(c);
+}
+
+void dp_proxy__accept(struct dp_proxy__lsn *lsn)
+{
+    struct dp_proxy__conn *c = conn_new(lsn);
+
+    if (c == NULL)
+        return;
+    if (uv_accept((uv_stream_t *)&lsn->tcp, (uv_stream_t *)&c->tcp) != 0) {
+        dp_proxy__conn_close(c);
+        return;
+    }
+    conn_start(c);
+}
+
+void dp_proxy__accept_fd(struct dp_proxy__lsn *lsn, int fd)
+{
+    struct dp_proxy__conn *c = conn_new(lsn);
+
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        dp_proxy__conn_close(c);
+        return;
+    }
+    conn_start(c);
 }
 
 void dp_proxy__conn_drain(struct dp_proxy__conn *c)
@@ -1254,6 +1300,8 @@ void dp_proxy__conn_drain(struct dp_proxy__conn *c)
         return;
     }
     c->close_after = true;
-    if (c->state == DP_PROXY__S_HEAD && c->in.end == 0)
-        dp_proxy__conn_close(c);
+    if (c->state == DP_PROXY__S_HEAD && c->in.end == 0 &&
+        (c->tkind != DP_PROXY__T_IDLE ||
+         uv_timer_get_due_in(&c->timer) > c->w->drain_grace_ms))
+        timer_set(c, DP_PROXY__T_IDLE, c->w->drain_grace_ms);
 }

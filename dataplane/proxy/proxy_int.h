@@ -32,6 +32,7 @@
 #define DP_PROXY__POOL_HASH  64          /* pool buckets per worker */
 #define DP_PROXY__IOV_EXTRA  4           /* iovecs after the written head */
 #define DP_PROXY__OL_MAX     64          /* outlier entries per worker */
+#define DP_PROXY__FLUSH_MAX  1024        /* queued accepts served at close */
 #define DP_PROXY__OL_TICK    100         /* un-ejection check period, ms */
 #define DP_PROXY__STICKY_MAX 64          /* sticky keys matched per batch */
 #define DP_PROXY__EX_FREE    64          /* free exchanges a worker keeps */
@@ -122,7 +123,8 @@ struct dp_proxy__worker {
     struct dp_proxy__h2up *h2ups; /* HTTP/2 upstream connections */
     bool draining;
     bool stopping;
-    struct dp_proxy_stats st;       /* this worker's counters */
+    uint32_t drain_grace_ms;  /* draining: idle keep-alive wait (proxy.c) */
+    struct dp_proxy_stats st; /* this worker's counters */
     struct dp_proxy__rstats rstats; /* per router; freed with the engine */
     struct dp_proxy__bufs cbufs;    /* client read buffers (CBUF_MIN) */
     struct dp_proxy__bufs ubufs;    /* upstream read buffers (UBUF) */
@@ -379,11 +381,15 @@ void dp_proxy__hc_stop(struct dp_proxy__hc *hc);
 
 /* Accepts one connection from <lsn>. */
 void dp_proxy__accept(struct dp_proxy__lsn *lsn);
+/* Serves <fd> (taken), accepted from <lsn> by the caller. */
+void dp_proxy__accept_fd(struct dp_proxy__lsn *lsn, int fd);
 /* Re-runs <c>'s state machine (after an upstream event). */
 void dp_proxy__conn_run(struct dp_proxy__conn *c);
 /* Closes <c> and its upstream. */
 void dp_proxy__conn_close(struct dp_proxy__conn *c);
-/* Draining: closes <c> if idle, else marks it to close after the exchange. */
+/* Draining: marks <c> to close after its exchange; an idle HTTP/1
+ * connection waits at most the worker's drain_grace_ms for a last request
+ * (answered with Connection: close), HTTP/2 gets a GOAWAY. */
 void dp_proxy__conn_drain(struct dp_proxy__conn *c);
 /* Returns an exchange for <c>'s next request (reset), from <w>'s free list
  * or new; NULL when out of memory. Give back with dp_proxy__ex_put(). */

@@ -179,7 +179,7 @@ static void test_engine_lifecycle(void **state)
     dp_proxy_stats(p, &st);
     assert_int_equal(st.table_swaps, 1);
     assert_int_equal(st.conns_active, 0);
-    dp_proxy_drain(p);
+    dp_proxy_drain(p, 0);
     /* after draining, tables are refused (and freed) */
     t = table_from(p, yaml, err, sizeof(err));
     assert_int_equal(dp_proxy_set_table(p, t), GW_EAGAIN);
