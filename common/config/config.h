@@ -67,6 +67,12 @@ cm_config_find_entrypoint(const struct cm_config *cfg, const char *name);
  * GW_ENOMEM. Parsing that JSON gives the same model. */
 int cm_config_to_json(const struct cm_config *cfg, char **out) CM_MUST_CHECK;
 
+/* The same model as a jansson value, without printing and parsing it back
+ * (comparing two models, e.g.). Returns new (json_decref() it), or NULL
+ * when out of memory. */
+struct json_t;
+struct json_t *cm_config_to_jansson(const struct cm_config *cfg);
+
 /* Parses a Traefik duration: "2s", "100ms", "1m30s", "1.5h", "250us", or a
  * bare integer meaning seconds. Stores milliseconds (sub-millisecond parts
  * truncated) in <*ms>. Returns 0 or GW_EINVAL (negative, empty, unknown

@@ -174,6 +174,11 @@ static json_t *obj_json(const struct cm_config__schema *s, const void *obj)
     return o;
 }
 
+json_t *cm_config_to_jansson(const struct cm_config *cfg)
+{
+    return obj_json(&cm_config__root_schema, cfg);
+}
+
 int cm_config_to_json(const struct cm_config *cfg, char **out)
 {
     json_t *root = obj_json(&cm_config__root_schema, cfg);

@@ -98,6 +98,9 @@ json_t *cp_mgmt_select(const struct cm_config *cfg, enum cp_mgmt_kind kind,
  * 0 or GW_ENOMEM. */
 int cp_mgmt_diff(const struct cm_config *old, const struct cm_config *new,
                  struct cp_mgmt_diff *out) CM_MUST_CHECK;
+/* The same from the models' JSON (cm_config_to_jansson(), borrowed). */
+int cp_mgmt_diff_json(json_t *old, json_t *new,
+                      struct cp_mgmt_diff *out) CM_MUST_CHECK;
 void cp_mgmt_diff_deinit(struct cp_mgmt_diff *d);
 /* Number of names in <d>. */
 size_t cp_mgmt_diff_count(const struct cp_mgmt_diff *d);

@@ -6,6 +6,7 @@
 #ifndef CP_MGMT_INT_H
 #define CP_MGMT_INT_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -60,6 +61,7 @@ struct cp_mgmt__job {
     char check_err[CM_ERR_LEN];
     char *base_doc; /* copy of the served document, diffed against */
     size_t base_len;
+    json_t *new_json;  /* cfg as JSON: the next diff's base once stored */
     char summary[512]; /* cp_mgmt_diff_summary() of the diff */
     Traefikee__V1__TranslationSummary sum; /* counts of the translation */
     struct cp_mgmt_diff diff;
@@ -117,6 +119,13 @@ struct cp_mgmt {
     struct cm_config *kept_cfg;
     struct cm_xds_resources *kept_res;
     char *kept_summary; /* what it changes, or NULL (to be computed) */
+
+    /* the model of revision base_json_rev as JSON, the base of the next
+     * diff (write.c): left by the last apply, or made by a check on the
+     * thread pool; guarded by base_mu (the loop and the pool use it) */
+    pthread_mutex_t base_mu;
+    json_t *base_json;
+    uint64_t base_json_rev;
 };
 
 /* ---- service.c ---- */

@@ -57,16 +57,7 @@ const char *cp_mgmt_kind_singular(enum cp_mgmt_kind kind)
 /* Returns new: the model as JSON ({} for NULL). */
 static json_t *model_json(const struct cm_config *cfg)
 {
-    char *text = NULL;
-    json_t *j;
-
-    if (cfg == NULL)
-        return json_object();
-    if (cm_config_to_json(cfg, &text) != 0)
-        return NULL;
-    j = json_loads(text, 0, NULL);
-    free(text);
-    return j;
+    return cfg == NULL ? json_object() : cm_config_to_jansson(cfg);
 }
 
 /* Borrows from <model>: the {name: object} of <kind>, or NULL. */
@@ -156,19 +147,26 @@ static int diff_kind(struct cp_mgmt_diff *d, int k, json_t *a, json_t *b)
     return 0;
 }
 
+int cp_mgmt_diff_json(json_t *old, json_t *new, struct cp_mgmt_diff *out)
+{
+    int rc = old != NULL && new != NULL ? 0 : GW_ENOMEM;
+
+    memset(out, 0, sizeof(*out));
+    for (int k = 0; rc == 0 && k < CP_MGMT_NDIFF_KINDS; k++)
+        rc = diff_kind(out, k, kind_object(old, k), kind_object(new, k));
+    if (rc != 0)
+        cp_mgmt_diff_deinit(out);
+    return rc;
+}
+
 int cp_mgmt_diff(const struct cm_config *old, const struct cm_config *new,
                  struct cp_mgmt_diff *out)
 {
     json_t *a = model_json(old), *b = model_json(new);
-    int rc = a != NULL && b != NULL ? 0 : GW_ENOMEM;
+    int rc = cp_mgmt_diff_json(a, b, out);
 
-    memset(out, 0, sizeof(*out));
-    for (int k = 0; rc == 0 && k < CP_MGMT_NDIFF_KINDS; k++)
-        rc = diff_kind(out, k, kind_object(a, k), kind_object(b, k));
     json_decref(a);
     json_decref(b);
-    if (rc != 0)
-        cp_mgmt_diff_deinit(out);
     return rc;
 }
 

@@ -58,6 +58,7 @@ void cp_mgmt__job_free(struct cp_mgmt__job *job)
     cm_config_free(job->cfg);
     cm_xds_resources_free(job->res);
     cp_mgmt_diff_deinit(&job->diff);
+    json_decref(job->new_json);
     free(job->doc);
     free(job->source);
     cp_mgmt_reply_deinit(&job->fwd);
@@ -343,6 +344,7 @@ struct cp_mgmt *cp_mgmt_new(const struct cp_mgmt_config *cfg, char *err,
     m->on_tokens = cfg->on_tokens;
     m->security_arg = cfg->security_arg;
     pthread_mutex_init(&m->qlock, NULL);
+    pthread_mutex_init(&m->base_mu, NULL);
     for (int i = 0; i < CP_MGMT__NMETHODS; i++) {
         m->margs[i].m = m;
         m->margs[i].method = i;
@@ -395,6 +397,8 @@ void cp_mgmt_free(struct cp_mgmt *m)
     if (m == NULL)
         return;
     pthread_mutex_destroy(&m->qlock);
+    pthread_mutex_destroy(&m->base_mu);
+    json_decref(m->base_json);
     free(m->subs);
     free(m->node_id);
     free(m->doc);
