@@ -21,6 +21,7 @@ struct dp_h2_session; /* opaque: an nghttp2 session and its streams */
 #define DP_H2_HEADER_LIST_DEF   (64 * 1024)   /* header block (RFC 9113 size) */
 #define DP_H2_PREMATURE_MAX_DEF 100 /* client resets before a response */
 #define DP_H2_OUT_TARGET        (64 * 1024) /* bytes serialised per send */
+#define DP_H2_OUT_FIRST         (16 * 1024) /* output buffer, first size */
 
 /* The connection preface a client sends first (prior knowledge). */
 #define DP_H2_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -526,8 +526,7 @@ struct dp_h2_session *dp_h2_session_new(enum dp_h2_role role,
     s->io = *io;
     s->cbs = *cbs;
     s->arg = arg;
-    s->out_cap = DP_H2_OUT_TARGET + 32 * 1024;
-    if ((s->out = malloc(s->out_cap)) == NULL || session_init(s) != 0) {
+    if (session_init(s) != 0) {
         dp_h2_session_free(s);
         return NULL;
     }
@@ -548,10 +547,13 @@ void dp_h2_session_free(struct dp_h2_session *s)
 
 /* ==== I/O ==== */
 
+/* The output buffer is allocated on demand and freed once the session is
+ * idle (no stream, nothing left to send): 10,000 idle HTTP/2 connections
+ * would otherwise hold what their largest burst touched, up to 96 KiB. */
 static int out_append(struct dp_h2_session *s, const uint8_t *p, size_t n)
 {
     if (s->out_len + n > s->out_cap) {
-        size_t cap = s->out_cap;
+        size_t cap = s->out_cap ? s->out_cap : DP_H2_OUT_FIRST;
         uint8_t *q;
         while (cap < s->out_len + n)
             cap *= 2;
@@ -563,6 +565,16 @@ static int out_append(struct dp_h2_session *s, const uint8_t *p, size_t n)
     memcpy(s->out + s->out_len, p, n);
     s->out_len += n;
     return 0;
+}
+
+/* Frees the output buffer of an idle session (nothing queued, no stream). */
+static void out_release(struct dp_h2_session *s)
+{
+    if (s->out != NULL && s->out_len == 0 && !s->sending && s->all == NULL) {
+        free(s->out);
+        s->out = NULL;
+        s->out_cap = 0;
+    }
 }
 
 /* Serialises frames into s->out up to the target. */
@@ -622,6 +634,7 @@ int dp_h2_flush(struct dp_h2_session *s)
         if (s->out_len == 0) {
             if (s->want_flush && !s->dead)
                 continue;
+            out_release(s);
             return 0;
         }
         s->sending = true;
@@ -641,6 +654,7 @@ void dp_h2_sent(struct dp_h2_session *s)
 {
     s->sending = false;
     s->out_len = 0;
+    out_release(s);
 }
 
 bool dp_h2_sending(const struct dp_h2_session *s)

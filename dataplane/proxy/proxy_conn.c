@@ -662,12 +662,19 @@ static void conn_idle(struct dp_proxy__conn *c)
         dp_proxy__ex_put(c->w, c->x);
         c->x = NULL;
     }
+    dp_proxy__in_release(c);
+}
+
+void dp_proxy__in_release(struct dp_proxy__conn *c)
+{
+    if (c->in.p == NULL)
+        return;
     if (c->in.cap == DP_PROXY__CBUF_MIN)
         dp_proxy__buf_put(&c->w->cbufs, c->in.p);
     else
         free(c->in.p); /* grown for a large head */
     c->in.p = NULL;
-    c->in.start = c->in.cap = 0;
+    c->in.start = c->in.end = c->in.cap = 0;
 }
 
 /* How long <c> may wait for a request: a handshake timeout while TLS is

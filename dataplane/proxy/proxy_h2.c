@@ -1260,6 +1260,10 @@ static void flush_cb(uv_check_t *t)
     if (h->c == NULL || h->c->state != DP_PROXY__S_H2)
         return;
     dp_h2_flush(h->s);
+    /* nghttp2 consumes what it is fed: an idle session holds no read
+     * buffer (the next read takes one from the worker again) */
+    if (h->n == 0 && h->c->in.start == h->c->in.end)
+        dp_proxy__in_release(h->c);
     h2_check(h);
 }
 
@@ -1343,6 +1347,8 @@ void dp_proxy__h2_run(struct dp_proxy__conn *c)
         r = dp_h2_feed(h->s, (const uint8_t *)c->in.p + c->in.start,
                        c->in.end - c->in.start);
     c->in.start = c->in.end = 0;
+    if (h->n == 0)
+        dp_proxy__in_release(c);
     if (c->eof) {
         dp_proxy__conn_close(c);
         return;

@@ -387,6 +387,9 @@ void dp_proxy__accept_fd(struct dp_proxy__lsn *lsn, int fd);
 void dp_proxy__conn_run(struct dp_proxy__conn *c);
 /* Closes <c> and its upstream. */
 void dp_proxy__conn_close(struct dp_proxy__conn *c);
+/* Gives <c>'s read buffer back to the worker (it must hold nothing still
+ * to be read); the next read takes one again. */
+void dp_proxy__in_release(struct dp_proxy__conn *c);
 /* Draining: marks <c> to close after its exchange; an idle HTTP/1
  * connection waits at most the worker's drain_grace_ms for a last request
  * (answered with Connection: close), HTTP/2 gets a GOAWAY. */
