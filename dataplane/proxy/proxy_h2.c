@@ -520,6 +520,25 @@ static void timer_cb(uv_timer_t *t)
         h2_later(st->h);
 }
 
+/* Tries <st> again on its next candidate: after the retry policy's
+ * back-off (as HTTP/1 exchanges do), unless <now> (a stale pooled
+ * connection) or the back-off would outlast the stream's deadline; the
+ * deadline keeps running meanwhile. */
+static void st_retry(struct h2st *st, bool now)
+{
+    uint64_t ms = now ? 0 : dp_proxy__retry_backoff(&st->plan, st->tries);
+    uint64_t left = uv_is_active((uv_handle_t *)&st->timer)
+                        ? uv_timer_get_due_in(&st->timer)
+                        : 0;
+
+    st->state = HS_CONNECT;
+    if (ms == 0 || ms >= left)
+        return;
+    st->state = HS_DELAY;
+    st->deadline_ms = left - ms; /* what timer_cb arms once the wait ends */
+    uv_timer_start(&st->timer, timer_cb, ms, 0);
+}
+
 /* ==== request body ==== */
 
 static void rin_consumed(struct h2st *st, size_t n)
@@ -780,7 +799,7 @@ static void h1_failed(struct h2st *st, int status)
     if (clean && (stale || st->tries < st->plan.n_cand)) {
         st->head_sent = false;
         st->last_sent = !st->up_chunked;
-        st->state = HS_CONNECT;
+        st_retry(st, stale);
         return;
     }
     st_error(st, status == UV_ETIMEDOUT ? 504 : 502);
@@ -1050,7 +1069,7 @@ static void x_closed(void *o, uint32_t code)
     } else if (!st->resp_head && code == H2_CODE_REFUSED &&
                st->tries < st->plan.n_cand && !st->x_sent) {
         st_detach(st); /* connection failed before the request: next */
-        st->state = HS_CONNECT;
+        st_retry(st, false);
         st_run(st);
     } else {
         st_error(st, st->resp_head || code != H2_CODE_REFUSED ? 502 : 503);

@@ -31,6 +31,7 @@ SLAP=$TMP/bin/slap
 P_WEB=$(freeport); P_ADMIN=$(freeport); P_ADMIN2=$(freeport)
 P_A=$(freeport); P_C=$(freeport); P_BROKEN=$(freeport); P_SLOW=$(freeport)
 P_DEAD=$(freeport)
+P_DEAD2=$(freeport)
 
 # ---- memory ----
 mib() { echo "$(($1 / 1024))MiB"; }
@@ -66,6 +67,7 @@ http:
     hc: {rule: "Host(\`hc.test\`)", service: hc}
     retry: {rule: "Host(\`retry.test\`)", service: flaky, middlewares: [retry3]}
     noretry: {rule: "Host(\`noretry.test\`)", service: flaky}
+    backoff: {rule: "Host(\`backoff.test\`)", service: dead, middlewares: [retrywait]}
   services:
     a:
       loadBalancer:
@@ -83,9 +85,14 @@ http:
     flaky:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:$P_DEAD"}, {url: "http://127.0.0.1:$P_A"}]
+    dead:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:$P_DEAD"}, {url: "http://127.0.0.1:$P_DEAD2"}]
   middlewares:
     retry3:
       retry: {attempts: 3}
+    retrywait:
+      retry: {attempts: 2, initialInterval: 400ms}
 EOF
 
 # ---- start ----
@@ -299,6 +306,17 @@ OUT=$(codes retry.test 100)
 R1=$(metric dataplane_upstream_retries_total)
 check "retry-moves-to-other-endpoint($OUT,retries=$((R1 - R0)))" [ "$OUT" = " 100 200 " ] &&
     [ $((R1 - R0)) -ge 20 ]
+
+# The retry waits its back-off (initialInterval) before the second
+# attempt, for HTTP/1.1 and HTTP/2 clients alike: both endpoints refuse,
+# so the answer is a 502 after at least 400 ms (and well under the 2 s
+# route timeout: the wait does not restart it).
+for v in --http1.1 --http2-prior-knowledge; do
+    OUT=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 10 $v \
+        -H 'Host: backoff.test' "$WEB/")
+    check "retry-waits-backoff($v: $OUT)" sh -c \
+        "set -- $OUT; [ \$1 = 502 ] && awk -v t=\$2 'BEGIN { exit !(t >= 0.39 && t < 1.9) }'"
+done
 
 alive retries
 
