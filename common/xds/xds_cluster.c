@@ -1,9 +1,9 @@
 /*
- * xds_cluster.c -- loadBalancer services to Clusters (EDS over ADS, health
- * checks with their method and expected status, HTTP/2 for h2c://, TLS for
- * https://) and ClusterLoadAssignments (one locality, one endpoint per
- * server with a weight > 0). Server hosts must be IP literals (or
- * "localhost"): no DNS at translation time.
+ * xds_cluster.c -- loadBalancer services to Clusters (EDS over ADS, HTTP
+ * health checks with their method and expected status or gRPC health
+ * checks, HTTP/2 for h2c://, TLS for https://) and ClusterLoadAssignments (one
+ * locality, one endpoint per server with a weight > 0). Server hosts must be IP
+ * literals (or "localhost"): no DNS at translation time.
  */
 #include "common/xds/xds_int.h"
 
@@ -78,6 +78,60 @@ static void hc_status(struct cm_xds__ctx *c, int64_t status,
                  r);
 }
 
+/* healthCheck.headers as HeaderValueOptions (overwrite or add). */
+static void hc_headers(struct cm_xds__ctx *c,
+                       const struct cm_config_health_check *h,
+                       Envoy__Config__Core__V3__HeaderValueOption ***out,
+                       size_t *n_out)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        Envoy__Config__Core__V3__HeaderValueOption *o = cm_xds__msg(
+            c, &envoy__config__core__v3__header_value_option__descriptor);
+        o->header =
+            cm_xds__msg(c, &envoy__config__core__v3__header_value__descriptor);
+        o->header->key = cm_xds__str(c, h->headers[i].key);
+        o->header->value = cm_xds__str(c, h->headers[i].value);
+        o->append_action =
+            ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__OVERWRITE_IF_EXISTS_OR_ADD;
+        cm_xds__push(c, c->out, out, n_out, o);
+    }
+}
+
+static void hc_http(struct cm_xds__ctx *c,
+                    const struct cm_config_health_check *h, HealthCheck *hc)
+{
+    Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck *hh = cm_xds__msg(
+        c,
+        &envoy__config__core__v3__health_check__http_health_check__descriptor);
+    hh->path = cm_xds__str(c, h->path != NULL && h->path[0] ? h->path : "/");
+    if (h->hostname != NULL)
+        hh->host = cm_xds__str(c, h->hostname);
+    hc_headers(c, h, &hh->request_headers_to_add,
+               &hh->n_request_headers_to_add);
+    hh->method = hc_method(h->method);
+    hc_status(c, h->status, hh);
+    hc->health_checker_case =
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
+    hc->http_health_check = hh;
+}
+
+/* healthCheck.mode grpc: grpc.health.v1.Health/Check with an empty service
+ * (the server's overall health, as Traefik asks); path, method and status
+ * do not apply. */
+static void hc_grpc(struct cm_xds__ctx *c,
+                    const struct cm_config_health_check *h, HealthCheck *hc)
+{
+    Envoy__Config__Core__V3__HealthCheck__GrpcHealthCheck *g = cm_xds__msg(
+        c,
+        &envoy__config__core__v3__health_check__grpc_health_check__descriptor);
+    if (h->hostname != NULL)
+        g->authority = cm_xds__str(c, h->hostname);
+    hc_headers(c, h, &g->initial_metadata, &g->n_initial_metadata);
+    hc->health_checker_case =
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_GRPC_HEALTH_CHECK;
+    hc->grpc_health_check = g;
+}
+
 static HealthCheck *health_check(struct cm_xds__ctx *c,
                                  const struct cm_config_health_check *h)
 {
@@ -90,29 +144,10 @@ static HealthCheck *health_check(struct cm_xds__ctx *c,
     hc->healthy_threshold = cm_xds__u32(c, 1);
     if (h->port > 0)
         hc->alt_port = cm_xds__u32(c, (uint32_t)h->port);
-    Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck *hh = cm_xds__msg(
-        c,
-        &envoy__config__core__v3__health_check__http_health_check__descriptor);
-    hh->path = cm_xds__str(c, h->path != NULL && h->path[0] ? h->path : "/");
-    if (h->hostname != NULL)
-        hh->host = cm_xds__str(c, h->hostname);
-    for (size_t i = 0; i < h->n_headers; i++) {
-        Envoy__Config__Core__V3__HeaderValueOption *o = cm_xds__msg(
-            c, &envoy__config__core__v3__header_value_option__descriptor);
-        o->header =
-            cm_xds__msg(c, &envoy__config__core__v3__header_value__descriptor);
-        o->header->key = cm_xds__str(c, h->headers[i].key);
-        o->header->value = cm_xds__str(c, h->headers[i].value);
-        o->append_action =
-            ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__HEADER_APPEND_ACTION__OVERWRITE_IF_EXISTS_OR_ADD;
-        cm_xds__push(c, c->out, &hh->request_headers_to_add,
-                     &hh->n_request_headers_to_add, o);
-    }
-    hh->method = hc_method(h->method);
-    hc_status(c, h->status, hh);
-    hc->health_checker_case =
-        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
-    hc->http_health_check = hh;
+    if (h->mode != NULL && strcmp(h->mode, "grpc") == 0)
+        hc_grpc(c, h, hc);
+    else
+        hc_http(c, h, hc);
     return hc;
 }
 
@@ -163,7 +198,8 @@ static int check_scheme(struct cm_xds__ctx *c,
 /* healthCheck.scheme: Envoy has no per-check scheme (a check speaks TLS
  * exactly when the cluster's transport socket does), so the check's scheme
  * may only restate the servers' TLS-ness: "https" on https servers, "http"
- * or "h2c" on plain ones (probes are HTTP/1.1 either way). */
+ * or "h2c" on plain ones (HTTP probes are HTTP/1.1 either way, gRPC probes
+ * HTTP/2). */
 static int check_hc_scheme(struct cm_xds__ctx *c,
                            const struct cm_config_service *s,
                            const char *scheme)
@@ -180,22 +216,6 @@ static int check_hc_scheme(struct cm_xds__ctx *c,
                         "(a health check uses TLS exactly when the "
                         "cluster does)",
                         s->name, h->scheme, scheme);
-}
-
-/* healthCheck.mode grpc: Envoy's GrpcHealthCheck exists, but the data node
- * runs HTTP checks only, so a gRPC check would silently never run. */
-static int check_hc_mode(struct cm_xds__ctx *c,
-                         const struct cm_config_service *s)
-{
-    const struct cm_config_health_check *h = s->u.load_balancer.health_check;
-
-    if (h == NULL || h->mode == NULL || strcmp(h->mode, "grpc") != 0)
-        return 0;
-    return cm_xds__fail(c,
-                        "http.services.%s.loadBalancer.healthCheck.mode: "
-                        "\"grpc\" is not supported (the data node runs HTTP "
-                        "health checks only; use mode: http with a path)",
-                        s->name);
 }
 
 static Cluster *cluster(struct cm_xds__ctx *c,
@@ -360,7 +380,7 @@ int cm_xds__clusters(struct cm_xds__ctx *c, struct cm_xds_resources *res)
         Cla *cla;
         Cluster *cl;
         if (check_scheme(c, s, &scheme) != 0 ||
-            check_hc_scheme(c, s, scheme) != 0 || check_hc_mode(c, s) != 0 ||
+            check_hc_scheme(c, s, scheme) != 0 ||
             load_assignment(c, s, &cla) != 0 ||
             (cl = cluster(c, s, scheme)) == NULL)
             return GW_EINVAL;

@@ -1163,6 +1163,53 @@ static void test_tls_reject(void **state)
 
 /* healthCheck port, hostname and headers ride on the Envoy HealthCheck;
  * scheme may only restate the cluster's TLS-ness. */
+/* mode: grpc gives a GrpcHealthCheck: empty service, authority from
+ * hostname, initial_metadata from headers; path/method/status ignored. */
+static void test_grpc_health_check(void)
+{
+    struct cm_xds_resources *res = translate(
+        "http:\n  services:\n"
+        "    g: {loadBalancer: {servers: [{url: \"h2c://127.0.0.1:1\"}], "
+        "healthCheck: {mode: grpc, path: /ignored, method: head, status: 204, "
+        "port: 9200, interval: 200ms, timeout: 1s, hostname: g.test, "
+        "headers: {X-Probe: yes}}}}\n"
+        "    d: {loadBalancer: {servers: [{url: \"h2c://127.0.0.1:2\"}], "
+        "healthCheck: {mode: grpc}}}\n");
+    const Envoy__Config__Cluster__V3__Cluster *c =
+        (const void *)cm_xds_find(res, CM_XDS_CLUSTER, "g");
+    assert_non_null(c);
+    assert_int_equal(c->n_health_checks, 1);
+    const Envoy__Config__Core__V3__HealthCheck *h = c->health_checks[0];
+    assert_int_equal(
+        h->health_checker_case,
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_GRPC_HEALTH_CHECK);
+    const Envoy__Config__Core__V3__HealthCheck__GrpcHealthCheck *g =
+        h->grpc_health_check;
+    assert_non_null(g);
+    assert_string_equal(g->service_name, "");
+    assert_string_equal(g->authority, "g.test");
+    assert_int_equal(g->n_initial_metadata, 1);
+    assert_string_equal(g->initial_metadata[0]->header->key, "X-Probe");
+    assert_string_equal(g->initial_metadata[0]->header->value, "yes");
+    assert_non_null(h->alt_port);
+    assert_int_equal(h->alt_port->value, 9200);
+    assert_int_equal(h->interval->seconds, 0);
+    assert_int_equal(h->interval->nanos, 200000000);
+    assert_int_equal(h->timeout->seconds, 1);
+    assert_int_equal(h->unhealthy_threshold->value, 1);
+    assert_int_equal(h->healthy_threshold->value, 1);
+    c = (const void *)cm_xds_find(res, CM_XDS_CLUSTER, "d");
+    assert_non_null(c);
+    g = c->health_checks[0]->grpc_health_check;
+    assert_int_equal(
+        c->health_checks[0]->health_checker_case,
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_GRPC_HEALTH_CHECK);
+    assert_string_equal(g->authority, "");
+    assert_int_equal(g->n_initial_metadata, 0);
+    assert_null(c->health_checks[0]->alt_port);
+    cm_xds_resources_free(res);
+}
+
 static void test_health_check_options(void **state)
 {
     (void)state;
@@ -1210,11 +1257,7 @@ static void test_health_check_options(void **state)
     assert_int_equal(hh->n_expected_statuses, 0);
     cm_xds_resources_free(res);
 
-    expect_error("http:\n  services:\n    g: {loadBalancer: {servers: [{url: "
-                 "\"h2c://127.0.0.1:1\"}], healthCheck: {mode: grpc}}}\n",
-                 "http.services.g.loadBalancer.healthCheck.mode: \"grpc\" is "
-                 "not supported (the data node runs HTTP health checks only; "
-                 "use mode: http with a path)");
+    test_grpc_health_check();
 
     expect_error("http:\n  services:\n    a: {loadBalancer: {servers: [{url: "
                  "\"http://127.0.0.1:1\"}], healthCheck: {scheme: https}}}\n",

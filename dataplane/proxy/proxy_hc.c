@@ -5,8 +5,12 @@
  * request_headers_to_add, sent to the check's alt_port when it has one,
  * else the endpoint's port; a status within the check's expected_statuses,
  * any 2xx without them, within <timeout> every <interval>; redirects are
- * not followed: a 3xx is a status like any other) and marks
- * it up or down in the cluster's shared runtime state
+ * not followed: a 3xx is a status like any other) or a gRPC health check
+ * (grpc.health.v1.Health/Check over HTTP/2 through dataplane/h2, h2c or
+ * TLS offering ALPN h2, :authority <authority or cluster name>, the
+ * check's initial_metadata; passes on :status 200, a HealthCheckResponse
+ * SERVING and grpc-status 0 in the trailers), one connection per probe,
+ * and marks it up or down in the cluster's shared runtime state
  * (dp_cluster_state_set_healthy) after healthy/unhealthy_threshold results
  * in a row. Targets are keyed by cluster state, so an unchanged cluster
  * keeps its checker and health across table swaps; the checker holds a
@@ -14,11 +18,12 @@
  * probed over TLS with its own client context (dp_tls_client: the same CA,
  * SNI and name check as traffic, as Envoy does with the cluster's
  * transport socket); a failed handshake fails the probe. The reason of the
- * last failure goes into the endpoint_unhealthy log line. TCP and gRPC
- * checks are not run: common/xds only emits HTTP ones (Traefik's
+ * last failure goes into the endpoint_unhealthy log line. TCP checks are
+ * not run: common/xds only emits HTTP and gRPC ones (Traefik's
  * loadBalancer.healthCheck).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 #include <strings.h>
 
 #include "common/log/log.h"
+#include "dataplane/h2/h2.h"
 #include "dataplane/proxy/proxy_int.h"
 #include "dataplane/table/table.h"
 #include "dataplane/tls/tls.h"
@@ -33,6 +39,12 @@
 #define HC_TICK_MS 50  /* due probes are started this often */
 #define HC_BUF     128 /* enough for the status line */
 #define HC_WHY     160 /* the reason of a failed probe */
+#define HC_GRPC_UA "traefikee-health-check"
+
+/* gRPC HealthCheckResponse.status values. */
+enum {
+    HC_GRPC_SERVING = 1,
+};
 
 struct hc_target;
 
@@ -45,8 +57,10 @@ struct hc_ep {
     uv_timer_t timer;
     uv_connect_t conn;
     uv_write_t wr;
-    struct dp_tls_conn *tls; /* the probe's TLS, or NULL (plain) */
-    char buf[HC_BUF];        /* response plaintext */
+    struct dp_tls_conn *tls;  /* the probe's TLS, or NULL (plain) */
+    struct dp_h2_session *h2; /* gRPC: the probe's session, or NULL; freed
+                                 once the probe's handles have closed */
+    char buf[HC_BUF];         /* response plaintext (gRPC: the message) */
     size_t len;
     char why[HC_WHY]; /* why the last probe failed */
     int handles;      /* open handles of the probe in flight */
@@ -60,9 +74,11 @@ struct hc_ep {
 struct hc_target {
     struct dp_proxy__hc *hc;
     struct hc_target *next;
-    struct dp_cluster_state *st;         /* reference held */
-    char *name;                          /* cluster, for logs */
-    char *req;                           /* the probe request */
+    struct dp_cluster_state *st; /* reference held */
+    char *name;                  /* cluster, for logs */
+    uint8_t kind;                /* DP_HC_HTTP or DP_HC_GRPC */
+    char *req; /* HTTP: the probe request; gRPC: "service\0authority\0"
+                  then "name\0value\0" per metadata field */
     struct dp_hc_status_range *statuses; /* expected; none = any 2xx */
     size_t n_statuses;
     struct dp_tls_client *tls; /* reference held; NULL: plain HTTP */
@@ -89,6 +105,7 @@ struct dp_proxy__hc {
     struct hc_target *targets;
     uint64_t checks, failures, unhealthy; /* atomics */
     char rbuf[DP_PROXY__TLS_IN]; /* ciphertext, fed to a probe at once */
+    char pbuf[DP_PROXY__TLS_IN]; /* gRPC over TLS: plaintext, fed at once */
 };
 
 /* ==== targets ==== */
@@ -111,6 +128,8 @@ static void ep_closed(uv_handle_t *h)
 
     if (--e->handles > 0)
         return;
+    dp_h2_session_free(e->h2); /* never inside its callbacks: here */
+    e->h2 = NULL;
     e->busy = false;
     t->busy--;
     if (t->dropped && t->busy == 0)
@@ -198,6 +217,63 @@ static char *probe_request(const struct dp_cluster *c,
     return r;
 }
 
+/* Metadata a gRPC probe carries as given: not the probe's own fields nor
+ * connection-specific ones. */
+static bool grpc_own_header(const char *name)
+{
+    return own_header(name) || strcasecmp(name, "te") == 0 ||
+           strcasecmp(name, "content-type") == 0 ||
+           dp_h2_is_hop(name, strlen(name), "", 0);
+}
+
+/* Appends <a> and its NUL at <r + *k>, lower-cased when <lower>. */
+static void put_str(char *r, size_t *k, const char *a, bool lower)
+{
+    size_t n = strlen(a) + 1;
+
+    memcpy(r + *k, a, n);
+    for (size_t i = 0; lower && i < n; i++)
+        r[*k + i] = (char)tolower((unsigned char)r[*k + i]);
+    *k += n;
+}
+
+/* The gRPC probe's key (struct hc_target.req): service, authority (the
+ * cluster name by default), then the metadata (names lower-cased, as
+ * HTTP/2 wants) with a User-Agent unless one is given. */
+static char *grpc_request(const struct dp_cluster *c,
+                          const struct dp_health_check *h, size_t *len)
+{
+    const char *service = h->service ? h->service : "";
+    const char *auth = h->authority && h->authority[0] ? h->authority : c->name;
+    size_t n = strlen(service) + strlen(auth) + 64, k = 0;
+    char *r;
+
+    for (size_t i = 0; i < h->n_headers; i++)
+        n += strlen(h->headers[i].name) + strlen(h->headers[i].value) + 2;
+    if ((r = malloc(n)) == NULL)
+        return NULL;
+    put_str(r, &k, service, false);
+    put_str(r, &k, auth, false);
+    for (size_t i = 0; i < h->n_headers; i++)
+        if (!grpc_own_header(h->headers[i].name)) {
+            put_str(r, &k, h->headers[i].name, true);
+            put_str(r, &k, h->headers[i].value, false);
+        }
+    if (!has_header(h, "user-agent")) {
+        put_str(r, &k, "user-agent", false);
+        put_str(r, &k, HC_GRPC_UA, false);
+    }
+    *len = k;
+    return r;
+}
+
+static char *target_req(const struct dp_cluster *c,
+                        const struct dp_health_check *h, size_t *len)
+{
+    return h->kind == DP_HC_GRPC ? grpc_request(c, h, len)
+                                 : probe_request(c, h, len);
+}
+
 /* The endpoint's address, with the check's port when it has one. */
 static void probe_addr(const struct dp_endpoint *ep, uint16_t port,
                        struct sockaddr_storage *out)
@@ -227,7 +303,8 @@ static struct hc_target *target_new(struct dp_proxy__hc *hc,
         return NULL;
     t->hc = hc;
     t->name = strdup(c->name);
-    t->req = probe_request(c, h, &t->req_len);
+    t->kind = h->kind;
+    t->req = target_req(c, h, &t->req_len);
     t->eps = calloc(c->n_endpoints, sizeof(*t->eps));
     t->statuses = calloc(h->n_statuses + 1, sizeof(*t->statuses));
     if (t->name == NULL || t->req == NULL || t->eps == NULL ||
@@ -276,12 +353,13 @@ static struct hc_target *target_find(struct dp_proxy__hc *hc,
                                      const struct dp_health_check *h)
 {
     size_t len;
-    char *req = probe_request(c, h, &len);
+    char *req = target_req(c, h, &len);
     struct hc_target *t;
 
     for (t = hc->targets; t != NULL && req != NULL; t = t->next)
-        if (t->st == dp_cluster_state_of(c) && t->req_len == len &&
-            memcmp(t->req, req, len) == 0 && t->interval_ms == h->interval_ms &&
+        if (t->st == dp_cluster_state_of(c) && t->kind == h->kind &&
+            t->req_len == len && memcmp(t->req, req, len) == 0 &&
+            t->interval_ms == h->interval_ms &&
             t->timeout_ms == h->timeout_ms &&
             t->healthy_th == th(h->healthy_threshold) &&
             t->unhealthy_th == th(h->unhealthy_threshold) &&
@@ -313,7 +391,7 @@ static int sync_cb(const struct dp_table *tb, void *arg)
         const struct dp_cluster *c = dp_table_cluster_at(tb, (int)i);
         const struct dp_health_check *h = c->health_checks;
         struct hc_target *t;
-        if (c->n_health_checks == 0 || h->kind != DP_HC_HTTP ||
+        if (c->n_health_checks == 0 || h->kind == DP_HC_TCP ||
             c->n_endpoints == 0)
             continue;
         if ((t = target_find(hc, c, h)) == NULL &&
@@ -508,6 +586,328 @@ static void probe_written(uv_write_t *w, int status)
         probe_fail(e, "write: %s", uv_strerror(status));
 }
 
+/* ---- gRPC over HTTP/2 ---- */
+
+static bool probe_over(const struct hc_ep *e)
+{
+    return uv_is_closing((const uv_handle_t *)&e->tcp);
+}
+
+/* Reads a protobuf varint at p[*i] (n bytes); false when truncated. */
+static bool pb_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned sh = 0; sh < 64 && *i < n; sh += 7) {
+        uint8_t b = p[(*i)++];
+        *v |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* HealthCheckResponse.status (field 1, a varint; absent: UNKNOWN) of the
+ * protobuf message <p> (<n> bytes), or -1 if malformed. */
+static int64_t pb_health_status(const uint8_t *p, size_t n)
+{
+    uint64_t key, v, status = 0;
+    size_t i = 0;
+
+    while (i < n) {
+        if (!pb_varint(p, n, &i, &key))
+            return -1;
+        switch (key & 7) {
+        case 0:
+            if (!pb_varint(p, n, &i, &v))
+                return -1;
+            if (key >> 3 == 1)
+                status = v;
+            break;
+        case 1:
+            i += 8;
+            break;
+        case 2:
+            if (!pb_varint(p, n, &i, &v) || v > n - i)
+                return -1;
+            i += v;
+            break;
+        case 5:
+            i += 4;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return i == n && status <= INT32_MAX ? (int64_t)status : -1;
+}
+
+/* The status of the one gRPC message in e->buf (5-byte prefix: not
+ * compressed, length), or -1 with <why> set. */
+static int64_t grpc_message_status(const struct hc_ep *e, const char **why)
+{
+    const uint8_t *b = (const uint8_t *)e->buf;
+    int64_t st;
+
+    if (e->len < 5) {
+        *why = "no HealthCheckResponse";
+        return -1;
+    }
+    uint32_t n = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
+                 (uint32_t)b[3] << 8 | b[4];
+    if (b[0] != 0 || n != e->len - 5 || (st = pb_health_status(b + 5, n)) < 0) {
+        *why = "malformed HealthCheckResponse";
+        return -1;
+    }
+    return st;
+}
+
+static const char *serving_name(int64_t st)
+{
+    static const char *const names[] = {"UNKNOWN", "SERVING", "NOT_SERVING",
+                                        "SERVICE_UNKNOWN"};
+
+    return st >= 0 && st < 4 ? names[st] : NULL;
+}
+
+/* Fails the probe with the grpc-status of <h> and its grpc-message. */
+static void grpc_fail_status(struct hc_ep *e, const struct dp_h2_head *h,
+                             const char *what)
+{
+    const struct dp_h2_field *gs = dp_h2_find(h, "grpc-status", 11);
+    const struct dp_h2_field *gm = dp_h2_find(h, "grpc-message", 12);
+
+    if (gs == NULL) {
+        probe_fail(e, "no grpc-status in the %s", what);
+        return;
+    }
+    probe_fail(e, "grpc-status %.*s%s%.*s", (int)gs->value.len, gs->value.p,
+               gm ? ": " : "",
+               gm ? (int)(gm->value.len > 60 ? 60 : gm->value.len) : 0,
+               gm ? gm->value.p : "");
+}
+
+static bool grpc_ok_status(const struct dp_h2_head *h)
+{
+    const struct dp_h2_field *gs = dp_h2_find(h, "grpc-status", 11);
+
+    return gs != NULL && gs->value.len == 1 && gs->value.p[0] == '0';
+}
+
+/* The trailers: grpc-status 0 and a SERVING response pass. */
+static void grpc_judge(struct hc_ep *e, const struct dp_h2_head *h)
+{
+    const char *why = NULL;
+    int64_t st;
+
+    if (!grpc_ok_status(h)) {
+        grpc_fail_status(e, h, "trailers");
+        return;
+    }
+    if ((st = grpc_message_status(e, &why)) < 0)
+        probe_fail(e, "%s", why);
+    else if (st != HC_GRPC_SERVING && serving_name(st) != NULL)
+        probe_fail(e, "%s", serving_name(st));
+    else if (st != HC_GRPC_SERVING)
+        probe_fail(e, "serving status %lld", (long long)st);
+    else
+        probe_done(e, NULL);
+}
+
+static int grpc_on_headers(void *arg, int32_t sid, void *user,
+                           const struct dp_h2_head *h)
+{
+    struct hc_ep *e = arg;
+
+    if (probe_over(e) || h->kind == DP_H2_INFO)
+        return 0;
+    if (h->kind == DP_H2_TRAILERS)
+        grpc_judge(e, h);
+    else if (h->status != 200)
+        probe_fail(e, "HTTP status %d (want 200)", h->status);
+    else if (h->end_stream && grpc_ok_status(h))
+        probe_fail(e, "trailers-only response: no HealthCheckResponse");
+    else if (h->end_stream)
+        grpc_fail_status(e, h, "trailers-only response");
+    return 0;
+}
+
+static void grpc_on_data(void *arg, void *user, const uint8_t *p, size_t n)
+{
+    struct hc_ep *e = arg;
+
+    if (probe_over(e))
+        return;
+    if (n > HC_BUF - e->len) {
+        probe_fail(e, "response over %d bytes", HC_BUF);
+        return;
+    }
+    memcpy(e->buf + e->len, p, n);
+    e->len += n;
+}
+
+static void grpc_on_end(void *arg, void *user)
+{
+    (void)arg, (void)user; /* judged on the trailers or the close */
+}
+
+static void grpc_on_close(void *arg, void *user, uint32_t code)
+{
+    struct hc_ep *e = arg;
+
+    if (probe_over(e))
+        return;
+    if (code != 0)
+        probe_fail(e, "stream reset (HTTP/2 error %u)", code);
+    else
+        probe_fail(e, "response without trailers");
+}
+
+static void grpc_on_room(void *arg, void *user, size_t n)
+{
+    (void)arg, (void)user, (void)n; /* the 5-byte body is queued at once */
+}
+
+static const struct dp_h2_cbs grpc_cbs = {
+    grpc_on_headers, grpc_on_data, grpc_on_end, grpc_on_close, grpc_on_room};
+
+/* Sends what the session has queued; fails the probe on an error. */
+static void grpc_flush(struct hc_ep *e)
+{
+    if (!probe_over(e) && dp_h2_flush(e->h2) != 0)
+        probe_fail(e, "HTTP/2: cannot send");
+}
+
+static void grpc_written(uv_write_t *w, int status)
+{
+    struct hc_ep *e = w->data;
+
+    if (probe_over(e))
+        return;
+    dp_h2_sent(e->h2);
+    if (status != 0)
+        probe_fail(e, "write: %s", uv_strerror(status));
+    else
+        grpc_flush(e);
+}
+
+/* The session's transport: TLS records, or the socket. */
+static int grpc_send(void *arg, const uint8_t *p, size_t n)
+{
+    struct hc_ep *e = arg;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+
+    if (probe_over(e))
+        return 1; /* dropped: the probe is over */
+    if (e->tls == NULL)
+        return dp_proxy__send((uv_stream_t *)&e->tcp, &e->wr, &b, 1,
+                              grpc_written);
+    if (dp_tls_conn_write(e->tls, p, n) != 0)
+        return GW_EIO;
+    int r = dp_proxy__tls_flush(e->tls, (uv_stream_t *)&e->tcp);
+    return r < 0 ? r : 1;
+}
+
+/* Received HTTP/2 bytes: events may end the probe. */
+static void grpc_input(struct hc_ep *e, const void *p, size_t n)
+{
+    int r = dp_h2_feed(e->h2, p, n);
+
+    if (probe_over(e))
+        return;
+    if (r != 0)
+        probe_fail(e, "HTTP/2: protocol error or GOAWAY");
+    else if (dp_h2_done(e->h2))
+        probe_fail(e, "HTTP/2: the server ended the session");
+}
+
+static void grpc_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct hc_ep *e = s->data;
+
+    if (n == 0 || probe_over(e))
+        return;
+    if (n < 0)
+        probe_fail(e, "read: %s before the gRPC response", uv_strerror((int)n));
+    else
+        grpc_input(e, b->base, (size_t)n);
+}
+
+/* The request's fields from the target's key; returns new (free()) with
+ * the count in <n>, or NULL. */
+static struct dp_h2_field *grpc_fields(const struct hc_ep *e, size_t *n)
+{
+    const struct hc_target *t = e->tg;
+    const char *k = t->req + strlen(t->req) + 1, *end = t->req + t->req_len;
+    size_t strs = 0, i = 0; /* metadata names and values */
+    struct dp_h2_field *f;
+
+    for (const char *q = k + strlen(k) + 1; q < end; q += strlen(q) + 1)
+        strs++;
+    if ((f = calloc(6 + strs / 2, sizeof(*f))) == NULL)
+        return NULL;
+#define F(nm, v)                                                               \
+    (f[i].name.p = (nm), f[i].name.len = strlen(nm), f[i].value.p = (v),       \
+     f[i].value.len = strlen(v), i++)
+    F(":method", "POST");
+    F(":scheme", t->tls ? "https" : "http");
+    F(":path", "/grpc.health.v1.Health/Check");
+    F(":authority", k);
+    F("content-type", "application/grpc");
+    F("te", "trailers");
+    for (const char *q = k + strlen(k) + 1; q < end;) {
+        const char *v = q + strlen(q) + 1;
+        F(q, v);
+        q = v + strlen(v) + 1;
+    }
+#undef F
+    *n = i;
+    return f;
+}
+
+/* The gRPC frame of HealthCheckRequest{service}: 5 bytes for "". */
+static size_t grpc_body(const char *service, uint8_t *out, size_t cap)
+{
+    size_t sl = strlen(service), m = sl ? 2 + sl : 0;
+
+    if (sl > 127 || 5 + m > cap)
+        return 0;
+    out[0] = 0;
+    out[1] = out[2] = out[3] = 0;
+    out[4] = (uint8_t)m;
+    if (sl > 0) {
+        out[5] = 0x0a; /* field 1, length-delimited */
+        out[6] = (uint8_t)sl;
+        memcpy(out + 7, service, sl);
+    }
+    return 5 + m;
+}
+
+/* A session with the request queued (sent once connected). */
+static int grpc_begin(struct hc_ep *e)
+{
+    struct dp_h2_io io = {grpc_send, e};
+    uint8_t body[5 + 2 + 127];
+    size_t nf, nb = grpc_body(e->tg->req, body, sizeof(body));
+    struct dp_h2_field *f;
+    int32_t sid;
+
+    if (nb == 0)
+        return GW_EINVAL;
+    if ((e->h2 = dp_h2_session_new(DP_H2_CLIENT, NULL, &io, &grpc_cbs, e)) ==
+        NULL)
+        return GW_ENOMEM;
+    if ((f = grpc_fields(e, &nf)) == NULL)
+        return GW_ENOMEM;
+    sid = dp_h2_request(e->h2, f, nf, false, e);
+    free(f);
+    if (sid < 0)
+        return sid;
+    if (dp_h2_write(e->h2, sid, body, nb) != 0 ||
+        dp_h2_end(e->h2, sid, NULL, 0) != 0)
+        return GW_ENOMEM;
+    return GW_OK;
+}
+
 /* ---- over TLS ---- */
 
 /* Sends what e->tls holds for the socket; false when the probe failed. */
@@ -518,6 +918,62 @@ static bool tls_flush(struct hc_ep *e)
     if (r < 0)
         probe_fail(e, "write: %s", uv_strerror(r));
     return r >= 0;
+}
+
+/* The handshake is done: sends the request (gRPC: the session's queued
+ * frames). false when the probe failed. */
+static bool tls_request(struct hc_ep *e)
+{
+    const char *alpn = dp_tls_conn_alpn(e->tls);
+
+    if (e->h2 != NULL) {
+        if (strcmp(alpn, "http/1.1") == 0) {
+            probe_fail(e, "TLS: the server chose ALPN http/1.1; gRPC "
+                          "needs h2");
+            return false;
+        }
+        grpc_flush(e);
+        return !probe_over(e);
+    }
+    if (strcmp(alpn, "h2") == 0) {
+        probe_fail(e, "TLS: the server chose ALPN h2; probes are HTTP/1.1");
+        return false;
+    }
+    if (dp_tls_conn_write(e->tls, e->tg->req, e->tg->req_len) != 0) {
+        probe_fail(e, "TLS write failed");
+        return false;
+    }
+    return tls_flush(e);
+}
+
+/* Decrypts what arrived into the session: 0 when more bytes are needed
+ * (or the probe ended), else the last read's result. */
+static int tls_grpc_read(struct hc_ep *e)
+{
+    char *pb = e->tg->hc->pbuf;
+    int r = 0;
+
+    while (!probe_over(e) &&
+           (r = dp_tls_conn_read(e->tls, pb, DP_PROXY__TLS_IN)) > 0 &&
+           r != DP_TLS_CLOSED)
+        grpc_input(e, pb, (size_t)r);
+    return probe_over(e) ? 0 : r;
+}
+
+/* Decrypts and judges the HTTP/1 response: 0 when more bytes are needed
+ * (or the probe ended), else the last read's result. */
+static int tls_http_read(struct hc_ep *e)
+{
+    int r;
+
+    while ((r = dp_tls_conn_read(e->tls, e->buf + e->len, HC_BUF - e->len)) >
+               0 &&
+           r != DP_TLS_CLOSED) {
+        e->len += (size_t)r;
+        if (probe_judge(e))
+            return 0;
+    }
+    return r;
 }
 
 /* Advances the handshake (sending the request once it is done), then
@@ -535,34 +991,22 @@ static void tls_step(struct hc_ep *e)
             probe_fail(e, "TLS handshake: %s", err);
             return;
         }
-        if (!tls_flush(e) || r == 0)
-            return;
-        if (strcmp(dp_tls_conn_alpn(e->tls), "h2") == 0) {
-            probe_fail(e, "TLS: the server chose ALPN h2; probes are HTTP/1.1");
-            return;
-        }
-        if (dp_tls_conn_write(e->tls, e->tg->req, e->tg->req_len) != 0) {
-            probe_fail(e, "TLS write failed");
-            return;
-        }
-        if (!tls_flush(e))
+        if (!tls_flush(e) || r == 0 || !tls_request(e))
             return;
     }
-    while ((r = dp_tls_conn_read(e->tls, e->buf + e->len, HC_BUF - e->len)) >
-               0 &&
-           r != DP_TLS_CLOSED) {
-        e->len += (size_t)r;
-        if (probe_judge(e))
-            return;
-    }
+    r = e->h2 != NULL ? tls_grpc_read(e) : tls_http_read(e);
+    if (probe_over(e))
+        return;
     if (r != 0)
-        probe_fail(e, "TLS: %s before the status line",
-                   r == DP_TLS_CLOSED ? "close_notify" : "read error");
+        probe_fail(e, "TLS: %s before the %s",
+                   r == DP_TLS_CLOSED ? "close_notify" : "read error",
+                   e->h2 != NULL ? "gRPC response" : "status line");
     else
         (void)tls_flush(e); /* alerts, key updates */
 }
 
-/* Ciphertext goes through the checker's one buffer: fed at once. */
+/* Ciphertext (and plain gRPC probes' HTTP/2 bytes) go through the
+ * checker's one buffer: fed at once. */
 static void tls_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct hc_ep *e = h->data;
@@ -592,7 +1036,8 @@ static void tls_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 static void tls_begin(struct hc_ep *e)
 {
-    if ((e->tls = dp_tls_conn_client(e->tg->tls)) == NULL) {
+    if ((e->tls = dp_tls_conn_client(e->tg->tls)) == NULL ||
+        (e->h2 != NULL && dp_tls_conn_set_alpn(e->tls, "h2") != 0)) {
         probe_fail(e, "out of memory");
         return;
     }
@@ -616,6 +1061,14 @@ static void probe_connected(uv_connect_t *c, int status)
     }
     if (e->tg->tls != NULL) {
         tls_begin(e);
+        return;
+    }
+    if (e->h2 != NULL) {
+        uv_tcp_nodelay(&e->tcp, 1);
+        if (uv_read_start((uv_stream_t *)&e->tcp, tls_alloc, grpc_read) != 0)
+            probe_fail(e, "cannot read");
+        else
+            grpc_flush(e);
         return;
     }
     if (uv_write(&e->wr, (uv_stream_t *)&e->tcp, &b, 1, probe_written) != 0 ||
@@ -647,6 +1100,10 @@ static void probe_start(struct hc_ep *e)
     uv_timer_init(loop, &e->timer);
     e->tcp.data = e->timer.data = e->conn.data = e->wr.data = e;
     uv_timer_start(&e->timer, probe_timeout, t->timeout_ms, 0);
+    if (t->kind == DP_HC_GRPC && (r = grpc_begin(e)) != 0) {
+        probe_fail(e, "cannot build the gRPC request: %s", cm_err_str(r));
+        return;
+    }
     if ((r = uv_tcp_connect(&e->conn, &e->tcp,
                             (const struct sockaddr *)&e->addr,
                             probe_connected)) != 0)

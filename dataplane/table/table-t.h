@@ -85,8 +85,8 @@ enum dp_hc_kind {
     DP_HC_GRPC,
 };
 
-/* A header an HTTP health check adds (validated: token name, no CR/LF/NUL
- * in the value). */
+/* A header an HTTP health check adds, or a gRPC check's initial metadata
+ * (validated: token name, no CR/LF/NUL in the value). */
 struct dp_hc_header {
     const char *name;
     const char *value;
@@ -105,12 +105,14 @@ struct dp_health_check {
     uint16_t port;    /* alt_port: probes go there; 0 = the endpoint's */
     const char *path; /* HTTP */
     const char *host; /* HTTP: Host header; "" = the cluster name */
-    const struct dp_hc_header *headers; /* HTTP: request_headers_to_add */
+    const struct dp_hc_header *headers; /* HTTP: request_headers_to_add;
+                                           gRPC: initial_metadata */
     size_t n_headers;
     const char *method; /* HTTP: "GET" (unset), "HEAD", ...; never CONNECT */
     const struct dp_hc_status_range *statuses; /* HTTP: expected_statuses */
-    size_t n_statuses;   /* 0 = any 2xx (Envoy: 200 only; Traefik: 2xx) */
-    const char *service; /* gRPC service name */
+    size_t n_statuses;     /* 0 = any 2xx (Envoy: 200 only; Traefik: 2xx) */
+    const char *service;   /* gRPC: service_name ("" = the server) */
+    const char *authority; /* gRPC: :authority; "" = the cluster name */
 };
 
 /* Envoy's defaults: 1024 connections, pending and requests, 3 retries. */

@@ -265,35 +265,33 @@ static bool is_token(const char *s)
     return true;
 }
 
-/* http_health_check.request_headers_to_add: names and values go into the
- * probe request as they are, so nothing that could split it is taken. */
-static int hc_headers(struct tb *b, const char *what,
-                      const CORE(HealthCheck__HttpHealthCheck) * m,
+/* http_health_check.request_headers_to_add or grpc_health_check.
+ * initial_metadata (<field>): names and values go into the probe request
+ * as they are, so nothing that could split it is taken. */
+static int hc_headers(struct tb *b, const char *what, const char *field,
+                      CORE(HeaderValueOption) *const *hv, size_t n,
                       struct dp_health_check *hc)
 {
-    struct dp_hc_header *hs =
-        talloc(b, m->n_request_headers_to_add, sizeof(*hs));
+    struct dp_hc_header *hs = talloc(b, n, sizeof(*hs));
 
     if (hs == NULL)
         return fail(b, GW_ENOMEM, "out of memory");
-    for (size_t i = 0; i < m->n_request_headers_to_add; i++) {
-        const CORE(HeaderValue) *h = m->request_headers_to_add[i]->header;
+    for (size_t i = 0; i < n; i++) {
+        const CORE(HeaderValue) *h = hv[i]->header;
         if (h == NULL || !is_token(h->key))
             return fail(b, GW_EINVAL,
-                        "%s: http_health_check: request_headers_to_add[%zu]: "
-                        "the header name must be an HTTP token",
-                        what, i);
+                        "%s: %s[%zu]: the header name must be an HTTP token",
+                        what, field, i);
         if (h->value != NULL && strpbrk(h->value, "\r\n") != NULL)
             return fail(b, GW_EINVAL,
-                        "%s: http_health_check: request_headers_to_add[%zu]: "
-                        "header \"%s\": CR or LF in the value",
-                        what, i, h->key);
+                        "%s: %s[%zu]: header \"%s\": CR or LF in the value",
+                        what, field, i, h->key);
         hs[i].name = tstr(b, h->key);
         hs[i].value = tstr(b, h->value);
         if (hs[i].name == NULL || hs[i].value == NULL)
             return fail(b, GW_ENOMEM, "out of memory");
     }
-    hc->headers = hs, hc->n_headers = m->n_request_headers_to_add;
+    hc->headers = hs, hc->n_headers = n;
     return GW_OK;
 }
 
@@ -364,7 +362,30 @@ static int http_check(struct tb *b, const char *what,
     int r = hc_method(b, what, m->method, hc);
     if (r == GW_OK)
         r = hc_statuses(b, what, m, hc);
-    return r == GW_OK ? hc_headers(b, what, m, hc) : r;
+    return r == GW_OK ? hc_headers(b, what,
+                                   "http_health_check: request_headers_to_add",
+                                   m->request_headers_to_add,
+                                   m->n_request_headers_to_add, hc)
+                      : r;
+}
+
+/* grpc_health_check: service_name and authority go into the probe's
+ * message and :authority as they are. */
+static int grpc_check(struct tb *b, const char *what,
+                      const CORE(HealthCheck__GrpcHealthCheck) * m,
+                      struct dp_health_check *hc)
+{
+    hc->kind = DP_HC_GRPC;
+    if (m->authority != NULL && strpbrk(m->authority, " \r\n") != NULL)
+        return fail(b, GW_EINVAL,
+                    "%s: grpc_health_check: space, CR or LF in authority",
+                    what);
+    hc->service = tstr(b, m->service_name);
+    hc->authority = tstr(b, m->authority);
+    if (hc->service == NULL || hc->authority == NULL)
+        return fail(b, GW_ENOMEM, "out of memory");
+    return hc_headers(b, what, "grpc_health_check: initial_metadata",
+                      m->initial_metadata, m->n_initial_metadata, hc);
 }
 
 static int health_checks(struct tb *b, const CL(Cluster) * m,
@@ -405,8 +426,8 @@ static int health_checks(struct tb *b, const CL(Cluster) * m,
             hc[i].kind = DP_HC_TCP;
             break;
         case ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_GRPC_HEALTH_CHECK:
-            hc[i].kind = DP_HC_GRPC;
-            hc[i].service = tstr(b, h->grpc_health_check->service_name);
+            if ((r = grpc_check(b, what, h->grpc_health_check, &hc[i])) != 0)
+                return r;
             break;
         default:
             return fail(b, GW_EINVAL, "%s: no health checker", what);

@@ -881,6 +881,83 @@ static void test_health_check(void **state)
     dp_rtb_free(&f.b);
 }
 
+static CORE(HealthCheck) * grpc_hc(struct dp_rtb *b)
+{
+    CORE(HealthCheck) *h = dp_rtb_alloc(b, sizeof(*h));
+    CORE(HealthCheck__GrpcHealthCheck) *g = dp_rtb_alloc(b, sizeof(*g));
+    Google__Protobuf__Duration *d = dp_rtb_alloc(b, sizeof(*d));
+
+    envoy__config__core__v3__health_check__init(h);
+    envoy__config__core__v3__health_check__grpc_health_check__init(g);
+    google__protobuf__duration__init(d);
+    d->nanos = 200000000;
+    h->timeout = h->interval = d;
+    g->authority = dp_rtb_str(b, "g.test");
+    dp_rtb_push(b, &g->initial_metadata, &g->n_initial_metadata,
+                hvo(b, "X-Probe", "yes"));
+    h->health_checker_case =
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_GRPC_HEALTH_CHECK;
+    h->grpc_health_check = g;
+    return h;
+}
+
+/* grpc_health_check keeps service, authority and metadata; tcp is kept as
+ * a kind (not run); a check without a checker is refused. */
+static void test_grpc_health_check(void **state)
+{
+    struct fixture f;
+    struct dp_table *t;
+    const struct dp_health_check *hc;
+    CORE(HealthCheck) * h;
+
+    (void)state;
+    fixture(&f, 1);
+    h = grpc_hc(&f.b);
+    dp_rtb_push(&f.b, &f.cls[0]->health_checks, &f.cls[0]->n_health_checks, h);
+    t = build_ok(&f.in);
+    hc = dp_table_cluster(t, "whoami")->health_checks;
+    assert_int_equal(hc->kind, DP_HC_GRPC);
+    assert_int_equal(hc->interval_ms, 200);
+    assert_int_equal(hc->port, 0);
+    assert_string_equal(hc->service, "");
+    assert_string_equal(hc->authority, "g.test");
+    assert_int_equal(hc->n_headers, 1);
+    assert_string_equal(hc->headers[0].name, "X-Probe");
+    assert_string_equal(hc->headers[0].value, "yes");
+    dp_table_free(t);
+
+    h->grpc_health_check->authority = "";
+    h->grpc_health_check->service_name = "echo.Echo";
+    t = build_ok(&f.in);
+    hc = dp_table_cluster(t, "whoami")->health_checks;
+    assert_string_equal(hc->authority, "");
+    assert_string_equal(hc->service, "echo.Echo");
+    dp_table_free(t);
+
+    h->grpc_health_check->authority = "a b";
+    expect_build_error(&f, "cluster \"whoami\": health_checks[0]: "
+                           "grpc_health_check: space, CR or LF in authority");
+    h->grpc_health_check->authority = "";
+    h->grpc_health_check->initial_metadata[0]->header->value = "x\ny";
+    expect_build_error(&f, "cluster \"whoami\": health_checks[0]: "
+                           "grpc_health_check: initial_metadata[0]: header "
+                           "\"X-Probe\": CR or LF in the value");
+    h->grpc_health_check->initial_metadata[0]->header->value = "yes";
+
+    h->health_checker_case =
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK;
+    h->tcp_health_check = NULL;
+    t = build_ok(&f.in);
+    assert_int_equal(dp_table_cluster(t, "whoami")->health_checks->kind,
+                     DP_HC_TCP);
+    dp_table_free(t);
+    h->health_checker_case =
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER__NOT_SET;
+    expect_build_error(&f, "cluster \"whoami\": health_checks[0]: no health "
+                           "checker");
+    dp_rtb_free(&f.b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -896,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_pick_hash),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_health_check),
+        cmocka_unit_test(test_grpc_health_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

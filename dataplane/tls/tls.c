@@ -713,6 +713,20 @@ struct dp_tls_conn *dp_tls_conn_client(struct dp_tls_client *c)
     return t;
 }
 
+int dp_tls_conn_set_alpn(struct dp_tls_conn *t, const char *proto)
+{
+    unsigned char wire[256];
+    size_t l = strlen(proto);
+
+    if (l == 0 || l > 255)
+        return GW_EINVAL;
+    wire[0] = (unsigned char)l;
+    memcpy(wire + 1, proto, l);
+    /* SSL_set_alpn_protos returns 0 on success */
+    return SSL_set_alpn_protos(t->ssl, wire, (unsigned)l + 1) == 0 ? GW_OK
+                                                                   : GW_ENOMEM;
+}
+
 void dp_tls_conn_free(struct dp_tls_conn *t)
 {
     if (t == NULL)

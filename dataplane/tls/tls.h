@@ -56,6 +56,10 @@ struct dp_tls_conn *dp_tls_conn_server(struct dp_tls_server *s);
  * verified name from the context. */
 struct dp_tls_conn *dp_tls_conn_client(struct dp_tls_client *c);
 void dp_tls_conn_free(struct dp_tls_conn *t);
+/* Client, before the handshake: offers only <proto> (e.g. "h2" for a
+ * gRPC health probe) instead of the context's ALPN list. 0 or GW_EINVAL /
+ * GW_ENOMEM. */
+int dp_tls_conn_set_alpn(struct dp_tls_conn *t, const char *proto);
 
 /* Hands <n> bytes read from the socket (copied). 0 or GW_ENOMEM. */
 int dp_tls_conn_feed(struct dp_tls_conn *t, const void *p, size_t n);

@@ -274,6 +274,15 @@ static void test_alpn_and_data(void **state)
     assert_string_equal(dp_tls_conn_alpn(sv), "h2");
     dp_tls_conn_free(cl);
     dp_tls_conn_free(sv);
+    /* a connection may offer h2 alone over an http/1.1 context */
+    cl = dp_tls_conn_client(c);
+    assert_int_equal(dp_tls_conn_set_alpn(cl, "h2"), 0);
+    assert_int_equal(dp_tls_conn_set_alpn(cl, ""), GW_EINVAL);
+    sv = dp_tls_conn_server(s2);
+    assert_int_equal(handshake(cl, sv, err), 1);
+    assert_string_equal(dp_tls_conn_alpn(cl), "h2");
+    dp_tls_conn_free(cl);
+    dp_tls_conn_free(sv);
 
     dp_tls_client_unref(c);
     dp_tls_client_unref(h2);

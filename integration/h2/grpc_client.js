@@ -3,6 +3,9 @@
 //   node grpc_client.js TARGET CASE...
 // Cases: unary, sstream, cstream, bidi, big, deadline, unavailable, status,
 // midstream (expects the backend killed while streaming: see run.sh).
+//   node grpc_client.js TARGET names N
+// makes N unary calls and prints the name of the backend that answered
+// each (or "error CODE"), one a line.
 'use strict';
 const path = require('path');
 const NM = path.join(__dirname, '..', 'node', 'node_modules');
@@ -130,7 +133,20 @@ const checks = {
   },
 };
 
+async function names(n) {
+  for (let i = 0; i < n; i++) {
+    try {
+      console.log((await unary({ text: 'n' }, dl(2000))).text.split(':')[0]);
+    } catch (e) {
+      console.log(`error ${e.code}`);
+    }
+  }
+  client.close();
+  process.exit(0);
+}
+
 (async () => {
+  if (cases[0] === 'names') await names(Number(cases[1]));
   let fails = 0;
   for (const c of cases) {
     try {

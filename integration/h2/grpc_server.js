@@ -1,13 +1,18 @@
 // grpc_server.js -- the h2c backend of the HTTP/2 tests: the Echo service
-// of echo.proto on 127.0.0.1:PORT, replies tagged with NAME.
-//   node grpc_server.js PORT NAME
+// of echo.proto on 127.0.0.1:PORT, replies tagged with NAME, and the
+// standard Health service (health.proto) answering SERVING, or NOT_SERVING
+// while the file HEALTH_FILE exists (checked on each call). Without
+// HEALTH_FILE ("-" or absent) there is no Health service: a Check gets
+// UNIMPLEMENTED.
+//   node grpc_server.js PORT NAME [HEALTH_FILE]
 'use strict';
 const path = require('path');
 const NM = path.join(__dirname, '..', 'node', 'node_modules');
 const grpc = require(path.join(NM, '@grpc', 'grpc-js'));
 const loader = require(path.join(NM, '@grpc', 'proto-loader'));
 
-const [port, name] = process.argv.slice(2);
+const fs = require('fs');
+const [port, name, healthFile = '-'] = process.argv.slice(2);
 const def = loader.loadSync(path.join(__dirname, 'echo.proto'), { keepCase: true });
 const Echo = grpc.loadPackageDefinition(def).h2test.Echo;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -45,6 +50,15 @@ const impl = {
 
 const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20 });
 server.addService(Echo.service, impl);
+if (healthFile !== '-') {
+  const hdef = loader.loadSync(path.join(__dirname, 'health.proto'), { keepCase: true });
+  const Health = grpc.loadPackageDefinition(hdef).grpc.health.v1.Health;
+  server.addService(Health.service, {
+    Check(call, cb) {
+      cb(null, { status: fs.existsSync(healthFile) ? 'NOT_SERVING' : 'SERVING' });
+    },
+  });
+}
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => {
   if (err) { console.error(err); process.exit(1); }
   console.log('ready');

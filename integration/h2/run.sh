@@ -8,6 +8,9 @@
 # HTTP/2 over TLS (ALPN "h2", certificates from dataplane/tls/testdata/
 # gen.sh): nghttp, curl --http2 / --http1.1 / no ALPN on one port, h2load,
 # Node gRPC with the test CA to the h2c gRPC backend.
+# gRPC active health checks (healthCheck.mode: grpc): two backends with the
+# Health service, one flipped to NOT_SERVING and back; a gRPC backend
+# without the Health service and an HTTP/1.1 one end up unhealthy.
 # Loopback ports picked free, a temp dir of its own; only the pids started
 # here are killed.
 #
@@ -34,6 +37,7 @@ WHOAMI=$BIN/tools/whoami/whoami
 
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_G=$(freeport)
 P_ADMIN=$(freeport); P_DEAD=$(freeport); P_H2=$(freeport); P_TLS=$(freeport)
+P_HA=$(freeport); P_HB=$(freeport); P_NH=$(freeport)
 C=$TMP/certs
 sh "$ROOT/dataplane/tls/testdata/gen.sh" "$C" || { echo "FAIL certs"; exit 1; }
 URL=http://127.0.0.1:$P_WEB
@@ -53,12 +57,22 @@ http:
     plain-h2: {rule: "Host(\`h2.test\`)", service: h2}
     tls-a: {rule: "Host(\`a.b.test\`)", service: a, entryPoints: [websecure], tls: {}}
     tls-grpc: {rule: "Host(\`grpc.b.test\`)", service: g, entryPoints: [websecure], tls: {}}
+    grpc-hc: {rule: "Host(\`hc.test\`)", service: hc}
+    grpc-hc-none: {rule: "Host(\`hcnone.test\`)", service: hcnone}
   services:
     a: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_A"}]}}
     b: {loadBalancer: {servers: [{url: "http://127.0.0.1:$P_B"}]}}
     g: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_G"}]}}
     dead: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_DEAD"}]}}
     h2: {loadBalancer: {servers: [{url: "h2c://127.0.0.1:$P_H2"}]}}
+    hc:
+      loadBalancer:
+        servers: [{url: "h2c://127.0.0.1:$P_HA"}, {url: "h2c://127.0.0.1:$P_HB"}]
+        healthCheck: {mode: grpc, interval: 200ms, timeout: 1s}
+    hcnone:
+      loadBalancer:
+        servers: [{url: "h2c://127.0.0.1:$P_NH"}, {url: "h2c://127.0.0.1:$P_A"}]
+        healthCheck: {mode: grpc, interval: 200ms, timeout: 1s}
 tls:
   certificates:
     - {certFile: $C/wild.crt, keyFile: $C/wild.key}
@@ -72,6 +86,12 @@ start_grpc() {
     wait_port "$P_G"
 }
 start_grpc
+# the health-checked backends: NOT_SERVING while $TMP/NAME.down exists
+node "$HERE/grpc_server.js" "$P_HA" HA "$TMP/ha.down" >>"$TMP/ha.log" 2>&1 & PIDS+=($!)
+node "$HERE/grpc_server.js" "$P_HB" HB "$TMP/hb.down" >>"$TMP/hb.log" 2>&1 & PIDS+=($!)
+node "$HERE/grpc_server.js" "$P_NH" NH >>"$TMP/nh.log" 2>&1 & PIDS+=($!)
+# up before the data node: their first probe's reason is the one logged
+wait_port "$P_HA" && wait_port "$P_HB" && wait_port "$P_NH" || fail grpc-hc-backends-start
 node "$HERE/h2_server.js" "$P_H2" >"$TMP/h2srv.log" 2>&1 & PIDS+=($!)
 "$DP" --config "$TMP/config.yaml" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" \
     >"$TMP/dp.log" 2>&1 & DPID=$!
@@ -129,6 +149,36 @@ grep -E '^(ok|FAIL) ' "$TMP/mid.out" || fail grpc-node-midstream "$(cat "$TMP/mi
 FAILS=$((FAILS + $(grep -c '^FAIL ' "$TMP/mid.out")))
 start_grpc
 lines env H2_AUTHORITY=grpc.test node "$HERE/grpc_client.js" "$GT" unary
+
+# ---- gRPC active health checks ----
+# hnames N: the backend names of N Echo calls to hc.test, counted
+hnames() {
+    env H2_AUTHORITY=hc.test node "$HERE/grpc_client.js" "$GT" names "$1" 2>&1 |
+        sort | uniq -c | tr -s ' \n' ' '
+}
+# ep_health CLUSTER PORT: 1 or 0 from the data node's /metrics
+ep_health() {
+    curl -s --max-time 5 "http://127.0.0.1:$P_ADMIN/metrics" |
+        sed -n "s/^dataplane_endpoint_healthy{cluster=\"$1\",address=\"127.0.0.1:$2\"} //p"
+}
+is_health() { [ "$(ep_health "$1" "$2")" = "$3" ]; }
+# interval 200ms, thresholds 1: a few seconds are plenty
+check grpc-hc-both-healthy wait_until 5 eval 'is_health hc $P_HA 1 && is_health hc $P_HB 1'
+out=$(hnames 20)
+check "grpc-hc-both-serve($out)" grep -qE ' [0-9]+ HA .*[0-9]+ HB ' <<<"$out"
+check grpc-hc-no-health-service-unhealthy wait_until 5 is_health hcnone "$P_NH" 0
+check grpc-hc-no-health-service-reason grep -q "endpoint_unhealthy.*cluster=hcnone endpoint=127.0.0.1:$P_NH reason=\"grpc-status 12" "$TMP/dp.log"
+check grpc-hc-http1-backend-unhealthy wait_until 5 is_health hcnone "$P_A" 0
+touch "$TMP/hb.down"
+check grpc-hc-not-serving-ejected wait_until 5 is_health hc "$P_HB" 0
+check grpc-hc-not-serving-reason grep -q "endpoint_unhealthy.*cluster=hc endpoint=127.0.0.1:$P_HB reason=\"NOT_SERVING\"" "$TMP/dp.log"
+check grpc-hc-survivor-healthy is_health hc "$P_HA" 1
+out=$(hnames 20)
+check "grpc-hc-all-to-survivor($out)" [ "$out" = " 20 HA " ]
+rm -f "$TMP/hb.down"
+check grpc-hc-serving-again wait_until 5 is_health hc "$P_HB" 1
+out=$(hnames 20)
+check "grpc-hc-back-in-rotation($out)" grep -qE ' [0-9]+ HB ' <<<"$out"
 
 # ---- HTTP/2 over TLS: ALPN picks h2, http/1.1 or nothing on one port ----
 TURL=https://a.b.test:$P_TLS
