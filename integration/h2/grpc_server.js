@@ -4,6 +4,7 @@
 // while the file HEALTH_FILE exists (checked on each call). Without
 // HEALTH_FILE ("-" or absent) there is no Health service: a Check gets
 // UNIMPLEMENTED.
+// GRPC_TLS_CERT and GRPC_TLS_KEY (PEM files): serve TLS (ALPN h2 only).
 //   node grpc_server.js PORT NAME [HEALTH_FILE]
 'use strict';
 const path = require('path');
@@ -59,7 +60,14 @@ if (healthFile !== '-') {
     },
   });
 }
-server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => {
+let creds = grpc.ServerCredentials.createInsecure();
+if (process.env.GRPC_TLS_CERT) {
+  creds = grpc.ServerCredentials.createSsl(null, [{
+    cert_chain: fs.readFileSync(process.env.GRPC_TLS_CERT),
+    private_key: fs.readFileSync(process.env.GRPC_TLS_KEY),
+  }]);
+}
+server.bindAsync(`127.0.0.1:${port}`, creds, (err) => {
   if (err) { console.error(err); process.exit(1); }
   console.log('ready');
 });

@@ -10,7 +10,8 @@
 # Node gRPC with the test CA to the h2c gRPC backend.
 # gRPC active health checks (healthCheck.mode: grpc): two backends with the
 # Health service, one flipped to NOT_SERVING and back; a gRPC backend
-# without the Health service and an HTTP/1.1 one end up unhealthy.
+# without the Health service and an HTTP/1.1 one end up unhealthy; a TLS
+# backend (ALPN h2 only) checked over https, flipped too.
 # Loopback ports picked free, a temp dir of its own; only the pids started
 # here are killed.
 #
@@ -37,7 +38,7 @@ WHOAMI=$BIN/tools/whoami/whoami
 
 P_WEB=$(freeport); P_A=$(freeport); P_B=$(freeport); P_G=$(freeport)
 P_ADMIN=$(freeport); P_DEAD=$(freeport); P_H2=$(freeport); P_TLS=$(freeport)
-P_HA=$(freeport); P_HB=$(freeport); P_NH=$(freeport)
+P_HA=$(freeport); P_HB=$(freeport); P_NH=$(freeport); P_HT=$(freeport)
 C=$TMP/certs
 sh "$ROOT/dataplane/tls/testdata/gen.sh" "$C" || { echo "FAIL certs"; exit 1; }
 URL=http://127.0.0.1:$P_WEB
@@ -73,6 +74,13 @@ http:
       loadBalancer:
         servers: [{url: "h2c://127.0.0.1:$P_NH"}, {url: "h2c://127.0.0.1:$P_A"}]
         healthCheck: {mode: grpc, interval: 200ms, timeout: 1s}
+    hctls:
+      loadBalancer:
+        serversTransport: ca
+        servers: [{url: "https://127.0.0.1:$P_HT"}]
+        healthCheck: {mode: grpc, interval: 200ms, timeout: 1s}
+  serversTransports:
+    ca: {rootCAs: [$C/ca.crt]}
 tls:
   certificates:
     - {certFile: $C/wild.crt, keyFile: $C/wild.key}
@@ -90,8 +98,11 @@ start_grpc
 node "$HERE/grpc_server.js" "$P_HA" HA "$TMP/ha.down" >>"$TMP/ha.log" 2>&1 & PIDS+=($!)
 node "$HERE/grpc_server.js" "$P_HB" HB "$TMP/hb.down" >>"$TMP/hb.log" 2>&1 & PIDS+=($!)
 node "$HERE/grpc_server.js" "$P_NH" NH >>"$TMP/nh.log" 2>&1 & PIDS+=($!)
+GRPC_TLS_CERT=$C/ip.crt GRPC_TLS_KEY=$C/ip.key \
+    node "$HERE/grpc_server.js" "$P_HT" HT "$TMP/ht.down" >>"$TMP/ht.log" 2>&1 & PIDS+=($!)
 # up before the data node: their first probe's reason is the one logged
-wait_port "$P_HA" && wait_port "$P_HB" && wait_port "$P_NH" || fail grpc-hc-backends-start
+wait_port "$P_HA" && wait_port "$P_HB" && wait_port "$P_NH" && wait_port "$P_HT" ||
+    fail grpc-hc-backends-start
 node "$HERE/h2_server.js" "$P_H2" >"$TMP/h2srv.log" 2>&1 & PIDS+=($!)
 "$DP" --config "$TMP/config.yaml" --workers 2 --admin-addr "127.0.0.1:$P_ADMIN" \
     >"$TMP/dp.log" 2>&1 & DPID=$!
@@ -179,6 +190,12 @@ rm -f "$TMP/hb.down"
 check grpc-hc-serving-again wait_until 5 is_health hc "$P_HB" 1
 out=$(hnames 20)
 check "grpc-hc-back-in-rotation($out)" grep -qE ' [0-9]+ HB ' <<<"$out"
+# over TLS: NOT_SERVING is only seen through a whole h2 exchange
+touch "$TMP/ht.down"
+check grpc-hc-tls-not-serving wait_until 5 is_health hctls "$P_HT" 0
+check grpc-hc-tls-reason grep -q "endpoint_unhealthy.*cluster=hctls endpoint=127.0.0.1:$P_HT reason=\"NOT_SERVING\"" "$TMP/dp.log"
+rm -f "$TMP/ht.down"
+check grpc-hc-tls-serving-again wait_until 5 is_health hctls "$P_HT" 1
 
 # ---- HTTP/2 over TLS: ALPN picks h2, http/1.1 or nothing on one port ----
 TURL=https://a.b.test:$P_TLS
