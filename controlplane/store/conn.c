@@ -15,6 +15,7 @@
  * poll error is handed to hiredis, so a refused connect fails at once
  * instead of hanging until the command deadline).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,11 +317,13 @@ static void on_push(redisAsyncContext *ac, void *reply, void *privdata)
         c->push(c, r);
 }
 
-/* AUTH's answer, the first on a master/replica link. A refusal drops the
- * link like a loss (the owner retries with backoff) and says why. */
+/* AUTH's answer, the first on a link. A refusal drops the link like a
+ * loss (the owner retries with backoff) and says why. Sentinels get the
+ * same password (their requirepass); one without a password is fine. */
 static void on_auth(struct cp_store *s, int status, redisReply *r, void *arg)
 {
     struct cp_store__conn *c = arg;
+    bool sentinel = c->auth == CP_STORE__AUTH_SENTINEL;
 
     if (status != 0 || c->ac == NULL)
         return; /* the loss is reported already */
@@ -328,15 +331,22 @@ static void on_auth(struct cp_store *s, int status, redisReply *r, void *arg)
         return;
     if (r->type == REDIS_REPLY_ERROR &&
         strstr(r->str, "without any password configured") != NULL) {
+        if (sentinel)
+            return;
         cm_log_warn(CP_STORE__MOD, "redis_auth_unneeded",
                     "conn=%s why=\"a password is set but Redis asks for "
                     "none\"",
                     c->name);
         return;
     }
-    snprintf(s->last_error, sizeof(s->last_error),
-             "Redis at %s refused the password: %s", s->master_str,
-             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    if (sentinel)
+        snprintf(s->last_error, sizeof(s->last_error),
+                 "a sentinel refused the password: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    else
+        snprintf(s->last_error, sizeof(s->last_error),
+                 "Redis at %s refused the password: %s", s->master_str,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     cm_log_error(CP_STORE__MOD, "redis_auth", "conn=%s err=\"%s\"", c->name,
                  s->last_error);
     conn_lost(c, CP_STORE_EAUTH, 1);

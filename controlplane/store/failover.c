@@ -144,9 +144,11 @@ static void resub_fire(uv_timer_t *t)
 
 void cp_store__failover_init(struct cp_store *s)
 {
-    for (size_t i = 0; i < CP_STORE_MAX_SENTINELS; i++)
+    for (size_t i = 0; i < CP_STORE_MAX_SENTINELS; i++) {
         cp_store__conn_init(&s->ssub[i], s, "sentinel_sub", ssub_push,
                             ssub_lost);
+        s->ssub[i].auth = CP_STORE__AUTH_SENTINEL;
+    }
     uv_timer_init(s->loop, &s->ssub_timer);
     s->ssub_timer.data = s;
     s->open_handles++;

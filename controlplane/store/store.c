@@ -546,8 +546,9 @@ struct cp_store *cp_store_new(uv_loop_t *loop,
         s->rnd = 1;
     cp_store__conn_init(&s->cmd, s, "cmd", NULL, master_lost);
     cp_store__conn_init(&s->sub, s, "sub", sub_push, master_lost);
-    s->cmd.auth = s->sub.auth = 1; /* never the sentinels */
+    s->cmd.auth = s->sub.auth = CP_STORE__AUTH_REDIS;
     cp_store__conn_init(&s->squery, s, "sentinel", NULL, NULL);
+    s->squery.auth = CP_STORE__AUTH_SENTINEL;
     uv_timer_init(loop, &s->retry_timer);
     s->retry_timer.data = s;
     s->open_handles++;

@@ -55,6 +55,13 @@ struct cp_store__confirm {
     int need;     /* what WAIT asked for */
 };
 
+/* Which password check a connection makes first (cp_store__conn.auth). */
+enum {
+    CP_STORE__AUTH_NONE = 0,
+    CP_STORE__AUTH_REDIS,    /* a master/replica link */
+    CP_STORE__AUTH_SENTINEL, /* a sentinel: one without requirepass is fine */
+};
+
 /* One Redis connection slot, reused across reconnects. Embedded in the
  * store; its timers are closed by cp_store__conn_close(). */
 struct cp_store__conn {
@@ -69,7 +76,7 @@ struct cp_store__conn {
                                read since) by then, or 0 */
     cp_store__push_fn push;
     cp_store__lost_fn lost; /* may be NULL */
-    int auth;               /* sends AUTH first (a master/replica link) */
+    int auth; /* sends AUTH first: CP_STORE__AUTH_REDIS or _SENTINEL */
 };
 
 /* One host name's numeric address (resolve.c). */

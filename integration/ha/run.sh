@@ -130,6 +130,21 @@ if [ "$SECURE" = 1 ]; then
   CA=$(cj ca)
 fi
 sentinel_port=$((BASE + 11))
+# redis-cli with the cluster's Redis password (secure: the sentinels ask for
+# it too)
+rcli() {
+  if [ "$SECURE" = 1 ]; then
+    REDISCLI_AUTH=$(cat "$DIR/redis-password") redis-cli "$@"
+  else redis-cli "$@"; fi
+}
+if [ "$SECURE" = 1 ]; then
+  # a sentinel answers no one without the password: else anyone reaching
+  # it could repoint the master (SENTINEL SET / REMOVE / MONITOR)
+  out=$(redis-cli -p "$sentinel_port" sentinel get-master-addr-by-name traefikee 2>&1)
+  if echo "$out" | grep -q NOAUTH && [ -n "$(rcli -p "$sentinel_port" sentinel get-master-addr-by-name traefikee)" ]; then
+    ok sentinels-require-password
+  else fail sentinels-require-password "without the password: $out"; fi
+fi
 
 # cluster.json names every process with role, pid, addresses and argv; each
 # data node has its own address
@@ -272,7 +287,7 @@ sys.exit(1) if len(l) != 1 else print(l[0])'
 }
 redis_master() { # the name of the master the sentinels agree on
   local a
-  a=$(redis-cli -p "$sentinel_port" sentinel get-master-addr-by-name traefikee | paste -sd:)
+  a=$(rcli -p "$sentinel_port" sentinel get-master-addr-by-name traefikee | paste -sd:)
   CL name-of redis "$a"
 }
 rev() { "$CTL" history -o json 2>/dev/null | $PY -c 'import json,sys; h=json.load(sys.stdin); print(h[0]["revision"] if h else 0)'; }

@@ -750,8 +750,14 @@ static int start_sentinels(struct ti_install *t)
                 "sentinel failover-timeout %s 3000\n",
                 port, t->dir, TI_MASTER, t->base + TI_PORT_REDIS, TI_MASTER,
                 TI_MASTER);
+        /* secure: the sentinels ask for the Redis password too (else
+         * anyone reaching them could repoint the master), and use it
+         * between themselves */
         if (!t->insecure)
-            fprintf(f, "sentinel auth-pass %s %s\n", TI_MASTER, t->redis_pw);
+            fprintf(f,
+                    "sentinel auth-pass %s %s\nrequirepass %s\n"
+                    "sentinel sentinel-pass %s\n",
+                    TI_MASTER, t->redis_pw, t->redis_pw, t->redis_pw);
         fclose(f);
         if (spawn(t, "sentinel", name, addr_obj("sentinel", port), argv) != 0)
             return -1;
@@ -779,7 +785,7 @@ static long long reply_field(const redisReply *r, const char *key)
 static int sentinels_settled(struct ti_install *t, char *why, size_t len)
 {
     for (int i = 0; i < TI_N_SENTINELS; i++) {
-        redisReply *r = redis_cmd("", t->base + TI_PORT_SENTINEL + i,
+        redisReply *r = redis_cmd(t->redis_pw, t->base + TI_PORT_SENTINEL + i,
                                   "SENTINEL MASTER %s", TI_MASTER);
         long long slaves = reply_field(r, "num-slaves");
         long long others = reply_field(r, "num-other-sentinels");
