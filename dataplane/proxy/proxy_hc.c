@@ -606,9 +606,7 @@ static bool pb_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
     return false;
 }
 
-/* HealthCheckResponse.status (field 1, a varint; absent: UNKNOWN) of the
- * protobuf message <p> (<n> bytes), or -1 if malformed. */
-static int64_t pb_health_status(const uint8_t *p, size_t n)
+int64_t dp_proxy__hc_grpc_status(const uint8_t *p, size_t n)
 {
     uint64_t key, v, status = 0;
     size_t i = 0;
@@ -654,7 +652,8 @@ static int64_t grpc_message_status(const struct hc_ep *e, const char **why)
     }
     uint32_t n = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
                  (uint32_t)b[3] << 8 | b[4];
-    if (b[0] != 0 || n != e->len - 5 || (st = pb_health_status(b + 5, n)) < 0) {
+    if (b[0] != 0 || n != e->len - 5 ||
+        (st = dp_proxy__hc_grpc_status(b + 5, n)) < 0) {
         *why = "malformed HealthCheckResponse";
         return -1;
     }

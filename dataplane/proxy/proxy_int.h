@@ -377,6 +377,11 @@ void dp_proxy__hc_stats(struct dp_proxy__hc *hc, struct dp_proxy_stats *out);
  * NULL is a no-op. */
 void dp_proxy__hc_stop(struct dp_proxy__hc *hc);
 
+/* HealthCheckResponse.status (field 1, a varint; absent: UNKNOWN = 0) of
+ * the protobuf message <p> (<n> bytes, from the upstream), or -1 if
+ * malformed (proxy_hc.c; fuzzed by hc_grpc_fuzz). */
+int64_t dp_proxy__hc_grpc_status(const uint8_t *p, size_t n);
+
 /* ==== proxy_conn.c ==== */
 
 /* Accepts one connection from <lsn>. */

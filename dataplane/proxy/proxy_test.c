@@ -462,6 +462,26 @@ static void test_h2c_upstream_idle_timeout(void **state)
 
 /* ==== retry back-off ==== */
 
+/* ==== gRPC health responses ==== */
+
+static void test_hc_grpc_status(void **state)
+{
+    (void)state;
+    assert_int_equal(dp_proxy__hc_grpc_status((const uint8_t *)"", 0), 0);
+    assert_int_equal(dp_proxy__hc_grpc_status((const uint8_t *)"\x08\x01", 2),
+                     1); /* SERVING */
+    assert_int_equal(
+        dp_proxy__hc_grpc_status((const uint8_t *)"\x12\x01x\x08\x02", 5),
+        2); /* NOT_SERVING after an unknown field */
+    assert_int_equal(dp_proxy__hc_grpc_status((const uint8_t *)"\x08", 1), -1);
+    assert_int_equal(dp_proxy__hc_grpc_status((const uint8_t *)"\x12\x05x", 3),
+                     -1); /* length past the end */
+    assert_int_equal(dp_proxy__hc_grpc_status((const uint8_t *)"\x09\x01", 2),
+                     -1); /* fixed64 cut short */
+    assert_int_equal(dp_proxy__hc_grpc_status((const uint8_t *)"\x0b", 1),
+                     -1); /* group: not in this message */
+}
+
 static void test_retry_backoff_values(void **state)
 {
     struct dp_proxy__plan pl = {.backoff_ms = 100, .backoff_max_ms = 1000};
@@ -738,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_engine_lifecycle),
         cmocka_unit_test(test_active_health_checks),
         cmocka_unit_test(test_h2c_upstream_idle_timeout),
+        cmocka_unit_test(test_hc_grpc_status),
         cmocka_unit_test(test_retry_backoff_values),
         cmocka_unit_test(test_retry_backoff_waits),
         cmocka_unit_test(test_outlier_ejection),
