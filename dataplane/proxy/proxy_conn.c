@@ -548,7 +548,9 @@ static int up_failed(struct dp_proxy__conn *c, int status)
     }
     if (clean && (reused || c->x->tries < c->x->plan.n_cand)) {
         uint64_t ms =
-            reused ? 0 : dp_proxy__retry_backoff(&c->x->plan, c->x->tries);
+            reused ? 0
+                   : dp_proxy__jitter(c->w, dp_proxy__retry_backoff(
+                                                &c->x->plan, c->x->tries));
         c->x->head_sent = false;
         c->state = DP_PROXY__S_CONNECT;
         if (ms > 0) { /* the retry policy's back-off: the timer goes on */

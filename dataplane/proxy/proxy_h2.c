@@ -526,7 +526,10 @@ static void timer_cb(uv_timer_t *t)
  * deadline keeps running meanwhile. */
 static void st_retry(struct h2st *st, bool now)
 {
-    uint64_t ms = now ? 0 : dp_proxy__retry_backoff(&st->plan, st->tries);
+    uint64_t ms =
+        now ? 0
+            : dp_proxy__jitter(st->h->c->w,
+                               dp_proxy__retry_backoff(&st->plan, st->tries));
     uint64_t left = uv_is_active((uv_handle_t *)&st->timer)
                         ? uv_timer_get_due_in(&st->timer)
                         : 0;

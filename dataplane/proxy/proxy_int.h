@@ -464,6 +464,10 @@ int dp_proxy__route(struct dp_proxy__conn *c);
  * policy's back-off base doubled per retry, capped at its maximum. */
 uint64_t dp_proxy__retry_backoff(const struct dp_proxy__plan *pl,
                                  uint32_t tries);
+/* <ms> spread at random over [ms/2, 3ms/2] (Traefik's retry back-off has a
+ * randomization factor of 0.5): clients failing together do not retry in
+ * step. */
+uint64_t dp_proxy__jitter(struct dp_proxy__worker *w, uint64_t ms);
 
 /* Plan-level forms of dp_proxy__plan_switch/_release below. */
 int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k);

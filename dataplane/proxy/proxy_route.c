@@ -287,6 +287,11 @@ uint64_t dp_proxy__retry_backoff(const struct dp_proxy__plan *pl,
     return ms < pl->backoff_max_ms ? ms : pl->backoff_max_ms;
 }
 
+uint64_t dp_proxy__jitter(struct dp_proxy__worker *w, uint64_t ms)
+{
+    return ms / 2 + (ms > 0 ? dp_proxy__rand(w) % (ms + 1) : 0);
+}
+
 int dp_proxy__plan_switch_pl(struct dp_proxy__plan *pl, uint32_t k)
 {
     struct dp_cluster only_cb = {.cb = pl->cb};

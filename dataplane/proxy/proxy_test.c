@@ -482,6 +482,22 @@ static void test_hc_grpc_status(void **state)
                      -1); /* group: not in this message */
 }
 
+static void test_retry_jitter(void **state)
+{
+    struct dp_proxy__worker w = {.rnd = 42};
+    uint64_t lo = UINT64_MAX, hi = 0;
+
+    (void)state;
+    assert_int_equal(dp_proxy__jitter(&w, 0), 0);
+    for (int i = 0; i < 1000; i++) {
+        uint64_t v = dp_proxy__jitter(&w, 100);
+        assert_true(v >= 50 && v <= 150);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    assert_true(lo < 60 && hi > 140); /* spread, not a constant */
+}
+
 static void test_retry_backoff_values(void **state)
 {
     struct dp_proxy__plan pl = {.backoff_ms = 100, .backoff_max_ms = 1000};
@@ -538,7 +554,7 @@ static void test_retry_backoff_waits(void **state)
     ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     dp_proxy_stats(p, &st);
     assert_int_equal(st.retries, 1);
-    assert_true(ms >= 290);
+    assert_true(ms >= 140); /* 300 ms, spread over [150, 450] */
     assert_true(ms < 3000);
     dp_proxy_stop(p);
     dp_proxy_free(p);
@@ -759,6 +775,7 @@ int main(void)
         cmocka_unit_test(test_active_health_checks),
         cmocka_unit_test(test_h2c_upstream_idle_timeout),
         cmocka_unit_test(test_hc_grpc_status),
+        cmocka_unit_test(test_retry_jitter),
         cmocka_unit_test(test_retry_backoff_values),
         cmocka_unit_test(test_retry_backoff_waits),
         cmocka_unit_test(test_outlier_ejection),
