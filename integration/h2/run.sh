@@ -173,29 +173,29 @@ ep_health() {
         sed -n "s/^dataplane_endpoint_healthy{cluster=\"$1\",address=\"127.0.0.1:$2\"} //p"
 }
 is_health() { [ "$(ep_health "$1" "$2")" = "$3" ]; }
-# interval 200ms, thresholds 1: a few seconds are plenty
-check grpc-hc-both-healthy wait_until 5 eval 'is_health hc $P_HA 1 && is_health hc $P_HB 1'
+# interval 200ms, thresholds 1: a second is plenty; 10 s for a loaded CI
+check grpc-hc-both-healthy wait_until 10 eval 'is_health hc $P_HA 1 && is_health hc $P_HB 1'
 out=$(hnames 20)
 check "grpc-hc-both-serve($out)" grep -qE ' [0-9]+ HA .*[0-9]+ HB ' <<<"$out"
-check grpc-hc-no-health-service-unhealthy wait_until 5 is_health hcnone "$P_NH" 0
+check grpc-hc-no-health-service-unhealthy wait_until 10 is_health hcnone "$P_NH" 0
 check grpc-hc-no-health-service-reason grep -q "endpoint_unhealthy.*cluster=hcnone endpoint=127.0.0.1:$P_NH reason=\"grpc-status 12" "$TMP/dp.log"
-check grpc-hc-http1-backend-unhealthy wait_until 5 is_health hcnone "$P_A" 0
+check grpc-hc-http1-backend-unhealthy wait_until 10 is_health hcnone "$P_A" 0
 touch "$TMP/hb.down"
-check grpc-hc-not-serving-ejected wait_until 5 is_health hc "$P_HB" 0
+check grpc-hc-not-serving-ejected wait_until 10 is_health hc "$P_HB" 0
 check grpc-hc-not-serving-reason grep -q "endpoint_unhealthy.*cluster=hc endpoint=127.0.0.1:$P_HB reason=\"NOT_SERVING\"" "$TMP/dp.log"
 check grpc-hc-survivor-healthy is_health hc "$P_HA" 1
 out=$(hnames 20)
 check "grpc-hc-all-to-survivor($out)" [ "$out" = " 20 HA " ]
 rm -f "$TMP/hb.down"
-check grpc-hc-serving-again wait_until 5 is_health hc "$P_HB" 1
+check grpc-hc-serving-again wait_until 10 is_health hc "$P_HB" 1
 out=$(hnames 20)
 check "grpc-hc-back-in-rotation($out)" grep -qE ' [0-9]+ HB ' <<<"$out"
 # over TLS: NOT_SERVING is only seen through a whole h2 exchange
 touch "$TMP/ht.down"
-check grpc-hc-tls-not-serving wait_until 5 is_health hctls "$P_HT" 0
+check grpc-hc-tls-not-serving wait_until 10 is_health hctls "$P_HT" 0
 check grpc-hc-tls-reason grep -q "endpoint_unhealthy.*cluster=hctls endpoint=127.0.0.1:$P_HT reason=\"NOT_SERVING\"" "$TMP/dp.log"
 rm -f "$TMP/ht.down"
-check grpc-hc-tls-serving-again wait_until 5 is_health hctls "$P_HT" 1
+check grpc-hc-tls-serving-again wait_until 10 is_health hctls "$P_HT" 1
 
 # ---- HTTP/2 over TLS: ALPN picks h2, http/1.1 or nothing on one port ----
 TURL=https://a.b.test:$P_TLS
