@@ -11,7 +11,13 @@
 # others idle. Loopback ports picked free, configs in a temp dir.
 #
 #   bench/proxy.sh      (DURATION=10s CONNS=50 THREADS=1 PATH_=/bench
-#                        PROXY_CPU=1 LOAD_CPU=0 BACKEND_CPU=0)
+#                        PROXY_CPU=1 LOAD_CPU=0 BACKEND_CPU=0 TLS=0
+#                        NEW_CONN=0)
+#
+# TLS=1: the proxies terminate TLS (one EC P-256 certificate, TLS 1.2-1.3,
+# made here with the openssl CLI; HTTP/1.1 to the backend as before).
+# NEW_CONN=1: every request on a new connection ("Connection: close"):
+# with TLS=1 that measures full handshakes per second.
 #
 # Needs wrk, nginx (nginx-light), haproxy and taskset. Kills only the
 # processes it started. Not part of the tests.
@@ -23,6 +29,12 @@ REQ_PATH=${PATH_:-/bench}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 BACKEND_CPU=${BACKEND_CPU:-0}
+TLS=${TLS:-0}
+NEW_CONN=${NEW_CONN:-0}
+SCHEME=http
+WRK_HDR=()
+[ "$TLS" = 1 ] && SCHEME=https
+[ "$NEW_CONN" = 1 ] && WRK_HDR=(-H "Connection: close")
 
 need "apt-get install wrk nginx-light haproxy util-linux" wrk nginx haproxy taskset
 NGINX=$(tool nginx)
@@ -32,23 +44,44 @@ freeports P_A P_DP P_ADM P_NG P_HA
 
 start_whoami A "$P_A" "$BACKEND_CPU"
 dp_config "$TMP/dp.yaml" "$P_DP" "$P_A"
+NG_LISTEN="127.0.0.1:$P_NG" NG_EXTRA="" HA_BIND="127.0.0.1:$P_HA"
+if [ "$TLS" = 1 ]; then
+    need "apt-get install openssl" openssl
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null || die "openssl failed"
+    cat "$TMP/cert.pem" "$TMP/key.pem" >"$TMP/haproxy.pem"
+    sed -i -e 's/^\(    all: {rule: "PathPrefix(`\/`)", service: whoami\)}/\1, tls: {}}/' "$TMP/dp.yaml"
+    printf 'tls:\n  certificates:\n    - {certFile: %s, keyFile: %s}\n' \
+        "$TMP/cert.pem" "$TMP/key.pem" >>"$TMP/dp.yaml"
+    NG_LISTEN="127.0.0.1:$P_NG ssl"
+    NG_EXTRA="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
+    HA_BIND="127.0.0.1:$P_HA ssl crt $TMP/haproxy.pem"
+fi
 start_dataplane() {
     taskset -c "$PROXY_CPU" "$TMP/bin/dataplane" --config "$TMP/dp.yaml" --workers 1 \
         --admin-addr "127.0.0.1:$P_ADM" --log-level warn >"$TMP/dp.log" 2>&1 &
     PROXY=$!
 }
-nginx_conf "$TMP/nginx" 1 "127.0.0.1:$P_NG" "" "$P_A"
+nginx_conf "$TMP/nginx" 1 "$NG_LISTEN" "$NG_EXTRA" "$P_A"
 start_nginx() { # master and its one worker, both on PROXY_CPU
     taskset -c "$PROXY_CPU" "$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx.log" 2>&1 &
     PROXY=$!
 }
-haproxy_cfg "$TMP/haproxy.cfg" 1 "127.0.0.1:$P_HA" "$P_A"
+haproxy_cfg "$TMP/haproxy.cfg" 1 "$HA_BIND" "$P_A"
 start_haproxy() {
     taskset -c "$PROXY_CPU" "$HAPROXY" -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 &
     PROXY=$!
 }
 
 wait_http "http://127.0.0.1:$P_A/health"
+[ "$TLS" = 1 ] && wait_http() { # the proxies' certificate is self-signed
+    for _ in $(seq 100); do
+        curl -sk -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.1
+    done
+    die "$1 did not come up"
+}
 
 # usec VALUE: wrk's latency (e.g. 812.00us, 1.23ms, 2.01s) in microseconds
 usec() {
@@ -60,9 +93,10 @@ usec() {
 declare -A RPS P50 P99
 # measure NAME PORT: one table row; keeps the figures for the ratios
 measure() {
-    local out errs url="http://127.0.0.1:$2$REQ_PATH"
-    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d2s "$url" >/dev/null 2>&1 # warm-up
-    out=$(taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" 2>&1)
+    local out errs url="$SCHEME://127.0.0.1:$2$REQ_PATH"
+    [ "$1" = direct ] && url="http://127.0.0.1:$2$REQ_PATH"
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d2s "${WRK_HDR[@]}" "$url" >/dev/null 2>&1 # warm-up
+    out=$(taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${WRK_HDR[@]}" "$url" 2>&1)
     RPS[$1]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     P50[$1]=$(awk '$1 == "50%" {print $2}' <<<"$out")
     P99[$1]=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -73,7 +107,7 @@ measure() {
 run() {
     "$3"
     PIDS+=($PROXY)
-    wait_http "http://127.0.0.1:$2/health"
+    wait_http "$SCHEME://127.0.0.1:$2/health"
     measure "$1" "$2"
     kill "$PROXY"; wait "$PROXY" 2>/dev/null
 }
@@ -86,7 +120,7 @@ ratio() {
             r2 ? r1 / r2 : 0, a2 ? a1 / a2 : 0, b2 ? b1 / b2 : 0 }'
 }
 
-echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency http://127.0.0.1:PORT$REQ_PATH on cpu $LOAD_CPU;" \
+echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency ${WRK_HDR[*]} $SCHEME://127.0.0.1:PORT$REQ_PATH on cpu $LOAD_CPU;" \
     "each proxy: 1 worker on cpu $PROXY_CPU; 1 whoami backend on cpu $BACKEND_CPU (keep-alive);" \
     "$(nproc) cores"
 printf '%-10s %12s %10s %10s  %s\n' proxy "requests/s" p50 p99 errors

@@ -16,6 +16,8 @@
 #include "dataplane/table/table.h"
 #include "dataplane/tls/tls.h"
 
+#define TLS_REC 16384 /* plaintext per TLS record, at most */
+
 /* Ciphertext on its way to the socket. */
 struct chunk {
     uv_write_t req;
@@ -73,12 +75,44 @@ static int flush(struct dp_tls_conn *t, uv_stream_t *s, uv_write_t *user,
     return 0;
 }
 
+/* Encrypts <bufs> as few records as it can: small pieces (a response
+ * head, then its first body bytes) are gathered into one record of up to
+ * TLS_REC bytes, since every record costs a seal here and an open at the
+ * peer; large pieces go as they are. */
+static int encrypt(struct dp_tls_conn *t, const uv_buf_t *bufs, int n)
+{
+    char rec[TLS_REC];
+    size_t used = 0;
+
+    for (int i = 0; i < n; i++) {
+        const char *p = bufs[i].base;
+        size_t len = bufs[i].len;
+        if (used == 0 && len >= TLS_REC) {
+            if (dp_tls_conn_write(t, p, len) != 0)
+                return GW_EPROTO;
+            continue;
+        }
+        while (len > 0) {
+            size_t k = len < TLS_REC - used ? len : TLS_REC - used;
+            memcpy(rec + used, p, k);
+            used += k;
+            p += k;
+            len -= k;
+            if (used == TLS_REC) {
+                if (dp_tls_conn_write(t, rec, used) != 0)
+                    return GW_EPROTO;
+                used = 0;
+            }
+        }
+    }
+    return used > 0 ? dp_tls_conn_write(t, rec, used) : 0;
+}
+
 int dp_proxy__tls_send(struct dp_tls_conn *t, uv_stream_t *s, uv_write_t *wr,
                        uv_buf_t *bufs, int n, uv_write_cb cb)
 {
-    for (int i = 0; i < n; i++)
-        if (dp_tls_conn_write(t, bufs[i].base, bufs[i].len) != 0)
-            return GW_EPROTO;
+    if (encrypt(t, bufs, n) != 0)
+        return GW_EPROTO;
     return flush(t, s, wr, cb);
 }
 
@@ -177,6 +211,8 @@ int dp_proxy__tls_pull(struct dp_proxy__conn *c)
         c->eof = true;
         return 1;
     }
+    if (r > 0 && dp_tls_conn_peer_closed(c->tls))
+        c->eof = true; /* the last bytes came with the close_notify */
     return r;
 }
 
@@ -227,5 +263,9 @@ int dp_proxy__tls_up_pull(struct dp_proxy__up *u)
         u->eof = true;
         return 1;
     }
+    /* the last bytes came with the close_notify: no read event follows,
+     * the peer waits for ours (a body ending with the connection) */
+    if (r > 0 && dp_tls_conn_peer_closed(u->tls))
+        u->eof = true;
     return r;
 }

@@ -834,6 +834,11 @@ bool dp_tls_conn_has_input(const struct dp_tls_conn *t)
     return SSL_pending(t->ssl) > 0 || BIO_ctrl_pending(t->rbio) > 0;
 }
 
+bool dp_tls_conn_peer_closed(const struct dp_tls_conn *t)
+{
+    return (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
 bool dp_tls_conn_established(const struct dp_tls_conn *t)
 {
     return t->established;

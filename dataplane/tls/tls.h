@@ -79,6 +79,9 @@ size_t dp_tls_conn_out_len(const struct dp_tls_conn *t);
 size_t dp_tls_conn_out_take(struct dp_tls_conn *t, void *out, size_t cap);
 /* Whether decrypted or undecrypted input is buffered inside. */
 bool dp_tls_conn_has_input(const struct dp_tls_conn *t);
+/* The peer's close_notify was read (it may have come with the last data,
+ * so that no read returned DP_TLS_CLOSED). */
+bool dp_tls_conn_peer_closed(const struct dp_tls_conn *t);
 bool dp_tls_conn_established(const struct dp_tls_conn *t);
 /* The session was resumed. */
 bool dp_tls_conn_reused(const struct dp_tls_conn *t);
