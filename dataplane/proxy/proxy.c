@@ -185,7 +185,10 @@ static void lsn_sweep(struct dp_proxy__worker *w)
             continue;
         }
         *pp = l->next;
-        lsn_flush(l);
+        /* draining: the table still has the listener, serve its queue; a
+         * listener the configuration dropped has nothing to serve with */
+        if (w->draining && !w->stopping)
+            lsn_flush(l);
         uv_close((uv_handle_t *)&l->tcp, lsn_closed);
     }
 }
