@@ -125,6 +125,22 @@ dp_config() {
         for b in "$@"; do printf '          - url: "http://127.0.0.1:%s"\n' "$b"; done
     } >"$f"
 }
+# tls_setup DP_YAML: a self-signed EC P-256 certificate for 127.0.0.1 in
+# TMP (openssl CLI); DP_YAML's router "all" (dp_config) gets tls: {} and
+# the certificate; sets TLS_NGINX (ssl_* directives for nginx_conf's
+# HTTP_EXTRA) and TLS_HAPROXY_PEM (certificate and key, for "ssl crt").
+tls_setup() {
+    need "apt-get install openssl" openssl
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null || die "openssl failed"
+    TLS_HAPROXY_PEM=$TMP/haproxy.pem
+    cat "$TMP/cert.pem" "$TMP/key.pem" >"$TLS_HAPROXY_PEM"
+    sed -i -e 's/^\(    all: {rule: "PathPrefix(`\/`)", service: whoami\)}/\1, tls: {}}/' "$1"
+    printf 'tls:\n  certificates:\n    - {certFile: %s, keyFile: %s}\n' \
+        "$TMP/cert.pem" "$TMP/key.pem" >>"$1"
+    TLS_NGINX="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
+}
 # nginx_conf DIR WORKERS LISTEN HTTP_EXTRA BACKEND_PORT...: DIR/nginx.conf,
 # nginx's pid, logs and temp paths under DIR; LISTEN is the listen
 # directive's arguments, HTTP_EXTRA more directives of the http block.

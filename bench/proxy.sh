@@ -46,17 +46,10 @@ start_whoami A "$P_A" "$BACKEND_CPU"
 dp_config "$TMP/dp.yaml" "$P_DP" "$P_A"
 NG_LISTEN="127.0.0.1:$P_NG" NG_EXTRA="" HA_BIND="127.0.0.1:$P_HA"
 if [ "$TLS" = 1 ]; then
-    need "apt-get install openssl" openssl
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-        -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null || die "openssl failed"
-    cat "$TMP/cert.pem" "$TMP/key.pem" >"$TMP/haproxy.pem"
-    sed -i -e 's/^\(    all: {rule: "PathPrefix(`\/`)", service: whoami\)}/\1, tls: {}}/' "$TMP/dp.yaml"
-    printf 'tls:\n  certificates:\n    - {certFile: %s, keyFile: %s}\n' \
-        "$TMP/cert.pem" "$TMP/key.pem" >>"$TMP/dp.yaml"
+    tls_setup "$TMP/dp.yaml"
     NG_LISTEN="127.0.0.1:$P_NG ssl"
-    NG_EXTRA="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
-    HA_BIND="127.0.0.1:$P_HA ssl crt $TMP/haproxy.pem"
+    NG_EXTRA=$TLS_NGINX
+    HA_BIND="127.0.0.1:$P_HA ssl crt $TLS_HAPROXY_PEM"
 fi
 start_dataplane() {
     taskset -c "$PROXY_CPU" "$TMP/bin/dataplane" --config "$TMP/dp.yaml" --workers 1 \
