@@ -36,35 +36,37 @@ static void chunk_done(uv_write_t *req, int status)
     free(ch);
 }
 
-/* Writes what <t> has for the socket: 1 when all went out now, 0 when
- * queued (<cb>(<user>) follows if given), or a negative error. */
+/* Writes what <t> has for the socket: 1 when all went out now (straight
+ * from <t>'s buffer: the common case costs no copy), 0 when queued (the
+ * rest copied into a chunk; <cb>(<user>) follows if given), or a negative
+ * error. */
 static int flush(struct dp_tls_conn *t, uv_stream_t *s, uv_write_t *user,
                  uv_write_cb cb)
 {
-    size_t n = dp_tls_conn_out_len(t);
+    const char *p;
+    size_t n = dp_tls_conn_out_peek(t, &p), off = 0;
     struct chunk *ch;
     uv_buf_t b;
     int r;
 
     if (n == 0)
         return 1;
-    if ((ch = malloc(sizeof(*ch) + n)) == NULL)
-        return GW_ENOMEM;
-    ch->len = dp_tls_conn_out_take(t, ch->data, n);
-    b = uv_buf_init(ch->data, (unsigned)ch->len);
+    b = uv_buf_init((char *)p, (unsigned)n);
     r = uv_try_write(s, &b, 1);
-    if (r >= 0 && (size_t)r == ch->len) {
-        free(ch);
+    if (r >= 0 && (size_t)r == n) {
+        dp_tls_conn_out_clear(t);
         return 1;
     }
-    if (r < 0 && r != UV_EAGAIN) {
-        free(ch);
+    if (r < 0 && r != UV_EAGAIN)
         return r;
-    }
-    if (r > 0) {
-        b.base += r;
-        b.len -= (size_t)r;
-    }
+    if (r > 0)
+        off = (size_t)r;
+    if ((ch = malloc(sizeof(*ch) + n - off)) == NULL)
+        return GW_ENOMEM;
+    memcpy(ch->data, p + off, n - off);
+    ch->len = n - off;
+    dp_tls_conn_out_clear(t);
+    b = uv_buf_init(ch->data, (unsigned)ch->len);
     ch->req.data = ch;
     ch->user = user;
     ch->cb = cb;

@@ -817,16 +817,25 @@ void dp_tls_conn_shutdown(struct dp_tls_conn *t)
     ERR_clear_error();
 }
 
-size_t dp_tls_conn_out_len(const struct dp_tls_conn *t)
-{
-    return BIO_ctrl_pending(t->wbio);
-}
-
 size_t dp_tls_conn_out_take(struct dp_tls_conn *t, void *out, size_t cap)
 {
     int n = BIO_read(t->wbio, out, (int)cap);
 
     return n > 0 ? (size_t)n : 0;
+}
+
+size_t dp_tls_conn_out_peek(struct dp_tls_conn *t, const char **p)
+{
+    char *d = NULL;
+    long n = BIO_get_mem_data(t->wbio, &d);
+
+    *p = d;
+    return n > 0 ? (size_t)n : 0;
+}
+
+void dp_tls_conn_out_clear(struct dp_tls_conn *t)
+{
+    (void)BIO_reset(t->wbio);
 }
 
 bool dp_tls_conn_has_input(const struct dp_tls_conn *t)

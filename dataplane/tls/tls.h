@@ -73,10 +73,13 @@ int dp_tls_conn_read(struct dp_tls_conn *t, void *out, size_t cap);
 int dp_tls_conn_write(struct dp_tls_conn *t, const void *p, size_t n);
 /* Queues close_notify in the output. */
 void dp_tls_conn_shutdown(struct dp_tls_conn *t);
-/* Bytes waiting to be sent to the socket. */
-size_t dp_tls_conn_out_len(const struct dp_tls_conn *t);
 /* Moves up to <cap> waiting bytes into <out>; returns the count. */
 size_t dp_tls_conn_out_take(struct dp_tls_conn *t, void *out, size_t cap);
+/* The waiting bytes in place (valid until the next call on <t>): returns
+ * their count, <*p> set. dp_tls_conn_out_clear() drops them all once
+ * written. */
+size_t dp_tls_conn_out_peek(struct dp_tls_conn *t, const char **p);
+void dp_tls_conn_out_clear(struct dp_tls_conn *t);
 /* Whether decrypted or undecrypted input is buffered inside. */
 bool dp_tls_conn_has_input(const struct dp_tls_conn *t);
 /* The peer's close_notify was read (it may have come with the last data,
