@@ -111,7 +111,7 @@ static void check_work(uv_work_t *w)
         cp_mgmt_diff_summary(&job->diff, job->summary, sizeof(job->summary));
     }
     json_decref(base);
-    cm_log_debug("mgmt", "timing",
+    cm_log_debug(CP_MGMT__MOD, "timing",
                  "step=check validate_us=%llu base_us=%llu diff_us=%llu",
                  (unsigned long long)((t1 - t0) / 1000),
                  (unsigned long long)((t2 - t1) / 1000),
@@ -476,8 +476,8 @@ void cp_mgmt__op_apply(struct cp_mgmt__job *job)
     memcpy(job->doc, req->document.data, req->document.len);
     job->doc[req->document.len] = '\0';
     job->doc_len = req->document.len;
-    cm_log_debug("mgmt", "apply_received", "bytes=%zu dry_run=%d", job->doc_len,
-                 (int)req->dry_run);
+    cm_log_debug(CP_MGMT__MOD, "apply_received", "bytes=%zu dry_run=%d",
+                 job->doc_len, (int)req->dry_run);
     check_async(job, apply_checked);
 }
 
