@@ -220,15 +220,21 @@ int dp_xds_with_resources(struct dp_xds_client *c,
                           void *arg)
 {
     struct dp_xds_resources res;
+    struct dp_xds__set copy;
     void *storage = NULL;
     int rc;
+    /* the lock only for taking references: <fn> runs on a copy of the set
+     * (resources are immutable and refcounted), so a /config_dump of 10k
+     * routes (~30 ms) does not hold up the next apply */
     pthread_mutex_lock(&c->cur_mu);
-    if (!c->have_config)
-        rc = GW_ENOENT;
-    else if ((rc = dp_xds__set_resources(&c->cur, &res, &storage)) == 0)
-        rc = fn(&res, arg);
+    rc = c->have_config ? dp_xds__set_copy(&copy, &c->cur) : GW_ENOENT;
     pthread_mutex_unlock(&c->cur_mu);
+    if (rc != 0)
+        return rc;
+    if ((rc = dp_xds__set_resources(&copy, &res, &storage)) == 0)
+        rc = fn(&res, arg);
     free(storage);
+    dp_xds__set_deinit(&copy);
     return rc;
 }
 

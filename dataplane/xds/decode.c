@@ -442,15 +442,17 @@ nomem:
     return NULL;
 }
 
+/* Atomic: dp_xds_with_resources() references the current set's resources
+ * from another thread. */
 struct dp_xds__res *dp_xds__res_ref(struct dp_xds__res *r)
 {
-    r->refs++;
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
     return r;
 }
 
 void dp_xds__res_unref(struct dp_xds__res *r)
 {
-    if (r == NULL || --r->refs > 0)
+    if (r == NULL || __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     arena_free(r->arena); /* r->msg lives there */
     cm_strset_deinit(&r->subs);

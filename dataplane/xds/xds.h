@@ -43,9 +43,9 @@ void dp_xds_status(struct dp_xds_client *c, struct dp_xds_status *out);
 /* Runs <fn>(<res>, <arg>) on the resources the table applied last was
  * built from (borrowed: valid during the call only), e.g. to render
  * /config_dump when asked rather than after every update. Any thread;
- * holds the client's lock meanwhile (the client thread waits with its
- * next apply). Returns what <fn> returns, GW_ENOENT when nothing was
- * applied yet, or GW_ENOMEM. */
+ * the client's lock is held only to take references to the resources, so
+ * the client thread's next apply does not wait for <fn>. Returns what <fn>
+ * returns, GW_ENOENT when nothing was applied yet, or GW_ENOMEM. */
 int dp_xds_with_resources(struct dp_xds_client *c,
                           int (*fn)(const struct dp_xds_resources *res,
                                     void *arg),

@@ -34,7 +34,7 @@ void dp_xds__strv_free(char **v, size_t n);
 
 /* One decoded resource. Immutable once made; refcounted (one thread). */
 struct dp_xds__res {
-    int refs;
+    int refs; /* atomic */
     enum dp_xds_type type;
     char *name;
     char *version;
