@@ -339,6 +339,23 @@ else fail apply-after-redis-failover "$(cat "$TMP/apply.out")"; fi
 if wait_for 10 has_router "$f2" whoami && wait_for 10 grep -q '^cds version=5 names=whoami$' "$TMP/xds.out"; then
   ok reads-and-xds-after-redis-failover
 else fail reads-and-xds-after-redis-failover "$(tail -2 "$TMP/xds.out")"; fi
+# Writes below need a settled Redis: on a loaded machine a sentinel can
+# start a second, spurious failover a second after the first promotion
+# (seen in CI), and writes fail meanwhile (as they should, with a clear
+# error). Settled: every sentinel names the same master and none is
+# failing over or sees it down, twice one second apart.
+redis_settled() {
+  local m="" a p flags
+  for p in "${s_ports[@]}"; do
+    a=$(redis-cli -p "$p" sentinel get-master-addr-by-name mymaster 2>/dev/null | paste -sd:)
+    [ -n "$a" ] && [ "${m:=$a}" = "$a" ] || return 1
+    flags=$(redis-cli -p "$p" sentinel master mymaster 2>/dev/null | grep -A1 -x flags | tail -1)
+    [ -n "$flags" ] && ! echo "$flags" | grep -qE 'failover|s_down|o_down' || return 1
+  done
+}
+redis_stable() { redis_settled && sleep 1 && redis_settled; }
+if wait_for 30 redis_stable; then ok redis-settled-after-failover; else
+  fail redis-settled-after-failover "sentinels still failing over after 30 s"; fi
 
 # ---- events seen along the way ----
 kill -INT "$ev_pid" 2>/dev/null
