@@ -221,11 +221,10 @@ static void reload(struct dp_main *m)
 
 /* ==== xDS callbacks (xDS client thread) ==== */
 
-static struct dp_table *xds_build(void *ctx, const struct dp_xds_resources *r,
-                                  char *err, size_t len)
+/* The table input of the resources <r> (borrowed). */
+static struct dp_table_input input_of(const struct dp_xds_resources *r)
 {
-    struct dp_main *m = ctx;
-    struct dp_table_input in = {
+    return (struct dp_table_input){
         .listeners = r->listeners,
         .n_listeners = r->n_listeners,
         .routes = r->routes,
@@ -236,8 +235,16 @@ static struct dp_table *xds_build(void *ctx, const struct dp_xds_resources *r,
         .n_endpoints = r->n_endpoints,
         .secrets = r->secrets,
         .n_secrets = r->n_secrets,
-        .listen_host = m->listen_host,
     };
+}
+
+static struct dp_table *xds_build(void *ctx, const struct dp_xds_resources *r,
+                                  char *err, size_t len)
+{
+    struct dp_main *m = ctx;
+    struct dp_table_input in = input_of(r);
+
+    in.listen_host = m->listen_host;
     /* /config_dump is rendered when asked (adm_dump): not here, on the
      * way of every update */
     return dp_proxy_build_table(m->proxy, &in, err, len);
@@ -413,16 +420,7 @@ static void adm_metrics(void *arg, struct dp_admin_metrics *out)
 /* dp_xds_with_resources() callback: <arg> is a char ** for the dump. */
 static int xds_dump(const struct dp_xds_resources *r, void *arg)
 {
-    struct dp_table_input in = {
-        .listeners = r->listeners,
-        .n_listeners = r->n_listeners,
-        .routes = r->routes,
-        .n_routes = r->n_routes,
-        .clusters = r->clusters,
-        .n_clusters = r->n_clusters,
-        .endpoints = r->endpoints,
-        .n_endpoints = r->n_endpoints,
-    };
+    struct dp_table_input in = input_of(r); /* secrets are not dumped */
 
     *(char **)arg = dump_json("xds", &in);
     return GW_OK;

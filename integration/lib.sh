@@ -177,20 +177,21 @@ for p in range(base, base + 100):
 EOF
 }
 # install_local DIR ARGS...: "$CTL" install --local --insecure --dir DIR
-# ARGS on a free block of 100 loopback ports (BASE, below the kernel's
+# ARGS (INSTALL_SECURE=1: without --insecure, a secure cluster) on a free block of 100 loopback ports (BASE, below the kernel's
 # ephemeral range, where other tests' connections take ports; up to 20
 # tries while a port is taken); output in TMP/install.out and .err, the time it took in
 # INSTALL_MS. 0 once installed. Whatever it started is uninstalled on exit
 # ("FAIL uninstall" if that fails); only the pids DIR/cluster.json records.
 install_local() {
-    local dir=$1 t0
+    local dir=$1 t0 mode=--insecure
     shift
+    [ "${INSTALL_SECURE:-}" = 1 ] && mode=
     CLUSTER_DIR=$dir
     for _ in $(seq 20); do
         BASE=$((20000 + (RANDOM % 127) * 100))
         block_free "$BASE" || continue
         t0=$(now_ms)
-        if "$CTL" install --local --insecure --dir "$dir" --base-port "$BASE" "$@" \
+        if "$CTL" install --local $mode --dir "$dir" --base-port "$BASE" "$@" \
             >"$TMP/install.out" 2>"$TMP/install.err"; then
             INSTALL_MS=$(($(now_ms) - t0))
             return 0

@@ -92,27 +92,8 @@ CTL=$TMP/bin/traefikeectl
 SLAP=$TMP/bin/slap
 
 # ---- install --local (a free block of 100 ports) ----
-# install_secure DIR ARGS...: lib.sh's install_local without --insecure
-# (same ports, outputs, INSTALL_MS; uninstalled on exit the same way).
-install_secure() {
-  local dir=$1 t0
-  shift
-  CLUSTER_DIR=$dir
-  for _ in $(seq 20); do
-    BASE=$((20000 + (RANDOM % 127) * 100))
-    block_free "$BASE" || continue
-    t0=$(now_ms)
-    if "$CTL" install --local --dir "$dir" --base-port "$BASE" "$@" \
-      >"$TMP/install.out" 2>"$TMP/install.err"; then
-      INSTALL_MS=$(($(now_ms) - t0))
-      return 0
-    fi
-    grep -q "in use" "$TMP/install.err" || return 1
-  done
-  return 1
-}
-if [ "$SECURE" = 1 ]; then install=install_secure mode=secure; else install=install_local mode=insecure; fi
-if $install "$DIR" --data-nodes "$NDATA" --workers 1; then
+if [ "$SECURE" = 1 ]; then mode=secure; else mode=insecure; fi
+if INSTALL_SECURE=$SECURE install_local "$DIR" --data-nodes "$NDATA" --workers 1; then
   ok "install-local ($mode, $INSTALL_MS ms, base port $BASE, $NDATA data nodes)"
 else
   fail install-local "$(cat "$TMP/install.err" 2>/dev/null)"
